@@ -1,0 +1,49 @@
+// Package transport defines how the host reaches a card: a Transport sends
+// one command APDU and returns one response APDU. Concrete transports live in
+// subpackages (pcsc, modem) or elsewhere (the emulator's in-process card);
+// this package holds what they all share, in particular the handling of the
+// ISO transport status words 61xx, 6Cxx and 9Fxx, done once here for every
+// transport by Normalize.
+package transport
+
+import (
+	"context"
+	"errors"
+)
+
+// Transport exchanges APDUs with one card.
+//
+// Transmit sends one command APDU and returns the complete response APDU
+// (data followed by SW1 SW2). It must honour ctx's deadline and cancellation
+// and must be safe for concurrent use, though callers serialize multi-APDU
+// operations themselves. Close releases the link; Transmit after Close
+// returns ErrClosed.
+type Transport interface {
+	Transmit(ctx context.Context, command []byte) (response []byte, err error)
+	Close() error
+}
+
+// Transactor is implemented by transports that can hold the card for several
+// APDUs against other processes (a PC/SC transaction). Begin returns a
+// function that ends the transaction; callers take one transaction per
+// applet operation, never one for an object's lifetime.
+type Transactor interface {
+	Begin(ctx context.Context) (end func(), err error)
+}
+
+// Sentinel errors that transports wrap, so that callers can match them with
+// errors.Is whatever the transport.
+var (
+	// ErrClosed is returned by a transport used after Close.
+	ErrClosed = errors.New("transport: closed")
+	// ErrCardRemoved means the card left the reader, or the link to it was
+	// lost, during or before the exchange.
+	ErrCardRemoved = errors.New("transport: card removed or link lost")
+	// ErrCardReset means the card was reset (by another process, a power
+	// cycle or a re-insertion): logical channels and selections are gone.
+	// The exchange that reports it did not reach the applet.
+	ErrCardReset = errors.New("transport: card was reset")
+	// ErrProtocol means the link delivered something that is not a valid
+	// response (garbage from a modem, a truncated frame).
+	ErrProtocol = errors.New("transport: protocol error")
+)
