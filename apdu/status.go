@@ -70,7 +70,7 @@ func (sw StatusWord) Name() string {
 	case 0x9F:
 		return fmt.Sprintf("%d response bytes available (GSM)", countOf(sw.SW2()))
 	case 0x63:
-		if sw&0xF0 == 0x63C0 {
+		if sw&0xFFF0 == 0x63C0 {
 			return fmt.Sprintf("verification failed, %d tries left", sw&0x0F)
 		}
 		return "warning, non-volatile memory changed"
