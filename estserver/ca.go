@@ -1,0 +1,203 @@
+// Package estserver is a small, real EST server (RFC 7030) with its own X.509
+// certificate authority, for tests, demos and small fleets: it issues
+// certificates for PKCS#10 requests, re-issues them for the holder of a
+// current certificate, revokes them, and publishes a CRL that relying parties
+// (the "cloud" TLS servers) check.
+//
+// Devices do not depend on it: they speak plain RFC 7030 (package
+// provision/est), so a fleet that outgrows it points them at an enterprise
+// EST/CA service instead.
+package estserver
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+)
+
+// CA is an in-memory certificate authority with an ECDSA P-256 key.
+type CA struct {
+	Cert *x509.Certificate
+	key  crypto.Signer
+
+	mu      sync.Mutex
+	revoked map[string]time.Time // serial (decimal) -> revocation time
+	issued  map[string]*x509.Certificate
+	crlNum  int64
+	// Validity of issued certificates; default 1 year.
+	Validity time.Duration
+}
+
+// NewCA creates a CA with a fresh P-256 key and a self-signed certificate
+// named commonName, valid for ten years.
+func NewCA(commonName string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"go-iotsafe"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{}, Validity: 365 * 24 * time.Hour}, nil
+}
+
+// CertPEM returns the CA certificate in PEM form.
+func (ca *CA) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
+func randomSerial() (*big.Int, error) {
+	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+}
+
+// Issue checks a PKCS#10 request's signature and issues a client
+// certificate for its key, with the request's subject and SANs.
+func (ca *CA) Issue(csr *x509.CertificateRequest) (*x509.Certificate, error) {
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request signature does not verify: %w", err)
+	}
+	if csr.Subject.CommonName == "" && len(csr.DNSNames) == 0 && len(csr.URIs) == 0 {
+		return nil, errors.New("certificate request names nobody: give a common name or a SAN")
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:   serial,
+		Subject:        csr.Subject,
+		DNSNames:       csr.DNSNames,
+		URIs:           csr.URIs,
+		EmailAddresses: csr.EmailAddresses,
+		IPAddresses:    csr.IPAddresses,
+		NotBefore:      now.Add(-5 * time.Minute),
+		NotAfter:       now.Add(ca.Validity),
+		KeyUsage:       x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	ca.mu.Lock()
+	ca.issued[cert.SerialNumber.String()] = cert
+	ca.mu.Unlock()
+	return cert, nil
+}
+
+// IssueServer issues a TLS server certificate for the given DNS names and
+// IP addresses (for the local EST server and the demo "cloud").
+func (ca *CA) IssueServer(key crypto.PublicKey, names ...string) (*x509.Certificate, error) {
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    time.Now().Add(-5 * time.Minute),
+		NotAfter:     time.Now().Add(ca.Validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := parseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key, ca.key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+// Revoke marks the certificate with this serial number as revoked.
+func (ca *CA) Revoke(serial *big.Int) error {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	if _, ok := ca.issued[serial.String()]; !ok {
+		return fmt.Errorf("no certificate with serial %s was issued by this CA", serial)
+	}
+	ca.revoked[serial.String()] = time.Now()
+	return nil
+}
+
+// IsRevoked reports whether the certificate with this serial is revoked.
+func (ca *CA) IsRevoked(serial *big.Int) bool {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	_, ok := ca.revoked[serial.String()]
+	return ok
+}
+
+// CRL returns a freshly signed DER certificate revocation list.
+func (ca *CA) CRL() ([]byte, error) {
+	ca.mu.Lock()
+	ca.crlNum++
+	num := ca.crlNum
+	entries := make([]x509.RevocationListEntry, 0, len(ca.revoked))
+	for s, t := range ca.revoked {
+		n, _ := new(big.Int).SetString(s, 10)
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: t})
+	}
+	ca.mu.Unlock()
+	now := time.Now()
+	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:                    big.NewInt(num),
+		ThisUpdate:                now.Add(-time.Minute),
+		NextUpdate:                now.Add(time.Hour),
+		RevokedCertificateEntries: entries,
+	}, ca.Cert, ca.key)
+}
+
+// ErrRevoked is returned by VerifyPeer for a revoked client certificate.
+var ErrRevoked = errors.New("client certificate has been revoked")
+
+// VerifyPeer is a tls.Config.VerifyPeerCertificate function for relying
+// parties: after the normal chain verification it refuses certificates this
+// CA has revoked.
+func (ca *CA) VerifyPeer(_ [][]byte, chains [][]*x509.Certificate) error {
+	for _, chain := range chains {
+		if len(chain) > 0 && ca.IsRevoked(chain[0].SerialNumber) {
+			return fmt.Errorf("%w (serial %s, subject %q)", ErrRevoked, chain[0].SerialNumber, chain[0].Subject.CommonName)
+		}
+	}
+	return nil
+}

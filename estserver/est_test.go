@@ -1,0 +1,200 @@
+package estserver_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+
+	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/provision/est"
+)
+
+// startTLS serves h over TLS on 127.0.0.1 with a certificate from ca.
+func startTLS(t *testing.T, ca *estserver.CA, h http.Handler) *httptest.Server {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := ca.IssueServer(key.Public(), "127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}},
+		ClientAuth:   tls.RequestClientCert,
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newCSR(t *testing.T, cn string) (*ecdsa.PrivateKey, []byte) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn + ".devices.example"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, der
+}
+
+func TestEnrollReenrollRevoke(t *testing.T) {
+	ca, err := estserver.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	ctx := context.Background()
+
+	c := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	cacerts, err := c.CACerts(ctx)
+	if err != nil || len(cacerts) != 1 || !cacerts[0].Equal(ca.Cert) {
+		t.Fatalf("CACerts = %v, %v", cacerts, err)
+	}
+	key, csr := newCSR(t, "dev-1")
+	certs, err := c.SimpleEnroll(ctx, csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := certs[0]
+	if leaf.Subject.CommonName != "dev-1" || !leaf.PublicKey.(*ecdsa.PublicKey).Equal(&key.PublicKey) {
+		t.Fatalf("issued %v", leaf.Subject)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("issued certificate does not chain: %v", err)
+	}
+
+	// Wrong bootstrap password: 401, clearly.
+	bad := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "nope"}
+	var he *est.HTTPError
+	if _, err := bad.SimpleEnroll(ctx, csr); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %v", err)
+	}
+
+	// Re-enrollment with the current credential as TLS client certificate.
+	key2, csr2 := newCSR(t, "dev-1")
+	re := &est.Client{Server: srv.URL, Roots: roots,
+		Certificate: &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}
+	certs2, err := re.SimpleReenroll(ctx, csr2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !certs2[0].PublicKey.(*ecdsa.PublicKey).Equal(&key2.PublicKey) || certs2[0].SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+		t.Fatal("re-enrollment did not issue a new certificate for the new key")
+	}
+	// Re-enrollment without a client certificate is refused.
+	if _, err := c.SimpleReenroll(ctx, csr2); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("reenroll without credential: %v", err)
+	}
+
+	// Revocation: the CRL lists it, relying parties refuse it, re-enrollment refuses it.
+	if err := ca.Revoke(leaf.SerialNumber); err != nil {
+		t.Fatal(err)
+	}
+	crlDER, err := ca.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.ParseRevocationList(crlDER)
+	if err != nil || crl.CheckSignatureFrom(ca.Cert) != nil {
+		t.Fatalf("CRL: %v", err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Fatal("CRL does not list the revoked certificate")
+	}
+	if err := ca.VerifyPeer(nil, [][]*x509.Certificate{{leaf, ca.Cert}}); !errors.Is(err, estserver.ErrRevoked) {
+		t.Fatalf("VerifyPeer(revoked) = %v", err)
+	}
+	if err := ca.VerifyPeer(nil, [][]*x509.Certificate{{certs2[0], ca.Cert}}); err != nil {
+		t.Fatalf("VerifyPeer(valid) = %v", err)
+	}
+	if _, err := re.SimpleReenroll(ctx, csr2); !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("reenroll with a revoked credential: %v", err)
+	}
+	resp, err := srv.Client().Get(srv.URL + "/crl")
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if _, perr := x509.ParseRevocationList(b); perr != nil {
+			t.Fatalf("/crl: %v", perr)
+		}
+	}
+}
+
+func TestClientRejectsBadAnswers(t *testing.T) {
+	ca, _ := estserver.NewCA("test CA")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	_, csr := newCSR(t, "dev-2")
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherCSRDer, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x"}}, otherKey)
+	otherCSR, _ := x509.ParseCertificateRequest(otherCSRDer)
+	otherCert, _ := ca.Issue(otherCSR)
+	emptyP7, _ := pkcs7.DegenerateCertificate(nil)
+	otherP7, _ := pkcs7.DegenerateCertificate(otherCert.Raw)
+
+	tests := []struct {
+		name string
+		ct   string
+		body string
+		want error
+	}{
+		{"wrong content type", "text/html", "<html>", est.ErrContentType},
+		{"wrong smime-type", "application/pkcs7-mime; smime-type=signed-data", base64.StdEncoding.EncodeToString(otherP7), est.ErrContentType},
+		{"bad base64", "application/pkcs7-mime; smime-type=certs-only", "!!!not base64!!!", est.ErrMalformed},
+		{"not PKCS#7", "application/pkcs7-mime", base64.StdEncoding.EncodeToString([]byte("hello")), est.ErrMalformed},
+		{"PKCS#7 without certificates", "application/pkcs7-mime; smime-type=certs-only", base64.StdEncoding.EncodeToString(emptyP7), est.ErrNoCertificate},
+		{"certificate for another key", "application/pkcs7-mime; smime-type=certs-only", base64.StdEncoding.EncodeToString(otherP7), est.ErrWrongKey},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startTLS(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ct)
+				io.WriteString(w, tc.body)
+			}))
+			c := &est.Client{Server: srv.URL, Roots: roots, Timeout: 5 * time.Second}
+			_, err := c.SimpleEnroll(context.Background(), csr)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// RFC 8951: base64 with line breaks is fine.
+	srv := startTLS(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pkcs7-mime; smime-type=certs-only")
+		b := base64.StdEncoding.EncodeToString(otherP7)
+		for len(b) > 64 {
+			io.WriteString(w, b[:64]+"\r\n")
+			b = b[64:]
+		}
+		io.WriteString(w, b)
+	}))
+	c := &est.Client{Server: srv.URL, Roots: roots}
+	if certs, err := c.CACerts(context.Background()); err != nil || len(certs) != 1 {
+		t.Fatalf("line-wrapped base64: %v", err)
+	}
+	// An untrusted server is refused: the client never uses system roots.
+	c2 := &est.Client{Server: srv.URL, Roots: x509.NewCertPool()}
+	if _, err := c2.CACerts(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("untrusted server accepted: %v", err)
+	}
+	if _, err := (&est.Client{Server: "http://127.0.0.1:1", Roots: roots}).CACerts(context.Background()); err == nil {
+		t.Fatal("plain http accepted")
+	}
+}

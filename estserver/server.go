@@ -1,0 +1,161 @@
+package estserver
+
+import (
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/smallstep/pkcs7"
+)
+
+// Server serves EST (RFC 7030) for one CA under /.well-known/est/, and the
+// CA's CRL at /crl.
+//
+// Authentication: /simpleenroll takes either HTTP basic credentials (when
+// Username is set) or a TLS client certificate that chains to one of
+// BootstrapRoots (a factory certificate); /simplereenroll takes a TLS client
+// certificate this CA issued and has not revoked, for the same subject.
+type Server struct {
+	CA *CA
+	// Username and Password are the bootstrap HTTP basic credentials.
+	Username, Password string
+	// BootstrapRoots, when set, accepts factory certificates chaining to
+	// them for /simpleenroll.
+	BootstrapRoots *x509.CertPool
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/.well-known/est")
+	switch {
+	case r.URL.Path == "/crl" && r.Method == http.MethodGet:
+		crl, err := s.CA.CRL()
+		if err != nil {
+			http.Error(w, "cannot sign CRL", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		w.Write(crl)
+	case path == "/cacerts" && r.Method == http.MethodGet:
+		s.writeCerts(w, s.CA.Cert.Raw)
+	case path == "/simpleenroll" && r.Method == http.MethodPost:
+		if !s.bootstrapOK(r) {
+			log.Info("est: simpleenroll refused: no valid bootstrap credential", "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Basic realm="est"`)
+			http.Error(w, "bootstrap credentials required", http.StatusUnauthorized)
+			return
+		}
+		s.enroll(w, r, nil, log)
+	case path == "/simplereenroll" && r.Method == http.MethodPost:
+		cur := s.currentCredential(r)
+		if cur == nil {
+			log.Info("est: simplereenroll refused: no valid current certificate", "remote", r.RemoteAddr)
+			http.Error(w, "re-enrollment needs a current, unrevoked certificate from this CA", http.StatusUnauthorized)
+			return
+		}
+		s.enroll(w, r, cur, log)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *Server) writeCerts(w http.ResponseWriter, der ...[]byte) {
+	var all []byte
+	for _, d := range der {
+		all = append(all, d...)
+	}
+	p7, err := pkcs7.DegenerateCertificate(all)
+	if err != nil {
+		http.Error(w, "cannot encode PKCS#7", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkcs7-mime; smime-type=certs-only")
+	w.Header().Set("Content-Transfer-Encoding", "base64")
+	io.WriteString(w, base64.StdEncoding.EncodeToString(p7))
+}
+
+func (s *Server) bootstrapOK(r *http.Request) bool {
+	if s.Username != "" {
+		u, p, ok := r.BasicAuth()
+		if ok && subtle.ConstantTimeCompare([]byte(u), []byte(s.Username)) == 1 &&
+			subtle.ConstantTimeCompare([]byte(p), []byte(s.Password)) == 1 {
+			return true
+		}
+	}
+	if s.BootstrapRoots != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		opts := x509.VerifyOptions{Roots: s.BootstrapRoots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageAny}}
+		inter := x509.NewCertPool()
+		for _, c := range r.TLS.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		opts.Intermediates = inter
+		if _, err := r.TLS.PeerCertificates[0].Verify(opts); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) currentCredential(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	c := r.TLS.PeerCertificates[0]
+	roots := x509.NewCertPool()
+	roots.AddCert(s.CA.Cert)
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil
+	}
+	if s.CA.IsRevoked(c.SerialNumber) {
+		return nil
+	}
+	return c
+}
+
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request, current *x509.Certificate, log *slog.Logger) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/pkcs10" {
+		http.Error(w, "content type must be application/pkcs10", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, "cannot read request", http.StatusBadRequest)
+		return
+	}
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(body)), ""))
+	if err != nil {
+		http.Error(w, "request body is not base64", http.StatusBadRequest)
+		return
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		http.Error(w, "request body is not a PKCS#10 request", http.StatusBadRequest)
+		return
+	}
+	if current != nil && csr.Subject.String() != current.Subject.String() {
+		http.Error(w, "re-enrollment must keep the subject of the current certificate", http.StatusBadRequest)
+		return
+	}
+	cert, err := s.CA.Issue(csr)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	log.Info("est: issued", "subject", cert.Subject.CommonName, "serial", cert.SerialNumber.String(), "reenroll", current != nil)
+	s.writeCerts(w, cert.Raw)
+}
+
+func parseIP(s string) net.IP { return net.ParseIP(s) }

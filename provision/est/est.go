@@ -1,0 +1,293 @@
+// Package est is an Enrollment over Secure Transport client (RFC 7030, with
+// the RFC 8951 clarifications): it fetches the CA certificates, enrolls a
+// certificate signing request and re-enrolls with the current credential.
+//
+// It is the device side of zero-touch provisioning and depends on no
+// particular server: any RFC 7030 server works (the project's own local
+// server in package estserver, or an enterprise EST/CA service).
+//
+// The server is authenticated by an explicit trust anchor (Client.Roots);
+// the device by HTTP basic credentials, by a TLS client certificate whose key
+// may live on the SIM (Client.Certificate), or both. Every answer is checked:
+// content type, base64, a PKCS#7 certs-only structure holding at least one
+// certificate, and, for enrollment, a certificate for the key in the request.
+package est
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+)
+
+// Errors the client returns, matchable with errors.Is.
+var (
+	// ErrContentType: the server answered with a content type EST does not
+	// allow for that operation.
+	ErrContentType = errors.New("est: unexpected content type")
+	// ErrMalformed: the body is not valid base64 or not a PKCS#7 certs-only
+	// structure.
+	ErrMalformed = errors.New("est: malformed response")
+	// ErrNoCertificate: the PKCS#7 structure holds no certificate.
+	ErrNoCertificate = errors.New("est: response holds no certificate")
+	// ErrWrongKey: no returned certificate is for the key in the request.
+	ErrWrongKey = errors.New("est: certificate is not for the requested key")
+	// ErrRetryLater: the server accepted the request for manual approval
+	// (HTTP 202); see RetryAfterError for when to ask again.
+	ErrRetryLater = errors.New("est: enrollment pending, retry later")
+)
+
+// HTTPError is a non-success HTTP status from the server.
+type HTTPError struct {
+	Op     string
+	Status int
+	Body   string // the start of the server's message, if any
+}
+
+func (e *HTTPError) Error() string {
+	msg := fmt.Sprintf("est: %s: server answered HTTP %d %s", e.Op, e.Status, http.StatusText(e.Status))
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// RetryAfterError is returned with ErrRetryLater for an HTTP 202 answer.
+type RetryAfterError struct {
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("est: enrollment pending, retry after %s", e.After)
+}
+
+// Is matches ErrRetryLater.
+func (e *RetryAfterError) Is(target error) bool { return target == ErrRetryLater }
+
+// Client talks to one EST server.
+type Client struct {
+	// Server is the EST base URL: https://host[:port] (the client adds
+	// /.well-known/est) or a full URL ending in /.well-known/est[/label].
+	Server string
+	// Roots is the explicit trust anchor for the server's certificate.
+	// Required: the client never falls back to the system roots, so a
+	// device trusts exactly the server it was told to.
+	Roots *x509.CertPool
+	// Username and Password, when set, are sent as HTTP basic credentials.
+	Username, Password string
+	// Certificate, when set, is presented as the TLS client certificate
+	// (a factory certificate, or the current credential for re-enrollment).
+	// Its PrivateKey may be a SIM-held crypto.Signer.
+	Certificate *tls.Certificate
+	// GetClientCertificate, when set, is used instead of Certificate.
+	GetClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+	// HTTPClient overrides the HTTP client (its transport is used as is:
+	// the caller then owns the TLS settings).
+	HTTPClient *http.Client
+	// Timeout bounds each request when the context has no deadline.
+	// Zero means 30 seconds.
+	Timeout time.Duration
+}
+
+const maxBody = 1 << 20
+
+func (c *Client) base() (string, error) {
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		return "", fmt.Errorf("est: server URL %q: %w", c.Server, err)
+	}
+	if u.Scheme != "https" {
+		return "", fmt.Errorf("est: server URL %q must use https", c.Server)
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	if !strings.Contains(p, "/.well-known/est") {
+		p += "/.well-known/est"
+	}
+	u.Path = p
+	return u.String(), nil
+}
+
+func (c *Client) httpClient() (*http.Client, error) {
+	if c.HTTPClient != nil {
+		return c.HTTPClient, nil
+	}
+	if c.Roots == nil {
+		return nil, errors.New("est: no trust anchor for the server (Client.Roots)")
+	}
+	cfg := &tls.Config{RootCAs: c.Roots, MinVersion: tls.VersionTLS12}
+	switch {
+	case c.GetClientCertificate != nil:
+		cfg.GetClientCertificate = c.GetClientCertificate
+	case c.Certificate != nil:
+		cert := c.Certificate
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}, nil
+}
+
+func (c *Client) do(ctx context.Context, op, method, path, contentType string, body []byte) (*http.Response, []byte, error) {
+	base, err := c.base()
+	if err != nil {
+		return nil, nil, err
+	}
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		t := c.Timeout
+		if t == 0 {
+			t = 30 * time.Second
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Content-Transfer-Encoding", "base64")
+	}
+	if c.Username != "" || c.Password != "" {
+		req.SetBasicAuth(c.Username, c.Password)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("est: %s: %w", op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("est: %s: reading the answer: %w", op, err)
+	}
+	if len(data) > maxBody {
+		return nil, nil, fmt.Errorf("%w: %s: answer larger than %d bytes", ErrMalformed, op, maxBody)
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		after := 60 * time.Second
+		if s := resp.Header.Get("Retry-After"); s != "" {
+			var secs int
+			if _, err := fmt.Sscan(s, &secs); err == nil && secs > 0 {
+				after = time.Duration(secs) * time.Second
+			}
+		}
+		return nil, nil, &RetryAfterError{After: after}
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := strings.TrimSpace(string(data))
+		if len(msg) > 200 {
+			msg = msg[:200]
+		}
+		return nil, nil, &HTTPError{Op: op, Status: resp.StatusCode, Body: msg}
+	}
+	return resp, data, nil
+}
+
+// CACerts fetches the CA certificates the server distributes (/cacerts).
+func (c *Client) CACerts(ctx context.Context) ([]*x509.Certificate, error) {
+	resp, data, err := c.do(ctx, "cacerts", http.MethodGet, "/cacerts", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	return parseCertsOnly("cacerts", resp.Header.Get("Content-Type"), data)
+}
+
+// SimpleEnroll sends a PKCS#10 request (DER) to /simpleenroll and returns
+// the issued certificate followed by any other certificates the server
+// sent. The first certificate is the one for the request's key.
+func (c *Client) SimpleEnroll(ctx context.Context, csrDER []byte) ([]*x509.Certificate, error) {
+	return c.enroll(ctx, "simpleenroll", csrDER)
+}
+
+// SimpleReenroll is SimpleEnroll against /simplereenroll, authenticated by
+// the current credential (Client.Certificate).
+func (c *Client) SimpleReenroll(ctx context.Context, csrDER []byte) ([]*x509.Certificate, error) {
+	return c.enroll(ctx, "simplereenroll", csrDER)
+}
+
+func (c *Client) enroll(ctx context.Context, op string, csrDER []byte) ([]*x509.Certificate, error) {
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return nil, fmt.Errorf("est: %s: the request is not a PKCS#10 CSR: %w", op, err)
+	}
+	body := []byte(base64.StdEncoding.EncodeToString(csrDER))
+	resp, data, err := c.do(ctx, op, http.MethodPost, "/"+op, "application/pkcs10", body)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := parseCertsOnly(op, resp.Header.Get("Content-Type"), data)
+	if err != nil {
+		return nil, err
+	}
+	for i, cert := range certs {
+		if samePublicKey(cert, csr) {
+			certs[0], certs[i] = certs[i], certs[0]
+			return certs, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s returned %d certificate(s), none for the key in the request", ErrWrongKey, op, len(certs))
+}
+
+func samePublicKey(cert *x509.Certificate, csr *x509.CertificateRequest) bool {
+	a, err1 := x509.MarshalPKIXPublicKey(cert.PublicKey)
+	b, err2 := x509.MarshalPKIXPublicKey(csr.PublicKey)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+}
+
+// parseCertsOnly checks and decodes an application/pkcs7-mime certs-only
+// answer: base64 (whitespace allowed, RFC 8951) of a PKCS#7 SignedData.
+func parseCertsOnly(op, contentType string, body []byte) ([]*x509.Certificate, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/pkcs7-mime" {
+		return nil, fmt.Errorf("%w: %s answered %q, want application/pkcs7-mime", ErrContentType, op, contentType)
+	}
+	if st, ok := params["smime-type"]; ok && st != "certs-only" {
+		return nil, fmt.Errorf("%w: %s answered smime-type %q, want certs-only", ErrContentType, op, st)
+	}
+	der, err := decodeBase64(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: body is not base64: %v", ErrMalformed, op, err)
+	}
+	p7, err := pkcs7.Parse(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: not a PKCS#7 structure: %v", ErrMalformed, op, err)
+	}
+	if len(p7.Certificates) == 0 {
+		return nil, fmt.Errorf("%w (%s)", ErrNoCertificate, op)
+	}
+	return p7.Certificates, nil
+}
+
+// decodeBase64 decodes standard base64 with any white space in it.
+func decodeBase64(b []byte) ([]byte, error) {
+	clean := make([]byte, 0, len(b))
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			clean = append(clean, c)
+		}
+	}
+	if len(clean) == 0 {
+		return nil, errors.New("empty body")
+	}
+	return base64.StdEncoding.DecodeString(string(clean))
+}
