@@ -33,6 +33,7 @@ type CA struct {
 	revoked map[string]time.Time // serial (decimal) -> revocation time
 	issued  map[string]*x509.Certificate
 	crlNum  int64
+	dir     string // where LoadOrCreateCA keeps it; "" for an in-memory CA
 	// Validity of issued certificates; default 1 year.
 	Validity time.Duration
 }
@@ -116,6 +117,9 @@ func (ca *CA) Issue(csr *x509.CertificateRequest) (*x509.Certificate, error) {
 	ca.mu.Lock()
 	ca.issued[cert.SerialNumber.String()] = cert
 	ca.mu.Unlock()
+	if err := ca.Save(); err != nil {
+		return nil, fmt.Errorf("issued, but saving the CA records failed: %w", err)
+	}
 	return cert, nil
 }
 
@@ -151,12 +155,13 @@ func (ca *CA) IssueServer(key crypto.PublicKey, names ...string) (*x509.Certific
 // Revoke marks the certificate with this serial number as revoked.
 func (ca *CA) Revoke(serial *big.Int) error {
 	ca.mu.Lock()
-	defer ca.mu.Unlock()
 	if _, ok := ca.issued[serial.String()]; !ok {
+		ca.mu.Unlock()
 		return fmt.Errorf("no certificate with serial %s was issued by this CA", serial)
 	}
 	ca.revoked[serial.String()] = time.Now()
-	return nil
+	ca.mu.Unlock()
+	return ca.Save()
 }
 
 // IsRevoked reports whether the certificate with this serial is revoked.

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -196,5 +197,32 @@ func TestClientRejectsBadAnswers(t *testing.T) {
 	}
 	if _, err := (&est.Client{Server: "http://127.0.0.1:1", Roots: roots}).CACerts(context.Background()); err == nil {
 		t.Fatal("plain http accepted")
+	}
+}
+
+func TestPersistentCA(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := estserver.LoadOrCreateCA(dir, "persistent CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, csrDER := newCSR(t, "dev-3")
+	csr, _ := x509.ParseCertificateRequest(csrDER)
+	cert, err := ca.Issue(csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Revoke(cert.SerialNumber); err != nil {
+		t.Fatal(err)
+	}
+	again, err := estserver.LoadOrCreateCA(dir, "ignored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Cert.Equal(ca.Cert) || !again.IsRevoked(cert.SerialNumber) || again.Issued(cert.SerialNumber) == nil {
+		t.Fatal("reloaded CA lost its certificate, issuance or revocation records")
+	}
+	if err := again.Revoke(big.NewInt(12345)); err == nil {
+		t.Fatal("revoking an unknown serial succeeded")
 	}
 }
