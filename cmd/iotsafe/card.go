@@ -1,0 +1,606 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/spec"
+)
+
+func newInfoCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "info",
+		Short: "Show the applet: AID, channel, class, version and capabilities",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				info, err := a.ApplicationInfo(cmd.Context())
+				if err != nil {
+					return err
+				}
+				out := map[string]any{
+					"aid": hex.EncodeToString(a.AID()), "channel": a.Channel(), "class": a.ClassFamily().String(),
+					"version": info.Version, "applet_id": printable(info.AppletID),
+					"max_files": info.MaxFiles, "max_private_keys": info.MaxPrivateKeys,
+					"max_public_keys": info.MaxPublicKeys, "max_secret_keys": info.MaxSecretKeys,
+					"max_sessions": info.MaxSessions, "crypto_functions": funcNames(info.CryptoFunctions),
+					"hash_algorithms": hashNames(info.HashAlgorithms), "signature_algorithms": sigNames(info.SignatureAlgorithms),
+				}
+				return g.emit(out, func(w io.Writer) {
+					fmt.Fprintf(w, "applet        %X on channel %d (%s class)\n", a.AID(), a.Channel(), a.ClassFamily())
+					fmt.Fprintf(w, "version       %d\n", info.Version)
+					fmt.Fprintf(w, "applet id     %s\n", printable(info.AppletID))
+					fmt.Fprintf(w, "capacity      %d files, %d private keys, %d public keys, %d secret keys, %d sessions\n",
+						info.MaxFiles, info.MaxPrivateKeys, info.MaxPublicKeys, info.MaxSecretKeys, info.MaxSessions)
+					fmt.Fprintf(w, "functions     %s\n", strings.Join(funcNames(info.CryptoFunctions), ", "))
+					fmt.Fprintf(w, "hashes        %s\n", strings.Join(hashNames(info.HashAlgorithms), ", "))
+					fmt.Fprintf(w, "signatures    %s\n", strings.Join(sigNames(info.SignatureAlgorithms), ", "))
+				})
+			})
+		},
+	}
+}
+
+func newLsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List the objects in the applet store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				objs, err := a.Objects(cmd.Context())
+				if err != nil {
+					return err
+				}
+				type row struct {
+					Kind      string   `json:"kind"`
+					ID        string   `json:"id"`
+					Label     string   `json:"label,omitempty"`
+					State     string   `json:"state"`
+					Access    []string `json:"access"`
+					Functions []string `json:"functions,omitempty"`
+					KeyType   string   `json:"key_type,omitempty"`
+					Usage     string   `json:"usage,omitempty"`
+					Size      int      `json:"size,omitempty"`
+				}
+				rows := make([]row, 0, len(objs))
+				for _, o := range objs {
+					r := row{Kind: o.Kind.String(), ID: hex.EncodeToString(o.ID), Label: o.Label,
+						State: stateName(o.State), Access: accessNames(o.Access)}
+					if o.Kind == spec.KindFile {
+						r.Usage, r.Size = fileUsageName(o.FileUsage), o.FileSize
+					} else {
+						r.Functions, r.KeyType = funcNames(o.CryptoFunctions), keyTypeName(o.KeyType)
+					}
+					rows = append(rows, r)
+				}
+				return g.emit(rows, func(w io.Writer) {
+					tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "KIND\tID\tLABEL\tSTATE\tACCESS\tDETAILS")
+					for _, r := range rows {
+						details := strings.Join(r.Functions, ",")
+						if r.KeyType != "" {
+							details = r.KeyType + " " + details
+						}
+						if r.Kind == "file" {
+							details = fmt.Sprintf("%s, %d bytes", r.Usage, r.Size)
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, r.ID, r.Label, r.State, strings.Join(r.Access, ","), details)
+					}
+					tw.Flush()
+				})
+			})
+		},
+	}
+}
+
+func newRandomCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "random N",
+		Short: "Print N random bytes from the card (hex)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var n int
+			if _, err := fmt.Sscan(args[0], &n); err != nil || n < 1 || n > 65536 {
+				return fmt.Errorf("N must be a number from 1 to 65536, got %q", args[0])
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				b, err := a.GetRandom(cmd.Context(), n)
+				if err != nil {
+					return err
+				}
+				return g.emit(map[string]string{"random": hex.EncodeToString(b)}, func(w io.Writer) {
+					fmt.Fprintln(w, hex.EncodeToString(b))
+				})
+			})
+		},
+	}
+}
+
+func newPubkeyCmd(g *globals) *cobra.Command {
+	var key refFlags
+	cmd := &cobra.Command{
+		Use:   "pubkey",
+		Short: "Print a public key from the card as PEM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := key.ref()
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				point, err := a.ReadPublicKey(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				return emitPublicKey(g, point, nil)
+			})
+		},
+	}
+	key.register(cmd, "key", "public key", "")
+	return cmd
+}
+
+func newKeygenCmd(g *globals) *cobra.Command {
+	var key refFlags
+	cmd := &cobra.Command{
+		Use:   "keygen",
+		Short: "Generate a key pair on the card, in the named container, and print its public key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := key.ref()
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				kp, err := a.GenerateKeyPair(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				return emitPublicKey(g, kp.Point, map[string]string{
+					"private_key_id": hex.EncodeToString(kp.PrivateID), "public_key_id": hex.EncodeToString(kp.PublicID)})
+			})
+		},
+	}
+	key.register(cmd, "key", "private key container", "")
+	return cmd
+}
+
+func emitPublicKey(g *globals, point []byte, extra map[string]string) error {
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return fmt.Errorf("the card's public key is not a P-256 point: %w", err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	out := map[string]string{"pem": pemText, "point": hex.EncodeToString(point)}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return g.emit(out, func(w io.Writer) {
+		if extra != nil {
+			fmt.Fprintf(os.Stderr, "key pair generated: private key %s, public key %s\n", extra["private_key_id"], extra["public_key_id"])
+		}
+		fmt.Fprint(w, pemText)
+	})
+}
+
+// hashFlag selects the hash of sign/verify.
+func parseHash(name string) (iotsafe.Hash, error) {
+	switch strings.ToLower(strings.ReplaceAll(name, "-", "")) {
+	case "sha256":
+		return iotsafe.HashSHA256, nil
+	case "sha384":
+		return iotsafe.HashSHA384, nil
+	case "sha512":
+		return iotsafe.HashSHA512, nil
+	}
+	return 0, fmt.Errorf("unknown hash %q (sha256, sha384 or sha512)", name)
+}
+
+// digestOf hashes the input, or takes it as a precomputed digest.
+func digestOf(h iotsafe.Hash, in []byte, precomputed bool) ([]byte, iotsafe.Hash, error) {
+	if precomputed {
+		switch len(in) {
+		case 32:
+			return in, iotsafe.HashSHA256, nil
+		case 48:
+			return in, iotsafe.HashSHA384, nil
+		case 64:
+			return in, iotsafe.HashSHA512, nil
+		}
+		return nil, 0, fmt.Errorf("a precomputed digest must be 32, 48 or 64 bytes, the input has %d", len(in))
+	}
+	switch h {
+	case iotsafe.HashSHA384:
+		d := sha512.Sum384(in)
+		return d[:], h, nil
+	case iotsafe.HashSHA512:
+		d := sha512.Sum512(in)
+		return d[:], h, nil
+	}
+	d := sha256.Sum256(in)
+	return d[:], iotsafe.HashSHA256, nil
+}
+
+func readInput(path string) ([]byte, error) {
+	if path == "" || path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}
+
+func writeOutput(path string, b []byte) error {
+	if path == "" || path == "-" {
+		_, err := os.Stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+type ecdsaSig struct{ R, S *big.Int }
+
+func rawToDER(raw []byte) ([]byte, error) {
+	if len(raw) == 0 || len(raw)%2 != 0 {
+		return nil, fmt.Errorf("raw signature of %d bytes", len(raw))
+	}
+	n := len(raw) / 2
+	return asn1.Marshal(ecdsaSig{new(big.Int).SetBytes(raw[:n]), new(big.Int).SetBytes(raw[n:])})
+}
+
+// derToRaw converts a DER ECDSA signature to fixed-size r||s for P-256;
+// a 64-byte input is taken as raw already.
+func derToRaw(sig []byte) ([]byte, error) {
+	if len(sig) == 64 && sig[0] != 0x30 {
+		return sig, nil
+	}
+	var s ecdsaSig
+	rest, err := asn1.Unmarshal(sig, &s)
+	if err != nil || len(rest) != 0 || s.R == nil || s.S == nil || s.R.Sign() <= 0 || s.S.Sign() <= 0 ||
+		s.R.BitLen() > 256 || s.S.BitLen() > 256 {
+		return nil, errors.New("the signature is neither DER ECDSA nor 64-byte raw r||s for P-256")
+	}
+	raw := make([]byte, 64)
+	s.R.FillBytes(raw[:32])
+	s.S.FillBytes(raw[32:])
+	return raw, nil
+}
+
+func newSignCmd(g *globals) *cobra.Command {
+	var key refFlags
+	var in, out, hashName string
+	var precomputed, raw, fullText bool
+	cmd := &cobra.Command{
+		Use:   "sign",
+		Short: "Sign a file with a key on the card (DER ECDSA over SHA-256 of the input)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := key.ref()
+			if err != nil {
+				return err
+			}
+			h, err := parseHash(hashName)
+			if err != nil {
+				return err
+			}
+			data, err := readInput(in)
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				var sig []byte
+				if fullText {
+					if precomputed {
+						return errors.New("--full-text and --digest exclude each other")
+					}
+					sig, err = a.SignMessage(cmd.Context(), ref, h, data)
+				} else {
+					digest, dh, derr := digestOf(h, data, precomputed)
+					if derr != nil {
+						return derr
+					}
+					sig, err = a.Sign(cmd.Context(), ref, dh, digest)
+				}
+				if err != nil {
+					return err
+				}
+				if !raw {
+					if sig, err = rawToDER(sig); err != nil {
+						return err
+					}
+				}
+				if g.json {
+					return g.emit(map[string]string{"signature": hex.EncodeToString(sig)}, nil)
+				}
+				return writeOutput(out, sig)
+			})
+		},
+	}
+	key.register(cmd, "key", "private key", "01")
+	f := cmd.Flags()
+	f.StringVar(&in, "in", "-", "file to sign (- for stdin)")
+	f.StringVar(&out, "out", "-", "where to write the signature (- for stdout)")
+	f.StringVar(&hashName, "hash", "sha256", "hash: sha256, sha384 or sha512")
+	f.BoolVar(&precomputed, "digest", false, "the input is a precomputed digest (32, 48 or 64 bytes)")
+	f.BoolVar(&fullText, "full-text", false, "send the whole input to the card, which hashes it (full-text mode)")
+	f.BoolVar(&raw, "raw", false, "write raw r||s instead of DER")
+	return cmd
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var key refFlags
+	var in, sigPath, hashName string
+	var precomputed, local bool
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify a signature with a public key held on the card (on the card, or --local on the host)",
+		Long: "Verify a DER (or raw r||s) ECDSA signature over the input. By default the card verifies " +
+			"it with its public key object (Verify Signature); --local reads the public key and verifies " +
+			"on the host. Exits with status 2 when the signature does not match.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := key.ref()
+			if err != nil {
+				return err
+			}
+			h, err := parseHash(hashName)
+			if err != nil {
+				return err
+			}
+			data, err := readInput(in)
+			if err != nil {
+				return err
+			}
+			sigBytes, err := os.ReadFile(sigPath)
+			if err != nil {
+				return err
+			}
+			rawSig, err := derToRaw(sigBytes)
+			if err != nil {
+				return err
+			}
+			digest, dh, err := digestOf(h, data, precomputed)
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				var verr error
+				if local {
+					point, err := a.ReadPublicKey(cmd.Context(), ref)
+					if err != nil {
+						return err
+					}
+					pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+					if err != nil {
+						return fmt.Errorf("the card's public key is not a P-256 point: %w", err)
+					}
+					der, _ := rawToDER(rawSig)
+					if !ecdsa.VerifyASN1(pub, digest, der) {
+						verr = iotsafe.ErrSignatureMismatch
+					}
+				} else {
+					verr = a.Verify(cmd.Context(), ref, dh, digest, rawSig)
+				}
+				if errors.Is(verr, iotsafe.ErrSignatureMismatch) {
+					if g.json {
+						_ = g.emit(map[string]bool{"valid": false}, nil)
+					}
+					return &exitError{code: 2, msg: "signature does NOT match"}
+				}
+				if verr != nil {
+					return verr
+				}
+				return g.emit(map[string]bool{"valid": true}, func(w io.Writer) { fmt.Fprintln(w, "signature OK") })
+			})
+		},
+	}
+	key.register(cmd, "key", "public key", "01")
+	f := cmd.Flags()
+	f.StringVar(&in, "in", "-", "signed file (- for stdin)")
+	f.StringVar(&sigPath, "sig", "", "signature file (DER or raw r||s)")
+	f.StringVar(&hashName, "hash", "sha256", "hash: sha256, sha384 or sha512")
+	f.BoolVar(&precomputed, "digest", false, "the input is a precomputed digest")
+	f.BoolVar(&local, "local", false, "verify on the host with the public key read from the card")
+	_ = cmd.MarkFlagRequired("sig")
+	return cmd
+}
+
+func newReadFileCmd(g *globals) *cobra.Command {
+	var file refFlags
+	var out string
+	var asPEM bool
+	cmd := &cobra.Command{
+		Use:   "read-file",
+		Short: "Read a file from the applet store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := file.ref()
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				b, err := a.ReadFile(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					return g.emit(map[string]string{"data": hex.EncodeToString(b)}, nil)
+				}
+				if asPEM {
+					if _, err := x509.ParseCertificate(b); err != nil {
+						return fmt.Errorf("--pem: the file does not hold a DER certificate: %w", err)
+					}
+					b = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b})
+				}
+				return writeOutput(out, b)
+			})
+		},
+	}
+	file.register(cmd, "file", "file", "")
+	cmd.Flags().StringVar(&out, "out", "-", "where to write the contents (- for stdout)")
+	cmd.Flags().BoolVar(&asPEM, "pem", false, "the file holds a DER certificate: write it as PEM")
+	return cmd
+}
+
+func newDHCmd(g *globals) *cobra.Command {
+	var key refFlags
+	var peerPath, slot string
+	cmd := &cobra.Command{
+		Use:   "dh",
+		Short: "ECDH on the card: put the peer's public key into a slot, then compute the shared secret",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := key.ref()
+			if err != nil {
+				return err
+			}
+			slotID, err := parseID(slot)
+			if err != nil {
+				return fmt.Errorf("--peer-slot: %w", err)
+			}
+			pemBytes, err := os.ReadFile(peerPath)
+			if err != nil {
+				return err
+			}
+			blk, _ := pem.Decode(pemBytes)
+			if blk == nil {
+				return fmt.Errorf("%s holds no PEM block", peerPath)
+			}
+			pk, err := x509.ParsePKIXPublicKey(blk.Bytes)
+			if err != nil {
+				return fmt.Errorf("%s: %w", peerPath, err)
+			}
+			ec, ok := pk.(*ecdsa.PublicKey)
+			if !ok || ec.Curve != elliptic.P256() {
+				return fmt.Errorf("%s: the peer key must be an EC P-256 public key", peerPath)
+			}
+			point, err := ec.Bytes()
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				if err := a.PutPublicKey(cmd.Context(), iotsafe.ByID(slotID...), point); err != nil {
+					return err
+				}
+				z, err := a.ComputeDH(cmd.Context(), ref, iotsafe.ByID(slotID...))
+				if err != nil {
+					return err
+				}
+				return g.emit(map[string]string{"shared_secret": hex.EncodeToString(z)}, func(w io.Writer) {
+					fmt.Fprintln(w, hex.EncodeToString(z))
+				})
+			})
+		},
+	}
+	key.register(cmd, "key", "private key (key agreement)", "04")
+	cmd.Flags().StringVar(&peerPath, "peer", "", "the peer's public key (PEM)")
+	cmd.Flags().StringVar(&slot, "peer-slot", "05", "public key slot ID that receives the peer key")
+	_ = cmd.MarkFlagRequired("peer")
+	return cmd
+}
+
+func hexFlag(name, val string) ([]byte, error) {
+	b, err := hex.DecodeString(val)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: not hex", name)
+	}
+	return b, nil
+}
+
+func newPRFCmd(g *globals) *cobra.Command {
+	var secret refFlags
+	var label, seed string
+	var length int
+	cmd := &cobra.Command{
+		Use:   "prf",
+		Short: "TLS 1.2 PRF (P_SHA256) on the card with a secret held there",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := secret.ref()
+			if err != nil {
+				return err
+			}
+			sd, err := hexFlag("seed", seed)
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				out, err := a.ComputePRF(cmd.Context(), iotsafe.PRFParams{Secret: ref, Label: []byte(label), Seed: sd, Length: length})
+				if err != nil {
+					return err
+				}
+				return g.emit(map[string]string{"output": hex.EncodeToString(out)}, func(w io.Writer) {
+					fmt.Fprintln(w, hex.EncodeToString(out))
+				})
+			})
+		},
+	}
+	secret.register(cmd, "secret", "secret key", "06")
+	cmd.Flags().StringVar(&label, "prf-label", "key expansion", "PRF label (text)")
+	cmd.Flags().StringVar(&seed, "seed", "", "PRF seed (hex)")
+	cmd.Flags().IntVar(&length, "length", 32, "output length in bytes (1-255)")
+	return cmd
+}
+
+func newHKDFCmd(g *globals) *cobra.Command {
+	var secret refFlags
+	var salt, info, hashName string
+	var length int
+	cmd := &cobra.Command{
+		Use:   "hkdf",
+		Short: "HKDF (RFC 5869) on the card with a secret held there (--length 0: extract only)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := secret.ref()
+			if err != nil {
+				return err
+			}
+			h, err := parseHash(hashName)
+			if err != nil {
+				return err
+			}
+			sl, err := hexFlag("salt", salt)
+			if err != nil {
+				return err
+			}
+			in, err := hexFlag("info", info)
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				out, err := a.ComputeHKDF(cmd.Context(), iotsafe.HKDFParams{Secret: ref, Salt: sl, Info: in, Hash: h, Length: length})
+				if err != nil {
+					return err
+				}
+				return g.emit(map[string]string{"output": hex.EncodeToString(out)}, func(w io.Writer) {
+					fmt.Fprintln(w, hex.EncodeToString(out))
+				})
+			})
+		},
+	}
+	secret.register(cmd, "secret", "secret key", "06")
+	cmd.Flags().StringVar(&salt, "salt", "", "salt (hex)")
+	cmd.Flags().StringVar(&info, "info", "", "info for the expand step (hex)")
+	cmd.Flags().StringVar(&hashName, "hash", "sha256", "hash: sha256, sha384 or sha512")
+	cmd.Flags().IntVar(&length, "length", 32, "output length; 0 = HKDF-Extract only (the PRK)")
+	return cmd
+}

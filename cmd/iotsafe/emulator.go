@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/spec"
+)
+
+func newEmulatorCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "emulator",
+		Short: "Create, serve and administer the software SIM (emulator)",
+	}
+	cmd.AddCommand(newEmulatorInitCmd(g), newEmulatorAdminCmd(g))
+	return cmd
+}
+
+func newEmulatorInitCmd(g *globals) *cobra.Command {
+	var state, profile string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a software SIM with the factory layout in a state file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if state == "" {
+				return errors.New("--state FILE is required")
+			}
+			p := emulator.Profile(profile)
+			known := false
+			for _, k := range emulator.Profiles() {
+				known = known || k == p
+			}
+			if !known {
+				return fmt.Errorf("unknown profile %q (known: %v)", profile, emulator.Profiles())
+			}
+			if force {
+				if err := os.Remove(state); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+			}
+			card, err := emulator.Create(state, emulator.Options{Profile: p})
+			if err != nil {
+				return err
+			}
+			defer card.Close()
+			return g.emit(map[string]any{"state": state, "profile": profile, "atr": hex.EncodeToString(card.ATR())}, func(w io.Writer) {
+				fmt.Fprintf(w, "created software SIM %s (profile %s); use it with --sim emulator:%s\n", state, profile, state)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&state, "state", "", "state file to create (it holds the SIM's keys: keep it private)")
+	cmd.Flags().StringVar(&profile, "profile", string(emulator.ProfileGSMA), "applet profile: gsma or thales-mvp")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing state file")
+	return cmd
+}
+
+// kindFlag parses an object kind name.
+func parseKind(s string) (spec.ObjectKind, error) {
+	switch strings.ToLower(s) {
+	case "private-key", "private", "key":
+		return spec.KindPrivateKey, nil
+	case "public-key", "public":
+		return spec.KindPublicKey, nil
+	case "file":
+		return spec.KindFile, nil
+	case "secret", "secret-key":
+		return spec.KindSecretKey, nil
+	}
+	return 0, fmt.Errorf("unknown object kind %q (private-key, public-key, file, secret)", s)
+}
+
+func newEmulatorAdminCmd(g *globals) *cobra.Command {
+	var state string
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Operator (over-the-air) administration of a software SIM",
+		Long: "Runs one remote administration session on the software SIM, as a mobile operator would over the air. " +
+			"Devices using the SIM see 6984 on the objects concerned while it runs and 63CF once after it ends.",
+	}
+	cmd.PersistentFlags().StringVar(&state, "state", "", "state file of the software SIM")
+
+	withAdmin := func(fn func(a *emulator.AdminSession) error) error {
+		if state == "" {
+			return errors.New("--state FILE is required")
+		}
+		card, err := emulator.Open(state, emulator.Options{})
+		if err != nil {
+			return err
+		}
+		defer card.Close()
+		s, err := card.BeginAdmin()
+		if err != nil {
+			return err
+		}
+		if err := fn(s); err != nil {
+			if aerr := s.Abort(); aerr != nil {
+				return errors.Join(err, aerr)
+			}
+			return err
+		}
+		return s.Commit()
+	}
+
+	var fileID, fileLabel, in, usage string
+	putFile := &cobra.Command{
+		Use:   "put-file",
+		Short: "Create or replace a file in the applet store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := parseID(fileID)
+			if err != nil {
+				return fmt.Errorf("--file: %w", err)
+			}
+			data, err := readInput(in)
+			if err != nil {
+				return err
+			}
+			u := spec.FileUsageGeneral
+			switch usage {
+			case "certificate", "cert":
+				u = spec.FileUsageCertificate
+			case "data", "general":
+			default:
+				return fmt.Errorf("--usage %q: certificate or data", usage)
+			}
+			return withAdmin(func(a *emulator.AdminSession) error {
+				return a.PutFile(id, fileLabel, u, spec.AccessRead, data)
+			})
+		},
+	}
+	putFile.Flags().StringVar(&fileID, "file", "", "file ID (hex)")
+	putFile.Flags().StringVar(&fileLabel, "label", "", "file label")
+	putFile.Flags().StringVar(&in, "in", "-", "contents (- for stdin)")
+	putFile.Flags().StringVar(&usage, "usage", "certificate", "certificate or data")
+
+	var kindName, objID string
+	objCmd := func(use, short string, fn func(a *emulator.AdminSession, k spec.ObjectKind, id []byte) error) *cobra.Command {
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				k, err := parseKind(kindName)
+				if err != nil {
+					return err
+				}
+				id, err := parseID(objID)
+				if err != nil {
+					return fmt.Errorf("--id: %w", err)
+				}
+				return withAdmin(func(a *emulator.AdminSession) error { return fn(a, k, id) })
+			},
+		}
+		c.Flags().StringVar(&kindName, "kind", "private-key", "object kind: private-key, public-key, file, secret")
+		c.Flags().StringVar(&objID, "id", "", "object ID (hex)")
+		return c
+	}
+	deactivate := objCmd("deactivate", "Deactivate a key (the device can no longer use it)",
+		func(a *emulator.AdminSession, k spec.ObjectKind, id []byte) error { return a.DeactivateKey(k, id) })
+	del := objCmd("delete", "Delete an object",
+		func(a *emulator.AdminSession, k spec.ObjectKind, id []byte) error { return a.DeleteObject(k, id) })
+
+	ls := &cobra.Command{
+		Use:   "ls",
+		Short: "List the objects as the operator sees them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if state == "" {
+				return errors.New("--state FILE is required")
+			}
+			card, err := emulator.Open(state, emulator.Options{})
+			if err != nil {
+				return err
+			}
+			defer card.Close()
+			objs := card.Objects()
+			return g.emit(objs, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "KIND\tID\tLABEL\tSTATE")
+				for _, o := range objs {
+					fmt.Fprintf(tw, "%s\t%X\t%s\t%s\n", o.Kind, o.ID, o.Label, stateName(o.State))
+				}
+				tw.Flush()
+			})
+		},
+	}
+	cmd.AddCommand(putFile, deactivate, del, ls)
+	return cmd
+}

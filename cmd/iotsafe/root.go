@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/simuri"
+)
+
+// globals holds the persistent flags.
+type globals struct {
+	sim          string
+	trace        bool
+	json         bool
+	aid          string
+	basicChannel bool
+	verbose      bool
+	out          io.Writer
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{out: os.Stdout}
+	root := &cobra.Command{
+		Use:           "iotsafe",
+		Short:         "Use the GSMA IoT SAFE applet on a SIM (or the built-in emulator)",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.sim, "sim", os.Getenv(simuri.EnvVar), "SIM URI: emulator:PATH (default $"+simuri.EnvVar+")")
+	pf.BoolVar(&g.trace, "trace", false, "print APDUs to stderr (secrets redacted)")
+	pf.BoolVar(&g.json, "json", false, "machine-readable JSON output")
+	pf.StringVar(&g.aid, "aid", "", "applet AID in hex (default: try the GSMA and Thales AIDs)")
+	pf.BoolVar(&g.basicChannel, "basic-channel", false, "use the basic channel instead of opening a logical channel")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what the client does to stderr")
+
+	root.AddCommand(
+		newEmulatorCmd(g),
+		newInfoCmd(g), newLsCmd(g), newRandomCmd(g), newPubkeyCmd(g), newKeygenCmd(g),
+		newSignCmd(g), newVerifyCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
+	)
+	return root
+}
+
+// withApplet opens the SIM, runs fn with the applet, and closes both.
+func (g *globals) withApplet(ctx context.Context, fn func(a *iotsafe.Applet) error) error {
+	t, err := simuri.Open(ctx, g.sim)
+	if err != nil {
+		return err
+	}
+	opts := &iotsafe.Options{BasicChannel: g.basicChannel}
+	if g.aid != "" {
+		if opts.AID, err = hex.DecodeString(g.aid); err != nil {
+			t.Close()
+			return fmt.Errorf("--aid %q: not hex: %w", g.aid, err)
+		}
+	}
+	if g.trace {
+		opts.Trace = os.Stderr
+	}
+	if g.verbose {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := iotsafe.Open(ctx, t, opts)
+	if err != nil {
+		t.Close()
+		return fmt.Errorf("opening the IoT SAFE applet on %s: %w", g.sim, err)
+	}
+	ferr := fn(a)
+	if cerr := a.Close(); cerr != nil && ferr == nil {
+		ferr = cerr
+	}
+	return ferr
+}
+
+// emit prints v as JSON with --json, else calls text.
+func (g *globals) emit(v any, text func(w io.Writer)) error {
+	if g.json {
+		enc := json.NewEncoder(g.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	text(g.out)
+	return nil
+}
+
+// refFlags are the --key/--label style flags naming one object.
+type refFlags struct {
+	id, label string
+	what      string
+}
+
+func (r *refFlags) register(cmd *cobra.Command, idFlag, what, def string) {
+	r.what = idFlag
+	cmd.Flags().StringVar(&r.id, idFlag, def, what+" ID in hex (e.g. 01)")
+	cmd.Flags().StringVar(&r.label, "label", "", what+" label (instead of --"+idFlag+")")
+}
+
+func (r *refFlags) ref() (iotsafe.Ref, error) {
+	if r.label != "" {
+		return iotsafe.ByLabel(r.label), nil
+	}
+	if r.id == "" {
+		return iotsafe.Ref{}, fmt.Errorf("name the object with --%s ID or --label LABEL", r.what)
+	}
+	id, err := parseID(r.id)
+	if err != nil {
+		return iotsafe.Ref{}, fmt.Errorf("--%s: %w", r.what, err)
+	}
+	return iotsafe.ByID(id...), nil
+}
+
+func parseID(s string) ([]byte, error) {
+	s = strings.TrimPrefix(strings.ReplaceAll(s, ":", ""), "0x")
+	id, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a hex ID", s)
+	}
+	if len(id) == 0 || len(id) > 20 {
+		return nil, fmt.Errorf("ID %q must be 1 to 20 bytes", s)
+	}
+	return id, nil
+}

@@ -1,0 +1,589 @@
+package emulator
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// Options are a card's runtime settings. What defines the SIM itself (its
+// profile and variant) is fixed when it is created and kept in its state
+// file.
+type Options struct {
+	// Profile of a new card (New, Create); default ProfileGSMA.
+	Profile Profile
+	// Variant overrides the profile's behaviour for a new card.
+	Variant *Variant
+	// T0 answers 61xx to every command with response data, so the data
+	// must be fetched with GET RESPONSE, as a T=0 card behind a modem does.
+	T0 bool
+	// Channels is the number of logical channels including the basic one
+	// (default 4, at most 20).
+	Channels int
+	// MaxSessions is the number of signature/verification/put-key sessions
+	// per channel (default 4).
+	MaxSessions int
+	// Timing, when set, delays answers like a real SIM (DefaultTiming).
+	Timing *Timing
+	// Logger receives debug records (never key material); nil discards.
+	Logger *slog.Logger
+	// Rand is the card's randomness; nil means crypto/rand.
+	Rand io.Reader
+}
+
+type sessionOp uint8
+
+const (
+	opNone sessionOp = iota
+	opSign
+	opVerify
+	opPutKey
+)
+
+type session struct {
+	op     sessionOp
+	obj    *object
+	mode   byte
+	hash   uint16
+	stream streamState
+}
+
+type channel struct {
+	open, selected bool
+	sessions       []session
+	listRest       []byte // object list bytes not yet answered (6300)
+	pending        []byte // T=0 data waiting for GET RESPONSE
+	pendingSW      apdu.StatusWord
+}
+
+// Card is a software IoT SAFE applet on a software UICC. It implements
+// transport.Transport (Transmit and Close), so the host side uses it like
+// any card. It is safe for concurrent use; like a real card it processes
+// one command at a time.
+type Card struct {
+	mu       sync.Mutex
+	opts     Options
+	rnd      io.Reader
+	log      *slog.Logger
+	store    *fileStore // nil for an in-memory card
+	stamp    stamp
+	st       *state
+	channels []channel
+	seenGen  uint64
+	keys     map[string]*ecdsa.PrivateKey
+	count    uint64
+	faults   []Fault
+	nth      int
+	down     bool
+	closed   bool
+	atr      []byte
+}
+
+func (o *Options) defaults() error {
+	if o.Channels == 0 {
+		o.Channels = 4
+	}
+	if o.Channels < 1 || o.Channels > apdu.MaxChannel+1 {
+		return errorf("%d channels asked (1..20)", o.Channels)
+	}
+	if o.MaxSessions == 0 {
+		o.MaxSessions = 4
+	}
+	if o.MaxSessions < 1 || o.MaxSessions > 255 {
+		return errorf("%d sessions asked (1..255)", o.MaxSessions)
+	}
+	return nil
+}
+
+func newCard(opts Options, st *state) *Card {
+	c := &Card{opts: opts, st: st, rnd: opts.Rand, log: opts.Logger, keys: map[string]*ecdsa.PrivateKey{}, seenGen: st.AdminGen}
+	if c.rnd == nil {
+		c.rnd = rand.Reader
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.atr = uiccATR()
+	c.powerOn()
+	return c
+}
+
+func freshState(opts Options) (*state, error) {
+	p := opts.Profile
+	if p == "" {
+		p = ProfileGSMA
+	}
+	v, ok := p.Variant()
+	if !ok {
+		return nil, errorf("unknown profile %q (known: %v)", p, Profiles())
+	}
+	if opts.Variant != nil {
+		v = *opts.Variant
+	}
+	if err := v.validate(); err != nil {
+		return nil, err
+	}
+	rnd := opts.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	return factoryState(p, v, rnd)
+}
+
+// New returns an in-memory card with the factory layout.
+func New(opts Options) (*Card, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	st, err := freshState(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newCard(opts, st), nil
+}
+
+// Create makes a new card with the factory layout and writes it to a new
+// state file at path (mode 0600). It refuses to overwrite an existing file.
+func Create(path string, opts Options) (*Card, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil, fmt.Errorf("%w %s already exists; remove it first to create a new SIM", ErrStateFile, path)
+	}
+	st, err := freshState(opts)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := openStore(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.flock(lockEX); err != nil {
+		fs.close()
+		return nil, err
+	}
+	defer fs.flock(lockUN)
+	if _, err := os.Stat(path); err == nil {
+		fs.close()
+		return nil, fmt.Errorf("%w %s already exists", ErrStateFile, path)
+	}
+	stp, err := fs.save(st)
+	if err != nil {
+		fs.close()
+		return nil, err
+	}
+	c := newCard(opts, st)
+	c.store, c.stamp = fs, stp
+	return c, nil
+}
+
+// Open loads the card kept in the state file at path. The file's profile
+// and variant win over opts.Profile and opts.Variant. Several Card values,
+// in one process or several, may use one state file: each command sees
+// the others' updates, and updates are serialized by a lock file.
+func Open(path string, opts Options) (*Card, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	fs, err := openStore(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.flock(lockSH); err != nil {
+		fs.close()
+		return nil, err
+	}
+	st, stp, err := fs.load()
+	fs.flock(lockUN)
+	if err != nil {
+		fs.close()
+		return nil, err
+	}
+	c := newCard(opts, st)
+	c.store, c.stamp = fs, stp
+	return c, nil
+}
+
+// Close releases the state file. Transmit after Close returns
+// transport.ErrClosed.
+func (c *Card) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.store != nil {
+		return c.store.close()
+	}
+	return nil
+}
+
+// Profile returns the card's profile.
+func (c *Card) Profile() Profile {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.Profile
+}
+
+// Variant returns the card's detailed behaviour.
+func (c *Card) Variant() Variant {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st.Variant
+}
+
+// APDUCount returns the number of commands the card has processed.
+func (c *Card) APDUCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count
+}
+
+// ATR returns the card's answer to reset: a UICC offering T=0 and T=1.
+func (c *Card) ATR() []byte { return append([]byte(nil), c.atr...) }
+
+// uiccATR builds a USIM-like ATR: TA1=96 (Fi/Di 512/32), T=0 and T=1
+// offered, T=15 global bytes (clock stop, class A/B/C), fifteen historical
+// bytes, and the check byte T=1 requires.
+func uiccATR() []byte {
+	atr := []byte{0x3B, 0x9F, 0x96, 0x80, 0x81, 0x1F, 0xC7,
+		0x80, 0x31, 0xE0, 0x73, 0xFE, 0x21, 0x1B, 0x63, 0xF1, 0x00, 0x83, 0x83, 0x00, 0x90, 0x00}
+	var tck byte
+	for _, b := range atr[1:] {
+		tck ^= b
+	}
+	return append(atr, tck)
+}
+
+func (c *Card) powerOn() {
+	c.channels = make([]channel, c.opts.Channels)
+	c.channels[0].open = true
+	for i := range c.channels {
+		c.channels[i].sessions = make([]session, c.opts.MaxSessions)
+	}
+}
+
+// Reset power-cycles the card: logical channels close, selections,
+// sessions and pending answers are lost, a disconnection fault is cleared.
+// It returns the ATR.
+func (c *Card) Reset() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.powerOn()
+	c.down = false
+	return c.ATR()
+}
+
+// Transmit processes one command APDU and returns the response APDU.
+func (c *Card) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	resp, fault, err := c.transmit(ctx, cmd)
+	if err != nil || fault == nil {
+		return resp, err
+	}
+	return fault.apply(ctx, resp)
+}
+
+// transmit processes a command under the card's lock; like a real card it
+// holds the line for the modelled processing time.
+func (c *Card) transmit(ctx context.Context, cmd []byte) ([]byte, *Fault, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, nil, transport.ErrClosed
+	}
+	if c.down {
+		return nil, nil, fmt.Errorf("emulator: %w (disconnected; Reset reconnects)", transport.ErrCardRemoved)
+	}
+	c.count++
+	fault := c.nextFault()
+	if fault != nil && fault.Kind == FaultDisconnect {
+		c.down = true
+		return nil, nil, fmt.Errorf("emulator: %w (injected disconnection)", transport.ErrCardRemoved)
+	}
+	start := time.Now()
+	data, sw, cost := c.process(cmd)
+	resp := make([]byte, 0, len(data)+2)
+	resp = append(resp, data...)
+	resp = append(resp, sw.SW1(), sw.SW2())
+	if c.opts.Timing != nil {
+		if err := c.opts.Timing.wait(ctx, start, len(cmd), len(resp), cost); err != nil {
+			return nil, nil, err
+		}
+	}
+	return resp, fault, nil
+}
+
+// process runs one command and returns the answer, the status word and
+// the operation's cost class for the timing model.
+func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, costClass) {
+	cmd, err := apdu.ParseCommand(raw)
+	if err != nil {
+		return nil, apdu.SWWrongLength, costNone
+	}
+	ci, err := apdu.ParseCLA(cmd.CLA)
+	if err != nil || ci.SecureMessaging != 0 {
+		return nil, apdu.SWInvalidClass, costNone
+	}
+	if ci.Channel >= len(c.channels) || !c.channels[ci.Channel].open {
+		return nil, apdu.SWLogicalChannelNotSupp, costNone
+	}
+	ch := &c.channels[ci.Channel]
+	if cmd.INS == spec.InsGetResponse {
+		if ci.Family != apdu.Interindustry {
+			return nil, apdu.SWInvalidClass, costNone
+		}
+		return c.getResponse(ch, cmd)
+	}
+	ch.pending = nil
+	if ci.Chaining {
+		return nil, apdu.SWChainingNotSupported, costNone
+	}
+	var data []byte
+	var sw apdu.StatusWord
+	cost := costNone
+	switch cmd.INS {
+	case spec.InsManageChannel:
+		if ci.Family != apdu.Interindustry {
+			return nil, apdu.SWInvalidClass, costNone
+		}
+		data, sw = c.manageChannel(ci.Channel, cmd)
+	case spec.InsSelect:
+		if ci.Family != apdu.Interindustry {
+			return nil, apdu.SWInvalidClass, costNone
+		}
+		data, sw = c.selectAID(ch, cmd)
+	default:
+		if !ch.selected {
+			return nil, apdu.SWInvalidInstruction, costNone
+		}
+		if ci.Family != c.st.Variant.Family {
+			return nil, apdu.SWInvalidClass, costNone
+		}
+		if err := c.refresh(); err != nil {
+			c.log.Warn("emulator: reloading the state file failed", "err", err)
+			return nil, apdu.SWIntegrity, costNone
+		}
+		data, sw, cost = c.applet(ch, cmd)
+		if sw == apdu.SWSuccess && c.st.AdminGen != c.seenGen {
+			c.seenGen = c.st.AdminGen
+			sw = apdu.SWRemoteAdminDone
+		}
+	}
+	if len(data) > 0 && sw.OK() {
+		if c.opts.T0 {
+			ch.pending, ch.pendingSW = data, sw
+			return nil, apdu.StatusWord(0x6100 | uint16(byte(min(len(data), 256)))), cost
+		}
+		if cmd.Ne > 0 && len(data) > cmd.Ne && cmd.INS != spec.InsGetData {
+			if len(data) <= 256 {
+				return nil, apdu.StatusWord(0x6C00 | uint16(byte(len(data)))), cost
+			}
+		}
+	}
+	return data, sw, cost
+}
+
+func (c *Card) getResponse(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord, costClass) {
+	if ch.pending == nil {
+		return nil, apdu.SWConditionsNotSatisfied, costNone
+	}
+	if cmd.P1 != 0 || cmd.P2 != 0 || len(cmd.Data) != 0 {
+		return nil, apdu.SWIncorrectP1P2, costNone
+	}
+	n := cmd.Ne
+	if n == 0 {
+		n = 256
+	}
+	if n > len(ch.pending) {
+		return nil, apdu.StatusWord(0x6C00 | uint16(byte(len(ch.pending)))), costNone
+	}
+	out := ch.pending[:n]
+	ch.pending = ch.pending[n:]
+	if len(ch.pending) == 0 {
+		ch.pending = nil
+		return out, ch.pendingSW, costNone
+	}
+	return out, apdu.StatusWord(0x6100 | uint16(byte(min(len(ch.pending), 256)))), costNone
+}
+
+func (c *Card) manageChannel(from int, cmd apdu.Command) ([]byte, apdu.StatusWord) {
+	if len(cmd.Data) != 0 {
+		return nil, apdu.SWWrongLength
+	}
+	switch cmd.P1 {
+	case 0x00: // open, card assigns
+		if cmd.P2 != 0 {
+			return nil, apdu.SWIncorrectP1P2
+		}
+		if cmd.Ne != 0 && cmd.Ne != 1 && cmd.Ne != 256 {
+			return nil, apdu.SWWrongLength
+		}
+		for i := 1; i < len(c.channels); i++ {
+			if !c.channels[i].open {
+				c.channels[i] = channel{open: true, sessions: make([]session, c.opts.MaxSessions)}
+				return []byte{byte(i)}, apdu.SWSuccess
+			}
+		}
+		return nil, apdu.SWFunctionNotSupported
+	case 0x80: // close
+		target := int(cmd.P2)
+		if target == 0 {
+			target = from
+		}
+		if target == 0 || target >= len(c.channels) || !c.channels[target].open {
+			return nil, apdu.SWIncorrectP1P2
+		}
+		c.channels[target] = channel{sessions: make([]session, c.opts.MaxSessions)}
+		return nil, apdu.SWSuccess
+	}
+	return nil, apdu.SWIncorrectP1P2
+}
+
+func (c *Card) selectAID(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord) {
+	if cmd.P1 != 0x04 || (cmd.P2 != 0x00 && cmd.P2 != 0x0C) {
+		return nil, apdu.SWIncorrectP1P2
+	}
+	if len(cmd.Data) < 5 || len(cmd.Data) > 16 {
+		return nil, apdu.SWWrongLength
+	}
+	for i := range ch.sessions {
+		ch.sessions[i] = session{}
+	}
+	ch.listRest = nil
+	if string(cmd.Data) != string(c.st.Variant.AID) {
+		ch.selected = false
+		return nil, apdu.SWNotFound
+	}
+	ch.selected = true
+	return nil, apdu.SWSuccess
+}
+
+// refresh reloads the state file when another Card changed it.
+func (c *Card) refresh() error {
+	if c.store == nil {
+		return nil
+	}
+	stp, err := statStamp(c.store.path)
+	if err != nil {
+		return err
+	}
+	if stp == c.stamp {
+		return nil
+	}
+	if err := c.store.flock(lockSH); err != nil {
+		return err
+	}
+	defer c.store.flock(lockUN)
+	st, stp, err := c.store.load()
+	if err != nil {
+		return err
+	}
+	c.install(st, stp)
+	return nil
+}
+
+// mutate applies fn to a copy of the state under the exclusive lock,
+// reloading first so no other process's update is lost. Only when fn
+// answers success is the copy saved (atomically) and put in place, so a
+// failed change leaves nothing half done.
+func (c *Card) mutate(fn func(st *state) apdu.StatusWord) apdu.StatusWord {
+	if c.store != nil {
+		if err := c.store.flock(lockEX); err != nil {
+			return apdu.SWMemoryFailure
+		}
+		defer c.store.flock(lockUN)
+		if stp, err := statStamp(c.store.path); err != nil || stp != c.stamp {
+			st, stp, err := c.store.load()
+			if err != nil {
+				return apdu.SWIntegrity
+			}
+			c.install(st, stp)
+		}
+	}
+	work := c.st.clone()
+	if sw := fn(work); sw != apdu.SWSuccess {
+		return sw
+	}
+	stp := c.stamp
+	if c.store != nil {
+		var err error
+		if stp, err = c.store.save(work); err != nil {
+			c.log.Error("emulator: saving the state file failed; the update is undone", "err", err)
+			return apdu.SWMemoryFailure
+		}
+	}
+	c.install(work, stp)
+	return apdu.SWSuccess
+}
+
+// install puts a new state in place and re-points open sessions at its
+// objects (a session whose object is gone is dropped).
+func (c *Card) install(st *state, stp stamp) {
+	c.st, c.stamp = st, stp
+	c.keys = map[string]*ecdsa.PrivateKey{}
+	for i := range c.channels {
+		for j := range c.channels[i].sessions {
+			if s := &c.channels[i].sessions[j]; s.obj != nil {
+				if o := st.find(s.obj.Kind, s.obj.ID); o != nil {
+					s.obj = o
+				} else {
+					*s = session{}
+				}
+			}
+		}
+	}
+}
+
+// privateKey returns the parsed key of a private key object (cached).
+func (c *Card) privateKey(o *object) (*ecdsa.PrivateKey, error) {
+	if k, ok := c.keys[o.key()]; ok {
+		return k, nil
+	}
+	k, err := parsePrivate(o)
+	if err != nil {
+		return nil, err
+	}
+	c.keys[o.key()] = k
+	return k, nil
+}
+
+// ObjectInfo describes an object of the store, without its secret value.
+type ObjectInfo struct {
+	Kind      spec.ObjectKind `json:"kind"`
+	ID        []byte          `json:"id"`
+	Label     string          `json:"label,omitempty"`
+	State     byte            `json:"state"`
+	Access    byte            `json:"access"`
+	KeyType   byte            `json:"key_type,omitempty"`
+	FileUsage byte            `json:"file_usage,omitempty"`
+	Size      int             `json:"size,omitempty"`
+}
+
+// Objects lists the applet store as the operator sees it (no key material).
+func (c *Card) Objects() []ObjectInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.refresh()
+	out := make([]ObjectInfo, 0, len(c.st.Objects))
+	for _, o := range c.st.Objects {
+		out = append(out, ObjectInfo{Kind: o.Kind, ID: append([]byte(nil), o.ID...), Label: o.Label, State: o.State,
+			Access: o.Access, KeyType: o.KeyType, FileUsage: o.FileUsage, Size: o.Size})
+	}
+	return out
+}
+

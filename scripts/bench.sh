@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every benchmark five times and writes bench/REPORT.md (figures and the
+# ratios the project's goals are stated in). Needs the same services as the
+# tests for the transport benchmarks (pcscd), which it starts if it can.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${COUNT:-5}
+BENCHTIME=${BENCHTIME:-1s}
+started=0
+if [ -x scripts/pcscd.sh ] && scripts/pcscd.sh start >/dev/null 2>&1; then started=1; fi
+trap '[ "$started" = 1 ] && scripts/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
+out=bench/bench-raw.txt
+go test -run '^$' -bench . -benchmem -count "$COUNT" -benchtime "$BENCHTIME" ./... | tee "$out"
+go run ./bench/report < "$out" > bench/REPORT.md
+echo "wrote bench/REPORT.md"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite (what `make test` and CI run): static checks, every Go
+# test with the real system services the integration tests need (pcscd with
+# vpcd, started here on loopback and stopped on exit), a short run of every
+# fuzz target, a no-cgo build, and one pass of every benchmark so none rots.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-5s}
+export IOTSAFE_REQUIRE_PCSCD=${IOTSAFE_REQUIRE_PCSCD:-1}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt needed on: $bad"; exit 1; fi
+
+step "go vet"
+go vet ./...
+
+step "build without cgo (PC/SC and the PKCS#11 library are compiled out)"
+CGO_ENABLED=0 go build ./...
+
+started_pcscd=0
+cleanup() {
+  if [ "$started_pcscd" = 1 ]; then scripts/pcscd.sh stop || true; fi
+}
+trap cleanup EXIT
+if [ -x scripts/pcscd.sh ]; then
+  step "start pcscd (vpcd on 127.0.0.1)"
+  scripts/pcscd.sh start
+  started_pcscd=1
+fi
+
+step "go test"
+go test -count=1 -timeout 20m ./...
+
+step "fuzz targets, ${FUZZTIME} each"
+for pkg in $(go list ./...); do
+  for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+    echo "--- $pkg $f"
+    go test -run '^$' -fuzz "^${f}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/iotsafe-fuzz.log 2>&1 || { cat /tmp/iotsafe-fuzz.log; exit 1; }
+  done
+done
+
+step "benchmarks, one short pass (figures: make bench)"
+go test -run '^$' -bench . -benchtime 20x -count 1 ./... >/tmp/iotsafe-bench.log 2>&1 || { cat /tmp/iotsafe-bench.log; exit 1; }
+grep -E '^(Benchmark|ok|FAIL)' /tmp/iotsafe-bench.log | head -60
+
+echo
+echo "all tests passed"

@@ -1,0 +1,126 @@
+// Package simuri opens a SIM named by a URI, the one naming scheme every
+// front end of go-iotsafe shares (CLI flags, PKCS#11 configuration, signer
+// options, examples):
+//
+//	emulator:/var/lib/iotsafe/sim.json     the software SIM in that state file
+//	emulator:sim.json?t0=1&timing=1         ... answering like a T=0 card, with SIM timing
+//
+// The schemes pcsc: (a PC/SC reader) and modem: (a SIM behind a cellular
+// modem, /dev/ttyUSB2?baud=115200&mode=csim) are reserved for the
+// transports that are not part of this build yet; naming them is a clear
+// error.
+// It sits above the transports and the emulator, which is why it is a package
+// of its own: the applet client (package iotsafe) knows only the
+// transport.Transport interface.
+package simuri
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// EnvVar is the environment variable front ends read when no SIM URI is
+// given.
+const EnvVar = "IOTSAFE_SIM"
+
+// Open opens the transport that uri names. The caller closes it.
+func Open(_ context.Context, uri string) (transport.Transport, error) {
+	u, err := Parse(uri)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "emulator":
+		return openEmulator(u)
+	case "pcsc", "modem":
+		return nil, fmt.Errorf("SIM URI %q: the %s: transport is not part of this build yet; use emulator:PATH", uri, u.Scheme)
+	}
+	return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc: or modem:)", uri, u.Scheme)
+}
+
+// Parse checks the form of a SIM URI and returns it parsed.
+func Parse(uri string) (*url.URL, error) {
+	if uri == "" {
+		return nil, fmt.Errorf("no SIM given: pass --sim URI or set %s (e.g. emulator:/path/sim.json, pcsc:, modem:/dev/ttyUSB2)", EnvVar)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("SIM URI %q: %w", uri, err)
+	}
+	switch u.Scheme {
+	case "emulator", "pcsc", "modem":
+	default:
+		return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc: or modem:)", uri, u.Scheme)
+	}
+	return u, nil
+}
+
+// EmulatorPath returns the state file an emulator: URI names.
+func EmulatorPath(u *url.URL) (string, error) {
+	p := u.Opaque
+	if p == "" {
+		p = u.Path
+	}
+	if p == "" {
+		return "", fmt.Errorf("SIM URI %q names no state file (want emulator:/path/sim.json)", u.String())
+	}
+	if dec, err := url.PathUnescape(p); err == nil {
+		p = dec
+	}
+	return p, nil
+}
+
+func openEmulator(u *url.URL) (transport.Transport, error) {
+	path, err := EmulatorPath(u)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	var opts emulator.Options
+	for k := range q {
+		switch k {
+		case "t0", "timing":
+		default:
+			return nil, fmt.Errorf("SIM URI %q: unknown parameter %q (emulator takes t0 and timing)", u.String(), k)
+		}
+	}
+	if opts.T0, err = boolParam(q, "t0"); err != nil {
+		return nil, err
+	}
+	timing, err := boolParam(q, "timing")
+	if err != nil {
+		return nil, err
+	}
+	if timing {
+		opts.Timing = emulator.DefaultTiming()
+	}
+	card, err := emulator.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return card, nil
+}
+
+func boolParam(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return false, nil
+	}
+	switch strings.ToLower(v) {
+	case "on", "yes":
+		return true, nil
+	case "off", "no":
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("SIM URI parameter %s=%q is not a boolean", name, v)
+	}
+	return b, nil
+}
