@@ -897,4 +897,3 @@ func (c *Card) computeHKDF(cmd apdu.Command) ([]byte, apdu.StatusWord) {
 	}
 	return out, apdu.SWSuccess
 }
-

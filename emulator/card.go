@@ -586,4 +586,3 @@ func (c *Card) Objects() []ObjectInfo {
 	}
 	return out
 }
-

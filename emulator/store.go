@@ -238,8 +238,8 @@ func factoryCertificates(dev *ecdsa.PrivateKey, serial []byte, rnd io.Reader) (c
 		SerialNumber: new(big.Int).Add(new(big.Int).SetBytes(serial), big.NewInt(1)),
 		Subject:      pkix.Name{CommonName: fmt.Sprintf("go-iotsafe emulator device %X", serial), Organization: []string{"go-iotsafe"}},
 		NotBefore:    now, NotAfter: now.AddDate(10, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{fmt.Sprintf("%x.devices.go-iotsafe.invalid", serial)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		DNSNames: []string{fmt.Sprintf("%x.devices.go-iotsafe.invalid", serial)},
 	}
 	cert, err = x509.CreateCertificate(rnd, devTmpl, ca, dev.Public(), caKey)
 	return cert, caCert, err
@@ -375,4 +375,3 @@ func pointOnP256(p []byte) bool {
 	_, err := ecdh.P256().NewPublicKey(p)
 	return err == nil && len(p) == spec.P256PointLen
 }
-
