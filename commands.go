@@ -553,7 +553,8 @@ func (a *Applet) ComputeDH(ctx context.Context, priv, peer Ref) ([]byte, error) 
 	}
 	d := priv.appendTLV(nil, spec.KindPrivateKey)
 	d = peer.appendTLV(d, spec.KindPublicKey)
-	return a.derive(ctx, "compute DH", describe(spec.KindPrivateKey, priv), apdu.Command{INS: spec.InsComputeDH, Data: d, Ne: 256}, 0)
+	// IoT SAFE keys are 256-bit curves: the secret is a 32-byte X coordinate.
+	return a.derive(ctx, "compute DH", describe(spec.KindPrivateKey, priv), apdu.Command{INS: spec.InsComputeDH, Data: d, Ne: 256}, 32)
 }
 
 func (a *Applet) derive(ctx context.Context, op, obj string, c apdu.Command, want int) ([]byte, error) {
@@ -563,7 +564,7 @@ func (a *Applet) derive(ctx context.Context, op, obj string, c apdu.Command, wan
 		if err != nil {
 			return err
 		}
-		if len(resp.Data) == 0 || (want > 0 && len(resp.Data) != want) {
+		if len(resp.Data) != want {
 			return malformed(op, "asked %d bytes, got %d", want, len(resp.Data))
 		}
 		out = bytes.Clone(resp.Data)
