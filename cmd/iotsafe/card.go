@@ -249,9 +249,9 @@ func readInput(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-func writeOutput(path string, b []byte) error {
+func (g *globals) writeOutput(path string, b []byte) error {
 	if path == "" || path == "-" {
-		_, err := os.Stdout.Write(b)
+		_, err := g.out.Write(b)
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
@@ -331,7 +331,7 @@ func newSignCmd(g *globals) *cobra.Command {
 				if g.json {
 					return g.emit(map[string]string{"signature": hex.EncodeToString(sig)}, nil)
 				}
-				return writeOutput(out, sig)
+				return g.writeOutput(out, sig)
 			})
 		},
 	}
@@ -451,7 +451,7 @@ func newReadFileCmd(g *globals) *cobra.Command {
 					}
 					b = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b})
 				}
-				return writeOutput(out, b)
+				return g.writeOutput(out, b)
 			})
 		},
 	}

@@ -27,8 +27,11 @@ type globals struct {
 	out          io.Writer
 }
 
-func newRootCmd() *cobra.Command {
-	g := &globals{out: os.Stdout}
+func newRootCmd() *cobra.Command { return newRootCmdTo(os.Stdout) }
+
+// newRootCmdTo builds the command tree with its output going to out.
+func newRootCmdTo(out io.Writer) *cobra.Command {
+	g := &globals{out: out}
 	root := &cobra.Command{
 		Use:           "iotsafe",
 		Short:         "Use the GSMA IoT SAFE applet on a SIM (or the built-in emulator)",

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the command line in-process and returns its standard output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := newRootCmdTo(&out)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("iotsafe %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestCLI(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	sim := "--sim=emulator:" + state
+	mustRun(t, "emulator", "init", "--state", state)
+	if _, err := run(t, "emulator", "init", "--state", state); err == nil {
+		t.Fatal("init over an existing SIM succeeded")
+	}
+	mustRun(t, "emulator", "init", "--state", state, "--force", "--profile", "thales-mvp")
+
+	var info map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, sim, "--json", "info")), &info); err != nil {
+		t.Fatal(err)
+	}
+	if info["aid"] != "a00000003053f12401770101495341" || info["class"] != "interindustry" {
+		t.Fatalf("info %v", info)
+	}
+	var objs []map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, sim, "--json", "ls")), &objs); err != nil || len(objs) != 11 {
+		t.Fatalf("ls: %d objects, %v", len(objs), err)
+	}
+	if r := strings.TrimSpace(mustRun(t, sim, "random", "40")); len(r) != 80 {
+		t.Fatalf("random 40 printed %q", r)
+	}
+
+	// Sign a file and verify it three ways.
+	in := filepath.Join(dir, "fw.bin")
+	sig := filepath.Join(dir, "fw.sig")
+	os.WriteFile(in, bytes.Repeat([]byte("firmware"), 1000), 0o644)
+	mustRun(t, sim, "sign", "--key", "01", "--in", in, "--out", sig)
+	mustRun(t, sim, "verify", "--key", "01", "--in", in, "--sig", sig)
+	mustRun(t, sim, "verify", "--label", "device-key", "--in", in, "--sig", sig, "--local")
+	pemOut := mustRun(t, sim, "pubkey", "--key", "01")
+	blk, _ := pem.Decode([]byte(pemOut))
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(in)
+	sigDER, _ := os.ReadFile(sig)
+	d := sha256.Sum256(data)
+	if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), d[:], sigDER) {
+		t.Fatal("CLI signature does not verify with the CLI's public key")
+	}
+	// Full-text and precomputed-digest signatures.
+	mustRun(t, sim, "sign", "--key", "01", "--in", in, "--out", sig, "--full-text", "--hash", "sha384")
+	mustRun(t, sim, "verify", "--key", "01", "--in", in, "--sig", sig, "--hash", "sha384")
+	dig := filepath.Join(dir, "digest")
+	os.WriteFile(dig, d[:], 0o644)
+	mustRun(t, sim, "sign", "--key", "01", "--in", dig, "--digest", "--out", sig)
+	mustRun(t, sim, "verify", "--key", "01", "--in", in, "--sig", sig)
+	// A tampered file: exit status 2 and a clear message.
+	os.WriteFile(in, append(data, 'x'), 0o644)
+	_, err = run(t, sim, "verify", "--key", "01", "--in", in, "--sig", sig)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "does NOT match") {
+		t.Fatalf("tampered verify: %v", err)
+	}
+
+	// The certificate file as PEM matches the key.
+	cert := mustRun(t, sim, "read-file", "--file", "02", "--pem")
+	cb, _ := pem.Decode([]byte(cert))
+	c, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil || !c.PublicKey.(*ecdsa.PublicKey).Equal(pub) {
+		t.Fatalf("certificate: %v", err)
+	}
+
+	// Key generation, ECDH, PRF, HKDF.
+	if out := mustRun(t, sim, "keygen", "--key", "02"); !strings.Contains(out, "BEGIN PUBLIC KEY") {
+		t.Fatalf("keygen printed %q", out)
+	}
+	peer, _ := ecdh.P256().GenerateKey(rand.Reader)
+	peerDER, _ := x509.MarshalPKIXPublicKey(peer.PublicKey())
+	peerFile := filepath.Join(dir, "peer.pem")
+	os.WriteFile(peerFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: peerDER}), 0o644)
+	z := strings.TrimSpace(mustRun(t, sim, "dh", "--key", "04", "--peer", peerFile))
+	cardPEM := mustRun(t, sim, "pubkey", "--key", "04")
+	cp, _ := pem.Decode([]byte(cardPEM))
+	ck, _ := x509.ParsePKIXPublicKey(cp.Bytes)
+	cardECDH, _ := ck.(*ecdsa.PublicKey).ECDH()
+	want, _ := peer.ECDH(cardECDH)
+	if z != hex.EncodeToString(want) {
+		t.Fatal("CLI ECDH differs from crypto/ecdh")
+	}
+	if out := strings.TrimSpace(mustRun(t, sim, "prf", "--secret", "06", "--seed", "00112233", "--length", "48")); len(out) != 96 {
+		t.Fatalf("prf printed %q", out)
+	}
+	if out := strings.TrimSpace(mustRun(t, sim, "hkdf", "--label", "psk", "--salt", "01", "--length", "0")); len(out) != 64 {
+		t.Fatalf("hkdf printed %q", out)
+	}
+
+	// The operator deactivates key 01: signing then fails and says so.
+	mustRun(t, "emulator", "admin", "--state", state, "deactivate", "--id", "01")
+	_, err = run(t, sim, "sign", "--key", "01", "--in", in, "--out", sig)
+	if err == nil || !strings.Contains(err.Error(), "conditions of use not satisfied") {
+		t.Fatalf("signing with a deactivated key: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "new.txt"), []byte("operator data"), 0o644)
+	mustRun(t, "emulator", "admin", "--state", state, "put-file", "--file", "11", "--label", "notes", "--usage", "data", "--in", filepath.Join(dir, "new.txt"))
+	if out := mustRun(t, sim, "read-file", "--label", "notes"); out != "operator data" {
+		t.Fatalf("operator file reads %q", out)
+	}
+
+	// Clear errors for bad input.
+	for _, args := range [][]string{
+		{sim, "sign", "--key", "zz", "--in", in},
+		{sim, "sign", "--key", "01", "--in", filepath.Join(dir, "missing")},
+		{"--sim", "pcsc:", "info"},
+		{"--sim", "floppy:/dev/fd0", "info"},
+		{"--sim", "emulator:" + filepath.Join(dir, "nope.json"), "info"},
+		{sim, "random", "0"},
+	} {
+		if _, err := run(t, args...); err == nil {
+			t.Errorf("iotsafe %v succeeded", args)
+		}
+	}
+}
