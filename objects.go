@@ -434,3 +434,21 @@ func (a *Applet) find(ctx context.Context, kind spec.ObjectKind, ref Ref) (*Obje
 	}
 	return nil, fmt.Errorf("%w: %s is not in the applet store", ErrNotFound, describe(kind, ref))
 }
+
+// Poll sends one cheap command to the card (Get Data, application
+// information, bypassing the cache) so that a pending 63CF is seen now:
+// callers that choose credentials from cached card data (a TLS client
+// picking its certificate) poll first, and notice through Generation that
+// an operator changed the SIM.
+func (a *Applet) Poll(ctx context.Context) error {
+	return a.do(ctx, func() error {
+		resp, err := a.command(ctx, "get application information", "", apdu.Command{INS: spec.InsGetData, P1: spec.GetDataApplication, Ne: 256})
+		if err != nil {
+			return err
+		}
+		if info, err := parseAppInfo(resp.Data); err == nil {
+			a.info = info
+		}
+		return nil
+	})
+}

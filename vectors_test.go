@@ -340,13 +340,19 @@ func TestMalformedAnswers(t *testing.T) {
 	d := sha256.Sum256(nil)
 	ctx := context.Background()
 	ops := map[string]func(a *iotsafe.Applet) error{
-		"sign":    func(a *iotsafe.Applet) error { _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); return err },
+		"sign": func(a *iotsafe.Applet) error {
+			_, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:])
+			return err
+		},
 		"objects": func(a *iotsafe.Applet) error { _, err := a.Objects(ctx); return err },
 		"info":    func(a *iotsafe.Applet) error { _, err := a.ApplicationInfo(ctx); return err },
 		"random":  func(a *iotsafe.Applet) error { _, err := a.GetRandom(ctx, 16); return err },
 		"pubkey":  func(a *iotsafe.Applet) error { _, err := a.ReadPublicKey(ctx, iotsafe.ByID(1)); return err },
 		"keygen":  func(a *iotsafe.Applet) error { _, err := a.GenerateKeyPair(ctx, iotsafe.ByID(2)); return err },
-		"dh":      func(a *iotsafe.Applet) error { _, err := a.ComputeDH(ctx, iotsafe.ByID(4), iotsafe.ByID(5)); return err },
+		"dh": func(a *iotsafe.Applet) error {
+			_, err := a.ComputeDH(ctx, iotsafe.ByID(4), iotsafe.ByID(5))
+			return err
+		},
 		"prf": func(a *iotsafe.Applet) error {
 			_, err := a.ComputePRF(ctx, iotsafe.PRFParams{SecretValue: []byte{1}, Length: 16})
 			return err
