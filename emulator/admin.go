@@ -103,9 +103,20 @@ func (a *AdminSession) PutFile(id []byte, label string, usage, access byte, data
 	})
 }
 
+// KeySpec describes a key the operator creates.
+type KeySpec struct {
+	Functions byte   // spec.FuncSignature, FuncKeyAgreement, FuncKeyGeneration
+	Usage     byte   // spec.KeyUsage*
+	Hashes    uint16 // hashes a signing key allows; 0 means SHA-256, SHA-384 and SHA-512
+}
+
 // CreateKeyPair generates a P-256 key pair in the store under id (private
 // and public key objects), replacing any key there.
-func (a *AdminSession) CreateKeyPair(id []byte, label string, funcs, usage byte) error {
+func (a *AdminSession) CreateKeyPair(id []byte, label string, ks KeySpec) error {
+	funcs, usage, hashes := ks.Functions, ks.Usage, ks.Hashes
+	if hashes == 0 {
+		hashes = spec.HashSHA256 | spec.HashSHA384 | spec.HashSHA512
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), a.c.rnd)
 	if err != nil {
 		return err
@@ -126,7 +137,7 @@ func (a *AdminSession) CreateKeyPair(id []byte, label string, funcs, usage byte)
 			o.Label, o.KeyType, o.KeyUsage, o.Funcs, o.State = label, spec.KeyTypeP256Persistent, usage, funcs, spec.StateActivated
 			o.SigAlgs, o.HashAlgs, o.KeyAgreement = 0, 0, 0
 			if funcs&spec.FuncSignature != 0 {
-				o.SigAlgs, o.HashAlgs = spec.SigECDSA, spec.HashSHA256|spec.HashSHA384|spec.HashSHA512
+				o.SigAlgs, o.HashAlgs = spec.SigECDSA, hashes
 			}
 			if funcs&spec.FuncKeyAgreement != 0 {
 				o.KeyAgreement = spec.KeyAgreementECKA

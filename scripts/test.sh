@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZTIME=${FUZZTIME:-5s}
-export IOTSAFE_REQUIRE_PCSCD=${IOTSAFE_REQUIRE_PCSCD:-1}
+export IOTSAFE_REQUIRE_TOOLS=${IOTSAFE_REQUIRE_TOOLS:-1}
 
 step() { printf '\n=== %s\n' "$*"; }
 

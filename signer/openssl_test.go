@@ -1,0 +1,103 @@
+package signer_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/signer"
+)
+
+// requireTool finds a program, skipping the test when it is missing unless
+// IOTSAFE_REQUIRE_TOOLS=1 (CI), where a missing tool fails.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s is required (IOTSAFE_REQUIRE_TOOLS=1) but not installed", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TLS 1.2 with ECDHE-ECDSA against openssl s_server asking the client for
+// ECDSA with SHA-384 (and, separately, SHA-256): the SIM key signs the
+// handshake with the hash the server demands.
+func TestOpenSSLServerTLS12(t *testing.T) {
+	openssl := requireTool(t, "openssl")
+	f := newFixture(t, emulator.Options{})
+	dir := t.TempDir()
+	srvCert, _ := newServerCert(t)
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(srvCert.PrivateKey)
+	os.WriteFile(filepath.Join(dir, "srv.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvCert.Certificate[0]}), 0o600)
+	os.WriteFile(filepath.Join(dir, "srv.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.ca.Raw}), 0o600)
+	roots := x509.NewCertPool()
+	roots.AddCert(srvCert.Leaf)
+	cc := signer.NewClientCertificates(f.applet)
+
+	for _, tc := range []struct {
+		sigalgs, digest string
+	}{{"ECDSA+SHA384", "SHA384"}, {"ECDSA+SHA256", "SHA256"}} {
+		t.Run(tc.sigalgs, func(t *testing.T) {
+			addr := freePort(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			srv := exec.CommandContext(ctx, openssl, "s_server", "-accept", addr, "-tls1_2", "-cert", filepath.Join(dir, "srv.pem"),
+				"-key", filepath.Join(dir, "srv.key"), "-CAfile", filepath.Join(dir, "ca.pem"), "-Verify", "1",
+				"-verify_return_error", "-client_sigalgs", tc.sigalgs, "-www")
+			var log strings.Builder
+			srv.Stdout, srv.Stderr = &log, &log
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { srv.Process.Kill(); srv.Wait() }()
+			var conn *tls.Conn
+			var err error
+			for i := 0; i < 50; i++ { // up to 5 s for the server to listen
+				conn, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, GetClientCertificate: cc.GetClientCertificate,
+					MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}})
+				if err == nil || !strings.Contains(err.Error(), "refused") {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatalf("handshake: %v\nserver: %s", err, log.String())
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(conn, "GET / HTTP/1.0\r\n\r\n")
+			page, _ := bufio.NewReader(conn).ReadString(0)
+			if !strings.Contains(page, "Client certificate") && !strings.Contains(page, "go-iotsafe emulator device") {
+				t.Fatalf("s_server did not see the client certificate:\n%s", page)
+			}
+			if want := "Peer signing digest: " + tc.digest; !strings.Contains(page, want) {
+				t.Fatalf("s_server page lacks %q:\n%s", want, page)
+			}
+		})
+	}
+}

@@ -1,0 +1,222 @@
+package signer
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"strings"
+	"sync"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/spec"
+)
+
+// Certificates reads every certificate the SIM holds: the files of
+// certificate usage that are active and readable. Files that do not parse
+// as X.509 are skipped and reported in the error only if none parses.
+func Certificates(ctx context.Context, a *iotsafe.Applet) ([]*x509.Certificate, error) {
+	objs, err := a.Objects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	var bad []string
+	for _, o := range objs {
+		if o.Kind != spec.KindFile || o.FileUsage != spec.FileUsageCertificate || !o.Active() || o.Access&spec.AccessRead == 0 {
+			continue
+		}
+		der, err := a.ReadFile(ctx, iotsafe.ByID(o.ID...))
+		if err != nil {
+			return nil, err
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("file %X: %v", o.ID, err))
+			continue
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 && len(bad) > 0 {
+		return nil, fmt.Errorf("signer: no certificate file on the SIM parses: %s", strings.Join(bad, "; "))
+	}
+	return certs, nil
+}
+
+// chainFor returns the certificate of pub among certs and the chain above
+// it (issuers found among the others, leaf first, not including a
+// self-signed root).
+func chainFor(k *Key, certs []*x509.Certificate) (*x509.Certificate, []*x509.Certificate) {
+	var leaf *x509.Certificate
+	for _, c := range certs {
+		if k.pub.Equal(c.PublicKey) {
+			leaf = c
+			break
+		}
+	}
+	if leaf == nil {
+		return nil, nil
+	}
+	var chain []*x509.Certificate
+	cur := leaf
+	for len(chain) < 8 {
+		var up *x509.Certificate
+		for _, c := range certs {
+			if c != cur && bytes.Equal(c.RawSubject, cur.RawIssuer) && cur.CheckSignatureFrom(c) == nil {
+				up = c
+				break
+			}
+		}
+		if up == nil || bytes.Equal(up.RawSubject, up.RawIssuer) {
+			break
+		}
+		chain = append(chain, up)
+		cur = up
+	}
+	return leaf, chain
+}
+
+// TLSCertificate returns a tls.Certificate for the key: the SIM's
+// certificate for it, the intermediate certificates the SIM holds above it,
+// and the key as PrivateKey.
+func (k *Key) TLSCertificate(ctx context.Context) (*tls.Certificate, error) {
+	certs, err := Certificates(ctx, k.a)
+	if err != nil {
+		return nil, err
+	}
+	leaf, chain := chainFor(k, certs)
+	if leaf == nil {
+		return nil, fmt.Errorf("signer: the SIM holds no certificate for key %X (%q)", k.id, k.label)
+	}
+	tc := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: k, Leaf: leaf}
+	for _, c := range chain {
+		tc.Certificate = append(tc.Certificate, c.Raw)
+	}
+	return tc, nil
+}
+
+// ClientCertificates chooses, for each TLS handshake, the SIM credential
+// the server will accept. Use its GetClientCertificate method in
+// tls.Config.
+type ClientCertificates struct {
+	a *iotsafe.Applet
+	// Keys restricts the credentials to these keys (nil: every active
+	// signing key that has a certificate on the SIM).
+	Keys []iotsafe.Ref
+
+	mu    sync.Mutex
+	gen   uint64
+	creds []*tls.Certificate
+	why   string
+}
+
+// NewClientCertificates returns a chooser over the SIM's credentials.
+func NewClientCertificates(a *iotsafe.Applet, keys ...iotsafe.Ref) *ClientCertificates {
+	return &ClientCertificates{a: a, Keys: keys}
+}
+
+// GetClientCertificate implements tls.Config.GetClientCertificate. Before
+// choosing it polls the card once, so that a completed remote
+// administration (a new certificate, a removed key) is seen at this
+// handshake; credentials are re-read only when the SIM changed. When no
+// credential fits the server's acceptable CAs and signature schemes, the
+// handshake fails with an error that says why.
+func (cc *ClientCertificates) GetClientCertificate(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	ctx := cri.Context()
+	if err := cc.a.Poll(ctx); err != nil {
+		return nil, fmt.Errorf("signer: the SIM does not answer: %w", err)
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if g := cc.a.Generation(); g != cc.gen || cc.creds == nil {
+		if err := cc.load(ctx); err != nil {
+			return nil, err
+		}
+		cc.gen = cc.a.Generation()
+	}
+	if len(cc.creds) == 0 {
+		return nil, fmt.Errorf("%w: no usable credential on the SIM (%s)", ErrCredentialRemoved, cc.why)
+	}
+	var reasons []string
+	for _, c := range cc.creds {
+		err := cri.SupportsCertificate(c)
+		if err == nil {
+			return c, nil
+		}
+		reasons = append(reasons, fmt.Sprintf("%q: %v", c.Leaf.Subject.CommonName, err))
+	}
+	var cas []string
+	for _, raw := range cri.AcceptableCAs {
+		cas = append(cas, dnString(raw))
+	}
+	return nil, fmt.Errorf("signer: the server accepts none of the SIM's credentials (server accepts CAs %v): %s",
+		cas, strings.Join(reasons, "; "))
+}
+
+func (cc *ClientCertificates) load(ctx context.Context) error {
+	objs, err := cc.a.Objects(ctx)
+	if err != nil {
+		return err
+	}
+	certs, err := Certificates(ctx, cc.a)
+	if err != nil {
+		return err
+	}
+	cc.creds, cc.why = nil, ""
+	var why []string
+	for _, o := range objs {
+		if o.Kind != spec.KindPrivateKey || o.CryptoFunctions&spec.FuncSignature == 0 || !cc.wanted(&o) {
+			continue
+		}
+		if !o.Active() {
+			why = append(why, fmt.Sprintf("private key %X %q is deactivated", o.ID, o.Label))
+			continue
+		}
+		k, err := New(ctx, cc.a, iotsafe.ByID(o.ID...), nil)
+		if err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		leaf, chain := chainFor(k, certs)
+		if leaf == nil {
+			why = append(why, fmt.Sprintf("private key %X %q has no certificate", o.ID, o.Label))
+			continue
+		}
+		tc := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: k, Leaf: leaf}
+		for _, c := range chain {
+			tc.Certificate = append(tc.Certificate, c.Raw)
+		}
+		cc.creds = append(cc.creds, tc)
+	}
+	if len(why) == 0 {
+		why = []string{"no signing key"}
+	}
+	cc.why = strings.Join(why, "; ")
+	return nil
+}
+
+func (cc *ClientCertificates) wanted(o *iotsafe.Object) bool {
+	if cc.Keys == nil {
+		return true
+	}
+	for _, r := range cc.Keys {
+		if (r.Label != "" && r.Label == o.Label) || (r.Label == "" && bytes.Equal(r.ID, o.ID)) {
+			return true
+		}
+	}
+	return false
+}
+
+// dnString renders a DER distinguished name for messages.
+func dnString(raw []byte) string {
+	var seq pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) != 0 {
+		return fmt.Sprintf("%X", raw)
+	}
+	var n pkix.Name
+	n.FillFromRDNSequence(&seq)
+	return n.String()
+}
