@@ -272,3 +272,28 @@ func (a *AdminSession) Abort() error {
 	}
 	return nil
 }
+
+// PutPublicKey creates or replaces a public key object the device may read
+// and verify with but not update (no update access): a key the device's
+// software cannot be made to replace, such as a firmware vendor's.
+func (a *AdminSession) PutPublicKey(id []byte, label string, point []byte) error {
+	if !pointOnP256(point) {
+		return fmt.Errorf("emulator: the public key must be an uncompressed P-256 point")
+	}
+	id = append([]byte(nil), id...)
+	point = append([]byte(nil), point...)
+	return a.mark(spec.KindPublicKey, id, func(st *state) error {
+		o := st.find(spec.KindPublicKey, id)
+		if o == nil {
+			if st.count(spec.KindPublicKey) >= maxPublicKeys {
+				return fmt.Errorf("emulator: the applet store holds %d public keys already", maxPublicKeys)
+			}
+			o = &object{Kind: spec.KindPublicKey, ID: id}
+			st.Objects = append(st.Objects, o)
+		}
+		o.Label, o.Value, o.State, o.Access = label, point, spec.StateActivated, spec.AccessRead
+		o.KeyType, o.Funcs, o.SigAlgs = spec.KeyTypeP256Persistent, spec.FuncSignature, spec.SigECDSA
+		o.HashAlgs = spec.HashSHA256 | spec.HashSHA384 | spec.HashSHA512
+		return nil
+	})
+}

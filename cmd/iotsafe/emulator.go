@@ -194,6 +194,6 @@ func newEmulatorAdminCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(putFile, deactivate, del, ls)
+	cmd.AddCommand(putFile, deactivate, del, ls, newAdminPutPublicKeyCmd(withAdmin))
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -154,5 +155,40 @@ func TestCLI(t *testing.T) {
 		if _, err := run(t, args...); err == nil {
 			t.Errorf("iotsafe %v succeeded", args)
 		}
+	}
+}
+
+func TestVerifyImage(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	sim := "--sim=emulator:" + state
+	mustRun(t, "emulator", "init", "--state", state)
+	// The vendor signs the image; the operator puts the vendor's public
+	// key on the SIM, read-only for the device.
+	vendor, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&vendor.PublicKey)
+	pubFile := filepath.Join(dir, "vendor.pem")
+	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	mustRun(t, "emulator", "admin", "--state", state, "put-public-key", "--id", "30", "--label", "vendor", "--in", pubFile)
+	img := filepath.Join(dir, "app.bin")
+	os.WriteFile(img, bytes.Repeat([]byte{0x7F, 'E', 'L', 'F'}, 5000), 0o755)
+	data, _ := os.ReadFile(img)
+	d := sha256.Sum256(data)
+	sig, _ := ecdsa.SignASN1(rand.Reader, vendor, d[:])
+	sigFile := filepath.Join(dir, "app.sig")
+	os.WriteFile(sigFile, sig, 0o644)
+	if out := mustRun(t, sim, "verify-image", "--key", "30", "--sig", sigFile, img); !strings.Contains(out, "signature OK") {
+		t.Fatalf("verify-image printed %q", out)
+	}
+	data[100] ^= 1
+	os.WriteFile(img, data, 0o755)
+	_, err := run(t, sim, "verify-image", "--label", "vendor", "--sig", sigFile, img)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, "refusing the image") {
+		t.Fatalf("tampered image: %v", err)
+	}
+	// The device cannot replace the vendor key: no update access.
+	if _, err := run(t, sim, "dh", "--key", "04", "--peer", pubFile, "--peer-slot", "30"); err == nil {
+		t.Fatal("the device replaced the vendor key")
 	}
 }

@@ -49,7 +49,7 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 	root.AddCommand(
 		newEmulatorCmd(g),
 		newInfoCmd(g), newLsCmd(g), newRandomCmd(g), newPubkeyCmd(g), newKeygenCmd(g),
-		newSignCmd(g), newVerifyCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
+		newSignCmd(g), newVerifyCmd(g), newVerifyImageCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,259 @@
+// Package provision runs zero-touch provisioning of a SIM-held credential:
+// a key pair generated on the SIM, a certificate signing request signed by
+// it, enrollment over EST (RFC 7030), delivery of the certificate to the SIM
+// through the operator's administration path, and renewal without a moment
+// when the device has no valid credential.
+//
+// It depends on no particular server or operator platform: enrollment
+// speaks plain EST (package provision/est), and delivery goes through the
+// Operator interface, which an operator's over-the-air platform implements
+// (package operator implements it for the software SIM).
+package provision
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/provision/est"
+	"github.com/go-iotsafe/iotsafe/signer"
+	"github.com/go-iotsafe/iotsafe/spec"
+)
+
+// Operator puts a certificate into a file of the SIM's applet store. On a
+// deployed SIM this is the mobile operator's over-the-air administration;
+// the device sees 63CF afterwards and re-reads its cached card data.
+type Operator interface {
+	PutCertificate(ctx context.Context, fileID []byte, label string, der []byte) error
+	DeleteFile(ctx context.Context, fileID []byte) error
+}
+
+// Config says what to provision and where.
+type Config struct {
+	Applet *iotsafe.Applet
+	// Container is the private key container to generate the key in; the
+	// zero Ref picks the first empty container that can generate keys.
+	Container iotsafe.Ref
+	// Subject and SANs of the request. In CommonName and DNSNames the
+	// placeholders {key} (hex SHA-256 of the new public key, 16 digits) and
+	// {applet} (the applet identifier as text or hex) are replaced.
+	Subject  pkix.Name
+	DNSNames []string
+	URIs     []*url.URL
+	// EST is the enrollment client (server URL, trust anchor, bootstrap
+	// credentials).
+	EST *est.Client
+	// Operator delivers the certificate to the SIM.
+	Operator Operator
+	// CertFiles are the two file IDs the credential's certificate
+	// alternates between, so that renewal never overwrites the certificate
+	// in use before its successor is verified. Default 20 and 21.
+	CertFiles [2][]byte
+	// CertLabel labels the certificate file. Default: the key's label
+	// followed by "-cert".
+	CertLabel string
+	// Check, when set, proves a new credential end to end (e.g. a mutual
+	// TLS connection to the device's cloud) before the old one is retired.
+	Check func(ctx context.Context, cert *tls.Certificate) error
+	// Logger receives one record per step; nil discards.
+	Logger *slog.Logger
+}
+
+// Result is a provisioned credential.
+type Result struct {
+	Key         *signer.Key
+	Certificate *x509.Certificate
+	Chain       []*x509.Certificate
+	CertFile    []byte
+}
+
+func (c *Config) log() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Config) files() [2][]byte {
+	if c.CertFiles[0] == nil {
+		return [2][]byte{{0x20}, {0x21}}
+	}
+	return c.CertFiles
+}
+
+// Provision generates a key pair on the SIM, enrolls it over EST and
+// delivers its certificate to the SIM. Running it again after an
+// interruption at any step completes: nothing it does touches another
+// credential, and the key container is simply regenerated.
+func Provision(ctx context.Context, c *Config) (*Result, error) {
+	if c.Applet == nil || c.EST == nil || c.Operator == nil {
+		return nil, errors.New("provision: Applet, EST and Operator are required")
+	}
+	log := c.log()
+	container, err := chooseContainer(ctx, c.Applet, c.Container)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := c.Applet.GenerateKeyPair(ctx, container)
+	if err != nil {
+		return nil, fmt.Errorf("provision: generating the key pair on the SIM: %w", err)
+	}
+	log.Info("key pair generated on the SIM", "private_key", hex.EncodeToString(kp.PrivateID), "public_key", hex.EncodeToString(kp.PublicID))
+	key, err := signer.New(ctx, c.Applet, iotsafe.ByID(kp.PrivateID...), nil)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := c.request(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("certificate request signed by the SIM key", "bytes", len(csr))
+	certs, err := c.EST.SimpleEnroll(ctx, csr)
+	if err != nil {
+		return nil, fmt.Errorf("provision: enrollment: %w", err)
+	}
+	res, err := c.deliver(ctx, key, certs, c.files()[0])
+	if err != nil {
+		return nil, err
+	}
+	log.Info("certificate delivered to the SIM", "file", hex.EncodeToString(res.CertFile), "subject", res.Certificate.Subject.String())
+	return res, nil
+}
+
+// Renew re-enrolls the credential of cur with /simplereenroll, authenticated
+// by the current certificate, and delivers the new certificate into the
+// other certificate file. The old certificate stays on the SIM, and in use,
+// until the new one is read back from the SIM and has passed Config.Check;
+// only then is the old file deleted.
+func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
+	log := c.log()
+	tc := &tls.Certificate{PrivateKey: cur.Key, Leaf: cur.Certificate, Certificate: [][]byte{cur.Certificate.Raw}}
+	for _, x := range cur.Chain {
+		tc.Certificate = append(tc.Certificate, x.Raw)
+	}
+	re := *c.EST
+	re.Certificate, re.GetClientCertificate = tc, nil
+	csr, err := c.request(ctx, cur.Key)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := re.SimpleReenroll(ctx, csr)
+	if err != nil {
+		return nil, fmt.Errorf("provision: re-enrollment: %w", err)
+	}
+	other := c.files()[0]
+	if bytes.Equal(cur.CertFile, other) {
+		other = c.files()[1]
+	}
+	res, err := c.deliver(ctx, cur.Key, certs, other)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Operator.DeleteFile(ctx, cur.CertFile); err != nil {
+		return nil, fmt.Errorf("provision: the new certificate is in place, but retiring the old file failed: %w", err)
+	}
+	c.Applet.Refresh()
+	log.Info("credential renewed", "file", hex.EncodeToString(res.CertFile), "serial", res.Certificate.SerialNumber.String())
+	return res, nil
+}
+
+// chooseContainer returns ref, or the first empty key container that can
+// generate keys and sign.
+func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (iotsafe.Ref, error) {
+	if ref.ID != nil || ref.Label != "" {
+		return ref, nil
+	}
+	objs, err := a.Objects(ctx)
+	if err != nil {
+		return iotsafe.Ref{}, err
+	}
+	for _, o := range objs {
+		f := o.CryptoFunctions
+		if o.Kind == spec.KindPrivateKey && !o.Active() && f&spec.FuncKeyGeneration != 0 && f&spec.FuncSignature != 0 {
+			return iotsafe.ByID(o.ID...), nil
+		}
+	}
+	return iotsafe.Ref{}, errors.New("provision: the SIM has no empty key container for on-SIM key generation; name one")
+}
+
+// request builds the CSR, expanding the identity placeholders.
+func (c *Config) request(ctx context.Context, key *signer.Key) ([]byte, error) {
+	info, err := c.Applet.ApplicationInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(pubDER)
+	applet := strings.TrimRight(string(info.AppletID), "\x00 ")
+	for _, r := range applet {
+		if r < 0x20 || r > 0x7E {
+			applet = hex.EncodeToString(info.AppletID)
+			break
+		}
+	}
+	expand := strings.NewReplacer("{key}", hex.EncodeToString(sum[:8]), "{applet}", applet).Replace
+	subj := c.Subject
+	subj.CommonName = expand(subj.CommonName)
+	if subj.CommonName == "" {
+		subj.CommonName = "iotsafe-" + hex.EncodeToString(sum[:8])
+	}
+	tmpl := &x509.CertificateRequest{Subject: subj, URIs: c.URIs}
+	for _, d := range c.DNSNames {
+		tmpl.DNSNames = append(tmpl.DNSNames, expand(d))
+	}
+	return signer.CreateCSR(key, tmpl)
+}
+
+// deliver checks what the CA returned, puts the certificate on the SIM and
+// reads it back through the applet, proving the SIM now holds it; then it
+// runs Config.Check on the new credential.
+func (c *Config) deliver(ctx context.Context, key *signer.Key, certs []*x509.Certificate, file []byte) (*Result, error) {
+	leaf := certs[0]
+	if !key.Public().(interface{ Equal(x any) bool }).Equal(leaf.PublicKey) {
+		return nil, fmt.Errorf("%w: the issued certificate is for another key", est.ErrWrongKey)
+	}
+	label := c.CertLabel
+	if label == "" {
+		label = key.Label() + "-cert"
+	}
+	if err := c.Operator.PutCertificate(ctx, file, label, leaf.Raw); err != nil {
+		return nil, fmt.Errorf("provision: delivering the certificate to the SIM: %w", err)
+	}
+	// The operator's change shows as 63CF at the next command; poll for it
+	// and re-read the SIM, so what follows uses the SIM's own copy.
+	if err := c.Applet.Poll(ctx); err != nil {
+		return nil, err
+	}
+	c.Applet.Refresh()
+	onSIM, err := c.Applet.ReadFile(ctx, iotsafe.ByID(file...))
+	if err != nil {
+		return nil, fmt.Errorf("provision: reading the delivered certificate back: %w", err)
+	}
+	if !bytes.Equal(onSIM, leaf.Raw) {
+		return nil, errors.New("provision: the SIM holds another certificate than the one delivered")
+	}
+	res := &Result{Key: key, Certificate: leaf, Chain: certs[1:], CertFile: append([]byte(nil), file...)}
+	if c.Check != nil {
+		tc := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+		for _, x := range certs[1:] {
+			tc.Certificate = append(tc.Certificate, x.Raw)
+		}
+		if err := c.Check(ctx, tc); err != nil {
+			return nil, fmt.Errorf("provision: the new credential failed its end-to-end check: %w", err)
+		}
+	}
+	return res, nil
+}
