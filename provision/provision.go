@@ -13,6 +13,7 @@ package provision
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -222,7 +223,7 @@ func (c *Config) request(ctx context.Context, key *signer.Key) ([]byte, error) {
 // runs Config.Check on the new credential.
 func (c *Config) deliver(ctx context.Context, key *signer.Key, certs []*x509.Certificate, file []byte) (*Result, error) {
 	leaf := certs[0]
-	if !key.Public().(interface{ Equal(x any) bool }).Equal(leaf.PublicKey) {
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
 		return nil, fmt.Errorf("%w: the issued certificate is for another key", est.ErrWrongKey)
 	}
 	label := c.CertLabel

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestStory(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"--dir", t.TempDir()}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	s := out.String()
+	for _, want := range []string{
+		"SIM created", "key pair generated on the SIM", "enrolled over EST", "certificate delivered to the SIM",
+		"mutual TLS to the cloud OK: hello meter-", "certificate renewed", "connection refused by the cloud",
+		"cloud's reason: client certificate has been revoked", "credential removed or deactivated by the operator", "story complete",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+}
