@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -168,8 +169,9 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	return res, nil
 }
 
-// chooseContainer returns ref, or the first empty key container that can
-// generate keys and sign.
+// chooseContainer returns ref, or the first key container that can
+// generate keys and sign and holds no credential: an empty one, else one
+// whose key has no certificate on the SIM (left by an interrupted run).
 func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (iotsafe.Ref, error) {
 	if ref.ID != nil || ref.Label != "" {
 		return ref, nil
@@ -178,13 +180,41 @@ func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (i
 	if err != nil {
 		return iotsafe.Ref{}, err
 	}
+	var pending []iotsafe.Object
 	for _, o := range objs {
 		f := o.CryptoFunctions
-		if o.Kind == spec.KindPrivateKey && !o.Active() && f&spec.FuncKeyGeneration != 0 && f&spec.FuncSignature != 0 {
+		if o.Kind != spec.KindPrivateKey || f&spec.FuncKeyGeneration == 0 || f&spec.FuncSignature == 0 {
+			continue
+		}
+		if !o.Active() {
 			return iotsafe.ByID(o.ID...), nil
 		}
+		pending = append(pending, o)
 	}
-	return iotsafe.Ref{}, errors.New("provision: the SIM has no empty key container for on-SIM key generation; name one")
+	if len(pending) > 0 {
+		certs, err := signer.Certificates(ctx, a)
+		if err != nil {
+			return iotsafe.Ref{}, err
+		}
+		for _, o := range pending {
+			point, err := a.ReadPublicKey(ctx, iotsafe.ByID(o.ID...))
+			if err != nil {
+				continue
+			}
+			used := false
+			for _, c := range certs {
+				if pub, ok := c.PublicKey.(*ecdsa.PublicKey); ok {
+					if b, err := pub.Bytes(); err == nil && bytes.Equal(b, point) {
+						used = true
+					}
+				}
+			}
+			if !used {
+				return iotsafe.ByID(o.ID...), nil
+			}
+		}
+	}
+	return iotsafe.Ref{}, errors.New("provision: the SIM has no free key container for on-SIM key generation (all hold credentials); name one")
 }
 
 // request builds the CSR, expanding the identity placeholders.

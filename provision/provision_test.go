@@ -1,0 +1,191 @@
+package provision_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/smallstep/pkcs7"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/operator"
+	"github.com/go-iotsafe/iotsafe/provision"
+	"github.com/go-iotsafe/iotsafe/provision/est"
+	"github.com/go-iotsafe/iotsafe/signer"
+)
+
+type env struct {
+	state  string
+	applet *iotsafe.Applet
+	ca     *estserver.CA
+	roots  *x509.CertPool
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "sim.json")
+	card, err := emulator.Create(state, emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := iotsafe.Open(context.Background(), card, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ca, _ := estserver.NewCA("test CA")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	return &env{state: state, applet: a, ca: ca, roots: roots}
+}
+
+func (e *env) serve(t *testing.T, h http.Handler) string {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, _ := e.ca.IssueServer(key.Public(), "127.0.0.1")
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}, ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// factoryWorks checks that the factory credential (key 01 and its
+// certificate) is still usable.
+func factoryWorks(t *testing.T, a *iotsafe.Applet) {
+	t.Helper()
+	k, err := signer.New(context.Background(), a, iotsafe.ByID(1), nil)
+	if err != nil {
+		t.Fatalf("factory key lost: %v", err)
+	}
+	if _, err := k.TLSCertificate(context.Background()); err != nil {
+		t.Fatalf("factory certificate lost: %v", err)
+	}
+}
+
+func certFiles(t *testing.T, a *iotsafe.Applet) int {
+	t.Helper()
+	a.Refresh()
+	certs, err := signer.Certificates(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(certs)
+}
+
+func TestBadESTAnswersLeaveTheSIMUntouched(t *testing.T) {
+	e := newEnv(t)
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x"}}, otherKey)
+	csr, _ := x509.ParseCertificateRequest(csrDER)
+	other, _ := e.ca.Issue(csr)
+	otherP7, _ := pkcs7.DegenerateCertificate(other.Raw)
+	empty, _ := pkcs7.DegenerateCertificate(nil)
+	before := certFiles(t, e.applet)
+	for name, tc := range map[string]struct {
+		ct, body string
+		want     error
+	}{
+		"wrong content type":          {"text/plain", "hello", est.ErrContentType},
+		"bad base64":                  {"application/pkcs7-mime; smime-type=certs-only", "***", est.ErrMalformed},
+		"PKCS#7 without certificates": {"application/pkcs7-mime; smime-type=certs-only", base64.StdEncoding.EncodeToString(empty), est.ErrNoCertificate},
+		"certificate for another key": {"application/pkcs7-mime; smime-type=certs-only", base64.StdEncoding.EncodeToString(otherP7), est.ErrWrongKey},
+	} {
+		t.Run(name, func(t *testing.T) {
+			url := e.serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ct)
+				io.WriteString(w, tc.body)
+			}))
+			_, err := provision.Provision(context.Background(), &provision.Config{
+				Applet: e.applet, EST: &est.Client{Server: url, Roots: e.roots}, Operator: &operator.Emulator{Path: e.state}})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if n := certFiles(t, e.applet); n != before {
+				t.Fatalf("the SIM's certificates changed: %d -> %d", before, n)
+			}
+			factoryWorks(t, e.applet)
+		})
+	}
+}
+
+// failingOperator fails its first delivery, as if the device lost power.
+type failingOperator struct {
+	operator.Emulator
+	fail int
+}
+
+func (f *failingOperator) PutCertificate(ctx context.Context, id []byte, label string, der []byte) error {
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("interrupted")
+	}
+	return f.Emulator.PutCertificate(ctx, id, label, der)
+}
+
+func TestInterruptedThenRerun(t *testing.T) {
+	e := newEnv(t)
+	url := e.serve(t, &estserver.Server{CA: e.ca, Username: "u", Password: "p"})
+	cfg := &provision.Config{Applet: e.applet, EST: &est.Client{Server: url, Roots: e.roots, Username: "u", Password: "p"}}
+
+	// Interrupted at enrollment (the server refuses the bootstrap secret).
+	bad := *cfg
+	bad.EST = &est.Client{Server: url, Roots: e.roots, Username: "u", Password: "wrong"}
+	bad.Operator = &operator.Emulator{Path: e.state}
+	if _, err := provision.Provision(context.Background(), &bad); err == nil {
+		t.Fatal("enrollment with a wrong bootstrap secret succeeded")
+	}
+	factoryWorks(t, e.applet)
+	// Interrupted at delivery.
+	cfg.Operator = &failingOperator{Emulator: operator.Emulator{Path: e.state}, fail: 1}
+	if _, err := provision.Provision(context.Background(), cfg); err == nil {
+		t.Fatal("interrupted delivery reported success")
+	}
+	factoryWorks(t, e.applet)
+	// Run again, choosing the container itself: it reuses the one the
+	// interrupted run left with a key but no certificate.
+	res, err := provision.Provision(context.Background(), &provision.Config{Applet: e.applet,
+		EST: cfg.EST, Operator: &operator.Emulator{Path: e.state}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := res.Key.TLSCertificate(context.Background())
+	if err != nil || !tc.Leaf.Equal(res.Certificate) {
+		t.Fatalf("provisioned credential not on the SIM: %v", err)
+	}
+	factoryWorks(t, e.applet)
+	// Renewal keeps the old certificate until the new one passes its check.
+	cfg.Operator = &operator.Emulator{Path: e.state}
+	cfg.Check = func(context.Context, *tls.Certificate) error { return errors.New("cloud unreachable") }
+	if _, err := provision.Renew(context.Background(), cfg, res); err == nil {
+		t.Fatal("renewal whose check failed reported success")
+	}
+	e.applet.Refresh()
+	if got, err := e.applet.ReadFile(context.Background(), iotsafe.ByID(res.CertFile...)); err != nil || string(got) != string(res.Certificate.Raw) {
+		t.Fatalf("the working certificate was removed by a failed renewal: %v", err)
+	}
+	cfg.Check = nil
+	res2, err := provision.Renew(context.Background(), cfg, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.applet.Refresh()
+	if _, err := e.applet.ReadFile(context.Background(), iotsafe.ByID(res.CertFile...)); !errors.Is(err, iotsafe.ErrNotFound) {
+		t.Fatalf("old certificate file after renewal: %v", err)
+	}
+	if tc, err := res2.Key.TLSCertificate(context.Background()); err != nil || !tc.Leaf.Equal(res2.Certificate) {
+		t.Fatalf("renewed credential: %v", err)
+	}
+}
