@@ -44,8 +44,11 @@ type Operator interface {
 type Config struct {
 	Applet *iotsafe.Applet
 	// Container is the private key container to generate the key in; the
-	// zero Ref picks the first empty container that can generate keys.
+	// zero Ref picks the first free container that can generate keys.
 	Container iotsafe.Ref
+	// Replace allows regenerating a named container whose key has a
+	// certificate on the SIM (its credential is lost).
+	Replace bool
 	// Subject and SANs of the request. In CommonName and DNSNames the
 	// placeholders {key} (hex SHA-256 of the new public key, 16 digits) and
 	// {applet} (the applet identifier as text or hex) are replaced.
@@ -102,7 +105,7 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 		return nil, errors.New("provision: Applet, EST and Operator are required")
 	}
 	log := c.log()
-	container, err := chooseContainer(ctx, c.Applet, c.Container)
+	container, err := chooseContainer(ctx, c.Applet, c.Container, c.Replace)
 	if err != nil {
 		return nil, err
 	}
@@ -169,12 +172,30 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	return res, nil
 }
 
-// chooseContainer returns ref, or the first key container that can
-// generate keys and sign and holds no credential: an empty one, else one
-// whose key has no certificate on the SIM (left by an interrupted run).
-func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (iotsafe.Ref, error) {
+// chooseContainer returns the container to generate the key in: ref when
+// given (refused when its key already has a certificate on the SIM, unless
+// replace), else the first container that can generate keys and sign and
+// holds no credential: an empty one, else one whose key has no certificate
+// on the SIM (left by an interrupted run).
+func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, replace bool) (iotsafe.Ref, error) {
 	if ref.ID != nil || ref.Label != "" {
-		return ref, nil
+		if replace {
+			return ref, nil
+		}
+		o, err := a.Find(ctx, spec.KindPrivateKey, ref)
+		if err != nil {
+			return iotsafe.Ref{}, err
+		}
+		if o.Active() {
+			used, err := certified(ctx, a, o.ID)
+			if err != nil {
+				return iotsafe.Ref{}, err
+			}
+			if used {
+				return iotsafe.Ref{}, fmt.Errorf("provision: container %X holds a credential with a certificate; renew it, or set Replace to overwrite it", o.ID)
+			}
+		}
+		return iotsafe.ByID(o.ID...), nil
 	}
 	objs, err := a.Objects(ctx)
 	if err != nil {
@@ -191,30 +212,37 @@ func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (i
 		}
 		pending = append(pending, o)
 	}
-	if len(pending) > 0 {
-		certs, err := signer.Certificates(ctx, a)
+	for _, o := range pending {
+		used, err := certified(ctx, a, o.ID)
 		if err != nil {
 			return iotsafe.Ref{}, err
 		}
-		for _, o := range pending {
-			point, err := a.ReadPublicKey(ctx, iotsafe.ByID(o.ID...))
-			if err != nil {
-				continue
-			}
-			used := false
-			for _, c := range certs {
-				if pub, ok := c.PublicKey.(*ecdsa.PublicKey); ok {
-					if b, err := pub.Bytes(); err == nil && bytes.Equal(b, point) {
-						used = true
-					}
-				}
-			}
-			if !used {
-				return iotsafe.ByID(o.ID...), nil
-			}
+		if !used {
+			return iotsafe.ByID(o.ID...), nil
 		}
 	}
 	return iotsafe.Ref{}, errors.New("provision: the SIM has no free key container for on-SIM key generation (all hold credentials); name one")
+}
+
+// certified reports whether the SIM holds a certificate for the public key
+// of key container id.
+func certified(ctx context.Context, a *iotsafe.Applet, id []byte) (bool, error) {
+	point, err := a.ReadPublicKey(ctx, iotsafe.ByID(id...))
+	if err != nil {
+		return false, nil // no readable public key: nothing can be certified for it
+	}
+	certs, err := signer.Certificates(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range certs {
+		if pub, ok := c.PublicKey.(*ecdsa.PublicKey); ok {
+			if b, err := pub.Bytes(); err == nil && bytes.Equal(b, point) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // request builds the CSR, expanding the identity placeholders.

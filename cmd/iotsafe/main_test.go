@@ -13,10 +13,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run executes the command line in-process and returns its standard output.
@@ -190,5 +192,50 @@ func TestVerifyImage(t *testing.T) {
 	// The device cannot replace the vendor key: no update access.
 	if _, err := run(t, sim, "dh", "--key", "04", "--peer", pubFile, "--peer-slot", "30"); err == nil {
 		t.Fatal("the device replaced the vendor key")
+	}
+}
+
+func TestProvisionCommand(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := filepath.Join(dir, "url")
+	srv := newRootCmdTo(io.Discard)
+	srv.SetArgs([]string{"est-server", "--dir", filepath.Join(dir, "ca"), "--listen", "127.0.0.1:0", "--user", "f", "--password", "s", "--ready-file", ready})
+	done := make(chan error, 1)
+	go func() { done <- srv.ExecuteContext(ctx) }()
+	var url []byte
+	for i := 0; i < 100 && len(url) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		url, _ = os.ReadFile(ready)
+	}
+	if len(url) == 0 {
+		t.Fatal("EST server did not start")
+	}
+	out := mustRun(t, "--sim=emulator:"+state, "provision", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+		"--user", "f", "--password", "s", "--cn", "sensor-{key}", "--out", filepath.Join(dir, "cert.pem"))
+	if !strings.Contains(out, "generated on the SIM") || !strings.Contains(out, "sensor-") {
+		t.Fatalf("provision printed %q", out)
+	}
+	// The only free container is used now: a second run says so.
+	if _, err := run(t, "--sim=emulator:"+state, "provision", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+		"--user", "f", "--password", "s"); err == nil || !strings.Contains(err.Error(), "no free key container") {
+		t.Fatalf("second provisioning: %v", err)
+	}
+	if _, err := run(t, "--sim=emulator:"+state, "provision", "--key", "02", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+		"--user", "f", "--password", "s"); err == nil || !strings.Contains(err.Error(), "holds a credential") {
+		t.Fatalf("provisioning over a working credential: %v", err)
+	}
+	fresh := filepath.Join(dir, "fresh.json")
+	mustRun(t, "emulator", "init", "--state", fresh)
+	if _, err := run(t, "--sim=emulator:"+fresh, "provision", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+		"--user", "f", "--password", "wrong"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong bootstrap password: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/operator"
+	"github.com/go-iotsafe/iotsafe/provision"
+	"github.com/go-iotsafe/iotsafe/provision/est"
+	"github.com/go-iotsafe/iotsafe/simuri"
+)
+
+func newESTServerCmd(g *globals) *cobra.Command {
+	var dir, listen, user, password, readyFile string
+	cmd := &cobra.Command{
+		Use:   "est-server",
+		Short: "Run a local EST (RFC 7030) server with its own CA, for tests, demos and small fleets",
+		Long: "Serves /.well-known/est/{cacerts,simpleenroll,simplereenroll} and /crl over TLS. The CA lives in --dir " +
+			"(ca.pem, ca-key.pem, ca-state.json); devices trust ca.pem as the server's anchor. Enrollment takes the " +
+			"bootstrap credentials --user/--password; re-enrollment a current certificate of this CA.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return errors.New("--dir is required")
+			}
+			host, _, err := net.SplitHostPort(listen)
+			if err != nil {
+				return fmt.Errorf("--listen %q: %w", listen, err)
+			}
+			ca, err := estserver.LoadOrCreateCA(dir, "go-iotsafe local CA")
+			if err != nil {
+				return err
+			}
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return err
+			}
+			cert, err := ca.IssueServer(key.Public(), host, "localhost")
+			if err != nil {
+				return err
+			}
+			ln, err := tls.Listen("tcp", listen, &tls.Config{
+				Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
+				ClientAuth:   tls.RequestClientCert, MinVersion: tls.VersionTLS12})
+			if err != nil {
+				return err
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			srv := &http.Server{Handler: &estserver.Server{CA: ca, Username: user, Password: password, Logger: logger},
+				ReadHeaderTimeout: 10 * time.Second}
+			url := "https://" + ln.Addr().String()
+			fmt.Fprintf(g.out, "EST server on %s; trust anchor %s\n", url, filepath.Join(dir, "ca.pem"))
+			if readyFile != "" {
+				if err := os.WriteFile(readyFile, []byte(url+"\n"), 0o644); err != nil {
+					return err
+				}
+			}
+			go func() {
+				<-cmd.Context().Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			}()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "dir", "", "directory of the CA (created if empty)")
+	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
+	f.StringVar(&user, "user", "", "bootstrap user for /simpleenroll")
+	f.StringVar(&password, "password", "", "bootstrap password")
+	f.StringVar(&readyFile, "ready-file", "", "write the server URL to this file once listening")
+	return cmd
+}
+
+func newProvisionCmd(g *globals) *cobra.Command {
+	var server, anchor, user, password, cn, out, container, deliver string
+	var dns []string
+	cmd := &cobra.Command{
+		Use:   "provision",
+		Short: "Zero-touch provisioning: key pair on the SIM, CSR, EST enrollment, certificate delivered to the SIM",
+		Long: "Generates a key pair on the SIM (in --key, or the first free container), sends a CSR signed by it to the " +
+			"EST server (--est, trusted through --est-ca), and has the certificate delivered to the SIM. Delivery " +
+			"goes through the operator's over-the-air administration: for the software SIM (--sim emulator:PATH) " +
+			"this program plays the operator (--deliver sim, the default). In --cn and --dns, {key} is replaced by " +
+			"a hash of the new public key and {applet} by the applet identifier.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server == "" || anchor == "" {
+				return errors.New("--est URL and --est-ca FILE are required")
+			}
+			pemBytes, err := os.ReadFile(anchor)
+			if err != nil {
+				return err
+			}
+			roots := x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pemBytes) {
+				return fmt.Errorf("%s holds no PEM certificate", anchor)
+			}
+			u, err := simuri.Parse(g.sim)
+			if err != nil {
+				return err
+			}
+			if deliver != "sim" {
+				return fmt.Errorf("--deliver %q: only \"sim\" is available in this build", deliver)
+			}
+			if u.Scheme != "emulator" {
+				return errors.New("delivery to a real SIM goes through your operator's OTA platform, which this build cannot reach; use --sim emulator:PATH")
+			}
+			path, err := simuri.EmulatorPath(u)
+			if err != nil {
+				return err
+			}
+			var ref iotsafe.Ref
+			if container != "" {
+				id, err := parseID(container)
+				if err != nil {
+					return fmt.Errorf("--key: %w", err)
+				}
+				ref = iotsafe.ByID(id...)
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				res, err := provision.Provision(cmd.Context(), &provision.Config{
+					Applet: a, Container: ref, Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
+					EST:      &est.Client{Server: server, Roots: roots, Username: user, Password: password},
+					Operator: &operator.Emulator{Path: path},
+				})
+				if err != nil {
+					return err
+				}
+				if out != "" {
+					if err := os.WriteFile(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: res.Certificate.Raw}), 0o644); err != nil {
+						return err
+					}
+				}
+				return g.emit(map[string]string{"key": hex.EncodeToString(res.Key.ID()), "certificate_file": hex.EncodeToString(res.CertFile),
+					"subject": res.Certificate.Subject.String(), "serial": res.Certificate.SerialNumber.String()}, func(w io.Writer) {
+					fmt.Fprintf(w, "key %X generated on the SIM, certificate %q (serial %s) delivered to SIM file %X\n",
+						res.Key.ID(), res.Certificate.Subject.CommonName, res.Certificate.SerialNumber, res.CertFile)
+				})
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "est", "", "EST server URL (https://host:port)")
+	f.StringVar(&anchor, "est-ca", "", "PEM trust anchor for the EST server")
+	f.StringVar(&user, "user", "", "bootstrap user (HTTP basic)")
+	f.StringVar(&password, "password", "", "bootstrap password")
+	f.StringVar(&cn, "cn", "iotsafe-{key}", "certificate common name")
+	f.StringSliceVar(&dns, "dns", nil, "DNS subject alternative names")
+	f.StringVar(&container, "key", "", "key container ID (hex); default: the first free one")
+	f.StringVar(&deliver, "deliver", "sim", "where the certificate goes: sim")
+	f.StringVar(&out, "out", "", "also write the certificate (PEM) here")
+	return cmd
+}
