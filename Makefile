@@ -3,12 +3,17 @@
 GO ?= go
 BUILD := build
 
-.PHONY: all build demo test bench deps-test deps-demo clean
+.PHONY: all build demo test bench deps-test deps-demo clean FORCE
 
 all: build
 
 build:
 	$(GO) build -o $(BUILD)/iotsafe ./cmd/iotsafe
+
+$(BUILD)/ztp: FORCE
+	$(GO) build -o $(BUILD)/ztp ./examples/ztp
+
+FORCE:
 
 deps-demo:
 	scripts/deps.sh demo
@@ -16,7 +21,7 @@ deps-demo:
 deps-test:
 	scripts/deps.sh test
 
-demo: deps-demo build
+demo: deps-demo build $(BUILD)/ztp
 	scripts/demo.sh
 
 test: deps-test build

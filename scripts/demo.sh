@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The go-iotsafe tour on the built-in emulator: create a software SIM, show
-# the applet and its objects, sign a file with the SIM-held key, verify the
-# signature on the card and with openssl, and show a tampered file rejected.
+# The go-iotsafe demo on the built-in emulator. First a tour: create a
+# software SIM, show the applet and its objects, sign a file with the
+# SIM-held key, verify the signature on the card and with openssl, and show a
+# tampered file rejected. Then the zero-touch provisioning story
+# (examples/ztp): key pair generated on the SIM, CSR, EST enrollment,
+# certificate delivered to the SIM, mutual TLS, MQTT, renewal, revocation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${IOTSAFE_BIN:-build/iotsafe}
@@ -48,6 +51,9 @@ fi
 
 say "10. Random bytes from the SIM"
 "$bin" --sim "$sim" random 16
+
+say "Zero-touch provisioning, end to end (local EST server and CA, cloud and MQTT broker on 127.0.0.1)"
+"${IOTSAFE_ZTP_BIN:-build/ztp}" --dir "$dir/ztp"
 
 echo
 echo "demo complete"

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 case "${1:-test}" in
-  demo) pkgs=(openssl ca-certificates) ;;
+  demo) pkgs=(openssl ca-certificates mosquitto) ;;
   test) pkgs=(openssl ca-certificates gcc libc6-dev pkg-config
               pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev opensc
               libengine-pkcs11-openssl softhsm2 gnutls-bin p11-kit curl mosquitto mosquitto-clients) ;;

@@ -30,6 +30,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/examples/internal/mosquitto"
 	"github.com/go-iotsafe/iotsafe/operator"
 	"github.com/go-iotsafe/iotsafe/provision"
 	"github.com/go-iotsafe/iotsafe/provision/est"
@@ -71,6 +72,8 @@ func run(args []string, out io.Writer) error {
 		}
 		defer os.RemoveAll(d)
 		*dir = d
+	} else if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -146,6 +149,21 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("mutual TLS with the provisioned credential: %w", err)
 	}
 	st.say("mutual TLS to the cloud OK: %s", strings.TrimSpace(body))
+
+	broker, err := mosquitto.Start(filepath.Join(*dir, "broker"), ca, ca.Cert)
+	switch {
+	case errors.Is(err, mosquitto.ErrNotInstalled):
+		st.say("MQTT skipped: %v", err)
+	case err != nil:
+		return err
+	default:
+		defer broker.Stop()
+		cfg := &tls.Config{RootCAs: roots, GetClientCertificate: creds.GetClientCertificate}
+		if err := mosquitto.Publish(ctx, broker.URL, cfg, "meter", "meters/telemetry", []byte("kWh=1234.5")); err != nil {
+			return fmt.Errorf("MQTT publish: %w", err)
+		}
+		st.say("MQTT publish OK to mosquitto %s over mutual TLS with the SIM key", broker.URL)
+	}
 
 	res2, err := provision.Renew(ctx, cfg, res)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -20,5 +21,8 @@ func TestStory(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
+	}
+	if !strings.Contains(s, "MQTT publish OK") && (os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" || !strings.Contains(s, "MQTT skipped")) {
+		t.Errorf("no MQTT publish:\n%s", s)
 	}
 }
