@@ -47,12 +47,14 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { a.Close() })
 	ca, _ := estserver.NewCA("test CA")
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
-	return &env{state: state, applet: a, ca: ca, roots: roots}
+	e := &env{state: state, applet: a, ca: ca}
+	e.setRoots()
+	return e
 }
 
-func (e *env) serve(t *testing.T, h http.Handler) string {
+func (e *env) serve(t *testing.T, h http.Handler) string { return e.serveTB(t, h) }
+
+func (e *env) serveTB(t testing.TB, h http.Handler) string {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cert, _ := e.ca.IssueServer(key.Public(), "127.0.0.1")
 	srv := httptest.NewUnstartedServer(h)
@@ -60,6 +62,11 @@ func (e *env) serve(t *testing.T, h http.Handler) string {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+func (e *env) setRoots() {
+	e.roots = x509.NewCertPool()
+	e.roots.AddCert(e.ca.Cert)
 }
 
 // factoryWorks checks that the factory credential (key 01 and its
