@@ -80,6 +80,7 @@ type Applet struct {
 	generation uint64
 	adminDone  bool
 	sigStyle   spec.SigLenStyle
+	block      int // largest command data field sent
 
 	info    *AppInfo
 	objects []Object
@@ -91,7 +92,16 @@ type Applet struct {
 // Open selects the IoT SAFE applet over t and returns it. The Applet owns t
 // from then on: Close closes both the logical channel and t.
 func Open(ctx context.Context, t transport.Transport, opts *Options) (*Applet, error) {
-	a := &Applet{t: transport.Normalize(t), family: apdu.Proprietary}
+	a := &Applet{t: transport.Normalize(t), family: apdu.Proprietary, block: apdu.MaxShortData}
+	if l, ok := a.t.(transport.Limiter); ok {
+		if n := l.MaxCommandLen(); n > 0 {
+			// Header, Lc and Le take 6 bytes.
+			a.block = min(apdu.MaxShortData, n-6)
+			if a.block < 16 {
+				return nil, fmt.Errorf("iotsafe: the transport carries APDUs of %d bytes at most, too few for IoT SAFE", n)
+			}
+		}
+	}
 	if opts != nil {
 		a.opts = *opts
 	}

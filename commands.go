@@ -70,9 +70,6 @@ func HashFor(c crypto.Hash) (Hash, bool) {
 	return 0, false
 }
 
-// maxBlock is the largest command data field the client sends.
-const maxBlock = apdu.MaxShortData
-
 // Session numbers (see docs/design-notes.md).
 const (
 	sessionSign      = 1
@@ -207,7 +204,7 @@ func (a *Applet) SignMessage(ctx context.Context, key Ref, h Hash, msg []byte) (
 		return nil, fmt.Errorf("iotsafe: sign message: %d bytes exceed the IoT SAFE limit of %d", len(msg), apdu.MaxTLVLength)
 	}
 	stream := apdu.AppendTLV(nil, spec.TagFullText, msg)
-	return a.sign(ctx, key, spec.ModeFullText, h, split(stream))
+	return a.sign(ctx, key, spec.ModeFullText, h, a.split(stream))
 }
 
 // SignLastBlock signs msg in last-block mode: the host hashes every
@@ -248,12 +245,13 @@ func sha256State(b []byte) ([]byte, error) {
 	return st[4 : 4+32], nil
 }
 
-// split cuts a data stream into command data fields of at most maxBlock.
-func split(stream []byte) [][]byte {
+// split cuts a data stream into command data fields of at most the
+// applet's block size.
+func (a *Applet) split(stream []byte) [][]byte {
 	var blocks [][]byte
-	for len(stream) > maxBlock {
-		blocks = append(blocks, stream[:maxBlock])
-		stream = stream[maxBlock:]
+	for len(stream) > a.block {
+		blocks = append(blocks, stream[:a.block])
+		stream = stream[a.block:]
 	}
 	return append(blocks, stream)
 }
@@ -384,7 +382,7 @@ func (a *Applet) verify(ctx context.Context, pub Ref, mode byte, h Hash, stream,
 			return err
 		}
 		stream := spec.AppendSignatureTLV(stream, sig, a.sigStyle)
-		blocks := split(stream)
+		blocks := a.split(stream)
 		for i, b := range blocks {
 			c := apdu.Command{INS: spec.InsVerifySigUpdate, P1: spec.BlockMore, P2: s, Data: b}
 			if i == len(blocks)-1 {
@@ -524,7 +522,7 @@ func (a *Applet) PutPublicKey(ctx context.Context, pub Ref, point []byte) error 
 			apdu.Command{INS: spec.InsPutPublicKeyInit, P1: spec.SessionOpen, P2: s, Data: pub.appendTLV(nil, spec.KindPublicKey)}); err != nil {
 			return err
 		}
-		blocks := split(spec.AppendPublicKeyTLV(nil, point))
+		blocks := a.split(spec.AppendPublicKeyTLV(nil, point))
 		for i, b := range blocks {
 			c := apdu.Command{INS: spec.InsPutPublicKeyUpdate, P1: spec.BlockMore, P2: s, Data: b}
 			if i == len(blocks)-1 {
@@ -610,7 +608,7 @@ func (a *Applet) ComputePRF(ctx context.Context, p PRFParams) ([]byte, error) {
 	ls := append(append([]byte(nil), p.Label...), p.Seed...)
 	d = apdu.AppendTLV(d, spec.TagLabelSeed, ls)
 	d = append(d, byte(spec.TagOutputLength), 1, byte(p.Length))
-	if len(d) > maxBlock {
+	if len(d) > a.block {
 		return nil, fmt.Errorf("iotsafe: compute PRF: %d bytes of input exceed one command", len(d))
 	}
 	return a.derive(ctx, "compute PRF", obj, apdu.Command{INS: spec.InsComputePRF, Data: d, Ne: 256}, p.Length)
@@ -647,7 +645,7 @@ func (a *Applet) ComputeHKDF(ctx context.Context, p HKDFParams) ([]byte, error) 
 		d = apdu.AppendTLV(d, spec.TagLabelSeed, p.Info)
 		want = p.Length
 	}
-	if len(d) > maxBlock {
+	if len(d) > a.block {
 		return nil, fmt.Errorf("iotsafe: compute HKDF: %d bytes of input exceed one command", len(d))
 	}
 	return a.derive(ctx, "compute HKDF", obj, apdu.Command{INS: spec.InsComputeHKDF, Data: d, Ne: 256}, want)

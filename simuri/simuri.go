@@ -4,11 +4,11 @@
 //
 //	emulator:/var/lib/iotsafe/sim.json     the software SIM in that state file
 //	emulator:sim.json?t0=1&timing=1         ... answering like a T=0 card, with SIM timing
+//	modem:/dev/ttyUSB2?baud=115200&mode=csim a SIM behind a cellular modem (mode csim or cgla,
+//	                                         maxcmd=N for a modem's command length limit)
 //
-// The schemes pcsc: (a PC/SC reader) and modem: (a SIM behind a cellular
-// modem, /dev/ttyUSB2?baud=115200&mode=csim) are reserved for the
-// transports that are not part of this build yet; naming them is a clear
-// error.
+// The scheme pcsc: (a PC/SC reader) is reserved for the transport that is
+// not part of this build yet; naming it is a clear error.
 // It sits above the transports and the emulator, which is why it is a package
 // of its own: the applet client (package iotsafe) knows only the
 // transport.Transport interface.
@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/transport"
+	"github.com/go-iotsafe/iotsafe/transport/modem"
 )
 
 // EnvVar is the environment variable front ends read when no SIM URI is
@@ -30,7 +31,7 @@ import (
 const EnvVar = "IOTSAFE_SIM"
 
 // Open opens the transport that uri names. The caller closes it.
-func Open(_ context.Context, uri string) (transport.Transport, error) {
+func Open(ctx context.Context, uri string) (transport.Transport, error) {
 	u, err := Parse(uri)
 	if err != nil {
 		return nil, err
@@ -38,8 +39,10 @@ func Open(_ context.Context, uri string) (transport.Transport, error) {
 	switch u.Scheme {
 	case "emulator":
 		return openEmulator(u)
-	case "pcsc", "modem":
-		return nil, fmt.Errorf("SIM URI %q: the %s: transport is not part of this build yet; use emulator:PATH", uri, u.Scheme)
+	case "modem":
+		return modem.OpenURI(ctx, u)
+	case "pcsc":
+		return nil, fmt.Errorf("SIM URI %q: the pcsc: transport is not part of this build yet; use emulator:PATH or modem:DEVICE", uri)
 	}
 	return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc: or modem:)", uri, u.Scheme)
 }

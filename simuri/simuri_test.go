@@ -35,7 +35,7 @@ func TestOpen(t *testing.T) {
 		"emulator:" + path + "?x=1":   "unknown parameter",
 		"emulator:" + path + "?t0=xx": "not a boolean",
 		"pcsc:":                       "not part of this build",
-		"modem:/dev/ttyUSB2":          "not part of this build",
+		"modem:/nonexistent/ttyUSB9":  "opening /nonexistent/ttyUSB9",
 		"tpm:/dev/tpm0":               "unknown scheme",
 		"emulator:" + dir + "/none":   "state file",
 	} {

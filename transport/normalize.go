@@ -37,6 +37,14 @@ func (n *normalized) Unwrap() Transport { return n.t }
 
 func (n *normalized) Close() error { return n.t.Close() }
 
+// MaxCommandLen forwards the wrapped transport's limit (0 when it has none).
+func (n *normalized) MaxCommandLen() int {
+	if l, ok := n.t.(Limiter); ok {
+		return l.MaxCommandLen()
+	}
+	return 0
+}
+
 // Begin forwards to the wrapped transport's transaction support, when it has
 // one; otherwise it returns a no-op.
 func (n *normalized) Begin(ctx context.Context) (func(), error) {

@@ -31,6 +31,14 @@ type Transactor interface {
 	Begin(ctx context.Context) (end func(), err error)
 }
 
+// Limiter is implemented by transports that carry APDUs of at most
+// MaxCommandLen bytes (0: no limit below the short-APDU maximum), such as
+// a modem with a short AT command buffer. The applet client then sends
+// long data in smaller blocks, through the applet's own chaining.
+type Limiter interface {
+	MaxCommandLen() int
+}
+
 // Sentinel errors that transports wrap, so that callers can match them with
 // errors.Is whatever the transport.
 var (

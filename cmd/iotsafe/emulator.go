@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -20,7 +21,7 @@ func newEmulatorCmd(g *globals) *cobra.Command {
 		Use:   "emulator",
 		Short: "Create, serve and administer the software SIM (emulator)",
 	}
-	cmd.AddCommand(newEmulatorInitCmd(g), newEmulatorAdminCmd(g))
+	cmd.AddCommand(newEmulatorInitCmd(g), newEmulatorServeCmd(g), newEmulatorAdminCmd(g))
 	return cmd
 }
 
@@ -61,6 +62,53 @@ func newEmulatorInitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&state, "state", "", "state file to create (it holds the SIM's keys: keep it private)")
 	cmd.Flags().StringVar(&profile, "profile", string(emulator.ProfileGSMA), "applet profile: gsma or thales-mvp")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing state file")
+	return cmd
+}
+
+func newEmulatorServeCmd(g *globals) *cobra.Command {
+	var state string
+	var modemFlag, t0, timing, quirks bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Put the software SIM behind a fake modem on a pseudo-terminal (--modem) and print its path",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if state == "" {
+				return errors.New("--state FILE is required")
+			}
+			if !modemFlag {
+				return errors.New("say how to serve the SIM: --modem (a PC/SC virtual reader, --vpcd, is not part of this build yet)")
+			}
+			opts := emulator.Options{T0: t0}
+			if timing {
+				opts.Timing = emulator.DefaultTiming()
+			}
+			card, err := emulator.Open(state, opts)
+			if err != nil {
+				return err
+			}
+			defer card.Close()
+			var q atmodem.Quirks
+			if quirks {
+				q = atmodem.AllQuirks()
+			}
+			p, err := atmodem.NewPTY(card, q)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			fmt.Fprintln(g.out, p.Path())
+			fmt.Fprintf(os.Stderr, "fake modem for %s on %s (Ctrl-C stops); use --sim modem:%s\n", state, p.Path(), p.Path())
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&state, "state", "", "state file of the software SIM")
+	f.BoolVar(&modemFlag, "modem", false, "serve AT commands on a new pseudo-terminal and print its path")
+	f.BoolVar(&t0, "t0", false, "answer 61xx like a T=0 card")
+	f.BoolVar(&timing, "timing", false, "delay answers like a real SIM behind a 115200-baud modem")
+	f.BoolVar(&quirks, "quirks", false, "modem quirks: echo, unsolicited result codes, 61xx for long answers, padded lengths")
 	return cmd
 }
 

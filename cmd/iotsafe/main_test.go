@@ -19,6 +19,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 )
 
 // run executes the command line in-process and returns its standard output.
@@ -237,5 +240,31 @@ func TestProvisionCommand(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// `iotsafe --sim modem:... sign` through the fake modem on a real pty.
+func TestSignOverModem(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	card, err := emulator.Open(state, emulator.Options{T0: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer card.Close()
+	p, err := atmodem.NewPTY(card, atmodem.AllQuirks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	in := filepath.Join(dir, "msg")
+	sig := filepath.Join(dir, "msg.sig")
+	os.WriteFile(in, []byte("signed over AT+CSIM"), 0o644)
+	for _, mode := range []string{"csim", "cgla"} {
+		msim := "--sim=modem:" + p.Path() + "?mode=" + mode
+		mustRun(t, msim, "sign", "--key", "01", "--in", in, "--out", sig)
+		mustRun(t, "--sim=emulator:"+state, "verify", "--key", "01", "--in", in, "--sig", sig, "--local")
+		mustRun(t, msim, "verify", "--key", "01", "--in", in, "--sig", sig)
 	}
 }

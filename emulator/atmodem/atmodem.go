@@ -1,0 +1,385 @@
+// Package atmodem puts a card (the emulator) behind a fake cellular modem
+// that speaks AT commands on a byte stream or a pseudo-terminal: ATE0/ATE1,
+// AT, ATI, AT+CGMI, AT+CGMM, AT+CIMI, AT+CCID, AT+CSIM, and
+// AT+CCHO/AT+CGLA/AT+CCHC. Quirks of real modems can be switched on (echo,
+// unsolicited result codes, 61xx for long answers, odd length formatting,
+// slow answers, a command length limit), and faults injected (garbage,
+// ERROR, silence, a truncated line), so that the host's modem transport is
+// tested against what it meets in the field.
+package atmodem
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/spec"
+)
+
+// Card is what the fake modem talks to; *emulator.Card satisfies it.
+type Card interface {
+	Transmit(ctx context.Context, cmd []byte) ([]byte, error)
+}
+
+// LengthStyle is how the modem writes the length of +CSIM/+CGLA answers.
+type LengthStyle int
+
+// The length styles seen in the wild.
+const (
+	LengthPlain       LengthStyle = iota // +CSIM: 4,"9000"
+	LengthPadded                         // +CSIM:   4,"9000"
+	LengthSpacedComma                    // +CSIM: 4, "9000"
+	LengthTight                          // +CSIM:4,"9000"
+)
+
+// Quirks are behaviours of real modems.
+type Quirks struct {
+	Echo          bool          // echo commands (until ATE0)
+	URCs          bool          // unsolicited "+CREG: 1" and "RING" lines before answers
+	Long61        int           // answer 61xx when a response has more data bytes than this (0: never)
+	LengthStyle   LengthStyle   // formatting of the answer's length field
+	Delay         time.Duration // wait this long before each answer
+	MaxCommandLen int           // refuse longer command lines with ERROR (0: no limit)
+}
+
+// AllQuirks switches every quirk on.
+func AllQuirks() Quirks {
+	return Quirks{Echo: true, URCs: true, Long61: 64, LengthStyle: LengthPadded, Delay: time.Millisecond}
+}
+
+// FaultKind is an injected failure.
+type FaultKind int
+
+// The faults.
+const (
+	FaultGarbage  FaultKind = iota + 1 // answer bytes that are not AT
+	FaultError                         // answer ERROR
+	FaultSilent                        // never answer
+	FaultTruncate                      // cut the answer line in the middle, then OK
+)
+
+// Modem is the fake modem's state on one stream.
+type Modem struct {
+	card Card
+	q    Quirks
+
+	mu       sync.Mutex
+	echo     bool
+	faults   map[int]FaultKind
+	count    int
+	pending  []byte // Long61: data waiting for GET RESPONSE
+	pendSW   [2]byte
+	sessions map[int]int
+}
+
+// NewModem returns a fake modem in front of card.
+func NewModem(card Card, q Quirks) *Modem {
+	return &Modem{card: card, q: q, echo: q.Echo, faults: map[int]FaultKind{}, sessions: map[int]int{}}
+}
+
+// Fault makes the modem misbehave on the n-th AT command from now on
+// (1 is the next one).
+func (m *Modem) Fault(n int, k FaultKind) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.faults[m.count+n] = k
+}
+
+// Serve answers AT commands read from rw until ctx ends or rw fails.
+func (m *Modem) Serve(ctx context.Context, rw io.ReadWriter) error {
+	r := bufio.NewReader(rw)
+	var line []byte
+	for ctx.Err() == nil {
+		b, err := r.ReadByte()
+		if err != nil {
+			return err
+		}
+		if b != '\r' && b != '\n' {
+			if len(line) < 1<<16 {
+				line = append(line, b)
+			}
+			continue
+		}
+		cmd := strings.TrimSpace(string(line))
+		line = line[:0]
+		if cmd == "" {
+			continue
+		}
+		out := m.handle(ctx, cmd)
+		if _, err := io.WriteString(rw, out); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// handle returns everything the modem writes for one command line.
+func (m *Modem) handle(ctx context.Context, cmd string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.count++
+	var b strings.Builder
+	if m.echo {
+		b.WriteString(cmd + "\r")
+	}
+	fault, faulty := m.faults[m.count]
+	if faulty {
+		delete(m.faults, m.count)
+	}
+	if m.q.Delay > 0 {
+		time.Sleep(m.q.Delay)
+	}
+	if faulty {
+		switch fault {
+		case FaultGarbage:
+			return b.String() + "\r\n\x00\xff#garbage%%\x7f\r\n\r\nOK\r\n"
+		case FaultError:
+			return b.String() + "\r\nERROR\r\n"
+		case FaultSilent:
+			return b.String()
+		}
+	}
+	if m.q.URCs {
+		b.WriteString("\r\n+CREG: 1\r\n\r\nRING\r\n")
+	}
+	info, ok := m.dispatch(ctx, cmd)
+	if info != "" {
+		if faulty && fault == FaultTruncate {
+			info = info[:len(info)/2]
+		}
+		b.WriteString("\r\n" + info + "\r\n")
+	}
+	if ok {
+		b.WriteString("\r\nOK\r\n")
+	} else if info == "" {
+		b.WriteString("\r\nERROR\r\n")
+	}
+	return b.String()
+}
+
+func (m *Modem) format(prefix string, resp []byte) string {
+	h := strings.ToUpper(hex.EncodeToString(resp))
+	switch m.q.LengthStyle {
+	case LengthPadded:
+		return fmt.Sprintf("%s %3d,\"%s\"", prefix, len(h), h)
+	case LengthSpacedComma:
+		return fmt.Sprintf("%s %d, \"%s\"", prefix, len(h), h)
+	case LengthTight:
+		return fmt.Sprintf("%s%d,\"%s\"", prefix, len(h), h)
+	}
+	return fmt.Sprintf("%s %d,\"%s\"", prefix, len(h), h)
+}
+
+// args splits `N,"HEX"` style arguments.
+func args(s string) []string {
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.Trim(strings.TrimSpace(parts[i]), "\"")
+	}
+	return parts
+}
+
+func (m *Modem) dispatch(ctx context.Context, cmd string) (string, bool) {
+	up := strings.ToUpper(cmd)
+	switch {
+	case m.q.MaxCommandLen > 0 && len(cmd) > m.q.MaxCommandLen:
+		return "", false
+	case up == "AT":
+		return "", true
+	case up == "ATE0":
+		m.echo = false
+		return "", true
+	case up == "ATE1" || up == "ATE":
+		m.echo = true
+		return "", true
+	case up == "ATI":
+		return "go-iotsafe fake modem 1.0", true
+	case up == "AT+CGMI":
+		return "go-iotsafe", true
+	case up == "AT+CGMM":
+		return "IoT SAFE test modem", true
+	case up == "AT+CIMI":
+		return "001010123456789", true
+	case up == "AT+CCID":
+		return "+CCID: 89001012345678901234", true
+	case strings.HasPrefix(up, "AT+CSIM="):
+		a := args(cmd[len("AT+CSIM="):])
+		apduBytes, ok := parseHexArg(a, 0)
+		if !ok {
+			return "", false
+		}
+		resp, err := m.csim(ctx, apduBytes)
+		if err != nil {
+			return "+CME ERROR: 13", false
+		}
+		return m.format("+CSIM:", resp), true
+	case strings.HasPrefix(up, "AT+CCHO="):
+		aid, err := hex.DecodeString(strings.Trim(cmd[len("AT+CCHO="):], "\" "))
+		if err != nil || len(aid) < 5 {
+			return "", false
+		}
+		ch, ok := m.openAndSelect(ctx, aid)
+		if !ok {
+			return "+CME ERROR: 4", false
+		}
+		m.sessions[ch] = ch
+		return fmt.Sprintf("+CCHO: %d", ch), true
+	case strings.HasPrefix(up, "AT+CGLA="):
+		a := args(cmd[len("AT+CGLA="):])
+		if len(a) != 3 {
+			return "", false
+		}
+		sid, err := strconv.Atoi(a[0])
+		ch, open := m.sessions[sid]
+		if err != nil || !open {
+			return "+CME ERROR: 21", false
+		}
+		c, ok := parseHexArg(a[1:], 0)
+		if !ok || len(c) < 4 {
+			return "", false
+		}
+		if c[0], err = apdu.WithChannel(c[0], ch); err != nil {
+			return "", false
+		}
+		resp, terr := m.card.Transmit(ctx, c)
+		if terr != nil {
+			return "+CME ERROR: 13", false
+		}
+		return m.format("+CGLA:", resp), true
+	case strings.HasPrefix(up, "AT+CCHC="):
+		sid, err := strconv.Atoi(strings.TrimSpace(cmd[len("AT+CCHC="):]))
+		ch, open := m.sessions[sid]
+		if err != nil || !open {
+			return "+CME ERROR: 21", false
+		}
+		delete(m.sessions, sid)
+		_, _ = m.card.Transmit(ctx, []byte{0x00, spec.InsManageChannel, 0x80, byte(ch)})
+		return "", true
+	}
+	return "", false
+}
+
+// parseHexArg reads `len,"hex"` starting at a[i]: the length counts hex
+// characters.
+func parseHexArg(a []string, i int) ([]byte, bool) {
+	if len(a) != i+2 {
+		return nil, false
+	}
+	n, err := strconv.Atoi(a[i])
+	if err != nil || n != len(a[i+1]) {
+		return nil, false
+	}
+	b, err := hex.DecodeString(a[i+1])
+	return b, err == nil
+}
+
+// csim passes an APDU to the card; with Long61 it buffers long answers and
+// serves GET RESPONSE itself, like a modem with a small buffer.
+func (m *Modem) csim(ctx context.Context, c []byte) ([]byte, error) {
+	if m.q.Long61 > 0 && len(c) >= 4 && c[1] == spec.InsGetResponse && m.pending != nil {
+		n := 256
+		if len(c) == 5 && c[4] != 0 {
+			n = int(c[4])
+		}
+		n = min(n, len(m.pending))
+		out := append([]byte(nil), m.pending[:n]...)
+		m.pending = m.pending[n:]
+		if len(m.pending) > 0 {
+			return append(out, 0x61, byte(min(len(m.pending), 256))), nil
+		}
+		m.pending = nil
+		return append(out, m.pendSW[:]...), nil
+	}
+	resp, err := m.card.Transmit(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if m.q.Long61 > 0 && len(resp)-2 > m.q.Long61 {
+		m.pending = resp[:len(resp)-2]
+		m.pendSW = [2]byte{resp[len(resp)-2], resp[len(resp)-1]}
+		return []byte{0x61, byte(min(len(m.pending), 256))}, nil
+	}
+	m.pending = nil
+	return resp, nil
+}
+
+// transmitAll sends c and, like a modem handling a T=0 card itself,
+// fetches a 61xx answer with GET RESPONSE on the basic channel.
+func (m *Modem) transmitAll(ctx context.Context, c []byte) ([]byte, error) {
+	resp, err := m.card.Transmit(ctx, c)
+	if err == nil && len(resp) == 2 && resp[0] == 0x61 {
+		resp, err = m.card.Transmit(ctx, []byte{c[0] & 0x03, spec.InsGetResponse, 0x00, 0x00, resp[1]})
+	}
+	return resp, err
+}
+
+func (m *Modem) openAndSelect(ctx context.Context, aid []byte) (int, bool) {
+	resp, err := m.transmitAll(ctx, []byte{0x00, spec.InsManageChannel, 0x00, 0x00, 0x01})
+	if err != nil || len(resp) != 3 || resp[1] != 0x90 {
+		return 0, false
+	}
+	ch := int(resp[0])
+	cla, _ := apdu.CLA(apdu.Interindustry, ch)
+	sel := append([]byte{cla, spec.InsSelect, 0x04, 0x00, byte(len(aid))}, aid...)
+	resp, err = m.transmitAll(ctx, sel)
+	if err != nil || len(resp) < 2 || resp[len(resp)-2] != 0x90 {
+		_, _ = m.card.Transmit(ctx, []byte{0x00, spec.InsManageChannel, 0x80, byte(ch)})
+		return 0, false
+	}
+	return ch, true
+}
+
+// PTY is the fake modem on a pseudo-terminal: hosts open Path() as a serial
+// port.
+type PTY struct {
+	Modem  *Modem
+	master *os.File
+	slave  *os.File
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// NewPTY starts the fake modem for card on a new pseudo-terminal.
+func NewPTY(card Card, q Quirks) (*PTY, error) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("atmodem: opening a pseudo-terminal: %w", err)
+	}
+	// Raw mode: no echo or line editing by the terminal itself (the modem
+	// echoes when its quirk says so).
+	if t, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS); err == nil {
+		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		t.Oflag &^= unix.OPOST
+		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		t.Cflag &^= unix.CSIZE | unix.PARENB
+		t.Cflag |= unix.CS8
+		_ = unix.IoctlSetTermios(int(slave.Fd()), unix.TCSETS, t)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &PTY{Modem: NewModem(card, q), master: master, slave: slave, cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- p.Modem.Serve(ctx, master) }()
+	return p, nil
+}
+
+// Path returns the device path hosts open (e.g. /dev/pts/3).
+func (p *PTY) Path() string { return p.slave.Name() }
+
+// Close stops the fake modem and releases the pseudo-terminal.
+func (p *PTY) Close() error {
+	p.cancel()
+	p.slave.Close()
+	err := p.master.Close()
+	<-p.done
+	return err
+}
