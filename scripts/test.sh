@@ -35,6 +35,9 @@ fi
 step "go test"
 go test -count=1 -timeout 20m ./...
 
+step "race detector on the concurrent paths"
+go test -count=1 -race -timeout 10m . ./transport/... ./emulator/... ./signer/...
+
 step "fuzz targets, ${FUZZTIME} each"
 for pkg in $(go list ./...); do
   for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
 )
@@ -22,6 +23,10 @@ const maxGetResponse = 64
 //   - 6Cxx: the command is sent again once with Le = xx, keeping its header,
 //     Lc and data (the Le byte is appended or replaced, never Lc).
 //
+// A command and the GET RESPONSE or re-send it calls for form one exchange:
+// concurrent callers are serialized so that no other command can come in
+// between and take (or discard) the card's pending answer.
+//
 // Normalizing an already normalized transport returns it unchanged.
 func Normalize(t Transport) Transport {
 	if n, ok := t.(*normalized); ok {
@@ -30,7 +35,10 @@ func Normalize(t Transport) Transport {
 	return &normalized{t: t}
 }
 
-type normalized struct{ t Transport }
+type normalized struct {
+	t  Transport
+	mu sync.Mutex
+}
 
 // Unwrap returns the transport that Normalize wrapped.
 func (n *normalized) Unwrap() Transport { return n.t }
@@ -55,6 +63,8 @@ func (n *normalized) Begin(ctx context.Context) (func(), error) {
 }
 
 func (n *normalized) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	resp, err := n.t.Transmit(ctx, cmd)
 	if err != nil {
 		return nil, err
