@@ -16,58 +16,60 @@ import (
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
-type costClass uint8
+// Op is the kind of work a command costs in the timing model.
+type Op uint8
 
+// The operations the timing model prices.
 const (
-	costNone costClass = iota
-	costSign
-	costVerify
-	costKeyGen
-	costDH
-	costKDF
-	costRandom
-	costRead
+	OpNone Op = iota
+	OpSign
+	OpVerify
+	OpKeyGen
+	OpDH
+	OpKDF
+	OpRandom
+	OpRead
 )
 
 // applet dispatches an IoT SAFE command on a channel where the applet is
 // selected.
-func (c *Card) applet(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord, costClass) {
+func (c *Card) applet(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord, Op) {
 	switch cmd.INS {
 	case spec.InsGetRandom:
 		d, sw := c.getRandom(cmd)
-		return d, sw, costRandom
+		return d, sw, OpRandom
 	case spec.InsGetData:
 		d, sw := c.getData(ch, cmd)
-		return d, sw, costNone
+		return d, sw, OpNone
 	case spec.InsReadFile:
 		d, sw := c.readFile(cmd)
-		return d, sw, costRead
+		return d, sw, OpRead
 	case spec.InsComputeSigInit, spec.InsVerifySigInit, spec.InsPutPublicKeyInit:
-		return nil, c.sessionInit(ch, cmd), costNone
+		return nil, c.sessionInit(ch, cmd), OpNone
 	case spec.InsComputeSigUpdate:
 		d, sw := c.signUpdate(ch, cmd)
-		return d, sw, costSign
+		return d, sw, OpSign
 	case spec.InsVerifySigUpdate:
-		return nil, c.verifyUpdate(ch, cmd), costVerify
+		return nil, c.verifyUpdate(ch, cmd), OpVerify
 	case spec.InsPutPublicKeyUpdate:
-		return nil, c.putKeyUpdate(ch, cmd), costNone
+		return nil, c.putKeyUpdate(ch, cmd), OpNone
 	case spec.InsGenerateKeyPair:
 		d, sw := c.generateKeyPair(cmd)
-		return d, sw, costKeyGen
+		return d, sw, OpKeyGen
 	case spec.InsReadPublicKey:
 		d, sw := c.readPublicKey(cmd)
-		return d, sw, costNone
+		return d, sw, OpNone
 	case spec.InsComputeDH:
 		d, sw := c.computeDH(cmd)
-		return d, sw, costDH
+		return d, sw, OpDH
 	case spec.InsComputePRF:
 		d, sw := c.computePRF(cmd)
-		return d, sw, costKDF
+		return d, sw, OpKDF
 	case spec.InsComputeHKDF:
 		d, sw := c.computeHKDF(cmd)
-		return d, sw, costKDF
+		return d, sw, OpKDF
 	}
-	return nil, apdu.SWInvalidInstruction, costNone
+	return nil, apdu.SWInvalidInstruction, OpNone
 }
 
 // fields is the parsed command data: every TLV, each tag at most once, all

@@ -330,53 +330,53 @@ func (c *Card) transmit(ctx context.Context, cmd []byte) ([]byte, *Fault, error)
 
 // process runs one command and returns the answer, the status word and
 // the operation's cost class for the timing model.
-func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, costClass) {
+func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, Op) {
 	cmd, err := apdu.ParseCommand(raw)
 	if err != nil {
-		return nil, apdu.SWWrongLength, costNone
+		return nil, apdu.SWWrongLength, OpNone
 	}
 	ci, err := apdu.ParseCLA(cmd.CLA)
 	if err != nil || ci.SecureMessaging != 0 {
-		return nil, apdu.SWInvalidClass, costNone
+		return nil, apdu.SWInvalidClass, OpNone
 	}
 	if ci.Channel >= len(c.channels) || !c.channels[ci.Channel].open {
-		return nil, apdu.SWLogicalChannelNotSupp, costNone
+		return nil, apdu.SWLogicalChannelNotSupp, OpNone
 	}
 	ch := &c.channels[ci.Channel]
 	if cmd.INS == spec.InsGetResponse {
 		if ci.Family != apdu.Interindustry {
-			return nil, apdu.SWInvalidClass, costNone
+			return nil, apdu.SWInvalidClass, OpNone
 		}
 		return c.getResponse(ch, cmd)
 	}
 	ch.pending = nil
 	if ci.Chaining {
-		return nil, apdu.SWChainingNotSupported, costNone
+		return nil, apdu.SWChainingNotSupported, OpNone
 	}
 	var data []byte
 	var sw apdu.StatusWord
-	cost := costNone
+	cost := OpNone
 	switch cmd.INS {
 	case spec.InsManageChannel:
 		if ci.Family != apdu.Interindustry {
-			return nil, apdu.SWInvalidClass, costNone
+			return nil, apdu.SWInvalidClass, OpNone
 		}
 		data, sw = c.manageChannel(ci.Channel, cmd)
 	case spec.InsSelect:
 		if ci.Family != apdu.Interindustry {
-			return nil, apdu.SWInvalidClass, costNone
+			return nil, apdu.SWInvalidClass, OpNone
 		}
 		data, sw = c.selectAID(ch, cmd)
 	default:
 		if !ch.selected {
-			return nil, apdu.SWInvalidInstruction, costNone
+			return nil, apdu.SWInvalidInstruction, OpNone
 		}
 		if ci.Family != c.st.Variant.Family {
-			return nil, apdu.SWInvalidClass, costNone
+			return nil, apdu.SWInvalidClass, OpNone
 		}
 		if err := c.refresh(); err != nil {
 			c.log.Warn("emulator: reloading the state file failed", "err", err)
-			return nil, apdu.SWIntegrity, costNone
+			return nil, apdu.SWIntegrity, OpNone
 		}
 		data, sw, cost = c.applet(ch, cmd)
 		if sw == apdu.SWSuccess && c.st.AdminGen != c.seenGen {
@@ -398,27 +398,27 @@ func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, costClass) {
 	return data, sw, cost
 }
 
-func (c *Card) getResponse(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord, costClass) {
+func (c *Card) getResponse(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord, Op) {
 	if ch.pending == nil {
-		return nil, apdu.SWConditionsNotSatisfied, costNone
+		return nil, apdu.SWConditionsNotSatisfied, OpNone
 	}
 	if cmd.P1 != 0 || cmd.P2 != 0 || len(cmd.Data) != 0 {
-		return nil, apdu.SWIncorrectP1P2, costNone
+		return nil, apdu.SWIncorrectP1P2, OpNone
 	}
 	n := cmd.Ne
 	if n == 0 {
 		n = 256
 	}
 	if n > len(ch.pending) {
-		return nil, apdu.StatusWord(0x6C00 | uint16(byte(len(ch.pending)))), costNone
+		return nil, apdu.StatusWord(0x6C00 | uint16(byte(len(ch.pending)))), OpNone
 	}
 	out := ch.pending[:n]
 	ch.pending = ch.pending[n:]
 	if len(ch.pending) == 0 {
 		ch.pending = nil
-		return out, ch.pendingSW, costNone
+		return out, ch.pendingSW, OpNone
 	}
-	return out, apdu.StatusWord(0x6100 | uint16(byte(min(len(ch.pending), 256)))), costNone
+	return out, apdu.StatusWord(0x6100 | uint16(byte(min(len(ch.pending), 256)))), OpNone
 }
 
 func (c *Card) manageChannel(from int, cmd apdu.Command) ([]byte, apdu.StatusWord) {

@@ -408,7 +408,7 @@ func TestTimingHonoursContext(t *testing.T) {
 		t.Fatalf("keygen under a 20 ms deadline: %v", err)
 	}
 	tm := DefaultTiming()
-	if tm.Cost(40, 69, costSign) <= tm.Sign || tm.LinkCost(40, 69) == 0 {
+	if tm.Cost(40, 69, OpSign) <= tm.Sign || tm.LinkCost(40, 69) == 0 {
 		t.Fatal("timing model ignores the link")
 	}
 }

@@ -51,22 +51,22 @@ func DefaultTiming() *Timing {
 const atFraming = 20
 
 // Cost returns the modelled time of one exchange.
-func (t *Timing) Cost(cmdLen, respLen int, class costClass) time.Duration {
+func (t *Timing) Cost(cmdLen, respLen int, class Op) time.Duration {
 	d := t.PerAPDU
 	switch class {
-	case costSign:
+	case OpSign:
 		d += t.Sign
-	case costVerify:
+	case OpVerify:
 		d += t.Verify
-	case costKeyGen:
+	case OpKeyGen:
 		d += t.KeyGen
-	case costDH:
+	case OpDH:
 		d += t.DH
-	case costKDF:
+	case OpKDF:
 		d += t.KDF
-	case costRandom:
+	case OpRandom:
 		d += t.Random
-	case costRead:
+	case OpRead:
 		d += t.Read
 	}
 	if t.Baud > 0 {
@@ -84,7 +84,7 @@ func (t *Timing) LinkCost(cmdLen, respLen int) time.Duration {
 	return time.Duration(2*cmdLen+2*respLen+2*atFraming) * 10 * time.Second / time.Duration(t.Baud)
 }
 
-func (t *Timing) wait(ctx context.Context, start time.Time, cmdLen, respLen int, class costClass) error {
+func (t *Timing) wait(ctx context.Context, start time.Time, cmdLen, respLen int, class Op) error {
 	d := t.Cost(cmdLen, respLen, class) - time.Since(start)
 	if d <= 0 {
 		return nil
