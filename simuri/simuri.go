@@ -6,9 +6,8 @@
 //	emulator:sim.json?t0=1&timing=1         ... answering like a T=0 card, with SIM timing
 //	modem:/dev/ttyUSB2?baud=115200&mode=csim a SIM behind a cellular modem (mode csim or cgla,
 //	                                         maxcmd=N for a modem's command length limit)
-//
-// The scheme pcsc: (a PC/SC reader) is reserved for the transport that is
-// not part of this build yet; naming it is a clear error.
+//	pcsc:                                   the first PC/SC reader whose card holds an IoT SAFE applet
+//	pcsc:Virtual%20PCD%2000%2000            that PC/SC reader (needs cgo; a no-cgo build says so)
 // It sits above the transports and the emulator, which is why it is a package
 // of its own: the applet client (package iotsafe) knows only the
 // transport.Transport interface.
@@ -24,6 +23,7 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/modem"
+	"github.com/go-iotsafe/iotsafe/transport/pcsc"
 )
 
 // EnvVar is the environment variable front ends read when no SIM URI is
@@ -42,7 +42,7 @@ func Open(ctx context.Context, uri string) (transport.Transport, error) {
 	case "modem":
 		return modem.OpenURI(ctx, u)
 	case "pcsc":
-		return nil, fmt.Errorf("SIM URI %q: the pcsc: transport is not part of this build yet; use emulator:PATH or modem:DEVICE", uri)
+		return pcsc.OpenURI(ctx, u)
 	}
 	return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc: or modem:)", uri, u.Scheme)
 }

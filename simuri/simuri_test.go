@@ -34,7 +34,7 @@ func TestOpen(t *testing.T) {
 		"emulator:":                   "names no state file",
 		"emulator:" + path + "?x=1":   "unknown parameter",
 		"emulator:" + path + "?t0=xx": "not a boolean",
-		"pcsc:":                       "not part of this build",
+		"pcsc:No%20Such%20Reader":     "pcsc",
 		"modem:/nonexistent/ttyUSB9":  "opening /nonexistent/ttyUSB9",
 		"tpm:/dev/tpm0":               "unknown scheme",
 		"emulator:" + dir + "/none":   "state file",

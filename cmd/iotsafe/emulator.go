@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -66,18 +68,18 @@ func newEmulatorInitCmd(g *globals) *cobra.Command {
 }
 
 func newEmulatorServeCmd(g *globals) *cobra.Command {
-	var state string
+	var state, vpcdAddr string
 	var modemFlag, t0, timing, quirks bool
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Put the software SIM behind a fake modem on a pseudo-terminal (--modem) and print its path",
+		Short: "Put the software SIM into pcscd as a virtual card (--vpcd) or behind a fake modem on a pseudo-terminal (--modem)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
 				return errors.New("--state FILE is required")
 			}
-			if !modemFlag {
-				return errors.New("say how to serve the SIM: --modem (a PC/SC virtual reader, --vpcd, is not part of this build yet)")
+			if (vpcdAddr == "") == !modemFlag {
+				return errors.New("give exactly one of --vpcd HOST:PORT or --modem")
 			}
 			opts := emulator.Options{T0: t0}
 			if timing {
@@ -88,6 +90,10 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer card.Close()
+			if vpcdAddr != "" {
+				fmt.Fprintf(os.Stderr, "serving %s to pcscd's vpcd at %s (Ctrl-C stops)\n", state, vpcdAddr)
+				return vpcd.Serve(cmd.Context(), vpcdAddr, card, vpcd.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+			}
 			var q atmodem.Quirks
 			if quirks {
 				q = atmodem.AllQuirks()
@@ -105,6 +111,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&state, "state", "", "state file of the software SIM")
+	f.StringVar(&vpcdAddr, "vpcd", "", "insert the SIM into pcscd's vpcd reader at HOST:PORT (e.g. 127.0.0.1:35963)")
 	f.BoolVar(&modemFlag, "modem", false, "serve AT commands on a new pseudo-terminal and print its path")
 	f.BoolVar(&t0, "t0", false, "answer 61xx like a T=0 card")
 	f.BoolVar(&timing, "timing", false, "delay answers like a real SIM behind a 115200-baud modem")

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,7 +153,7 @@ func TestCLI(t *testing.T) {
 	for _, args := range [][]string{
 		{sim, "sign", "--key", "zz", "--in", in},
 		{sim, "sign", "--key", "01", "--in", filepath.Join(dir, "missing")},
-		{"--sim", "pcsc:", "info"},
+		{"--sim", "pcsc:No%20Such%20Reader", "info"},
 		{"--sim", "floppy:/dev/fd0", "info"},
 		{"--sim", "emulator:" + filepath.Join(dir, "nope.json"), "info"},
 		{sim, "random", "0"},
@@ -267,4 +268,40 @@ func TestSignOverModem(t *testing.T) {
 		mustRun(t, "--sim=emulator:"+state, "verify", "--key", "01", "--in", in, "--sig", sig, "--local")
 		mustRun(t, msim, "verify", "--key", "01", "--in", in, "--sig", sig)
 	}
+}
+
+// `iotsafe --sim pcsc:READER sign` through a real pcscd, the software SIM
+// inserted with `emulator serve --vpcd` into the second virtual reader.
+func TestSignOverPCSC(t *testing.T) {
+	if _, err := exec.LookPath("pcsc_scan"); err != nil || exec.Command("pgrep", "-x", "pcscd").Run() != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatal("pcscd is required (IOTSAFE_REQUIRE_TOOLS=1) but not running")
+		}
+		t.Skip("pcscd not running")
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := newRootCmdTo(io.Discard)
+	srv.SetArgs([]string{"emulator", "serve", "--state", state, "--vpcd", "127.0.0.1:35964"})
+	done := make(chan error, 1)
+	go func() { done <- srv.ExecuteContext(ctx) }()
+	defer func() { cancel(); <-done }()
+	sim := "--sim=pcsc:Virtual%20PCD%2000%2001"
+	var err error
+	for i := 0; i < 150; i++ { // the card appears within a few seconds
+		if _, err = run(t, sim, "random", "8"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the SIM did not appear in the second virtual reader: %v", err)
+	}
+	in := filepath.Join(dir, "msg")
+	sig := filepath.Join(dir, "msg.sig")
+	os.WriteFile(in, []byte("signed through pcscd"), 0o644)
+	mustRun(t, sim, "sign", "--key", "01", "--in", in, "--out", sig)
+	mustRun(t, "--sim=emulator:"+state, "verify", "--key", "01", "--in", in, "--sig", sig, "--local")
 }

@@ -39,7 +39,7 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.sim, "sim", os.Getenv(simuri.EnvVar), "SIM URI: emulator:PATH or modem:/dev/ttyX?baud=115200&mode=csim|cgla (default $"+simuri.EnvVar+")")
+	pf.StringVar(&g.sim, "sim", os.Getenv(simuri.EnvVar), "SIM URI: emulator:PATH, pcsc:[READER] or modem:/dev/ttyX?baud=115200&mode=csim|cgla (default $"+simuri.EnvVar+")")
 	pf.BoolVar(&g.trace, "trace", false, "print APDUs to stderr (secrets redacted)")
 	pf.BoolVar(&g.json, "json", false, "machine-readable JSON output")
 	pf.StringVar(&g.aid, "aid", "", "applet AID in hex (default: try the GSMA and Thales AIDs)")
@@ -50,7 +50,7 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 		newEmulatorCmd(g),
 		newInfoCmd(g), newLsCmd(g), newRandomCmd(g), newPubkeyCmd(g), newKeygenCmd(g),
 		newSignCmd(g), newVerifyCmd(g), newVerifyImageCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
-		newESTServerCmd(g), newProvisionCmd(g),
+		newESTServerCmd(g), newProvisionCmd(g), newBridgeCmd(g),
 	)
 	return root
 }

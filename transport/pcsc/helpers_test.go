@@ -1,0 +1,5 @@
+package pcsc_test
+
+import "crypto"
+
+var cryptoSHA256 = crypto.SHA256

@@ -1,0 +1,236 @@
+//go:build cgo
+
+package pcsc_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"errors"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
+	"github.com/go-iotsafe/iotsafe/signer"
+	"github.com/go-iotsafe/iotsafe/transport"
+	"github.com/go-iotsafe/iotsafe/transport/modem"
+	"github.com/go-iotsafe/iotsafe/transport/pcsc"
+	"github.com/go-iotsafe/iotsafe/transport/transporttest"
+)
+
+const reader = "Virtual PCD 00 00"
+
+// insert serves card to pcscd's vpcd reader until the returned function is
+// called, and waits until PC/SC sees it.
+func insert(t *testing.T, card *emulator.Card) func() {
+	t.Helper()
+	if _, err := pcsc.Readers(context.Background()); err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("pcscd is required (IOTSAFE_REQUIRE_TOOLS=1): %v", err)
+		}
+		t.Skipf("pcscd not available: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		vpcd.Serve(ctx, "127.0.0.1:35963", card, vpcd.Options{})
+		close(done)
+	}()
+	// Removal is complete when PC/SC no longer sees a card (pcscd polls
+	// vpcd about twice a second).
+	stop := func() {
+		cancel()
+		<-done
+		for i := 0; i < 100 && answers(); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if answers() {
+			return stop
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	t.Fatalf("the emulator did not appear in %q", reader)
+	return nil
+}
+
+// answers reports whether the reader's card answers SELECT of the applet
+// through a fresh connection.
+func answers() bool {
+	tr, err := pcsc.Open(context.Background(), pcsc.Options{Reader: reader})
+	if err != nil {
+		return false
+	}
+	defer tr.Close()
+	resp, err := tr.Transmit(context.Background(), []byte{0x00, 0xA4, 0x04, 0x00, 0x07, 0xA0, 0x00, 0x00, 0x05, 0x59, 0x00, 0x10})
+	return err == nil && len(resp) >= 2 && (resp[len(resp)-2] == 0x90 || resp[len(resp)-2] == 0x61)
+}
+
+func TestTransportKit(t *testing.T) {
+	for _, t0 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "T1", true: "T0"}[t0], func(t *testing.T) {
+			card, _ := emulator.New(emulator.Options{T0: t0})
+			defer insert(t, card)()
+			transporttest.Run(t, func(t *testing.T) transport.Transport {
+				tr, err := pcsc.Open(context.Background(), pcsc.Options{Reader: reader})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tr
+			})
+		})
+	}
+}
+
+// The whole stack through pcscd, the reader found by its applet; the tools
+// see the virtual card; a removal mid-operation gives a clear error, and
+// after re-insertion the next operation works and the state is intact.
+func TestStackAndRemoval(t *testing.T) {
+	card, _ := emulator.New(emulator.Options{})
+	stop := insert(t, card)
+	ctx := context.Background()
+	u, _ := url.Parse("pcsc:")
+	tr, err := pcsc.OpenURI(ctx, u)
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	a, err := iotsafe.Open(ctx, tr, nil)
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	defer a.Close()
+	k, err := signer.New(ctx, a, iotsafe.ByID(1), nil)
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("pcsc"))
+	sig, err := k.SignContext(ctx, d[:], cryptoSHA256)
+	if err != nil || !ecdsa.VerifyASN1(k.Public().(*ecdsa.PublicKey), d[:], sig) {
+		stop()
+		t.Fatalf("signature through pcscd: %v", err)
+	}
+	if opensc, err := exec.LookPath("opensc-tool"); err == nil {
+		out, err := exec.Command(opensc, "-r", "0", "-s", "00 A4 04 00 07 A0 00 00 05 59 00 10").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "SW1=0x90, SW2=0x00") {
+			t.Errorf("opensc-tool does not see the applet: %v\n%s", err, out)
+		}
+	} else if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+		t.Error("opensc-tool is required")
+	}
+
+	// The card leaves the reader (the emulator disconnects from vpcd).
+	stop()
+	_, err = k.SignContext(ctx, d[:], cryptoSHA256)
+	if !errors.Is(err, transport.ErrCardRemoved) && !errors.Is(err, transport.ErrCardReset) {
+		t.Fatalf("signing with the card gone: %v", err)
+	}
+	// Back in: the next operations work (reconnect and re-select once).
+	defer insert(t, card)()
+	var lastErr error
+	for i := 0; i < 50; i++ {
+		if sig, lastErr = k.SignContext(ctx, d[:], cryptoSHA256); lastErr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if lastErr != nil || !ecdsa.VerifyASN1(k.Public().(*ecdsa.PublicKey), d[:], sig) {
+		t.Fatalf("after re-insertion: %v", lastErr)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := pcsc.Readers(context.Background()); err != nil {
+		t.Skip(err)
+	}
+	if _, err := pcsc.Open(context.Background(), pcsc.Options{Reader: "No Such Reader"}); err == nil {
+		t.Fatal("an unknown reader was opened")
+	}
+}
+
+// The bridge: a SIM behind a (fake) modem exposed through pcscd; two
+// clients, as two processes would, sign at once through pcscd.
+func TestBridgeModemToPCSC(t *testing.T) {
+	if _, err := pcsc.Readers(context.Background()); err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	card, _ := emulator.New(emulator.Options{T0: true})
+	p, err := atmodem.NewPTY(card, atmodem.AllQuirks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	m, err := modem.Open(ctx, p.Path(), 115200, modem.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	done := make(chan struct{})
+	go func() { vpcd.Serve(ctx, "127.0.0.1:35963", vpcd.FromTransport(m, nil), vpcd.Options{}); close(done) }()
+	defer func() {
+		cancel()
+		<-done
+		for i := 0; i < 100 && answers(); i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	for i := 0; i < 150 && !answers(); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	d := sha256.Sum256([]byte("bridge"))
+	errs := make(chan error, 2)
+	for g := 0; g < 2; g++ {
+		go func() {
+			tr, err := pcsc.Open(context.Background(), pcsc.Options{Reader: reader})
+			if err != nil {
+				errs <- err
+				return
+			}
+			a, err := iotsafe.Open(context.Background(), tr, nil)
+			if err != nil {
+				tr.Close()
+				errs <- err
+				return
+			}
+			defer a.Close()
+			k, err := signer.New(context.Background(), a, iotsafe.ByID(1), nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < 5; i++ {
+				sig, err := k.SignContext(context.Background(), d[:], cryptoSHA256)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !ecdsa.VerifyASN1(k.Public().(*ecdsa.PublicKey), d[:], sig) {
+					errs <- errors.New("signature does not verify")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 2; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
