@@ -106,6 +106,7 @@ func serveConn(ctx context.Context, conn net.Conn, card Card) error {
 	defer stop()
 	hdr := make([]byte, 2)
 	for {
+		quickAck(conn)
 		if _, err := io.ReadFull(conn, hdr); err != nil {
 			return err
 		}
@@ -114,6 +115,7 @@ func serveConn(ctx context.Context, conn net.Conn, card Card) error {
 			continue
 		}
 		msg := make([]byte, n)
+		quickAck(conn)
 		if _, err := io.ReadFull(conn, msg); err != nil {
 			return err
 		}

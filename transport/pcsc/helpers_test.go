@@ -1,5 +1,10 @@
 package pcsc_test
 
-import "crypto"
+import (
+	"crypto"
+	"time"
+)
 
 var cryptoSHA256 = crypto.SHA256
+
+func sleepBrief() { time.Sleep(100 * time.Millisecond) }
