@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"encoding/asn1"
 	"fmt"
-	"math/big"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -301,7 +299,7 @@ func (a *Applet) decodeSignature(b []byte) ([]byte, error) {
 		a.sigStyle = spec.SigLenOneByte
 	}
 	if v[0] == 0x30 {
-		if raw, ok := derToRaw(v); ok {
+		if raw, err := spec.SignatureFromDER(v, 0); err == nil {
 			return raw, nil
 		}
 	}
@@ -309,32 +307,6 @@ func (a *Applet) decodeSignature(b []byte) ([]byte, error) {
 		return nil, malformed("compute signature", "signature of odd length %d", len(v))
 	}
 	return bytes.Clone(v), nil
-}
-
-// derToRaw converts a DER ECDSA signature into fixed-size r||s, sized for
-// the larger of the two integers rounded up to 32/48/66 bytes.
-func derToRaw(der []byte) ([]byte, bool) {
-	var s struct{ R, S *big.Int }
-	rest, err := asn1.Unmarshal(der, &s)
-	if err != nil || len(rest) != 0 || s.R == nil || s.S == nil || s.R.Sign() <= 0 || s.S.Sign() <= 0 {
-		return nil, false
-	}
-	bits := max(s.R.BitLen(), s.S.BitLen())
-	var size int
-	switch {
-	case bits <= 256:
-		size = 32
-	case bits <= 384:
-		size = 48
-	case bits <= 521:
-		size = 66
-	default:
-		return nil, false
-	}
-	out := make([]byte, 2*size)
-	s.R.FillBytes(out[:size])
-	s.S.FillBytes(out[size:])
-	return out, true
 }
 
 // Verify asks the card to verify a raw r||s (or DER) ECDSA signature over a
@@ -367,7 +339,7 @@ func (a *Applet) VerifyMessage(ctx context.Context, pub Ref, h Hash, msg, sig []
 
 func (a *Applet) verify(ctx context.Context, pub Ref, mode byte, h Hash, stream, sig []byte) error {
 	if len(sig) > 0 && sig[0] == 0x30 {
-		if raw, ok := derToRaw(sig); ok {
+		if raw, err := spec.SignatureFromDER(sig, 0); err == nil {
 			sig = raw
 		}
 	}

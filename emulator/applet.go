@@ -8,7 +8,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/asn1"
 	"hash"
 	"math/big"
 
@@ -585,13 +584,13 @@ func (c *Card) signUpdate(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWor
 	if err != nil {
 		return nil, apdu.SWUnknown
 	}
-	var sig []byte
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	ss.FillBytes(sig[32:])
 	if c.st.Variant.DERSignatures {
-		sig, _ = asn1.Marshal(struct{ R, S *big.Int }{r, ss})
-	} else {
-		sig = make([]byte, 64)
-		r.FillBytes(sig[:32])
-		ss.FillBytes(sig[32:])
+		if sig, err = spec.SignatureToDER(sig); err != nil {
+			return nil, apdu.SWUnknown
+		}
 	}
 	return spec.AppendSignatureTLV(make([]byte, 0, 3+len(sig)), sig, c.st.Variant.SigStyle), apdu.SWSuccess
 }
@@ -619,16 +618,12 @@ func (c *Card) verifyUpdate(ch *channel, cmd apdu.Command) apdu.StatusWord {
 	if err != nil {
 		return apdu.SWIntegrity
 	}
-	var r, ss *big.Int
-	if len(sig) == 64 {
-		r, ss = new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	} else {
-		var d struct{ R, S *big.Int }
-		if rest, err := asn1.Unmarshal(sig, &d); err != nil || len(rest) != 0 || d.R == nil || d.S == nil {
+	if len(sig) != 64 {
+		if sig, err = spec.SignatureFromDER(sig, 32); err != nil {
 			return apdu.SWIncorrectData
 		}
-		r, ss = d.R, d.S
 	}
+	r, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 	if !ecdsa.Verify(pub, digest, r, ss) {
 		return apdu.SWSignatureMismatch
 	}

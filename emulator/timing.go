@@ -69,11 +69,7 @@ func (t *Timing) Cost(cmdLen, respLen int, class Op) time.Duration {
 	case OpRead:
 		d += t.Read
 	}
-	if t.Baud > 0 {
-		chars := 2*cmdLen + 2*respLen + 2*atFraming
-		d += time.Duration(chars) * 10 * time.Second / time.Duration(t.Baud)
-	}
-	return d
+	return d + t.LinkCost(cmdLen, respLen)
 }
 
 // LinkCost returns the serial-line part of an exchange alone.

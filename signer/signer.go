@@ -16,11 +16,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
@@ -140,7 +138,7 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	if err != nil {
 		return nil, k.explain(err)
 	}
-	return rawToDER(raw)
+	return spec.SignatureToDER(raw)
 }
 
 // SignMessage sends a whole message to the card, which hashes it with h
@@ -154,7 +152,7 @@ func (k *Key) SignMessage(ctx context.Context, msg []byte, h crypto.Hash) ([]byt
 	if err != nil {
 		return nil, k.explain(err)
 	}
-	return rawToDER(raw)
+	return spec.SignatureToDER(raw)
 }
 
 // explain turns the card's refusal of a removed or deactivated key into
@@ -164,14 +162,6 @@ func (k *Key) explain(err error) error {
 		return fmt.Errorf("%w (key %X %q): %w", ErrCredentialRemoved, k.id, k.label, err)
 	}
 	return err
-}
-
-func rawToDER(raw []byte) ([]byte, error) {
-	if len(raw) == 0 || len(raw)%2 != 0 {
-		return nil, fmt.Errorf("signer: card signature of %d bytes is not r||s", len(raw))
-	}
-	n := len(raw) / 2
-	return asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(raw[:n]), new(big.Int).SetBytes(raw[n:])})
 }
 
 // KeyAgreement is an ECDH key on the SIM with the public key slot that

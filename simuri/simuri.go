@@ -8,6 +8,7 @@
 //	                                         maxcmd=N for a modem's command length limit)
 //	pcsc:                                   the first PC/SC reader whose card holds an IoT SAFE applet
 //	pcsc:Virtual%20PCD%2000%2000            that PC/SC reader (needs cgo; a no-cgo build says so)
+//
 // It sits above the transports and the emulator, which is why it is a package
 // of its own: the applet client (package iotsafe) knows only the
 // transport.Transport interface.

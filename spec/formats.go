@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"encoding/asn1"
 	"fmt"
+	"math/big"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
 )
@@ -126,3 +128,45 @@ func ReadSignatureTLV(b []byte) (sig, rest []byte, err error) {
 func oneByteFits(body []byte) bool {
 	return int(body[0])+1 == len(body)
 }
+
+// SignatureToDER encodes a raw ECDSA signature r||s (two halves of equal
+// size) as the ASN.1 DER SEQUENCE of two INTEGERs that crypto/ecdsa,
+// X.509 and TLS use.
+func SignatureToDER(raw []byte) ([]byte, error) {
+	if len(raw) == 0 || len(raw)%2 != 0 {
+		return nil, fmt.Errorf("%w: raw ECDSA signature of %d bytes", apdu.ErrMalformed, len(raw))
+	}
+	n := len(raw) / 2
+	return asn1.Marshal(ecdsaSignature{new(big.Int).SetBytes(raw[:n]), new(big.Int).SetBytes(raw[n:])})
+}
+
+// SignatureFromDER decodes a DER ECDSA signature into fixed-size r||s:
+// halves of size bytes, or, with size 0, of the smallest of 32, 48 and 66
+// bytes that holds both integers.
+func SignatureFromDER(der []byte, size int) ([]byte, error) {
+	var s ecdsaSignature
+	rest, err := asn1.Unmarshal(der, &s)
+	if err != nil || len(rest) != 0 || s.R == nil || s.S == nil || s.R.Sign() <= 0 || s.S.Sign() <= 0 {
+		return nil, fmt.Errorf("%w: not a DER ECDSA signature", apdu.ErrMalformed)
+	}
+	bits := max(s.R.BitLen(), s.S.BitLen())
+	if size == 0 {
+		switch {
+		case bits <= 256:
+			size = 32
+		case bits <= 384:
+			size = 48
+		default:
+			size = 66
+		}
+	}
+	if bits > 8*size {
+		return nil, fmt.Errorf("%w: ECDSA signature integers longer than %d bytes", apdu.ErrMalformed, size)
+	}
+	out := make([]byte, 2*size)
+	s.R.FillBytes(out[:size])
+	s.S.FillBytes(out[size:])
+	return out, nil
+}
+
+type ecdsaSignature struct{ R, S *big.Int }

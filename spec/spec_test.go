@@ -136,3 +136,31 @@ func FuzzSignatureTLV(f *testing.F) {
 		}
 	})
 }
+
+func TestSignatureDER(t *testing.T) {
+	raw := append(bytes.Repeat([]byte{0x00}, 31), 0x05)  // r = 5 (leading zeros)
+	raw = append(raw, bytes.Repeat([]byte{0xFF}, 32)...) // s with the top bit set
+	der, err := SignatureToDER(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// SEQUENCE { INTEGER 5, INTEGER 00 FF..FF }
+	if !bytes.HasPrefix(der, h("3026 020105 022100FF")) {
+		t.Fatalf("DER %X", der)
+	}
+	back, err := SignatureFromDER(der, 0)
+	if err != nil || !bytes.Equal(back, raw) {
+		t.Fatalf("round trip %X %v", back, err)
+	}
+	if _, err := SignatureFromDER(der, 16); !errors.Is(err, apdu.ErrMalformed) {
+		t.Fatal("32-byte integers fitted into 16")
+	}
+	for _, bad := range []string{"", "3000", "300602010102", "3006020100020101", "30060201FF020101", "3026020105022100FF00"} {
+		if _, err := SignatureFromDER(h(bad), 0); !errors.Is(err, apdu.ErrMalformed) {
+			t.Errorf("SignatureFromDER(%s) = %v", bad, err)
+		}
+	}
+	if _, err := SignatureToDER([]byte{1, 2, 3}); !errors.Is(err, apdu.ErrMalformed) {
+		t.Error("odd raw length accepted")
+	}
+}

@@ -6,13 +6,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -257,31 +255,18 @@ func (g *globals) writeOutput(path string, b []byte) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-type ecdsaSig struct{ R, S *big.Int }
+func rawToDER(raw []byte) ([]byte, error) { return spec.SignatureToDER(raw) }
 
-func rawToDER(raw []byte) ([]byte, error) {
-	if len(raw) == 0 || len(raw)%2 != 0 {
-		return nil, fmt.Errorf("raw signature of %d bytes", len(raw))
-	}
-	n := len(raw) / 2
-	return asn1.Marshal(ecdsaSig{new(big.Int).SetBytes(raw[:n]), new(big.Int).SetBytes(raw[n:])})
-}
-
-// derToRaw converts a DER ECDSA signature to fixed-size r||s for P-256;
-// a 64-byte input is taken as raw already.
+// derToRaw converts a DER ECDSA signature to fixed-size r||s for P-256; a
+// 64-byte input that is not DER is taken as raw already.
 func derToRaw(sig []byte) ([]byte, error) {
 	if len(sig) == 64 && sig[0] != 0x30 {
 		return sig, nil
 	}
-	var s ecdsaSig
-	rest, err := asn1.Unmarshal(sig, &s)
-	if err != nil || len(rest) != 0 || s.R == nil || s.S == nil || s.R.Sign() <= 0 || s.S.Sign() <= 0 ||
-		s.R.BitLen() > 256 || s.S.BitLen() > 256 {
+	raw, err := spec.SignatureFromDER(sig, 32)
+	if err != nil {
 		return nil, errors.New("the signature is neither DER ECDSA nor 64-byte raw r||s for P-256")
 	}
-	raw := make([]byte, 64)
-	s.R.FillBytes(raw[:32])
-	s.S.FillBytes(raw[32:])
 	return raw, nil
 }
 

@@ -179,19 +179,28 @@ func (t *Transport) reconnect() error {
 	return fmt.Errorf("pcsc: card in %q was re-inserted: %w", t.reader, transport.ErrCardReset)
 }
 
+// ready checks, under the lock, that an exchange may start: the context is
+// live, the transport open, and the card reconnected after a removal.
+func (t *Transport) ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t.closed {
+		return transport.ErrClosed
+	}
+	if t.lost {
+		return t.reconnect()
+	}
+	return nil
+}
+
 // Transmit sends one APDU. The context is checked before the exchange;
 // PC/SC cannot abandon an exchange under way.
 func (t *Transport) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
-		return nil, transport.ErrClosed
-	}
-	if t.lost {
-		return nil, t.reconnect()
+	if err := t.ready(ctx); err != nil {
+		return nil, err
 	}
 	resp, err := t.card.Transmit(cmd)
 	if err != nil {
@@ -203,16 +212,10 @@ func (t *Transport) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 // Begin starts a PC/SC transaction: other processes wait until end is
 // called.
 func (t *Transport) Begin(ctx context.Context) (func(), error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
-		return nil, transport.ErrClosed
-	}
-	if t.lost {
-		return nil, t.reconnect()
+	if err := t.ready(ctx); err != nil {
+		return nil, err
 	}
 	if err := t.card.BeginTransaction(); err != nil {
 		return nil, t.recover(err)
