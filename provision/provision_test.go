@@ -196,3 +196,41 @@ func TestInterruptedThenRerun(t *testing.T) {
 		t.Fatalf("renewed credential: %v", err)
 	}
 }
+
+// Enrollment authenticated by the factory credential: the SIM's factory key
+// and certificate as the TLS client certificate, accepted by the EST server
+// because it chains to the factory CA.
+func TestBootstrapWithFactoryCertificate(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	factory, err := signer.New(ctx, e.applet, iotsafe.ByLabel("device-key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factoryCert, err := factory.TLSCertificate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caDER, _ := e.applet.ReadFile(ctx, iotsafe.ByLabel("ca-cert"))
+	factoryCA, _ := x509.ParseCertificate(caDER)
+	bootstrap := x509.NewCertPool()
+	bootstrap.AddCert(factoryCA)
+	url := e.serve(t, &estserver.Server{CA: e.ca, BootstrapRoots: bootstrap})
+	res, err := provision.Provision(ctx, &provision.Config{Applet: e.applet,
+		EST: &est.Client{Server: url, Roots: e.roots, Certificate: factoryCert}, Operator: &operator.Emulator{Path: e.state}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.Certificate.Verify(x509.VerifyOptions{Roots: e.roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatal(err)
+	}
+	// Without the factory certificate the server refuses.
+	e2 := newEnv(t)
+	e2.ca, e2.roots = e.ca, e.roots
+	var he *est.HTTPError
+	_, err = provision.Provision(ctx, &provision.Config{Applet: e2.applet,
+		EST: &est.Client{Server: url, Roots: e.roots}, Operator: &operator.Emulator{Path: e2.state}})
+	if !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("enrollment without bootstrap credentials: %v", err)
+	}
+}

@@ -8,9 +8,13 @@ set -euo pipefail
 PIDFILE=/tmp/iotsafe-pcscd.pid
 LOG=/tmp/iotsafe-pcscd.log
 
+# up: a live pcscd answers and lists the vpcd readers (pgrep would also
+# count a defunct one).
+up() { timeout 2 pcsc_scan -r 2>/dev/null | grep -q 'Virtual PCD'; }
+
 case "${1:-}" in
 start)
-  if pgrep -x pcscd >/dev/null; then
+  if up; then
     echo "pcscd already running; using it"
     exit 0
   fi
@@ -18,7 +22,7 @@ start)
   pcscd -f -a >"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 50); do
-    if timeout 2 pcsc_scan -r 2>/dev/null | grep -q 'Virtual PCD'; then
+    if up; then
       echo "pcscd started (pid $(cat "$PIDFILE")), readers: $(timeout 2 pcsc_scan -r 2>/dev/null | grep -c 'Virtual PCD') virtual"
       exit 0
     fi
@@ -38,7 +42,7 @@ stop)
   fi
   ;;
 status)
-  pgrep -a -x pcscd || { echo "pcscd not running"; exit 1; }
+  up && echo "pcscd running" || { echo "pcscd not running"; exit 1; }
   ;;
 *)
   echo "usage: $0 start|stop|status" >&2
