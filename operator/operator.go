@@ -19,7 +19,9 @@ type Emulator struct {
 	Path string
 }
 
-func (e *Emulator) session(fn func(s *emulator.AdminSession) error) error {
+// Session runs fn in one administration session on the SIM: committed when
+// fn succeeds, aborted when it fails.
+func (e *Emulator) Session(fn func(s *emulator.AdminSession) error) error {
 	card, err := emulator.Open(e.Path, emulator.Options{})
 	if err != nil {
 		return err
@@ -38,20 +40,20 @@ func (e *Emulator) session(fn func(s *emulator.AdminSession) error) error {
 
 // PutCertificate writes a certificate file (readable, certificate usage).
 func (e *Emulator) PutCertificate(_ context.Context, fileID []byte, label string, der []byte) error {
-	return e.session(func(s *emulator.AdminSession) error {
+	return e.Session(func(s *emulator.AdminSession) error {
 		return s.PutFile(fileID, label, spec.FileUsageCertificate, spec.AccessRead, der)
 	})
 }
 
 // DeleteFile removes a file.
 func (e *Emulator) DeleteFile(_ context.Context, fileID []byte) error {
-	return e.session(func(s *emulator.AdminSession) error { return s.DeleteObject(spec.KindFile, fileID) })
+	return e.Session(func(s *emulator.AdminSession) error { return s.DeleteObject(spec.KindFile, fileID) })
 }
 
 // RemoveCredential deactivates a key pair and deletes its certificate
 // files: the remote credential removal of a suspected compromised device.
 func (e *Emulator) RemoveCredential(_ context.Context, keyID []byte, certFiles ...[]byte) error {
-	return e.session(func(s *emulator.AdminSession) error {
+	return e.Session(func(s *emulator.AdminSession) error {
 		if err := s.DeactivateKey(spec.KindPrivateKey, keyID); err != nil {
 			return err
 		}

@@ -270,6 +270,21 @@ func derToRaw(sig []byte) ([]byte, error) {
 	return raw, nil
 }
 
+// commonInputs reads what sign and verify share: the key, the hash and the
+// input.
+func commonInputs(key *refFlags, hashName, in string) (iotsafe.Ref, iotsafe.Hash, []byte, error) {
+	ref, err := key.ref()
+	if err != nil {
+		return iotsafe.Ref{}, 0, nil, err
+	}
+	h, err := parseHash(hashName)
+	if err != nil {
+		return iotsafe.Ref{}, 0, nil, err
+	}
+	data, err := readInput(in)
+	return ref, h, data, err
+}
+
 func newSignCmd(g *globals) *cobra.Command {
 	var key refFlags
 	var in, out, hashName string
@@ -279,15 +294,7 @@ func newSignCmd(g *globals) *cobra.Command {
 		Short: "Sign a file with a key on the card (DER ECDSA over SHA-256 of the input)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ref, err := key.ref()
-			if err != nil {
-				return err
-			}
-			h, err := parseHash(hashName)
-			if err != nil {
-				return err
-			}
-			data, err := readInput(in)
+			ref, h, data, err := commonInputs(&key, hashName, in)
 			if err != nil {
 				return err
 			}
@@ -343,15 +350,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			"on the host. Exits with status 2 when the signature does not match.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ref, err := key.ref()
-			if err != nil {
-				return err
-			}
-			h, err := parseHash(hashName)
-			if err != nil {
-				return err
-			}
-			data, err := readInput(in)
+			ref, h, data, err := commonInputs(&key, hashName, in)
 			if err != nil {
 				return err
 			}

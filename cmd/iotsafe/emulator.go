@@ -15,6 +15,7 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
+	"github.com/go-iotsafe/iotsafe/operator"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -148,22 +149,7 @@ func newEmulatorAdminCmd(g *globals) *cobra.Command {
 		if state == "" {
 			return errors.New("--state FILE is required")
 		}
-		card, err := emulator.Open(state, emulator.Options{})
-		if err != nil {
-			return err
-		}
-		defer card.Close()
-		s, err := card.BeginAdmin()
-		if err != nil {
-			return err
-		}
-		if err := fn(s); err != nil {
-			if aerr := s.Abort(); aerr != nil {
-				return errors.Join(err, aerr)
-			}
-			return err
-		}
-		return s.Commit()
+		return (&operator.Emulator{Path: state}).Session(fn)
 	}
 
 	var fileID, fileLabel, in, usage string
