@@ -8,7 +8,7 @@ case "${1:-test}" in
   demo) pkgs=(openssl ca-certificates mosquitto) ;;
   test) pkgs=(openssl ca-certificates gcc libc6-dev pkg-config
               pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev opensc
-              libengine-pkcs11-openssl softhsm2 gnutls-bin p11-kit curl mosquitto mosquitto-clients) ;;
+              libengine-pkcs11-openssl softhsm2 gnutls-bin p11-kit libp11-kit-dev curl mosquitto mosquitto-clients) ;;
   *) echo "usage: $0 test|demo" >&2; exit 2 ;;
 esac
 

@@ -1,0 +1,539 @@
+/* The function lists of libiotsafe-pkcs11 (PKCS#11 2.40 and 3.0) and the
+ * functions this token does not offer. Everything else is implemented in Go
+ * (main.go) and exported from there. */
+#include <string.h>
+#include "pkcs11_glue.h"
+#include "_cgo_export.h"
+
+/* Functions of operations a SIM keystore does not have (encryption,
+ * wrapping, secret key generation, operation state, token and PIN
+ * administration, which the operator does over the air). */
+
+CK_RV C_InitToken(CK_SLOT_ID a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_PTR d)
+{
+	(void)a; (void)b; (void)c; (void)d;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_InitPIN(CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_SetPIN(CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_PTR d, CK_ULONG e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_GetOperationState(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_SetOperationState(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_OBJECT_HANDLE d, CK_OBJECT_HANDLE e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_CopyObject(CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c, CK_ULONG d, CK_OBJECT_HANDLE_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_EncryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_Encrypt(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_EncryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_EncryptFinal(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DecryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_Decrypt(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DecryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DecryptFinal(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DigestKey(CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b)
+{
+	(void)a; (void)b;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_SignRecoverInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_SignRecover(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_VerifyRecover(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_GenerateKey(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_ATTRIBUTE_PTR c, CK_ULONG d, CK_OBJECT_HANDLE_PTR e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_WrapKey(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c, CK_OBJECT_HANDLE d, CK_BYTE_PTR e, CK_ULONG_PTR f)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV C_UnwrapKey(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c, CK_BYTE_PTR d, CK_ULONG e, CK_ATTRIBUTE_PTR f, CK_ULONG g, CK_OBJECT_HANDLE_PTR h)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g; (void)h;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+/* Legacy parallel functions. */
+CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE a)
+{
+	(void)a;
+	return CKR_FUNCTION_NOT_PARALLEL;
+}
+
+CK_RV C_CancelFunction(CK_SESSION_HANDLE a)
+{
+	(void)a;
+	return CKR_FUNCTION_NOT_PARALLEL;
+}
+
+/* PKCS#11 3.0 message-based functions: not offered. */
+static CK_RV iotsafe_SessionCancel(CK_SESSION_HANDLE a, CK_FLAGS b)
+{
+	(void)a; (void)b;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageEncryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_EncryptMessage(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG g, CK_BYTE_PTR h, CK_ULONG_PTR i)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g; (void)h; (void)i;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_EncryptMessageBegin(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_EncryptMessageNext(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG_PTR g, CK_FLAGS h)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g; (void)h;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageEncryptFinal(CK_SESSION_HANDLE a)
+{
+	(void)a;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageDecryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_DecryptMessage(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG g, CK_BYTE_PTR h, CK_ULONG_PTR i)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g; (void)h; (void)i;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_DecryptMessageBegin(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_DecryptMessageNext(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG_PTR g, CK_FLAGS h)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g; (void)h;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageDecryptFinal(CK_SESSION_HANDLE a)
+{
+	(void)a;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageSignInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_SignMessage(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG_PTR g)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_SignMessageBegin(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_SignMessageNext(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG_PTR g)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageSignFinal(CK_SESSION_HANDLE a)
+{
+	(void)a;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageVerifyInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_VerifyMessage(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG g)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_VerifyMessageBegin(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c)
+{
+	(void)a; (void)b; (void)c;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_VerifyMessageNext(CK_SESSION_HANDLE a, CK_VOID_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG e, CK_BYTE_PTR f, CK_ULONG g)
+{
+	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV iotsafe_MessageVerifyFinal(CK_SESSION_HANDLE a)
+{
+	(void)a;
+	return CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+/* C_LoginUser (3.0): this token has no named users; without a user name it
+ * is C_Login. */
+static CK_RV iotsafe_LoginUser(CK_SESSION_HANDLE h, CK_USER_TYPE t, CK_UTF8CHAR_PTR pin, CK_ULONG pinLen, CK_UTF8CHAR_PTR user, CK_ULONG userLen)
+{
+	if (user != NULL && userLen != 0)
+		return CKR_USER_TYPE_INVALID;
+	return C_Login(h, t, pin, pinLen);
+}
+
+static CK_FUNCTION_LIST list240 = {
+	{2, 40},
+	C_Initialize,
+	C_Finalize,
+	C_GetInfo,
+	C_GetFunctionList,
+	C_GetSlotList,
+	C_GetSlotInfo,
+	C_GetTokenInfo,
+	C_GetMechanismList,
+	C_GetMechanismInfo,
+	C_InitToken,
+	C_InitPIN,
+	C_SetPIN,
+	C_OpenSession,
+	C_CloseSession,
+	C_CloseAllSessions,
+	C_GetSessionInfo,
+	C_GetOperationState,
+	C_SetOperationState,
+	C_Login,
+	C_Logout,
+	C_CreateObject,
+	C_CopyObject,
+	C_DestroyObject,
+	C_GetObjectSize,
+	C_GetAttributeValue,
+	C_SetAttributeValue,
+	C_FindObjectsInit,
+	C_FindObjects,
+	C_FindObjectsFinal,
+	C_EncryptInit,
+	C_Encrypt,
+	C_EncryptUpdate,
+	C_EncryptFinal,
+	C_DecryptInit,
+	C_Decrypt,
+	C_DecryptUpdate,
+	C_DecryptFinal,
+	C_DigestInit,
+	C_Digest,
+	C_DigestUpdate,
+	C_DigestKey,
+	C_DigestFinal,
+	C_SignInit,
+	C_Sign,
+	C_SignUpdate,
+	C_SignFinal,
+	C_SignRecoverInit,
+	C_SignRecover,
+	C_VerifyInit,
+	C_Verify,
+	C_VerifyUpdate,
+	C_VerifyFinal,
+	C_VerifyRecoverInit,
+	C_VerifyRecover,
+	C_DigestEncryptUpdate,
+	C_DecryptDigestUpdate,
+	C_SignEncryptUpdate,
+	C_DecryptVerifyUpdate,
+	C_GenerateKey,
+	C_GenerateKeyPair,
+	C_WrapKey,
+	C_UnwrapKey,
+	C_DeriveKey,
+	C_SeedRandom,
+	C_GenerateRandom,
+	C_GetFunctionStatus,
+	C_CancelFunction,
+	C_WaitForSlotEvent,
+};
+
+static CK_FUNCTION_LIST_3_0 list30 = {
+	{3, 0},
+	C_Initialize,
+	C_Finalize,
+	C_GetInfo,
+	C_GetFunctionList,
+	C_GetSlotList,
+	C_GetSlotInfo,
+	C_GetTokenInfo,
+	C_GetMechanismList,
+	C_GetMechanismInfo,
+	C_InitToken,
+	C_InitPIN,
+	C_SetPIN,
+	C_OpenSession,
+	C_CloseSession,
+	C_CloseAllSessions,
+	C_GetSessionInfo,
+	C_GetOperationState,
+	C_SetOperationState,
+	C_Login,
+	C_Logout,
+	C_CreateObject,
+	C_CopyObject,
+	C_DestroyObject,
+	C_GetObjectSize,
+	C_GetAttributeValue,
+	C_SetAttributeValue,
+	C_FindObjectsInit,
+	C_FindObjects,
+	C_FindObjectsFinal,
+	C_EncryptInit,
+	C_Encrypt,
+	C_EncryptUpdate,
+	C_EncryptFinal,
+	C_DecryptInit,
+	C_Decrypt,
+	C_DecryptUpdate,
+	C_DecryptFinal,
+	C_DigestInit,
+	C_Digest,
+	C_DigestUpdate,
+	C_DigestKey,
+	C_DigestFinal,
+	C_SignInit,
+	C_Sign,
+	C_SignUpdate,
+	C_SignFinal,
+	C_SignRecoverInit,
+	C_SignRecover,
+	C_VerifyInit,
+	C_Verify,
+	C_VerifyUpdate,
+	C_VerifyFinal,
+	C_VerifyRecoverInit,
+	C_VerifyRecover,
+	C_DigestEncryptUpdate,
+	C_DecryptDigestUpdate,
+	C_SignEncryptUpdate,
+	C_DecryptVerifyUpdate,
+	C_GenerateKey,
+	C_GenerateKeyPair,
+	C_WrapKey,
+	C_UnwrapKey,
+	C_DeriveKey,
+	C_SeedRandom,
+	C_GenerateRandom,
+	C_GetFunctionStatus,
+	C_CancelFunction,
+	C_WaitForSlotEvent,
+	C_GetInterfaceList,
+	C_GetInterface,
+	iotsafe_LoginUser,
+	iotsafe_SessionCancel,
+	iotsafe_MessageEncryptInit,
+	iotsafe_EncryptMessage,
+	iotsafe_EncryptMessageBegin,
+	iotsafe_EncryptMessageNext,
+	iotsafe_MessageEncryptFinal,
+	iotsafe_MessageDecryptInit,
+	iotsafe_DecryptMessage,
+	iotsafe_DecryptMessageBegin,
+	iotsafe_DecryptMessageNext,
+	iotsafe_MessageDecryptFinal,
+	iotsafe_MessageSignInit,
+	iotsafe_SignMessage,
+	iotsafe_SignMessageBegin,
+	iotsafe_SignMessageNext,
+	iotsafe_MessageSignFinal,
+	iotsafe_MessageVerifyInit,
+	iotsafe_VerifyMessage,
+	iotsafe_VerifyMessageBegin,
+	iotsafe_VerifyMessageNext,
+	iotsafe_MessageVerifyFinal,
+};
+
+static CK_UTF8CHAR interfaceName[] = "PKCS 11";
+
+static CK_INTERFACE interfaces[] = {
+	{interfaceName, &list30, 0},
+	{interfaceName, &list240, 0},
+};
+
+#define NINTERFACES (sizeof(interfaces) / sizeof(interfaces[0]))
+
+CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)
+{
+	if (ppFunctionList == NULL)
+		return CKR_ARGUMENTS_BAD;
+	*ppFunctionList = &list240;
+	return CKR_OK;
+}
+
+CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
+{
+	if (pulCount == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (pInterfacesList == NULL) {
+		*pulCount = NINTERFACES;
+		return CKR_OK;
+	}
+	if (*pulCount < NINTERFACES) {
+		*pulCount = NINTERFACES;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	memcpy(pInterfacesList, interfaces, sizeof(interfaces));
+	*pulCount = NINTERFACES;
+	return CKR_OK;
+}
+
+CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags)
+{
+	size_t i;
+	if (ppInterface == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName, (const char *)interfaceName) != 0)
+		return CKR_ARGUMENTS_BAD;
+	for (i = 0; i < NINTERFACES; i++) {
+		CK_VERSION *v = (CK_VERSION *)interfaces[i].pFunctionList;
+		if (pVersion != NULL && (v->major != pVersion->major || v->minor != pVersion->minor))
+			continue;
+		if ((interfaces[i].flags & flags) != flags)
+			continue;
+		*ppInterface = &interfaces[i];
+		return CKR_OK;
+	}
+	return CKR_ARGUMENTS_BAD;
+}
+
+CK_RV iotsafe_call_create_mutex(CK_CREATEMUTEX f, void **m) { return f(m); }
+CK_RV iotsafe_call_mutex(CK_LOCKMUTEX f, void *m) { return f(m); }

@@ -1,0 +1,401 @@
+package pkcs11mod
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/simuri"
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// Library identity, as reported by C_GetInfo.
+const (
+	Manufacturer       = "go-iotsafe"
+	LibraryDescription = "IoT SAFE SIM keys (go-iotsafe)"
+	LibraryMajor       = 0
+	LibraryMinor       = 1
+)
+
+// opTimeout bounds each call that reaches a card.
+const opTimeout = 30 * time.Second
+
+// reopenInterval is how often a slot without a token tries its SIM again.
+const reopenInterval = time.Second
+
+// pollInterval is how often C_FindObjectsInit asks the card whether an
+// operator changed it (one APDU), so that removed credentials disappear.
+const pollInterval = time.Second
+
+// Opener opens the transport of a SIM URI; simuri.Open by default.
+type Opener func(ctx context.Context, uri string) (transport.Transport, error)
+
+// Module is the PKCS#11 token engine: the whole library minus the C ABI.
+// Every method is safe for concurrent use and answers with a CK_RV; none
+// panics on bad input from the caller.
+type Module struct {
+	// Open opens SIM transports; nil means simuri.Open. Set before
+	// Initialize.
+	Open Opener
+	// ConfigSource returns the configuration; nil means LoadConfig. Set
+	// before Initialize.
+	ConfigSource func() (*Config, error)
+
+	mu          sync.Mutex
+	initialized bool
+	cfg         *Config
+	log         *slog.Logger
+	logFile     io.Closer
+	slots       []*slot
+	sessions    map[uint]*session
+	nextSession uint
+	handles     handleSpace
+}
+
+// handleSpace hands out object handles: card and host objects keep theirs
+// across re-reads of the card (keyed by what they are), session objects get
+// fresh ones.
+type handleSpace struct {
+	mu   sync.Mutex
+	next uint
+	keys map[string]uint
+}
+
+func (h *handleSpace) get(key string) uint {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if key != "" {
+		if v, ok := h.keys[key]; ok {
+			return v
+		}
+	}
+	h.next++
+	if key != "" {
+		h.keys[key] = h.next
+	}
+	return h.next
+}
+
+// Initialize is C_Initialize once the C layer has checked the arguments.
+// flags are the CK_C_INITIALIZE_ARGS flags (informational: the library uses
+// Go's own locking, which is safe from any OS thread, and Go creates its
+// own threads even when CKF_LIBRARY_CANT_CREATE_OS_THREADS is set, which
+// is why it answers CKR_OK then, as SoftHSM2 does).
+func (m *Module) Initialize(flags uint) uint {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.initialized {
+		return CKR_CRYPTOKI_ALREADY_INITIALIZED
+	}
+	src := m.ConfigSource
+	if src == nil {
+		src = LoadConfig
+	}
+	cfg, err := src()
+	m.log, m.logFile = newLogger(cfg)
+	if err != nil {
+		m.log.Error("iotsafe-pkcs11: configuration error; the library offers one empty slot", "err", err)
+		cfg = &Config{Store: defaultStore()}
+	}
+	m.cfg = cfg
+	m.sessions = map[uint]*session{}
+	m.handles = handleSpace{keys: map[string]uint{}}
+	m.slots = nil
+	if len(cfg.Slots) == 0 {
+		m.log.Warn(fmt.Sprintf("iotsafe-pkcs11: no SIM configured: set %s=<SIM URI> (e.g. emulator:/path/sim.json, pcsc:, modem:/dev/ttyUSB2) or write a configuration file (%s, or the path in %s); offering one empty slot", EnvSIM, SystemConfig, EnvConfig))
+		m.slots = append(m.slots, &slot{m: m, id: 0, unconfigured: true})
+	}
+	for i, sc := range cfg.Slots {
+		s := &slot{m: m, id: uint(i), cfg: sc}
+		s.label = sc.Label
+		if s.label == "" {
+			s.label = "IoT SAFE"
+			if len(cfg.Slots) > 1 {
+				s.label = fmt.Sprintf("IoT SAFE %d", i+1)
+			}
+		}
+		m.slots = append(m.slots, s)
+	}
+	m.log.Debug("initialize", "flags", flags, "slots", len(m.slots), "config", cfg.Path)
+	m.initialized = true
+	for _, s := range m.slots {
+		if !s.unconfigured {
+			s.mu.Lock()
+			s.tryOpen(true)
+			s.mu.Unlock()
+		}
+	}
+	return CKR_OK
+}
+
+func newLogger(cfg *Config) (*slog.Logger, io.Closer) {
+	level := slog.LevelWarn
+	var w io.Writer = os.Stderr
+	var c io.Closer
+	if cfg != nil {
+		switch strings.ToLower(cfg.LogLevel) {
+		case "debug":
+			level = slog.LevelDebug
+		case "info":
+			level = slog.LevelInfo
+		case "error":
+			level = slog.LevelError
+		}
+		if cfg.Log != "" && cfg.Log != "stderr" {
+			f, err := os.OpenFile(cfg.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "iotsafe-pkcs11: cannot open log %s: %v; logging to stderr\n", cfg.Log, err)
+			} else {
+				w, c = f, f
+			}
+		}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), c
+}
+
+// Finalize is C_Finalize: it closes every session and SIM. The module can
+// be initialized again afterwards.
+func (m *Module) Finalize() uint {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.initialized {
+		return CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	for _, s := range m.slots {
+		s.mu.Lock()
+		s.close()
+		s.mu.Unlock()
+	}
+	m.slots, m.sessions = nil, nil
+	m.initialized = false
+	if m.logFile != nil {
+		m.logFile.Close()
+		m.logFile = nil
+	}
+	return CKR_OK
+}
+
+// Logger returns the module's logger (a discarding one before Initialize).
+func (m *Module) Logger() *slog.Logger {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.log
+}
+
+// Info is C_GetInfo.
+func (m *Module) Info() (Info, uint) {
+	if rv := m.check(); rv != CKR_OK {
+		return Info{}, rv
+	}
+	return Info{
+		CryptokiVersion: [2]byte{2, 40},
+		Manufacturer:    Manufacturer,
+		Description:     LibraryDescription,
+		LibraryVersion:  [2]byte{LibraryMajor, LibraryMinor},
+	}, CKR_OK
+}
+
+func (m *Module) check() uint {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.initialized {
+		return CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	return CKR_OK
+}
+
+func (m *Module) slot(id uint) (*slot, uint) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.initialized {
+		return nil, CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	if id >= uint(len(m.slots)) {
+		return nil, CKR_SLOT_ID_INVALID
+	}
+	return m.slots[id], CKR_OK
+}
+
+// SlotList is C_GetSlotList.
+func (m *Module) SlotList(tokenPresent bool) ([]uint, uint) {
+	m.mu.Lock()
+	if !m.initialized {
+		m.mu.Unlock()
+		return nil, CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	slots := append([]*slot(nil), m.slots...)
+	m.mu.Unlock()
+	var ids []uint
+	for _, s := range slots {
+		s.mu.Lock()
+		present := s.present()
+		s.mu.Unlock()
+		if present || !tokenPresent {
+			ids = append(ids, s.id)
+		}
+	}
+	return ids, CKR_OK
+}
+
+// SlotInfo is C_GetSlotInfo.
+func (m *Module) SlotInfo(id uint) (SlotInfo, uint) {
+	s, rv := m.slot(id)
+	if rv != CKR_OK {
+		return SlotInfo{}, rv
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info := SlotInfo{Manufacturer: Manufacturer, Flags: CKF_REMOVABLE_DEVICE | CKF_HW_SLOT}
+	switch {
+	case s.unconfigured:
+		info.Description = "no SIM configured (set " + EnvSIM + ")"
+	default:
+		info.Description = "IoT SAFE SIM " + s.cfg.SIM
+	}
+	if len(info.Description) > 64 {
+		info.Description = info.Description[:64]
+	}
+	if s.present() {
+		info.Flags |= CKF_TOKEN_PRESENT
+	}
+	return info, CKR_OK
+}
+
+// WaitForSlotEvent is C_WaitForSlotEvent. Only the non-blocking form is
+// offered: it reports a slot whose token appeared or disappeared since the
+// last call, else CKR_NO_EVENT.
+func (m *Module) WaitForSlotEvent(flags uint) (uint, uint) {
+	if rv := m.check(); rv != CKR_OK {
+		return 0, rv
+	}
+	if flags&CKF_DONT_BLOCK == 0 {
+		return 0, CKR_FUNCTION_NOT_SUPPORTED
+	}
+	m.mu.Lock()
+	slots := append([]*slot(nil), m.slots...)
+	m.mu.Unlock()
+	for _, s := range slots {
+		s.mu.Lock()
+		p := s.present()
+		changed := p != s.reported
+		s.reported = p
+		s.mu.Unlock()
+		if changed {
+			return s.id, CKR_OK
+		}
+	}
+	return 0, CKR_NO_EVENT
+}
+
+// slot is one configured SIM.
+type slot struct {
+	m            *Module
+	id           uint
+	cfg          SlotConfig
+	label        string
+	unconfigured bool
+
+	mu       sync.Mutex // guards everything below
+	applet   *iotsafe.Applet
+	lastTry  time.Time
+	openErr  error
+	reported bool // token presence last reported by WaitForSlotEvent
+	ident    tokenIdentity
+	store    *Store
+	objects  []*object
+	gen      uint64
+	built    bool
+	lastPoll time.Time
+	loggedIn bool
+	// epoch counts losses of the SIM: sessions opened in an earlier
+	// epoch are gone.
+	epoch uint64
+}
+
+type tokenIdentity struct {
+	serial, model, manufacturer string
+	fw                          byte
+}
+
+// present reports whether the slot holds a working SIM, trying to open it
+// again when it has been away for a while. Called with s.mu held.
+func (s *slot) present() bool {
+	if s.unconfigured {
+		return false
+	}
+	if s.applet == nil {
+		s.tryOpen(false)
+	}
+	return s.applet != nil
+}
+
+// tryOpen opens the SIM. Called with s.mu held.
+func (s *slot) tryOpen(force bool) {
+	if s.applet != nil || (!force && time.Since(s.lastTry) < reopenInterval) {
+		return
+	}
+	s.lastTry = time.Now()
+	log := s.m.log
+	open := s.m.Open
+	if open == nil {
+		open = simuri.Open
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	t, err := open(ctx, s.cfg.SIM)
+	if err == nil {
+		var a *iotsafe.Applet
+		a, err = iotsafe.Open(ctx, t, &iotsafe.Options{Logger: log})
+		if err == nil {
+			s.applet = a
+			err = s.identify(ctx)
+			if err != nil {
+				a.Close()
+				s.applet = nil
+			}
+		}
+	}
+	if err != nil {
+		if s.openErr == nil || s.openErr.Error() != err.Error() {
+			log.Error("iotsafe-pkcs11: cannot open the SIM; its slot stays empty", "slot", s.id, "sim", s.cfg.SIM, "err", err)
+		}
+		s.openErr = err
+		return
+	}
+	if s.openErr != nil {
+		log.Info("iotsafe-pkcs11: SIM is back", "slot", s.id, "sim", s.cfg.SIM)
+	}
+	s.openErr = nil
+	s.built = false
+}
+
+// close drops the SIM and every session of the slot. Called with s.mu held.
+func (s *slot) close() {
+	if s.applet != nil {
+		s.applet.Close()
+		s.applet = nil
+	}
+	s.objects, s.built, s.loggedIn = nil, false, false
+	s.epoch++
+}
+
+// lost is called when the card went away: the slot forgets it.
+func (s *slot) lost(err error) {
+	s.m.log.Warn("iotsafe-pkcs11: SIM lost", "slot", s.id, "err", err)
+	if s.applet != nil {
+		s.applet.Close()
+		s.applet = nil
+	}
+	s.objects, s.built, s.loggedIn = nil, false, false
+	s.epoch++
+	s.lastTry = time.Time{}
+}

@@ -1,0 +1,736 @@
+package pkcs11mod
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// session is one PKCS#11 session. Its mutex serializes the calls on it
+// (PKCS#11 forbids concurrent use of one session, but a buggy caller must
+// not corrupt state).
+type session struct {
+	mu     sync.Mutex
+	handle uint
+	slot   *slot
+	epoch  uint64
+	flags  uint
+
+	findActive bool
+	found      []uint
+
+	sign   *cryptoOp
+	verify *cryptoOp
+	digest *cryptoOp
+}
+
+// TokenInfo is C_GetTokenInfo.
+func (m *Module) TokenInfo(id uint) (TokenInfo, uint) {
+	s, rv := m.slot(id)
+	if rv != CKR_OK {
+		return TokenInfo{}, rv
+	}
+	count, rw := m.sessionCounts(s)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.present() {
+		return TokenInfo{}, CKR_TOKEN_NOT_PRESENT
+	}
+	flags := CKF_TOKEN_INITIALIZED | CKF_RNG | CKF_WRITE_PROTECTED
+	if s.store != nil {
+		// C_CreateObject works (host-side store): the token is writable.
+		flags &^= CKF_WRITE_PROTECTED
+	}
+	if s.cfg.UserPIN != "" {
+		flags |= CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED
+		tries := s.pinTries()
+		switch fails := s.store.pinFailuresSafe(); {
+		case fails >= tries:
+			flags |= CKF_USER_PIN_LOCKED
+		case fails == tries-1:
+			flags |= CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW
+		case fails > 0:
+			flags |= CKF_USER_PIN_COUNT_LOW
+		}
+	}
+	info := TokenInfo{
+		Label:              s.label,
+		Manufacturer:       s.ident.manufacturer,
+		Model:              s.ident.model,
+		Serial:             s.ident.serial,
+		Flags:              flags,
+		MaxSessionCount:    CK_EFFECTIVELY_INFINITE,
+		SessionCount:       count,
+		MaxRwSessionCount:  CK_EFFECTIVELY_INFINITE,
+		RwSessionCount:     rw,
+		MaxPinLen:          64,
+		MinPinLen:          4,
+		TotalPublicMemory:  CK_UNAVAILABLE_INFORMATION,
+		FreePublicMemory:   CK_UNAVAILABLE_INFORMATION,
+		TotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
+		FreePrivateMemory:  CK_UNAVAILABLE_INFORMATION,
+		FirmwareVersion:    [2]byte{s.ident.fw, 0},
+	}
+	if s.cfg.UserPIN == "" {
+		info.MaxPinLen, info.MinPinLen = 0, 0
+	}
+	return info, CKR_OK
+}
+
+func (st *Store) pinFailuresSafe() int {
+	if st == nil {
+		return 0
+	}
+	return st.pinFailures()
+}
+
+func (s *slot) pinTries() int {
+	if s.cfg.PINTries > 0 {
+		return s.cfg.PINTries
+	}
+	return 5
+}
+
+func (m *Module) sessionCounts(s *slot) (count, rw uint) {
+	s.mu.Lock()
+	epoch := s.epoch
+	s.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ss := range m.sessions {
+		if ss.slot == s && ss.epoch == epoch {
+			count++
+			if ss.flags&CKF_RW_SESSION != 0 {
+				rw++
+			}
+		}
+	}
+	return count, rw
+}
+
+// OpenSession is C_OpenSession.
+func (m *Module) OpenSession(id, flags uint) (uint, uint) {
+	s, rv := m.slot(id)
+	if rv != CKR_OK {
+		return 0, rv
+	}
+	if flags&CKF_SERIAL_SESSION == 0 {
+		return 0, CKR_SESSION_PARALLEL_NOT_SUPPORTED
+	}
+	s.mu.Lock()
+	present, epoch := s.present(), s.epoch
+	s.mu.Unlock()
+	if !present {
+		return 0, CKR_TOKEN_NOT_PRESENT
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.initialized {
+		return 0, CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	m.nextSession++
+	h := m.nextSession
+	m.sessions[h] = &session{handle: h, slot: s, epoch: epoch, flags: flags&^CKF_SERIAL_SESSION | CKF_SERIAL_SESSION}
+	return h, CKR_OK
+}
+
+// session finds a session and locks it; the caller unlocks ss.mu.
+func (m *Module) session(h uint) (*session, uint) {
+	m.mu.Lock()
+	if !m.initialized {
+		m.mu.Unlock()
+		return nil, CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	ss, ok := m.sessions[h]
+	m.mu.Unlock()
+	if !ok {
+		return nil, CKR_SESSION_HANDLE_INVALID
+	}
+	ss.mu.Lock()
+	ss.slot.mu.Lock()
+	stale := ss.epoch != ss.slot.epoch
+	ss.slot.mu.Unlock()
+	if stale {
+		ss.mu.Unlock()
+		m.dropSession(h)
+		return nil, CKR_SESSION_HANDLE_INVALID
+	}
+	return ss, CKR_OK
+}
+
+func (m *Module) dropSession(h uint) {
+	m.mu.Lock()
+	ss := m.sessions[h]
+	delete(m.sessions, h)
+	last := true
+	if ss != nil {
+		for _, o := range m.sessions {
+			if o.slot == ss.slot {
+				last = false
+			}
+		}
+	}
+	m.mu.Unlock()
+	if ss == nil {
+		return
+	}
+	s := ss.slot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.objects[:0]
+	for _, o := range s.objects {
+		if o.owner != h {
+			kept = append(kept, o)
+		}
+	}
+	s.objects = kept
+	if last {
+		// Login state ends with the last session (PKCS#11 2.40 §5.6).
+		s.loggedIn = false
+	}
+}
+
+// CloseSession is C_CloseSession.
+func (m *Module) CloseSession(h uint) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	ss.mu.Unlock()
+	m.dropSession(h)
+	return CKR_OK
+}
+
+// CloseAllSessions is C_CloseAllSessions.
+func (m *Module) CloseAllSessions(id uint) uint {
+	s, rv := m.slot(id)
+	if rv != CKR_OK {
+		return rv
+	}
+	m.mu.Lock()
+	var hs []uint
+	for h, ss := range m.sessions {
+		if ss.slot == s {
+			hs = append(hs, h)
+		}
+	}
+	m.mu.Unlock()
+	for _, h := range hs {
+		m.dropSession(h)
+	}
+	return CKR_OK
+}
+
+// SessionInfo is C_GetSessionInfo.
+func (m *Module) SessionInfo(h uint) (SessionInfo, uint) {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return SessionInfo{}, rv
+	}
+	defer ss.mu.Unlock()
+	s := ss.slot
+	s.mu.Lock()
+	logged := s.loggedIn
+	s.mu.Unlock()
+	rw := ss.flags&CKF_RW_SESSION != 0
+	state := CKS_RO_PUBLIC_SESSION
+	switch {
+	case rw && logged:
+		state = CKS_RW_USER_FUNCTIONS
+	case rw:
+		state = CKS_RW_PUBLIC_SESSION
+	case logged:
+		state = CKS_RO_USER_FUNCTIONS
+	}
+	return SessionInfo{SlotID: s.id, State: state, Flags: ss.flags}, CKR_OK
+}
+
+// Login is C_Login. Without a configured PIN the token has no
+// authentication (it says so: no CKF_LOGIN_REQUIRED) and C_Login of the user
+// is accepted as a no-op for applications that always log in. With a PIN,
+// the PIN is checked against its hash and a persistent retry counter.
+// There is no security officer role.
+func (m *Module) Login(h, userType uint, pin []byte) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	defer ss.mu.Unlock()
+	s := ss.slot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch userType {
+	case CKU_USER:
+	case CKU_CONTEXT_SPECIFIC:
+		return CKR_OPERATION_NOT_INITIALIZED // no key requires CKA_ALWAYS_AUTHENTICATE
+	case CKU_SO:
+		m.log.Warn("iotsafe-pkcs11: C_Login as security officer refused: the token has no SO role (the SIM is administered by its operator over the air)")
+		return CKR_USER_TYPE_INVALID
+	default:
+		return CKR_USER_TYPE_INVALID
+	}
+	if s.loggedIn {
+		return CKR_USER_ALREADY_LOGGED_IN
+	}
+	if s.cfg.UserPIN == "" {
+		s.loggedIn = true
+		return CKR_OK
+	}
+	if s.store == nil {
+		return CKR_FUNCTION_FAILED
+	}
+	unlock, err := s.store.lock()
+	if err != nil {
+		m.log.Error("iotsafe-pkcs11: PIN retry counter", "err", err)
+		return CKR_FUNCTION_FAILED
+	}
+	defer unlock()
+	fails := s.store.pinFailures()
+	if fails >= s.pinTries() {
+		return CKR_PIN_LOCKED
+	}
+	if len(pin) < 4 || len(pin) > 64 {
+		// Counted like a wrong PIN: the length is not a free oracle.
+		s.store.setPINFailures(fails + 1)
+		return CKR_PIN_LEN_RANGE
+	}
+	if !checkPIN(s.cfg.UserPIN, pin) {
+		if err := s.store.setPINFailures(fails + 1); err != nil {
+			m.log.Error("iotsafe-pkcs11: PIN retry counter", "err", err)
+		}
+		if fails+1 >= s.pinTries() {
+			return CKR_PIN_LOCKED
+		}
+		return CKR_PIN_INCORRECT
+	}
+	if err := s.store.setPINFailures(0); err != nil {
+		m.log.Error("iotsafe-pkcs11: PIN retry counter", "err", err)
+	}
+	s.loggedIn = true
+	return CKR_OK
+}
+
+// Logout is C_Logout.
+func (m *Module) Logout(h uint) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	defer ss.mu.Unlock()
+	s := ss.slot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loggedIn {
+		return CKR_USER_NOT_LOGGED_IN
+	}
+	s.loggedIn = false
+	return CKR_OK
+}
+
+// visible reports whether the session may see o. Called with s.mu held.
+func (ss *session) visible(o *object) bool {
+	if o.owner != 0 && o.owner != ss.handle {
+		return false
+	}
+	if pv, _ := getBool(o.attrs[CKA_PRIVATE]); pv && !ss.slot.loggedIn {
+		return false
+	}
+	return true
+}
+
+// object finds a visible object. Called with s.mu held.
+func (ss *session) object(h uint) *object {
+	for _, o := range ss.slot.objects {
+		if o.handle == h && ss.visible(o) {
+			return o
+		}
+	}
+	return nil
+}
+
+// withSlot runs f with the session's slot locked and its objects current.
+func (ss *session) withSlot(poll bool, f func(s *slot, ctx context.Context) uint) uint {
+	s := ss.slot
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if rv := s.sync(ctx, poll); rv != CKR_OK {
+		return rv
+	}
+	return f(s, ctx)
+}
+
+// FindObjectsInit is C_FindObjectsInit.
+func (m *Module) FindObjectsInit(h uint, tmpl []Attribute) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	defer ss.mu.Unlock()
+	if ss.findActive {
+		return CKR_OPERATION_ACTIVE
+	}
+	return ss.withSlot(true, func(s *slot, _ context.Context) uint {
+		ss.found = ss.found[:0]
+	next:
+		for _, o := range s.objects {
+			if !ss.visible(o) {
+				continue
+			}
+			for _, a := range tmpl {
+				v, ok := o.attrs[a.Type]
+				if !ok || o.sensitive[a.Type] || !bytes.Equal(v, a.Value) {
+					continue next
+				}
+			}
+			ss.found = append(ss.found, o.handle)
+		}
+		ss.findActive = true
+		return CKR_OK
+	})
+}
+
+// FindObjects is C_FindObjects.
+func (m *Module) FindObjects(h uint, max int) ([]uint, uint) {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return nil, rv
+	}
+	defer ss.mu.Unlock()
+	if !ss.findActive {
+		return nil, CKR_OPERATION_NOT_INITIALIZED
+	}
+	n := min(max, len(ss.found))
+	out := append([]uint(nil), ss.found[:n]...)
+	ss.found = ss.found[n:]
+	return out, CKR_OK
+}
+
+// FindObjectsFinal is C_FindObjectsFinal.
+func (m *Module) FindObjectsFinal(h uint) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	defer ss.mu.Unlock()
+	if !ss.findActive {
+		return CKR_OPERATION_NOT_INITIALIZED
+	}
+	ss.findActive, ss.found = false, nil
+	return CKR_OK
+}
+
+// GetAttributeValue is C_GetAttributeValue: one answer per asked type.
+func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint) {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return nil, rv
+	}
+	defer ss.mu.Unlock()
+	var out []AttrValue
+	rv = ss.withSlot(false, func(s *slot, _ context.Context) uint {
+		o := ss.object(oh)
+		if o == nil {
+			return CKR_OBJECT_HANDLE_INVALID
+		}
+		out = make([]AttrValue, len(types))
+		for i, t := range types {
+			v, ok := o.attrs[t]
+			switch {
+			case o.sensitive[t]:
+				out[i].RV = CKR_ATTRIBUTE_SENSITIVE
+			case !ok:
+				out[i].RV = CKR_ATTRIBUTE_TYPE_INVALID
+			default:
+				out[i].Value = v
+			}
+		}
+		return CKR_OK
+	})
+	return out, rv
+}
+
+// GetObjectSize is C_GetObjectSize: the bytes of its attribute values.
+func (m *Module) GetObjectSize(h, oh uint) (uint, uint) {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return 0, rv
+	}
+	defer ss.mu.Unlock()
+	var n uint
+	rv = ss.withSlot(false, func(s *slot, _ context.Context) uint {
+		o := ss.object(oh)
+		if o == nil {
+			return CKR_OBJECT_HANDLE_INVALID
+		}
+		for _, v := range o.attrs {
+			n += uint(len(v))
+		}
+		return CKR_OK
+	})
+	return n, rv
+}
+
+// attrMap turns a template into a map; a type given twice is an error.
+func attrMap(tmpl []Attribute) (map[uint][]byte, uint) {
+	at := map[uint][]byte{}
+	for _, a := range tmpl {
+		if _, dup := at[a.Type]; dup {
+			return nil, CKR_TEMPLATE_INCONSISTENT
+		}
+		at[a.Type] = bytes.Clone(a.Value)
+	}
+	return at, CKR_OK
+}
+
+// CreateObject is C_CreateObject for certificates and data objects. Token
+// objects go to the host-side store of the token; session objects live
+// until their session closes. Keys cannot be imported: a SIM key is made on
+// the SIM (C_GenerateKeyPair).
+func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return 0, rv
+	}
+	defer ss.mu.Unlock()
+	at, rv := attrMap(tmpl)
+	if rv != CKR_OK {
+		return 0, rv
+	}
+	class, ok := getUlong(at[CKA_CLASS])
+	if !ok {
+		return 0, CKR_TEMPLATE_INCOMPLETE
+	}
+	for _, t := range []uint{CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_TRUSTED} {
+		if v, present := at[t]; present {
+			if _, ok := getBool(v); !ok {
+				return 0, CKR_ATTRIBUTE_VALUE_INVALID
+			}
+		}
+	}
+	switch class {
+	case CKO_CERTIFICATE:
+		ct, ok := getUlong(at[CKA_CERTIFICATE_TYPE])
+		if !ok {
+			return 0, CKR_TEMPLATE_INCOMPLETE
+		}
+		if ct != CKC_X_509 {
+			m.log.Warn("iotsafe-pkcs11: C_CreateObject: only X.509 certificates are supported", "type", ct)
+			return 0, CKR_ATTRIBUTE_VALUE_INVALID
+		}
+		cert, err := x509.ParseCertificate(at[CKA_VALUE])
+		if err != nil {
+			m.log.Warn("iotsafe-pkcs11: C_CreateObject: CKA_VALUE is not a DER X.509 certificate", "err", err)
+			return 0, CKR_ATTRIBUTE_VALUE_INVALID
+		}
+		if v, ok := at[CKA_TRUSTED]; ok && v[0] != 0 {
+			// Only the SO may mark trusted certificates (PKCS#11 2.40 §4.6.3).
+			return 0, CKR_ATTRIBUTE_READ_ONLY
+		}
+		certAttrs(at, cert)
+	case CKO_DATA:
+		if _, ok := at[CKA_VALUE]; !ok {
+			at[CKA_VALUE] = nil
+		}
+		if _, ok := at[CKA_APPLICATION]; !ok {
+			at[CKA_APPLICATION] = nil
+		}
+		if _, ok := at[CKA_OBJECT_ID]; !ok {
+			at[CKA_OBJECT_ID] = nil
+		}
+	default:
+		m.log.Warn("iotsafe-pkcs11: C_CreateObject: only certificates and data objects can be created; keys are generated on the SIM with C_GenerateKeyPair", "class", class)
+		return 0, CKR_TEMPLATE_INCONSISTENT
+	}
+	token, _ := getBool(at[CKA_TOKEN])
+	if pv, _ := getBool(at[CKA_PRIVATE]); pv {
+		m.log.Warn("iotsafe-pkcs11: C_CreateObject: private objects are not offered (the host-side store is not encrypted)")
+		return 0, CKR_ATTRIBUTE_VALUE_INVALID
+	}
+	var handle uint
+	rv = ss.withSlot(false, func(s *slot, _ context.Context) uint {
+		if token && ss.flags&CKF_RW_SESSION == 0 {
+			return CKR_SESSION_READ_ONLY
+		}
+		if s.cfg.UserPIN != "" && !s.loggedIn && token {
+			return CKR_USER_NOT_LOGGED_IN
+		}
+		if !token {
+			o := &object{handle: m.handles.get(""), class: class, attrs: at, owner: ss.handle}
+			fillStorage(o)
+			s.objects = append(s.objects, o)
+			handle = o.handle
+			return CKR_OK
+		}
+		if s.store == nil {
+			m.log.Error("iotsafe-pkcs11: C_CreateObject: no host-side store (see the log above)")
+			return CKR_DEVICE_ERROR
+		}
+		at[CKA_TOKEN] = bbool(true)
+		name, err := s.store.Put(at)
+		if err != nil {
+			m.log.Error("iotsafe-pkcs11: C_CreateObject: writing the host-side store", "dir", s.store.Dir(), "err", err)
+			return CKR_DEVICE_MEMORY
+		}
+		o := hostObject(&m.handles, StoredObject{Name: name, Attrs: at})
+		s.objects = append(s.objects, o)
+		handle = o.handle
+		m.log.Info("iotsafe-pkcs11: object stored host-side", "class", class, "label", string(at[CKA_LABEL]), "file", name)
+		return CKR_OK
+	})
+	return handle, rv
+}
+
+func fillStorage(o *object) {
+	for t, v := range storageAttrs(o.class, false, false, true, true, "") {
+		if _, ok := o.attrs[t]; !ok {
+			o.attrs[t] = v
+		}
+	}
+	o.attrs[CKA_TOKEN] = bbool(false)
+}
+
+// DestroyObject is C_DestroyObject: host-side and session objects can be
+// destroyed; card objects cannot (CKR_ACTION_PROHIBITED: CKA_DESTROYABLE is
+// false; the operator removes them over the air).
+func (m *Module) DestroyObject(h, oh uint) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	defer ss.mu.Unlock()
+	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
+		o := ss.object(oh)
+		if o == nil {
+			return CKR_OBJECT_HANDLE_INVALID
+		}
+		if o.card {
+			return CKR_ACTION_PROHIBITED
+		}
+		if o.hostName != "" {
+			if ss.flags&CKF_RW_SESSION == 0 {
+				return CKR_SESSION_READ_ONLY
+			}
+			if err := s.store.Delete(o.hostName); err != nil {
+				m.log.Error("iotsafe-pkcs11: C_DestroyObject", "err", err)
+				return CKR_DEVICE_ERROR
+			}
+		}
+		kept := s.objects[:0]
+		for _, x := range s.objects {
+			if x != o {
+				kept = append(kept, x)
+			}
+		}
+		s.objects = kept
+		return CKR_OK
+	})
+}
+
+// SetAttributeValue is C_SetAttributeValue: host-side and session objects
+// may change their label, ID and value; card objects are read-only.
+func (m *Module) SetAttributeValue(h, oh uint, tmpl []Attribute) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	defer ss.mu.Unlock()
+	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
+		o := ss.object(oh)
+		if o == nil {
+			return CKR_OBJECT_HANDLE_INVALID
+		}
+		if o.card || !o.bool(CKA_MODIFIABLE) {
+			return CKR_ACTION_PROHIBITED
+		}
+		if o.hostName != "" && ss.flags&CKF_RW_SESSION == 0 {
+			return CKR_SESSION_READ_ONLY
+		}
+		next := map[uint][]byte{}
+		for t, v := range o.attrs {
+			next[t] = v
+		}
+		for _, a := range tmpl {
+			switch a.Type {
+			case CKA_LABEL, CKA_ID, CKA_APPLICATION, CKA_OBJECT_ID:
+				next[a.Type] = bytes.Clone(a.Value)
+			case CKA_VALUE:
+				if o.class != CKO_DATA {
+					return CKR_ATTRIBUTE_READ_ONLY
+				}
+				next[a.Type] = bytes.Clone(a.Value)
+			default:
+				if _, ok := o.attrs[a.Type]; !ok {
+					return CKR_ATTRIBUTE_TYPE_INVALID
+				}
+				return CKR_ATTRIBUTE_READ_ONLY
+			}
+		}
+		if o.hostName != "" {
+			if err := s.store.Replace(o.hostName, next); err != nil {
+				m.log.Error("iotsafe-pkcs11: C_SetAttributeValue", "err", err)
+				return CKR_DEVICE_ERROR
+			}
+		}
+		o.attrs = next
+		return CKR_OK
+	})
+}
+
+// fail maps an error from the card to a CK_RV, logs it, and forgets the
+// card when it is gone. Called with s.mu held.
+func (s *slot) fail(op string, err error) uint {
+	rv := rvFor(err)
+	s.m.log.Warn("iotsafe-pkcs11: "+op+" failed", "slot", s.id, "rv", rvName(rv), "err", err)
+	if rv == CKR_DEVICE_REMOVED {
+		s.lost(err)
+	}
+	return rv
+}
+
+// rvFor maps an error of the applet client to the closest CK_RV.
+func rvFor(err error) uint {
+	switch {
+	case err == nil:
+		return CKR_OK
+	case errors.Is(err, transport.ErrCardRemoved), errors.Is(err, transport.ErrClosed), errors.Is(err, iotsafe.ErrClosed):
+		return CKR_DEVICE_REMOVED
+	case errors.Is(err, iotsafe.ErrNotFound):
+		return CKR_KEY_HANDLE_INVALID
+	case errors.Is(err, iotsafe.ErrConditionsNotSatisfied), errors.Is(err, iotsafe.ErrSecurityStatus):
+		return CKR_KEY_FUNCTION_NOT_PERMITTED
+	case errors.Is(err, iotsafe.ErrSignatureMismatch):
+		return CKR_SIGNATURE_INVALID
+	case errors.Is(err, iotsafe.ErrOutOfMemory):
+		return CKR_DEVICE_MEMORY
+	case errors.Is(err, iotsafe.ErrIncorrectData):
+		return CKR_DATA_INVALID
+	case errors.Is(err, iotsafe.ErrWrongLength):
+		return CKR_DATA_LEN_RANGE
+	case errors.Is(err, iotsafe.ErrNotSupported):
+		return CKR_MECHANISM_INVALID
+	case errors.Is(err, iotsafe.ErrRemoteAdminInProgress), errors.Is(err, iotsafe.ErrRemoteAdminFailed):
+		// The operator is changing the SIM; a later call can succeed.
+		return CKR_FUNCTION_FAILED
+	case errors.Is(err, iotsafe.ErrMalformedResponse), errors.Is(err, transport.ErrProtocol),
+		errors.Is(err, iotsafe.ErrIntegrity), errors.Is(err, transport.ErrCardReset),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, iotsafe.ErrAppletNotFound):
+		return CKR_DEVICE_ERROR
+	}
+	return CKR_FUNCTION_FAILED
+}
+
+// rvName names a CK_RV for logs.
+func rvName(rv uint) string {
+	if n, ok := rvNames[rv]; ok {
+		return n
+	}
+	return fmt.Sprintf("CKR_0x%X", rv)
+}

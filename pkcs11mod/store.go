@@ -1,0 +1,197 @@
+package pkcs11mod
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Store is the host-side object store of one token: the certificates and
+// data objects that applications create with C_CreateObject (what
+// pkcs11-tool --write-object and crypto11 do after an enrolment), kept as
+// one JSON file per object in a directory named after the token serial, so
+// that they stay bound to that SIM. Writes are atomic (temporary file +
+// rename) and the files are private to their owner (0600).
+type Store struct {
+	dir string
+}
+
+// OpenStore returns the store of the token with this serial under root,
+// creating its directory.
+func OpenStore(root, serial string) (*Store, error) {
+	if root == "" {
+		return nil, errors.New("no store directory")
+	}
+	dir := filepath.Join(root, sanitize(serial))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("host object store: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+func sanitize(s string) string {
+	s = strings.TrimSpace(s)
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "token"
+	}
+	return b.String()
+}
+
+// StoredObject is one host-side object: its attributes, by type.
+type StoredObject struct {
+	// Name is the file name (without directory) the object is kept in.
+	Name string `json:"-"`
+	// Attrs maps attribute types to values.
+	Attrs map[uint][]byte `json:"-"`
+}
+
+type storedJSON struct {
+	Attrs map[string]string `json:"attributes"`
+}
+
+// List returns every object of the store, ordered by name. Files that do
+// not parse are skipped and reported in the error, which does not stop the
+// others from loading.
+func (s *Store) List() ([]StoredObject, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []StoredObject
+	var errs []error
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var j storedJSON
+		if err := json.Unmarshal(b, &j); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.Name(), err))
+			continue
+		}
+		o := StoredObject{Name: e.Name(), Attrs: map[uint][]byte{}}
+		for k, v := range j.Attrs {
+			t, err1 := strconv.ParseUint(k, 0, 64)
+			val, err2 := hex.DecodeString(v)
+			if err1 != nil || err2 != nil {
+				errs = append(errs, fmt.Errorf("%s: bad attribute %q", e.Name(), k))
+				o.Attrs = nil
+				break
+			}
+			o.Attrs[uint(t)] = val
+		}
+		if o.Attrs != nil {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, errors.Join(errs...)
+}
+
+// Put writes an object under a new name and returns the name.
+func (s *Store) Put(attrs map[uint][]byte) (string, error) {
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	name := hex.EncodeToString(r[:]) + ".json"
+	return name, s.Replace(name, attrs)
+}
+
+// Replace writes an object under an existing name, atomically.
+func (s *Store) Replace(name string, attrs map[uint][]byte) error {
+	j := storedJSON{Attrs: map[string]string{}}
+	for t, v := range attrs {
+		j.Attrs[fmt.Sprintf("0x%x", t)] = hex.EncodeToString(v)
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(s.dir, name))
+}
+
+// Delete removes an object.
+func (s *Store) Delete(name string) error {
+	err := os.Remove(filepath.Join(s.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// pinState is the persistent retry counter of a token's user PIN, kept in
+// the store so that it survives the process and counts across processes.
+func (s *Store) pinFailures() int {
+	b, err := os.ReadFile(filepath.Join(s.dir, "pin-failures"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func (s *Store) setPINFailures(n int) error {
+	p := filepath.Join(s.dir, "pin-failures")
+	if n == 0 {
+		err := os.Remove(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.WriteFile(p, []byte(strconv.Itoa(n)+"\n"), 0o600)
+}
+
+// lock takes an exclusive lock on the store for read-modify-write of the
+// PIN counter across processes.
+func (s *Store) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
