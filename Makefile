@@ -3,12 +3,41 @@
 GO ?= go
 BUILD := build
 
-.PHONY: all build demo test bench deps-test deps-demo clean FORCE
+# `make install` puts the CLI, the PKCS#11 library and a p11-kit module file
+# in place (PREFIX, DESTDIR and P11KIT_MODULES may be overridden).
+PREFIX ?= /usr/local
+DESTDIR ?=
+P11KIT_MODULES ?= /usr/share/p11-kit/modules
+MODULE_NAME ?= iotsafe
+PKCS11_LIB := $(BUILD)/libiotsafe-pkcs11.so
 
-all: build
+.PHONY: all build pkcs11 demo test bench deps-test deps-demo install uninstall clean FORCE
+
+all: build pkcs11
 
 build:
 	$(GO) build -o $(BUILD)/iotsafe ./cmd/iotsafe
+
+# The PKCS#11 module: a cgo c-shared library exporting only the C_* symbols.
+pkcs11: $(PKCS11_LIB)
+
+$(PKCS11_LIB): FORCE
+	$(GO) build -buildmode=c-shared -trimpath \
+		-ldflags "-extldflags=-Wl,--version-script=$(CURDIR)/pkcs11mod/cabi/exports.map" \
+		-o $@ ./pkcs11mod/cabi
+	rm -f $(BUILD)/libiotsafe-pkcs11.h
+
+install: build pkcs11
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(P11KIT_MODULES)
+	install -m 0755 $(BUILD)/iotsafe $(DESTDIR)$(PREFIX)/bin/iotsafe
+	install -m 0644 $(PKCS11_LIB) $(DESTDIR)$(PREFIX)/lib/libiotsafe-pkcs11.so
+	printf '# go-iotsafe: SIM (IoT SAFE) keys over PKCS#11\nmodule: %s\ncritical: no\n' \
+		"$(PREFIX)/lib/libiotsafe-pkcs11.so" >$(DESTDIR)$(P11KIT_MODULES)/$(MODULE_NAME).module
+	@echo "installed; configure the SIM in /etc/iotsafe/pkcs11.conf or with IOTSAFE_SIM (see README)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/iotsafe $(DESTDIR)$(PREFIX)/lib/libiotsafe-pkcs11.so \
+		$(DESTDIR)$(P11KIT_MODULES)/$(MODULE_NAME).module
 
 $(BUILD)/ztp: FORCE
 	$(GO) build -o $(BUILD)/ztp ./examples/ztp
@@ -24,7 +53,7 @@ deps-test:
 demo: deps-demo build $(BUILD)/ztp
 	scripts/demo.sh
 
-test: deps-test build
+test: deps-test build pkcs11
 	scripts/test.sh
 
 bench: build

@@ -419,7 +419,7 @@ func (s *slot) secretKey(hs *handleSpace, o iotsafe.Object, loginReq bool) *obje
 	}
 	return &object{
 		handle: hs.get("card-secret:" + hex.EncodeToString(o.ID)), class: CKO_SECRET_KEY, attrs: at,
-		sensitive: map[uint]bool{CKA_VALUE: true, CKA_VALUE_LEN: true, CKA_CHECK_VALUE: true},
+		sensitive: map[uint]bool{CKA_VALUE: true, CKA_CHECK_VALUE: true},
 		card:      true, kind: spec.KindSecretKey, cardID: bytes.Clone(o.ID), private: loginReq,
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/asn1"
+	"encoding/hex"
 	"hash"
 	"math/big"
 
@@ -78,7 +79,7 @@ func (s *slot) capabilities(ctx context.Context) (map[uint]MechanismInfo, uint) 
 			agree = agree || o.CryptoFunctions&spec.FuncKeyAgreement != 0
 			gen = gen || o.CryptoFunctions&spec.FuncKeyGeneration != 0
 		case spec.KindPublicKey:
-			peer = peer || s.peerCandidate(o)
+			peer = peer || s.peerCandidate(o, objs)
 		}
 	}
 	caps := map[uint]MechanismInfo{}
@@ -109,13 +110,21 @@ func (s *slot) capabilities(ctx context.Context) (map[uint]MechanismInfo, uint) 
 }
 
 // peerCandidate reports whether a public key container can receive a peer
-// key for ECDH.
-func (s *slot) peerCandidate(o iotsafe.Object) bool {
+// key for ECDH: the configured peer-key container, else a writable P-256
+// public key container for key agreement that is not the public half of a
+// key pair (a container sharing its ID or label with a private key holds
+// that key's own public key, which must not be overwritten).
+func (s *slot) peerCandidate(o iotsafe.Object, all []iotsafe.Object) bool {
 	if o.Kind != spec.KindPublicKey || !isP256(o.KeyType) || o.Access&spec.AccessUpdate == 0 {
 		return false
 	}
 	if s.cfg.PeerKey != "" {
 		return bytes.Equal(o.ID, hexID(s.cfg.PeerKey))
+	}
+	for _, p := range all {
+		if p.Kind == spec.KindPrivateKey && (bytes.Equal(p.ID, o.ID) || (p.Label != "" && p.Label == o.Label)) {
+			return false
+		}
 	}
 	return o.CryptoFunctions&spec.FuncKeyAgreement != 0 || o.KeyAgreement != 0
 }
@@ -645,7 +654,7 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 					continue
 				}
 				if labelOK && string(label) != o.Label {
-					log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container has another label (a SIM container keeps its label)", "id", id, "want", string(label), "has", o.Label)
+					log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container has another label (a SIM container keeps its label)", "id", hex.EncodeToString(id), "want", string(label), "has", o.Label)
 					return CKR_TEMPLATE_INCONSISTENT
 				}
 			case labelOK:
@@ -665,18 +674,32 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 			return CKR_TEMPLATE_INCONSISTENT
 		}
 		if target.CryptoFunctions&spec.FuncKeyGeneration == 0 {
-			log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: this container does not allow key generation", "id", target.ID, "label", target.Label)
+			log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: this container does not allow key generation", "id", hex.EncodeToString(target.ID), "label", target.Label)
 			return CKR_TEMPLATE_INCONSISTENT
 		}
+		// A SIM container's usages are fixed by its operator. Tools ask
+		// for several at once (pkcs11-tool asks EC keys for both sign and
+		// derive), so the key is generated when the container offers at
+		// least one requested usage; the others are named in the log, and
+		// CKA_SIGN/CKA_DERIVE on the new objects say what the key does.
+		asked, offered := 0, 0
 		for _, w := range []struct {
 			t    uint
 			fn   byte
 			what string
 		}{{CKA_SIGN, spec.FuncSignature, "signature"}, {CKA_DERIVE, spec.FuncKeyAgreement, "key agreement"}} {
-			if v, ok := ka[w.t]; ok && len(v) == 1 && v[0] != 0 && target.CryptoFunctions&w.fn == 0 {
-				log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container does not allow "+w.what, "id", target.ID)
-				return CKR_TEMPLATE_INCONSISTENT
+			if v, ok := ka[w.t]; ok && len(v) == 1 && v[0] != 0 {
+				asked++
+				if target.CryptoFunctions&w.fn != 0 {
+					offered++
+				} else {
+					log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container does not allow "+w.what+"; the new key will not have it", "id", hex.EncodeToString(target.ID))
+				}
 			}
+		}
+		if asked > 0 && offered == 0 {
+			log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container allows none of the requested usages", "id", hex.EncodeToString(target.ID))
+			return CKR_TEMPLATE_INCONSISTENT
 		}
 		kp, err := s.applet.GenerateKeyPair(ctx, iotsafe.ByID(target.ID...))
 		if err != nil {
@@ -776,7 +799,7 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 		}
 		var peer []byte
 		for _, o := range objs {
-			if s.peerCandidate(o) {
+			if s.peerCandidate(o, objs) {
 				peer = o.ID
 				break
 			}
