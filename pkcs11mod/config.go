@@ -162,12 +162,13 @@ func ParseConfig(b []byte) (*Config, error) {
 			slot = &cfg.Slots[len(cfg.Slots)-1]
 			continue
 		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			if k, v, ok = strings.Cut(line, "="); !ok {
-				return nil, fmt.Errorf("line %d: want \"key: value\" or \"[slot]\", got %q", n, line)
-			}
+		// "key: value" or "key = value": the first separator counts (a
+		// SIM URI holds a colon).
+		i := strings.IndexAny(line, ":=")
+		if i < 0 {
+			return nil, fmt.Errorf("line %d: want \"key: value\" or \"[slot]\", got %q", n, line)
 		}
+		k, v := line[:i], line[i+1:]
 		k, v = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(v)
 		if slot == nil {
 			switch k {

@@ -27,11 +27,11 @@ const (
 const opTimeout = 30 * time.Second
 
 // reopenInterval is how often a slot without a token tries its SIM again.
-const reopenInterval = time.Second
+var reopenInterval = time.Second
 
 // pollInterval is how often C_FindObjectsInit asks the card whether an
 // operator changed it (one APDU), so that removed credentials disappear.
-const pollInterval = time.Second
+var pollInterval = time.Second
 
 // Opener opens the transport of a SIM URI; simuri.Open by default.
 type Opener func(ctx context.Context, uri string) (transport.Transport, error)

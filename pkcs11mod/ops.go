@@ -223,11 +223,13 @@ func (m *Module) SignInit(h uint, mech Mechanism, key uint) uint {
 		if o == nil {
 			return CKR_KEY_HANDLE_INVALID
 		}
-		if o.class != CKO_PRIVATE_KEY {
-			return CKR_KEY_TYPE_INCONSISTENT
-		}
+		// As SoftHSM: a key whose attributes forbid signing (a public
+		// key, an agreement-only key) is refused for that reason first.
 		if !o.bool(CKA_SIGN) {
 			return CKR_KEY_FUNCTION_NOT_PERMITTED
+		}
+		if o.class != CKO_PRIVATE_KEY {
+			return CKR_KEY_TYPE_INCONSISTENT
 		}
 		op := &cryptoOp{mech: mech.Type, key: o}
 		op.h, _, _ = newHash(mech.Type)

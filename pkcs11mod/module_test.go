@@ -1,0 +1,826 @@
+package pkcs11mod
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// counting is a transport that counts APDUs and can be "pulled out".
+type counting struct {
+	card    *emulator.Card
+	mu      sync.Mutex
+	n       int
+	removed bool
+}
+
+func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	c.mu.Lock()
+	c.n++
+	removed := c.removed
+	c.mu.Unlock()
+	if removed {
+		return nil, transport.ErrCardRemoved
+	}
+	return c.card.Transmit(ctx, cmd)
+}
+
+func (c *counting) Close() error { return nil }
+
+func (c *counting) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (c *counting) setRemoved(v bool) {
+	c.mu.Lock()
+	c.removed = v
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	m     *Module
+	cards map[string]*counting
+	cfg   *Config
+}
+
+// newFixture makes a module with one slot per SIM name, each an
+// in-memory emulator with the factory layout.
+func newFixture(t testing.TB, slots ...SlotConfig) *fixture {
+	t.Helper()
+	f := &fixture{cards: map[string]*counting{}}
+	if len(slots) == 0 {
+		slots = []SlotConfig{{SIM: "sim1"}}
+	}
+	for _, s := range slots {
+		card, err := emulator.New(emulator.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.cards[s.SIM] = &counting{card: card}
+	}
+	f.cfg = &Config{Store: t.TempDir(), Log: filepath.Join(t.TempDir(), "log"), LogLevel: "debug", Slots: slots}
+	f.m = &Module{
+		Open: func(_ context.Context, uri string) (transport.Transport, error) {
+			c, ok := f.cards[uri]
+			if !ok {
+				return nil, errors.New("no such SIM")
+			}
+			return c, nil
+		},
+		ConfigSource: func() (*Config, error) { return f.cfg, nil },
+	}
+	if rv := f.m.Initialize(0); rv != CKR_OK {
+		t.Fatalf("Initialize = %s", rvName(rv))
+	}
+	t.Cleanup(func() { f.m.Finalize() })
+	return f
+}
+
+func must(t testing.TB, what string, rv uint) {
+	t.Helper()
+	if rv != CKR_OK {
+		t.Fatalf("%s = %s", what, rvName(rv))
+	}
+}
+
+func want(t testing.TB, what string, got, exp uint) {
+	t.Helper()
+	if got != exp {
+		t.Fatalf("%s = %s, want %s", what, rvName(got), rvName(exp))
+	}
+}
+
+func (f *fixture) session(t testing.TB, rw bool) uint {
+	t.Helper()
+	flags := uint(CKF_SERIAL_SESSION)
+	if rw {
+		flags |= CKF_RW_SESSION
+	}
+	h, rv := f.m.OpenSession(0, flags)
+	must(t, "OpenSession", rv)
+	return h
+}
+
+func (f *fixture) find(t testing.TB, h uint, tmpl ...Attribute) []uint {
+	t.Helper()
+	must(t, "FindObjectsInit", f.m.FindObjectsInit(h, tmpl))
+	var all []uint
+	for {
+		hs, rv := f.m.FindObjects(h, 3)
+		must(t, "FindObjects", rv)
+		if len(hs) == 0 {
+			break
+		}
+		all = append(all, hs...)
+	}
+	must(t, "FindObjectsFinal", f.m.FindObjectsFinal(h))
+	return all
+}
+
+func (f *fixture) one(t testing.TB, h uint, class uint, label string) uint {
+	t.Helper()
+	hs := f.find(t, h, Attribute{CKA_CLASS, ulong(class)}, Attribute{CKA_LABEL, []byte(label)})
+	if len(hs) != 1 {
+		t.Fatalf("%d objects of class %#x labelled %q, want 1", len(hs), class, label)
+	}
+	return hs[0]
+}
+
+func (f *fixture) attr(t testing.TB, h, o, typ uint) []byte {
+	t.Helper()
+	vs, rv := f.m.GetAttributeValue(h, o, []uint{typ})
+	must(t, "GetAttributeValue", rv)
+	return vs[0].Value
+}
+
+func (f *fixture) isTrue(t testing.TB, h, o, typ uint) bool {
+	t.Helper()
+	v, ok := getBool(f.attr(t, h, o, typ))
+	if !ok {
+		t.Fatalf("attribute %#x is not a CK_BBOOL", typ)
+	}
+	return v
+}
+
+func (f *fixture) publicKey(t testing.TB, h uint, label string) *ecdsa.PublicKey {
+	t.Helper()
+	pub := f.one(t, h, CKO_PUBLIC_KEY, label)
+	var point []byte
+	if _, err := asn1.Unmarshal(f.attr(t, h, pub, CKA_EC_POINT), &point); err != nil {
+		t.Fatalf("CKA_EC_POINT is not a DER OCTET STRING: %v", err)
+	}
+	k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func (f *fixture) sign(t testing.TB, h uint, mech uint, key uint, data []byte) []byte {
+	t.Helper()
+	must(t, "SignInit", f.m.SignInit(h, Mechanism{Type: mech}, key))
+	sig, _, rv := f.m.Sign(h, data, 64)
+	must(t, "Sign", rv)
+	return sig
+}
+
+func rawVerify(pub *ecdsa.PublicKey, digest, sig []byte) bool {
+	if len(sig) != 64 {
+		return false
+	}
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	return ecdsa.Verify(pub, digest, r, s)
+}
+
+func TestTokenIdentityAndLoginSemantics(t *testing.T) {
+	f := newFixture(t)
+	slots, rv := f.m.SlotList(true)
+	must(t, "SlotList", rv)
+	if len(slots) != 1 {
+		t.Fatalf("slots %v", slots)
+	}
+	ti, rv := f.m.TokenInfo(0)
+	must(t, "TokenInfo", rv)
+	if ti.Label != "IoT SAFE" || !strings.Contains(ti.Model, "IoT SAFE") || len(ti.Serial) != 16 || ti.Manufacturer == "" {
+		t.Errorf("token info %+v", ti)
+	}
+	if ti.Flags&CKF_LOGIN_REQUIRED != 0 || ti.Flags&CKF_TOKEN_INITIALIZED == 0 || ti.Flags&CKF_RNG == 0 {
+		t.Errorf("token flags %#x: want initialized, RNG, no login required", ti.Flags)
+	}
+	// Without a configured PIN a login is not needed; C_Login is accepted
+	// (libraries that always log in keep working) and changes nothing.
+	h := f.session(t, false)
+	must(t, "Login", f.m.Login(h, CKU_USER, []byte("anything")))
+	want(t, "Login SO", f.m.Login(h, CKU_SO, []byte("x")), CKR_USER_TYPE_INVALID)
+
+	// Two SIMs: two tokens with distinct serials.
+	f2 := newFixture(t, SlotConfig{SIM: "a"}, SlotConfig{SIM: "b"})
+	a, _ := f2.m.TokenInfo(0)
+	b, _ := f2.m.TokenInfo(1)
+	if a.Serial == b.Serial || a.Label == b.Label {
+		t.Errorf("two SIMs, same identity: %q/%q %q/%q", a.Label, a.Serial, b.Label, b.Serial)
+	}
+}
+
+func TestObjectsMappedFromTheApplet(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, false)
+
+	priv := f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	pub := f.one(t, h, CKO_PUBLIC_KEY, "device-key")
+	certs := f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_CERTIFICATE)}, Attribute{CKA_ID, []byte{0x01}})
+	if len(certs) != 1 {
+		t.Fatalf("%d certificates with CKA_ID 01", len(certs))
+	}
+	cert := certs[0]
+	for _, o := range []uint{priv, pub, cert} {
+		if id := f.attr(t, h, o, CKA_ID); !bytes.Equal(id, []byte{1}) {
+			t.Errorf("object %d CKA_ID %x, want 01", o, id)
+		}
+		if l := f.attr(t, h, o, CKA_LABEL); string(l) != "device-key" {
+			t.Errorf("object %d CKA_LABEL %q", o, l)
+		}
+		if f.isTrue(t, h, o, CKA_MODIFIABLE) {
+			t.Errorf("card object %d is modifiable", o)
+		}
+		if !f.isTrue(t, h, o, CKA_TOKEN) {
+			t.Errorf("card object %d is not a token object", o)
+		}
+	}
+	if kt, _ := getUlong(f.attr(t, h, priv, CKA_KEY_TYPE)); kt != CKK_EC {
+		t.Errorf("key type %#x", kt)
+	}
+	for typ, exp := range map[uint]bool{CKA_SIGN: true, CKA_SENSITIVE: true, CKA_ALWAYS_SENSITIVE: true,
+		CKA_NEVER_EXTRACTABLE: true, CKA_EXTRACTABLE: false, CKA_DERIVE: false, CKA_PRIVATE: false} {
+		if got := f.isTrue(t, h, priv, typ); got != exp {
+			t.Errorf("private key attribute %#x = %v, want %v", typ, got, exp)
+		}
+	}
+	p256, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 2, 840, 10045, 3, 1, 7})
+	if !bytes.Equal(f.attr(t, h, priv, CKA_EC_PARAMS), p256) {
+		t.Error("CKA_EC_PARAMS is not the P-256 OID")
+	}
+	// The engine answers per attribute; the C layer turns that into
+	// CKR_ATTRIBUTE_SENSITIVE for the call.
+	vs, rv := f.m.GetAttributeValue(h, priv, []uint{CKA_VALUE, CKA_LABEL})
+	must(t, "GetAttributeValue", rv)
+	if vs[0].RV != CKR_ATTRIBUTE_SENSITIVE || string(vs[1].Value) != "device-key" {
+		t.Errorf("sensitive value answered %+v", vs)
+	}
+
+	// The key agreement key derives, and does not sign.
+	ecdhKey := f.one(t, h, CKO_PRIVATE_KEY, "ecdh-key")
+	if !f.isTrue(t, h, ecdhKey, CKA_DERIVE) || f.isTrue(t, h, ecdhKey, CKA_SIGN) {
+		t.Error("ecdh-key: want CKA_DERIVE and not CKA_SIGN")
+	}
+
+	// The certificate: value and fields parsed from it; it certifies the key.
+	der := f.attr(t, h, cert, CKA_VALUE)
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.attr(t, h, cert, CKA_SUBJECT), c.RawSubject) || !bytes.Equal(f.attr(t, h, cert, CKA_ISSUER), c.RawIssuer) {
+		t.Error("CKA_SUBJECT/CKA_ISSUER differ from the certificate")
+	}
+	serial, _ := asn1.Marshal(c.SerialNumber)
+	if !bytes.Equal(f.attr(t, h, cert, CKA_SERIAL_NUMBER), serial) {
+		t.Error("CKA_SERIAL_NUMBER differs from the certificate")
+	}
+	if ct, _ := getUlong(f.attr(t, h, cert, CKA_CERTIFICATE_TYPE)); ct != CKC_X_509 {
+		t.Errorf("certificate type %#x", ct)
+	}
+	if !c.PublicKey.(*ecdsa.PublicKey).Equal(f.publicKey(t, h, "device-key")) {
+		t.Error("the certificate does not certify the token's public key")
+	}
+
+	// The secret and the general-purpose file.
+	psk := f.one(t, h, CKO_SECRET_KEY, "psk")
+	if !f.isTrue(t, h, psk, CKA_SENSITIVE) || !f.isTrue(t, h, psk, CKA_DERIVE) || f.isTrue(t, h, psk, CKA_EXTRACTABLE) {
+		t.Error("secret key: want sensitive, derive, not extractable")
+	}
+	data := f.one(t, h, CKO_DATA, "data")
+	if v := f.attr(t, h, data, CKA_VALUE); len(v) != 512 {
+		t.Errorf("data object: %d bytes", len(v))
+	}
+	want(t, "DestroyObject(card key)", f.m.DestroyObject(f.session(t, true), priv), CKR_ACTION_PROHIBITED)
+}
+
+func TestHexIDs(t *testing.T) {
+	f := newFixture(t, SlotConfig{SIM: "sim1", HexIDs: true})
+	h := f.session(t, false)
+	keys := f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_PRIVATE_KEY)}, Attribute{CKA_ID, []byte("01")})
+	if len(keys) != 1 {
+		t.Fatalf("pkcs11:id=%%30%%31 finds %d private keys", len(keys))
+	}
+}
+
+func TestSignVerifyAndAPDUs(t *testing.T) {
+	card, err := emulator.New(emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnt := &counting{card: card}
+	m := &Module{
+		Open:         func(context.Context, string) (transport.Transport, error) { return cnt, nil },
+		ConfigSource: func() (*Config, error) { return &Config{Store: t.TempDir(), Slots: []SlotConfig{{SIM: "x"}}}, nil },
+	}
+	f := &fixture{m: m}
+	must(t, "Initialize", m.Initialize(0))
+	defer m.Finalize()
+	h := f.session(t, false)
+	key := f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	digest := sha256.Sum256([]byte("first"))
+	sig := f.sign(t, h, CKM_ECDSA, key, digest[:])
+	first := cnt.count()
+	pub := f.publicKey(t, h, "device-key")
+	if !rawVerify(pub, digest[:], sig) {
+		t.Fatal("signature does not verify")
+	}
+	before := cnt.count()
+	const n = 20
+	for i := 0; i < n; i++ {
+		f.sign(t, h, CKM_ECDSA, key, digest[:])
+	}
+	per := float64(cnt.count()-before) / n
+	t.Logf("APDUs from C_Initialize to the first signature: %d; per steady-state signature: %.1f", first, per)
+	if per != 2 {
+		t.Errorf("%.1f APDUs per signature, want 2 (Compute Signature Init + Update)", per)
+	}
+
+	// Two-call convention and a short buffer that keeps the operation.
+	must(t, "SignInit", m.SignInit(h, Mechanism{Type: CKM_ECDSA}, key))
+	if _, n, rv := m.Sign(h, digest[:], -1); rv != CKR_OK || n != 64 {
+		t.Fatalf("length query: %d %s", n, rvName(rv))
+	}
+	if _, n, rv := m.Sign(h, digest[:], 10); rv != CKR_BUFFER_TOO_SMALL || n != 64 {
+		t.Fatalf("short buffer: %d %s", n, rvName(rv))
+	}
+	sig, _, rv := m.Sign(h, digest[:], 64)
+	must(t, "Sign after BUFFER_TOO_SMALL", rv)
+	if !rawVerify(pub, digest[:], sig) {
+		t.Fatal("signature after a short buffer does not verify")
+	}
+
+	// CKM_ECDSA with a SHA-384 digest: X9.62 truncation, as crypto/ecdsa.
+	d384 := sha512.Sum384([]byte("long digest"))
+	sig = f.sign(t, h, CKM_ECDSA, key, d384[:])
+	if !rawVerify(pub, d384[:], sig) {
+		t.Fatal("CKM_ECDSA over a 48-byte digest does not verify as X9.62")
+	}
+
+	// CKM_ECDSA_SHA256 multi-part equals single-part semantics.
+	msg := bytes.Repeat([]byte("iotsafe"), 1000)
+	must(t, "SignInit", m.SignInit(h, Mechanism{Type: CKM_ECDSA_SHA256}, key))
+	for i := 0; i < len(msg); i += 999 {
+		must(t, "SignUpdate", m.SignUpdate(h, msg[i:min(i+999, len(msg))]))
+	}
+	sig, _, rv = m.SignFinal(h, 64)
+	must(t, "SignFinal", rv)
+	md := sha256.Sum256(msg)
+	if !rawVerify(pub, md[:], sig) {
+		t.Fatal("multi-part CKM_ECDSA_SHA256 does not verify")
+	}
+	pubH := f.one(t, h, CKO_PUBLIC_KEY, "device-key")
+	must(t, "VerifyInit", m.VerifyInit(h, Mechanism{Type: CKM_ECDSA_SHA256}, pubH))
+	must(t, "Verify", m.Verify(h, msg, sig))
+	sig[3] ^= 0x40
+	must(t, "VerifyInit", m.VerifyInit(h, Mechanism{Type: CKM_ECDSA_SHA256}, pubH))
+	want(t, "Verify(bad)", m.Verify(h, msg, sig), CKR_SIGNATURE_INVALID)
+
+	// An agreement-only key does not sign.
+	want(t, "SignInit(ecdh-key)", m.SignInit(h, Mechanism{Type: CKM_ECDSA}, f.one(t, h, CKO_PRIVATE_KEY, "ecdh-key")), CKR_KEY_FUNCTION_NOT_PERMITTED)
+}
+
+func TestMechanismsFollowTheCard(t *testing.T) {
+	f := newFixture(t)
+	list, rv := f.m.MechanismList(0)
+	must(t, "MechanismList", rv)
+	has := map[uint]bool{}
+	for _, mech := range list {
+		has[mech] = true
+	}
+	for _, mech := range []uint{CKM_ECDSA, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384, CKM_ECDSA_SHA512, CKM_ECDH1_DERIVE, CKM_EC_KEY_PAIR_GEN, CKM_SHA256} {
+		if !has[mech] {
+			t.Errorf("mechanism %#x missing", mech)
+		}
+	}
+	mi, rv := f.m.MechanismInfo(0, CKM_ECDSA)
+	must(t, "MechanismInfo", rv)
+	if mi.Flags&(CKF_SIGN|CKF_HW) != CKF_SIGN|CKF_HW || mi.MinKeySize != 256 || mi.MaxKeySize != 256 {
+		t.Errorf("CKM_ECDSA info %+v", mi)
+	}
+	_, rv = f.m.MechanismInfo(0, 0x1 /* CKM_RSA_PKCS */)
+	want(t, "MechanismInfo(RSA)", rv, CKR_MECHANISM_INVALID)
+
+	// A card whose operator removed the key agreement key and the empty
+	// containers: no ECDH, no key generation advertised.
+	card := f.cards["sim1"].card
+	adm, err := card.BeginAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []struct {
+		k  spec.ObjectKind
+		id byte
+	}{{spec.KindPrivateKey, 4}, {spec.KindPrivateKey, 2}} {
+		if err := adm.DeleteObject(o.k, []byte{o.id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := adm.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	f.m.Finalize()
+	must(t, "Initialize", f.m.Initialize(0))
+	list, _ = f.m.MechanismList(0)
+	for _, mech := range list {
+		if mech == CKM_ECDH1_DERIVE || mech == CKM_EC_KEY_PAIR_GEN {
+			t.Errorf("mechanism %#x advertised by a card that cannot do it", mech)
+		}
+	}
+}
+
+func TestGenerateKeyPairIntoContainer(t *testing.T) {
+	f := newFixture(t)
+	ro := f.session(t, false)
+	tmplPriv := []Attribute{{CKA_ID, []byte{2}}, {CKA_SIGN, bbool(true)}}
+	tmplPub := []Attribute{{CKA_EC_PARAMS, oidP256}, {CKA_VERIFY, bbool(true)}}
+	_, _, rv := f.m.GenerateKeyPair(ro, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, tmplPriv)
+	want(t, "GenerateKeyPair(read-only session)", rv, CKR_SESSION_READ_ONLY)
+
+	h := f.session(t, true)
+	_, _, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{{CKA_ID, []byte{0x77}}})
+	want(t, "GenerateKeyPair(no such container)", rv, CKR_TEMPLATE_INCONSISTENT)
+	_, _, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{{CKA_ID, []byte{2}}, {CKA_EXTRACTABLE, bbool(true)}})
+	want(t, "GenerateKeyPair(extractable)", rv, CKR_TEMPLATE_INCONSISTENT)
+
+	pubH, privH, rv := f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, tmplPriv)
+	must(t, "GenerateKeyPair", rv)
+	if l := f.attr(t, h, privH, CKA_LABEL); string(l) != "ztp-key" {
+		t.Errorf("new key label %q", l)
+	}
+	var point []byte
+	asn1.Unmarshal(f.attr(t, h, pubH, CKA_EC_POINT), &point)
+	a, err := iotsafe.Open(context.Background(), f.cards["sim1"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onCard, err := a.ReadPublicKey(context.Background(), iotsafe.ByID(2))
+	if err != nil || !bytes.Equal(onCard, point) {
+		t.Fatalf("card public key %x, token %x (%v)", onCard, point, err)
+	}
+	pub, _ := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	d := sha256.Sum256([]byte("new key"))
+	if !rawVerify(pub, d[:], f.sign(t, h, CKM_ECDSA, privH, d[:])) {
+		t.Fatal("signature with the generated key does not verify")
+	}
+	// By label, into the key agreement container.
+	_, privH, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{{CKA_LABEL, []byte("ecdh-key")}, {CKA_DERIVE, bbool(true)}})
+	must(t, "GenerateKeyPair(label)", rv)
+	if !f.isTrue(t, h, privH, CKA_DERIVE) {
+		t.Error("the regenerated key agreement key does not derive")
+	}
+}
+
+func TestDeriveECDH(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, true)
+	key := f.one(t, h, CKO_PRIVATE_KEY, "ecdh-key")
+	cardPub := f.publicKey(t, h, "ecdh-key")
+	before := f.publicKey(t, h, "device-key")
+	peer, _ := ecdh.P256().GenerateKey(rand.Reader)
+	tmpl := []Attribute{{CKA_CLASS, ulong(CKO_SECRET_KEY)}, {CKA_KEY_TYPE, ulong(CKK_GENERIC_SECRET)},
+		{CKA_TOKEN, bbool(false)}, {CKA_SENSITIVE, bbool(false)}, {CKA_EXTRACTABLE, bbool(true)}}
+	for _, form := range []string{"raw", "der"} {
+		pd := peer.PublicKey().Bytes()
+		if form == "der" {
+			pd, _ = asn1.Marshal(pd)
+		}
+		sk, rv := f.m.DeriveKey(h, Mechanism{Type: CKM_ECDH1_DERIVE, ECDH: &ECDH1DeriveParams{KDF: CKD_NULL, PublicData: pd}}, key, tmpl)
+		must(t, "DeriveKey "+form, rv)
+		cp, _ := cardPub.ECDH()
+		z, _ := peer.ECDH(cp)
+		if got := f.attr(t, h, sk, CKA_VALUE); !bytes.Equal(got, z) {
+			t.Fatalf("%s: derived %x, want %x", form, got, z)
+		}
+	}
+	// The key pairs' own public keys are untouched (the peer key went into
+	// the peer container).
+	if !f.publicKey(t, h, "ecdh-key").Equal(cardPub) || !f.publicKey(t, h, "device-key").Equal(before) {
+		t.Fatal("ECDH overwrote a key pair's public key")
+	}
+	_, rv := f.m.DeriveKey(h, Mechanism{Type: CKM_ECDH1_DERIVE, ECDH: &ECDH1DeriveParams{KDF: CKD_NULL, PublicData: []byte{4, 1, 2}}}, key, tmpl)
+	if rv == CKR_OK {
+		t.Fatal("a malformed peer point was accepted")
+	}
+	_, rv = f.m.DeriveKey(h, Mechanism{Type: CKM_ECDH1_DERIVE, ECDH: &ECDH1DeriveParams{KDF: CKD_NULL, PublicData: peer.PublicKey().Bytes()}},
+		f.one(t, h, CKO_PRIVATE_KEY, "device-key"), tmpl)
+	want(t, "DeriveKey(signature key)", rv, CKR_KEY_FUNCTION_NOT_PERMITTED)
+}
+
+func selfSigned(t testing.TB, cn string) []byte {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func TestCreateObjectKeptInHostStore(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, true)
+	der := selfSigned(t, "enrolled")
+	tmpl := []Attribute{{CKA_CLASS, ulong(CKO_CERTIFICATE)}, {CKA_CERTIFICATE_TYPE, ulong(CKC_X_509)},
+		{CKA_TOKEN, bbool(true)}, {CKA_ID, []byte{2}}, {CKA_LABEL, []byte("ztp-key")}, {CKA_VALUE, der}}
+	ro := f.session(t, false)
+	_, rv := f.m.CreateObject(ro, tmpl)
+	want(t, "CreateObject(read-only)", rv, CKR_SESSION_READ_ONLY)
+	o, rv := f.m.CreateObject(h, tmpl)
+	must(t, "CreateObject", rv)
+	c, _ := x509.ParseCertificate(der)
+	if !bytes.Equal(f.attr(t, h, o, CKA_SUBJECT), c.RawSubject) {
+		t.Error("CKA_SUBJECT not filled from the certificate")
+	}
+	// A key cannot be imported (it would not be on the SIM).
+	_, rv = f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_PRIVATE_KEY)}, {CKA_KEY_TYPE, ulong(CKK_EC)}})
+	if rv == CKR_OK {
+		t.Fatal("a private key was imported")
+	}
+
+	// Still there after the library is reloaded; then destroyed for good.
+	f.m.Finalize()
+	must(t, "Initialize", f.m.Initialize(0))
+	h = f.session(t, true)
+	found := f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_CERTIFICATE)}, Attribute{CKA_ID, []byte{2}})
+	if len(found) != 1 || !bytes.Equal(f.attr(t, h, found[0], CKA_VALUE), der) {
+		t.Fatalf("the stored certificate is not found after reloading (%d)", len(found))
+	}
+	if !f.isTrue(t, h, found[0], CKA_MODIFIABLE) {
+		t.Error("a host-stored object should be modifiable")
+	}
+	must(t, "DestroyObject", f.m.DestroyObject(h, found[0]))
+	f.m.Finalize()
+	must(t, "Initialize", f.m.Initialize(0))
+	h = f.session(t, false)
+	if n := len(f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_CERTIFICATE)}, Attribute{CKA_ID, []byte{2}})); n != 0 {
+		t.Fatalf("destroyed certificate still listed (%d)", n)
+	}
+}
+
+func TestOperatorChangeIsSeen(t *testing.T) {
+	old := pollInterval
+	pollInterval = 0
+	defer func() { pollInterval = old }()
+	f := newFixture(t)
+	h := f.session(t, false)
+	f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	adm, err := f.cards["sim1"].card.BeginAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.DeleteObject(spec.KindPrivateKey, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_PRIVATE_KEY)}, Attribute{CKA_LABEL, []byte("device-key")})); n != 0 {
+		t.Fatalf("a key the operator removed is still listed (%d)", n)
+	}
+}
+
+func TestCardRemovedAndBack(t *testing.T) {
+	old := reopenInterval
+	reopenInterval = 0
+	defer func() { reopenInterval = old }()
+	f := newFixture(t)
+	h := f.session(t, false)
+	key := f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	c := f.cards["sim1"]
+	c.setRemoved(true)
+	must(t, "SignInit", f.m.SignInit(h, Mechanism{Type: CKM_ECDSA}, key))
+	d := sha256.Sum256(nil)
+	_, _, rv := f.m.Sign(h, d[:], 64)
+	want(t, "Sign with the card pulled", rv, CKR_DEVICE_REMOVED)
+	_, rv = f.m.SessionInfo(h)
+	if rv == CKR_OK {
+		t.Error("the session survived the removal of its token")
+	}
+	if si, _ := f.m.SlotInfo(0); si.Flags&CKF_TOKEN_PRESENT != 0 {
+		t.Error("slot still reports a token")
+	}
+	c.setRemoved(false)
+	if si, _ := f.m.SlotInfo(0); si.Flags&CKF_TOKEN_PRESENT == 0 {
+		t.Fatal("the token did not come back")
+	}
+	h = f.session(t, false)
+	key = f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	f.sign(t, h, CKM_ECDSA, key, d[:])
+}
+
+func TestBadCardAnswers(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, false)
+	key := f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	d := sha256.Sum256(nil)
+	for _, k := range []emulator.FaultKind{emulator.FaultTruncate, emulator.FaultGarble} {
+		f.cards["sim1"].card.SetFaults(emulator.Fault{At: 1, Kind: k}, emulator.Fault{At: 2, Kind: k})
+		must(t, "SignInit", f.m.SignInit(h, Mechanism{Type: CKM_ECDSA}, key))
+		_, _, rv := f.m.Sign(h, d[:], 64)
+		if rv == CKR_OK || rv == CKR_GENERAL_ERROR {
+			t.Errorf("fault %d: Sign = %s, want a device error", k, rvName(rv))
+		}
+		f.cards["sim1"].card.SetFaults()
+	}
+	// The library recovers.
+	h = f.session(t, false)
+	f.sign(t, h, CKM_ECDSA, f.one(t, h, CKO_PRIVATE_KEY, "device-key"), d[:])
+}
+
+func TestConfiguredPIN(t *testing.T) {
+	hash, err := HashPIN("2468")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hash, "2468") {
+		t.Fatal("the PIN hash contains the PIN")
+	}
+	f := newFixture(t, SlotConfig{SIM: "sim1", UserPIN: hash, PINTries: 3})
+	ti, _ := f.m.TokenInfo(0)
+	if ti.Flags&CKF_LOGIN_REQUIRED == 0 || ti.Flags&CKF_USER_PIN_INITIALIZED == 0 {
+		t.Fatalf("flags %#x: a configured PIN must be required", ti.Flags)
+	}
+	h := f.session(t, false)
+	if n := len(f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_PRIVATE_KEY)})); n != 0 {
+		t.Fatalf("%d private keys visible before login", n)
+	}
+	want(t, "Login(wrong)", f.m.Login(h, CKU_USER, []byte("0000")), CKR_PIN_INCORRECT)
+	ti, _ = f.m.TokenInfo(0)
+	if ti.Flags&CKF_USER_PIN_COUNT_LOW == 0 {
+		t.Errorf("flags %#x after a wrong PIN", ti.Flags)
+	}
+	must(t, "Login", f.m.Login(h, CKU_USER, []byte("2468")))
+	want(t, "Login again", f.m.Login(h, CKU_USER, []byte("2468")), CKR_USER_ALREADY_LOGGED_IN)
+	key := f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	d := sha256.Sum256(nil)
+	f.sign(t, h, CKM_ECDSA, key, d[:])
+	must(t, "Logout", f.m.Logout(h))
+	want(t, "SignInit after logout", f.m.SignInit(h, Mechanism{Type: CKM_ECDSA}, key), CKR_USER_NOT_LOGGED_IN)
+
+	for i := 0; i < 3; i++ {
+		f.m.Login(h, CKU_USER, []byte("1111"))
+	}
+	want(t, "Login(locked)", f.m.Login(h, CKU_USER, []byte("2468")), CKR_PIN_LOCKED)
+	// The counter is persistent: reloading the library does not unlock.
+	f.m.Finalize()
+	must(t, "Initialize", f.m.Initialize(0))
+	h = f.session(t, false)
+	want(t, "Login(locked, reloaded)", f.m.Login(h, CKU_USER, []byte("2468")), CKR_PIN_LOCKED)
+}
+
+func TestNothingConfigured(t *testing.T) {
+	m := &Module{ConfigSource: func() (*Config, error) { return &Config{Store: t.TempDir(), Log: filepath.Join(t.TempDir(), "l")}, nil }}
+	must(t, "Initialize", m.Initialize(0))
+	defer m.Finalize()
+	all, _ := m.SlotList(false)
+	present, _ := m.SlotList(true)
+	if len(all) != 1 || len(present) != 0 {
+		t.Fatalf("slots %v, present %v: want one empty slot", all, present)
+	}
+	_, rv := m.OpenSession(0, CKF_SERIAL_SESSION)
+	want(t, "OpenSession", rv, CKR_TOKEN_NOT_PRESENT)
+
+	// A SIM that cannot be opened: an empty slot and a log line naming it.
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "log")
+	m = &Module{ConfigSource: func() (*Config, error) {
+		return &Config{Store: dir, Log: logPath, Slots: []SlotConfig{{SIM: "emulator:" + filepath.Join(dir, "missing.json")}}}, nil
+	}}
+	must(t, "Initialize", m.Initialize(0))
+	defer m.Finalize()
+	if present, _ := m.SlotList(true); len(present) != 0 {
+		t.Fatal("a missing SIM shows a token")
+	}
+	b, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(b), "missing.json") {
+		t.Errorf("the log does not name the SIM that failed: %q", b)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+# comment
+store = /tmp/store
+log-level = debug
+
+[slot]
+sim = emulator:/var/lib/sim.json
+label = Meter SIM
+hex-ids = yes
+
+[slot]
+sim = pcsc:
+peer-key = 05
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store != "/tmp/store" || len(cfg.Slots) != 2 || cfg.Slots[0].Label != "Meter SIM" || !cfg.Slots[0].HexIDs ||
+		cfg.Slots[1].SIM != "pcsc:" || cfg.Slots[1].PeerKey != "05" {
+		t.Fatalf("%+v", cfg)
+	}
+	for _, bad := range []string{"[slot]\nlabel = x\n", "bogus = 1\n", "[slot]\nsim = pcsc:\nhex-ids = maybe\n", "[other]\n"} {
+		if _, err := ParseConfig([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestConcurrentSigning(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, rv := f.m.OpenSession(0, CKF_SERIAL_SESSION)
+			if rv != CKR_OK {
+				errs <- rvName(rv)
+				return
+			}
+			defer f.m.CloseSession(h)
+			must(t, "FindObjectsInit", f.m.FindObjectsInit(h, []Attribute{{CKA_CLASS, ulong(CKO_PRIVATE_KEY)}, {CKA_LABEL, []byte("device-key")}}))
+			keys, _ := f.m.FindObjects(h, 1)
+			f.m.FindObjectsFinal(h)
+			d := sha256.Sum256([]byte{byte(len(keys))})
+			for j := 0; j < 20; j++ {
+				if rv := f.m.SignInit(h, Mechanism{Type: CKM_ECDSA}, keys[0]); rv != CKR_OK {
+					errs <- rvName(rv)
+					return
+				}
+				if _, _, rv := f.m.Sign(h, d[:], 64); rv != CKR_OK {
+					errs <- rvName(rv)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// BenchmarkSign is C_SignInit + C_Sign (CKM_ECDSA) through the token engine
+// on the in-process emulator; it reports APDUs per signature.
+func BenchmarkSign(b *testing.B) {
+	f := newFixture(b)
+	h := f.session(b, false)
+	key := f.one(b, h, CKO_PRIVATE_KEY, "device-key")
+	d := sha256.Sum256([]byte("bench"))
+	c := f.cards["sim1"]
+	start := c.count()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if rv := f.m.SignInit(h, Mechanism{Type: CKM_ECDSA}, key); rv != CKR_OK {
+			b.Fatal(rvName(rv))
+		}
+		if _, _, rv := f.m.Sign(h, d[:], 64); rv != CKR_OK {
+			b.Fatal(rvName(rv))
+		}
+	}
+	b.ReportMetric(float64(c.count()-start)/float64(b.N), "apdus/op")
+}
+
+// BenchmarkFirstSignature measures C_Initialize to the first signature
+// (open, identify the token, find the key, sign) and its APDUs.
+func BenchmarkFirstSignature(b *testing.B) {
+	d := sha256.Sum256([]byte("bench"))
+	var apdus int
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		card, _ := emulator.New(emulator.Options{})
+		c := &counting{card: card}
+		m := &Module{Open: func(context.Context, string) (transport.Transport, error) { return c, nil },
+			ConfigSource: func() (*Config, error) { return &Config{Store: b.TempDir(), Slots: []SlotConfig{{SIM: "x"}}}, nil }}
+		f := &fixture{m: m}
+		b.StartTimer()
+		must(b, "Initialize", m.Initialize(0))
+		h := f.session(b, false)
+		f.sign(b, h, CKM_ECDSA, f.one(b, h, CKO_PRIVATE_KEY, "device-key"), d[:])
+		b.StopTimer()
+		apdus += c.count()
+		m.Finalize()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(apdus)/float64(b.N), "apdus/op")
+}
