@@ -780,9 +780,9 @@ func TestConcurrentSigning(t *testing.T) {
 	}
 }
 
-// BenchmarkSign is C_SignInit + C_Sign (CKM_ECDSA) through the token engine
+// BenchmarkModuleSign is C_SignInit + C_Sign (CKM_ECDSA) through the token engine
 // on the in-process emulator; it reports APDUs per signature.
-func BenchmarkSign(b *testing.B) {
+func BenchmarkModuleSign(b *testing.B) {
 	f := newFixture(b)
 	h := f.session(b, false)
 	key := f.one(b, h, CKO_PRIVATE_KEY, "device-key")
@@ -801,9 +801,9 @@ func BenchmarkSign(b *testing.B) {
 	b.ReportMetric(float64(c.count()-start)/float64(b.N), "apdus/op")
 }
 
-// BenchmarkFirstSignature measures C_Initialize to the first signature
+// BenchmarkModuleFirstSignature measures C_Initialize to the first signature
 // (open, identify the token, find the key, sign) and its APDUs.
-func BenchmarkFirstSignature(b *testing.B) {
+func BenchmarkModuleFirstSignature(b *testing.B) {
 	d := sha256.Sum256([]byte("bench"))
 	var apdus int
 	for i := 0; i < b.N; i++ {

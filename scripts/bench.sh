@@ -11,5 +11,8 @@ if [ -x scripts/pcscd.sh ] && scripts/pcscd.sh start >/dev/null 2>&1; then start
 trap '[ "$started" = 1 ] && scripts/pcscd.sh stop >/dev/null 2>&1 || true' EXIT
 out=bench/bench-raw.txt
 go test -run '^$' -bench . -benchmem -count "$COUNT" -benchtime "$BENCHTIME" ./... | tee "$out"
+# The PKCS#11 library against SoftHSM2 from one C harness.
+make -s pkcs11
+conformance/bench.sh "$COUNT" 2 | tee -a "$out"
 go run ./bench/report < "$out" > bench/REPORT.md
 echo "wrote bench/REPORT.md"

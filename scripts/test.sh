@@ -38,6 +38,21 @@ go test -count=1 -timeout 20m ./...
 step "race detector on the concurrent paths"
 go test -count=1 -race -timeout 10m . ./transport/... ./emulator/... ./signer/...
 
+step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short buffers, cycles, 16 threads)"
+make -s pkcs11
+cc -O2 -Wall -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
+misuse_dir=$(mktemp -d /tmp/iotsafe-misuse.XXXXXX)
+build/iotsafe emulator init --state "$misuse_dir/sim.json" >/dev/null
+IOTSAFE_SIM="emulator:$misuse_dir/sim.json" IOTSAFE_PKCS11_STORE="$misuse_dir/store" \
+  timeout 300 build/p11-misuse build/libiotsafe-pkcs11.so device-key
+rm -rf "$misuse_dir"
+
+step "PKCS#11 conformance with the real consumers: our library on the emulator"
+conformance/run.sh iotsafe
+
+step "PKCS#11 conformance: the same script against SoftHSM2"
+conformance/run.sh softhsm
+
 step "fuzz targets, ${FUZZTIME} each"
 for pkg in $(go list ./...); do
   for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
@@ -49,6 +64,7 @@ done
 step "benchmarks, one short pass (figures: make bench)"
 go test -run '^$' -bench . -benchtime 3x -count 1 ./... >/tmp/iotsafe-bench.log 2>&1 || { cat /tmp/iotsafe-bench.log; exit 1; }
 grep -E '^(Benchmark|ok|FAIL)' /tmp/iotsafe-bench.log | head -60
+conformance/bench.sh 1 0.2
 
 echo
 echo "all tests passed"
