@@ -824,3 +824,21 @@ func BenchmarkModuleFirstSignature(b *testing.B) {
 	}
 	b.ReportMetric(float64(apdus)/float64(b.N), "apdus/op")
 }
+
+// FuzzParseConfig: any configuration file gives a Config or an error, and a
+// parsed one has a SIM in every slot.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("store = /x\n[slot]\nsim = emulator:/a.json\nlabel = L\nhex-ids = yes\npin-tries = 3\n"))
+	f.Add([]byte("[slot]\nsim: pcsc:\npeer-key: 05\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := ParseConfig(b)
+		if err != nil {
+			return
+		}
+		for _, s := range cfg.Slots {
+			if s.SIM == "" {
+				t.Fatalf("slot without a SIM accepted from %q", b)
+			}
+		}
+	})
+}
