@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
@@ -57,10 +56,6 @@ func (s *slot) identify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	objs, err := a.Objects(ctx)
-	if err != nil {
-		return err
-	}
 	id := tokenIdentity{fw: info.Version}
 	name := printable(info.AppletID)
 	if name == "" {
@@ -68,21 +63,10 @@ func (s *slot) identify(ctx context.Context) error {
 	}
 	id.manufacturer = name
 	id.model = fmt.Sprintf("IoT SAFE v%d", info.Version)
-	// The serial must tell SIMs apart (the host-side store is bound to it):
-	// it hashes the applet identity with the public key of the first
-	// active key that cannot be regenerated (the factory key of this SIM).
-	h := sha256.New()
-	h.Write(a.AID())
-	h.Write(info.AppletID)
-	for _, o := range objs {
-		if o.Kind == spec.KindPrivateKey && o.Active() && o.CryptoFunctions&spec.FuncKeyGeneration == 0 {
-			if p, err := a.ReadPublicKey(ctx, iotsafe.ByID(o.ID...)); err == nil {
-				h.Write(p)
-				break
-			}
-		}
+	// The serial must tell SIMs apart: the host-side store is bound to it.
+	if id.serial, err = TokenSerial(ctx, a); err != nil {
+		return err
 	}
-	id.serial = strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:8]))
 	s.ident = id
 	st, err := OpenStore(s.m.cfg.Store, id.serial)
 	if err != nil {
@@ -125,6 +109,50 @@ func (s *slot) sync(ctx context.Context, poll bool) uint {
 		return CKR_OK
 	}
 	return s.build(ctx)
+}
+
+// ckaBoundKey is a vendor attribute of host-stored certificates for SIM
+// keys: the key's public point. Such a certificate is shown only while a
+// SIM private key with that public key exists, so that the operator's
+// removal of a credential removes its certificate from view too.
+const ckaBoundKey = CKA_VENDOR_DEFINED | 0x494F5401
+
+// certPoint returns the uncompressed P-256 point a DER certificate
+// certifies, or nil.
+func certPoint(der []byte) []byte {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil
+	}
+	k, ok := c.PublicKey.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return nil
+	}
+	p, err := k.Bytes()
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// objsPoints returns the public points of the card private keys among objs.
+func objsPoints(objs []*object) [][]byte {
+	var out [][]byte
+	for _, o := range objs {
+		if o.card && o.class == CKO_PRIVATE_KEY && o.point != nil {
+			out = append(out, o.point)
+		}
+	}
+	return out
+}
+
+func (s *slot) hasActiveKey(points [][]byte, p []byte) bool {
+	for _, q := range points {
+		if bytes.Equal(q, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // build reads the applet store and maps it to objects. Handles stay the
@@ -240,6 +268,10 @@ func (s *slot) build(ctx context.Context) uint {
 			s.m.log.Warn("iotsafe-pkcs11: host object store", "dir", s.store.Dir(), "err", err)
 		}
 		for _, so := range stored {
+			if p := so.Attrs[ckaBoundKey]; len(p) > 0 && !s.hasActiveKey(objsPoints(out), p) {
+				s.m.log.Debug("iotsafe-pkcs11: host-stored certificate hidden: its SIM key is gone", "file", so.Name)
+				continue
+			}
 			out = append(out, hostObject(hs, so))
 		}
 	}

@@ -574,6 +574,18 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 			return CKR_DEVICE_ERROR
 		}
 		at[CKA_TOKEN] = bbool(true)
+		// A certificate for a SIM key follows that key: bound to its
+		// public key, it is hidden once the key is removed or replaced.
+		if class == CKO_CERTIFICATE {
+			if p := certPoint(at[CKA_VALUE]); p != nil {
+				for _, o := range s.objects {
+					if o.card && o.class == CKO_PRIVATE_KEY && bytes.Equal(o.point, p) {
+						at[ckaBoundKey] = p
+						break
+					}
+				}
+			}
+		}
 		name, err := s.store.Put(at)
 		if err != nil {
 			m.log.Error("iotsafe-pkcs11: C_CreateObject: writing the host-side store", "dir", s.store.Dir(), "err", err)

@@ -40,6 +40,18 @@ type Operator interface {
 	DeleteFile(ctx context.Context, fileID []byte) error
 }
 
+// CertStore keeps certificates for SIM keys on the host, where the
+// device's software looks for them: the PKCS#11 library's host-side store
+// (pkcs11mod.CertStore). It is the delivery path when the operator cannot
+// write the SIM's certificate files.
+type CertStore interface {
+	// PutCertificate stores cert for the key pair keyID, replacing the
+	// one stored for it before.
+	PutCertificate(ctx context.Context, keyID []byte, label string, cert *x509.Certificate) error
+	// Certificate returns the certificate stored for keyID.
+	Certificate(ctx context.Context, keyID []byte) (*x509.Certificate, error)
+}
+
 // Config says what to provision and where.
 type Config struct {
 	Applet *iotsafe.Applet
@@ -60,6 +72,11 @@ type Config struct {
 	EST *est.Client
 	// Operator delivers the certificate to the SIM.
 	Operator Operator
+	// Store, when set, receives the certificate instead of the SIM (and
+	// Operator is not needed): the new certificate is checked (Check)
+	// first and then replaces the stored one, so the old one stays in
+	// place until its successor is proven.
+	Store CertStore
 	// CertFiles are the two file IDs the credential's certificate
 	// alternates between, so that renewal never overwrites the certificate
 	// in use before its successor is verified. Default 20 and 21.
@@ -79,7 +96,7 @@ type Result struct {
 	Key         *signer.Key
 	Certificate *x509.Certificate
 	Chain       []*x509.Certificate
-	CertFile    []byte
+	CertFile    []byte // the SIM file; nil when delivered to Config.Store
 }
 
 func (c *Config) log() *slog.Logger {
@@ -101,8 +118,8 @@ func (c *Config) files() [2][]byte {
 // interruption at any step completes: nothing it does touches another
 // credential, and the key container is simply regenerated.
 func Provision(ctx context.Context, c *Config) (*Result, error) {
-	if c.Applet == nil || c.EST == nil || c.Operator == nil {
-		return nil, errors.New("provision: Applet, EST and Operator are required")
+	if c.Applet == nil || c.EST == nil || (c.Operator == nil && c.Store == nil) {
+		return nil, errors.New("provision: Applet, EST and Operator (or Store) are required")
 	}
 	log := c.log()
 	container, err := chooseContainer(ctx, c.Applet, c.Container, c.Replace)
@@ -131,7 +148,11 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Info("certificate delivered to the SIM", "file", hex.EncodeToString(res.CertFile), "subject", res.Certificate.Subject.String())
+	if c.Store != nil {
+		log.Info("certificate delivered to the host store", "key", hex.EncodeToString(key.ID()), "subject", res.Certificate.Subject.String())
+	} else {
+		log.Info("certificate delivered to the SIM", "file", hex.EncodeToString(res.CertFile), "subject", res.Certificate.Subject.String())
+	}
 	return res, nil
 }
 
@@ -163,6 +184,10 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	res, err := c.deliver(ctx, cur.Key, certs, other)
 	if err != nil {
 		return nil, err
+	}
+	if c.Store != nil {
+		log.Info("credential renewed in the host store", "serial", res.Certificate.SerialNumber.String())
+		return res, nil
 	}
 	if err := c.Operator.DeleteFile(ctx, cur.CertFile); err != nil {
 		return nil, fmt.Errorf("provision: the new certificate is in place, but retiring the old file failed: %w", err)
@@ -284,6 +309,9 @@ func (c *Config) deliver(ctx context.Context, key *signer.Key, certs []*x509.Cer
 	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
 		return nil, fmt.Errorf("%w: the issued certificate is for another key", est.ErrWrongKey)
 	}
+	if c.Store != nil {
+		return c.deliverToStore(ctx, key, certs)
+	}
 	label := c.CertLabel
 	if label == "" {
 		label = key.Label() + "-cert"
@@ -305,14 +333,43 @@ func (c *Config) deliver(ctx context.Context, key *signer.Key, certs []*x509.Cer
 		return nil, errors.New("provision: the SIM holds another certificate than the one delivered")
 	}
 	res := &Result{Key: key, Certificate: leaf, Chain: certs[1:], CertFile: append([]byte(nil), file...)}
-	if c.Check != nil {
-		tc := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
-		for _, x := range certs[1:] {
-			tc.Certificate = append(tc.Certificate, x.Raw)
-		}
-		if err := c.Check(ctx, tc); err != nil {
-			return nil, fmt.Errorf("provision: the new credential failed its end-to-end check: %w", err)
-		}
+	if err := c.check(ctx, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// check runs Config.Check on a new credential.
+func (c *Config) check(ctx context.Context, res *Result) error {
+	if c.Check == nil {
+		return nil
+	}
+	tc := &tls.Certificate{Certificate: [][]byte{res.Certificate.Raw}, PrivateKey: res.Key, Leaf: res.Certificate}
+	for _, x := range res.Chain {
+		tc.Certificate = append(tc.Certificate, x.Raw)
+	}
+	if err := c.Check(ctx, tc); err != nil {
+		return fmt.Errorf("provision: the new credential failed its end-to-end check: %w", err)
+	}
+	return nil
+}
+
+// deliverToStore proves the new credential (Check) and then replaces the
+// stored certificate of its key with it; the stored copy is read back.
+func (c *Config) deliverToStore(ctx context.Context, key *signer.Key, certs []*x509.Certificate) (*Result, error) {
+	res := &Result{Key: key, Certificate: certs[0], Chain: certs[1:]}
+	if err := c.check(ctx, res); err != nil {
+		return nil, err
+	}
+	if err := c.Store.PutCertificate(ctx, key.ID(), key.Label(), certs[0]); err != nil {
+		return nil, fmt.Errorf("provision: delivering the certificate to the host store: %w", err)
+	}
+	back, err := c.Store.Certificate(ctx, key.ID())
+	if err != nil {
+		return nil, fmt.Errorf("provision: reading the stored certificate back: %w", err)
+	}
+	if !bytes.Equal(back.Raw, certs[0].Raw) {
+		return nil, errors.New("provision: the host store holds another certificate than the one delivered")
 	}
 	return res, nil
 }

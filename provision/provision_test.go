@@ -1,6 +1,7 @@
 package provision_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/http"
@@ -22,12 +24,16 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/estserver"
 	"github.com/go-iotsafe/iotsafe/operator"
+	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 	"github.com/go-iotsafe/iotsafe/provision"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 	"github.com/go-iotsafe/iotsafe/signer"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 type env struct {
+	card   *emulator.Card
 	state  string
 	applet *iotsafe.Applet
 	ca     *estserver.CA
@@ -47,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { a.Close() })
 	ca, _ := estserver.NewCA("test CA")
-	e := &env{state: state, applet: a, ca: ca}
+	e := &env{card: card, state: state, applet: a, ca: ca}
 	e.setRoots()
 	return e
 }
@@ -232,5 +238,111 @@ func TestBootstrapWithFactoryCertificate(t *testing.T) {
 		EST: &est.Client{Server: url, Roots: e.roots}, Operator: &operator.Emulator{Path: e2.state}})
 	if !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
 		t.Fatalf("enrollment without bootstrap credentials: %v", err)
+	}
+}
+
+// sharedCard lets the PKCS#11 engine use the test's card next to the
+// applet (each on its own logical channel).
+type sharedCard struct{ *emulator.Card }
+
+func (sharedCard) Close() error { return nil }
+
+// p11certs returns the certificates the PKCS#11 library shows with this
+// CKA_ID, and whether it shows a private key with it.
+func p11certs(t *testing.T, m *pkcs11mod.Module, id []byte) (certs [][]byte, key bool) {
+	t.Helper()
+	h, rv := m.OpenSession(0, pkcs11mod.CKF_SERIAL_SESSION)
+	if rv != pkcs11mod.CKR_OK {
+		t.Fatalf("OpenSession: %#x", rv)
+	}
+	defer m.CloseSession(h)
+	find := func(class uint) []uint {
+		cls := make([]byte, 8)
+		binary.NativeEndian.PutUint64(cls, uint64(class))
+		m.FindObjectsInit(h, []pkcs11mod.Attribute{{Type: pkcs11mod.CKA_CLASS, Value: cls}, {Type: pkcs11mod.CKA_ID, Value: id}})
+		defer m.FindObjectsFinal(h)
+		hs, _ := m.FindObjects(h, 10)
+		return hs
+	}
+	for _, o := range find(pkcs11mod.CKO_CERTIFICATE) {
+		v, _ := m.GetAttributeValue(h, o, []uint{pkcs11mod.CKA_VALUE})
+		certs = append(certs, v[0].Value)
+	}
+	return certs, len(find(pkcs11mod.CKO_PRIVATE_KEY)) == 1
+}
+
+// Delivery into the PKCS#11 library's host-side store: the certificate is
+// shown with its SIM key (same CKA_ID), renewal replaces it only once the
+// new one is proven, and the operator's removal of the key hides it.
+func TestDeliveryIntoPKCS11HostStore(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	url := e.serve(t, &estserver.Server{CA: e.ca, Username: "u", Password: "p"})
+	store := t.TempDir()
+	before := certFiles(t, e.applet)
+	cfg := &provision.Config{Applet: e.applet, Container: iotsafe.ByID(2),
+		EST:   &est.Client{Server: url, Roots: e.roots, Username: "u", Password: "p"},
+		Store: &pkcs11mod.CertStore{Root: store, Applet: e.applet}}
+	res, err := provision.Provision(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.CertFile != nil {
+		t.Fatalf("delivered to SIM file %X, want the host store", res.CertFile)
+	}
+	if n := certFiles(t, e.applet); n != before {
+		t.Fatalf("%d certificate files on the SIM, want the %d of the factory", n, before)
+	}
+
+	m := &pkcs11mod.Module{
+		Open: func(context.Context, string) (transport.Transport, error) { return sharedCard{e.card}, nil },
+		ConfigSource: func() (*pkcs11mod.Config, error) {
+			return &pkcs11mod.Config{Store: store, Slots: []pkcs11mod.SlotConfig{{SIM: "test"}}}, nil
+		},
+	}
+	if rv := m.Initialize(0); rv != pkcs11mod.CKR_OK {
+		t.Fatalf("Initialize: %#x", rv)
+	}
+	defer m.Finalize()
+	certs, key := p11certs(t, m, res.Key.ID())
+	if !key || len(certs) != 1 || !bytes.Equal(certs[0], res.Certificate.Raw) {
+		t.Fatalf("PKCS#11 shows key %v and %d certificates for the provisioned key", key, len(certs))
+	}
+
+	// Renewal whose check fails leaves the stored certificate alone.
+	cfg.Check = func(context.Context, *tls.Certificate) error { return errors.New("cloud unreachable") }
+	if _, err := provision.Renew(ctx, cfg, res); err == nil {
+		t.Fatal("renewal whose check failed reported success")
+	}
+	if c, err := cfg.Store.Certificate(ctx, res.Key.ID()); err != nil || !c.Equal(res.Certificate) {
+		t.Fatalf("the working certificate was replaced by a failed renewal: %v", err)
+	}
+	cfg.Check = nil
+	res2, err := provision.Renew(ctx, cfg, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Finalize()
+	m.Initialize(0)
+	certs, _ = p11certs(t, m, res.Key.ID())
+	if len(certs) != 1 || !bytes.Equal(certs[0], res2.Certificate.Raw) {
+		t.Fatalf("after renewal PKCS#11 shows %d certificates, want the new one only", len(certs))
+	}
+
+	// The operator removes the key: key and certificate disappear.
+	adm, err := e.card.BeginAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.DeleteObject(spec.KindPrivateKey, res.Key.ID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	m.Finalize()
+	m.Initialize(0)
+	if certs, key := p11certs(t, m, res.Key.ID()); key || len(certs) != 0 {
+		t.Fatalf("after removal PKCS#11 still shows key %v, %d certificates", key, len(certs))
 	}
 }

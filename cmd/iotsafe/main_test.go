@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 )
 
 // run executes the command line in-process and returns its standard output.
@@ -234,6 +235,18 @@ func TestProvisionCommand(t *testing.T) {
 	}
 	fresh := filepath.Join(dir, "fresh.json")
 	mustRun(t, "emulator", "init", "--state", fresh)
+	// Delivery into the PKCS#11 library's host-side store.
+	store := filepath.Join(dir, "p11store")
+	out = mustRun(t, "--sim=emulator:"+fresh, "provision", "--deliver", "pkcs11-store", "--store", store, "--est", strings.TrimSpace(string(url)),
+		"--est-ca", filepath.Join(dir, "ca", "ca.pem"), "--user", "f", "--password", "s")
+	if !strings.Contains(out, "stored for PKCS#11") {
+		t.Fatalf("provision --deliver pkcs11-store printed %q", out)
+	}
+	if objs, _ := filepath.Glob(filepath.Join(store, "*", "*.json")); len(objs) != 1 {
+		t.Fatalf("%d objects in the PKCS#11 host store, want 1", len(objs))
+	}
+	fresh = filepath.Join(dir, "fresh2.json")
+	mustRun(t, "emulator", "init", "--state", fresh)
 	if _, err := run(t, "--sim=emulator:"+fresh, "provision", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
 		"--user", "f", "--password", "wrong"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong bootstrap password: %v", err)
@@ -241,6 +254,31 @@ func TestProvisionCommand(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPKCS11HashPIN(t *testing.T) {
+	var out bytes.Buffer
+	cmd := newRootCmdTo(&out)
+	cmd.SetOut(&out)
+	cmd.SetIn(strings.NewReader("8642\n"))
+	cmd.SetArgs([]string{"pkcs11", "hash-pin"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(line, "user-pin: pbkdf2-sha256$") || strings.Contains(line, "8642") {
+		t.Fatalf("hash-pin printed %q", line)
+	}
+	cfg, err := pkcs11mod.ParseConfig([]byte("[slot]\nsim: pcsc:\n" + line + "\n"))
+	if err != nil || cfg.Slots[0].UserPIN == "" {
+		t.Fatalf("the printed line does not configure a PIN: %v", err)
+	}
+	cmd = newRootCmdTo(io.Discard)
+	cmd.SetIn(strings.NewReader(""))
+	cmd.SetArgs([]string{"pkcs11", "hash-pin"})
+	if err := cmd.Execute(); err == nil {
+		t.Fatal("an empty PIN was hashed")
 	}
 }
 

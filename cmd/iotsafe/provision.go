@@ -25,6 +25,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/estserver"
 	"github.com/go-iotsafe/iotsafe/operator"
+	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 	"github.com/go-iotsafe/iotsafe/provision"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 	"github.com/go-iotsafe/iotsafe/simuri"
@@ -97,7 +98,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 }
 
 func newProvisionCmd(g *globals) *cobra.Command {
-	var server, anchor, user, password, cn, out, container, deliver string
+	var server, anchor, user, password, cn, out, container, deliver, storeDir string
 	var dns []string
 	cmd := &cobra.Command{
 		Use:   "provision",
@@ -105,7 +106,9 @@ func newProvisionCmd(g *globals) *cobra.Command {
 		Long: "Generates a key pair on the SIM (in --key, or the first free container), sends a CSR signed by it to the " +
 			"EST server (--est, trusted through --est-ca), and has the certificate delivered to the SIM. Delivery " +
 			"goes through the operator's over-the-air administration: for the software SIM (--sim emulator:PATH) " +
-			"this program plays the operator (--deliver sim, the default). In --cn and --dns, {key} is replaced by " +
+			"this program plays the operator (--deliver sim, the default). --deliver pkcs11-store keeps the " +
+			"certificate in the PKCS#11 library's host-side store instead (any SIM), where OpenSSL, curl and " +
+			"the other PKCS#11 consumers find it next to the SIM key. In --cn and --dns, {key} is replaced by " +
 			"a hash of the new public key and {applet} by the applet identifier.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -124,15 +127,29 @@ func newProvisionCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if deliver != "sim" {
-				return fmt.Errorf("--deliver %q: only \"sim\" is available in this build", deliver)
-			}
-			if u.Scheme != "emulator" {
-				return errors.New("delivery to a real SIM goes through your operator's OTA platform, which this build cannot reach; use --sim emulator:PATH")
-			}
-			path, err := simuri.EmulatorPath(u)
-			if err != nil {
-				return err
+			var op provision.Operator
+			var store *pkcs11mod.CertStore
+			switch deliver {
+			case "sim":
+				if u.Scheme != "emulator" {
+					return errors.New("delivery to a real SIM goes through your operator's OTA platform, which this build cannot reach; use --sim emulator:PATH, or --deliver pkcs11-store")
+				}
+				path, err := simuri.EmulatorPath(u)
+				if err != nil {
+					return err
+				}
+				op = &operator.Emulator{Path: path}
+			case "pkcs11-store":
+				if storeDir == "" {
+					cfg, err := pkcs11mod.LoadConfig()
+					if err != nil {
+						return fmt.Errorf("PKCS#11 configuration: %w", err)
+					}
+					storeDir = cfg.Store
+				}
+				store = &pkcs11mod.CertStore{Root: storeDir}
+			default:
+				return fmt.Errorf("--deliver %q: want sim or pkcs11-store", deliver)
 			}
 			var ref iotsafe.Ref
 			if container != "" {
@@ -143,11 +160,16 @@ func newProvisionCmd(g *globals) *cobra.Command {
 				ref = iotsafe.ByID(id...)
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				res, err := provision.Provision(cmd.Context(), &provision.Config{
+				pc := &provision.Config{
 					Applet: a, Container: ref, Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
 					EST:      &est.Client{Server: server, Roots: roots, Username: user, Password: password},
-					Operator: &operator.Emulator{Path: path},
-				})
+					Operator: op,
+				}
+				if store != nil {
+					store.Applet = a
+					pc.Store = store
+				}
+				res, err := provision.Provision(cmd.Context(), pc)
 				if err != nil {
 					return err
 				}
@@ -158,6 +180,11 @@ func newProvisionCmd(g *globals) *cobra.Command {
 				}
 				return g.emit(map[string]string{"key": hex.EncodeToString(res.Key.ID()), "certificate_file": hex.EncodeToString(res.CertFile),
 					"subject": res.Certificate.Subject.String(), "serial": res.Certificate.SerialNumber.String()}, func(w io.Writer) {
+					if store != nil {
+						fmt.Fprintf(w, "key %X generated on the SIM, certificate %q (serial %s) stored for PKCS#11 in %s\n",
+							res.Key.ID(), res.Certificate.Subject.CommonName, res.Certificate.SerialNumber, store.Root)
+						return
+					}
 					fmt.Fprintf(w, "key %X generated on the SIM, certificate %q (serial %s) delivered to SIM file %X\n",
 						res.Key.ID(), res.Certificate.Subject.CommonName, res.Certificate.SerialNumber, res.CertFile)
 				})
@@ -172,7 +199,8 @@ func newProvisionCmd(g *globals) *cobra.Command {
 	f.StringVar(&cn, "cn", "iotsafe-{key}", "certificate common name")
 	f.StringSliceVar(&dns, "dns", nil, "DNS subject alternative names")
 	f.StringVar(&container, "key", "", "key container ID (hex); default: the first free one")
-	f.StringVar(&deliver, "deliver", "sim", "where the certificate goes: sim")
+	f.StringVar(&deliver, "deliver", "sim", "where the certificate goes: sim (operator administration) or pkcs11-store (the PKCS#11 library's host-side store)")
+	f.StringVar(&storeDir, "store", "", "with --deliver pkcs11-store: the store directory (default: the PKCS#11 library's, see "+pkcs11mod.EnvStore+")")
 	f.StringVar(&out, "out", "", "also write the certificate (PEM) here")
 	return cmd
 }
