@@ -50,7 +50,7 @@ deps-demo:
 deps-test:
 	scripts/deps.sh test
 
-demo: deps-demo build $(BUILD)/ztp
+demo: deps-demo build pkcs11 $(BUILD)/ztp
 	scripts/demo.sh
 
 test: deps-test build pkcs11

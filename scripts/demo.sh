@@ -5,6 +5,8 @@
 # tampered file rejected. Then the zero-touch provisioning story
 # (examples/ztp): key pair generated on the SIM, CSR, EST enrollment,
 # certificate delivered to the SIM, mutual TLS, MQTT, renewal, revocation.
+# Last, examples/curl: curl and openssl use a provisioned SIM credential
+# through libiotsafe-pkcs11.so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${IOTSAFE_BIN:-build/iotsafe}
@@ -54,6 +56,9 @@ say "10. Random bytes from the SIM"
 
 say "Zero-touch provisioning, end to end (local EST server and CA, cloud and MQTT broker on 127.0.0.1)"
 "${IOTSAFE_ZTP_BIN:-build/ztp}" --dir "$dir/ztp"
+
+say "curl and openssl through the PKCS#11 library (examples/curl): pkcs11: URIs, nothing else"
+examples/curl/run.sh
 
 echo
 echo "demo complete"

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 case "${1:-test}" in
-  demo) pkgs=(openssl ca-certificates mosquitto) ;;
+  demo) pkgs=(openssl ca-certificates mosquitto gcc libc6-dev pkg-config libp11-kit-dev
+              curl opensc libengine-pkcs11-openssl) ;;
   test) pkgs=(openssl ca-certificates gcc libc6-dev pkg-config
               pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev opensc
               libengine-pkcs11-openssl softhsm2 gnutls-bin p11-kit libp11-kit-dev curl mosquitto mosquitto-clients) ;;

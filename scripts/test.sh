@@ -55,6 +55,10 @@ conformance/run.sh iotsafe
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm
 
+step "examples/curl: curl and openssl with a provisioned credential through the PKCS#11 library"
+examples/curl/run.sh >/tmp/iotsafe-example-curl.log 2>&1 || { cat /tmp/iotsafe-example-curl.log; exit 1; }
+tail -3 /tmp/iotsafe-example-curl.log
+
 step "fuzz targets, ${FUZZTIME} each"
 for pkg in $(go list ./...); do
   for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
