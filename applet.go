@@ -77,10 +77,14 @@ type Applet struct {
 	family     apdu.ClassFamily
 	classKnown bool
 	closed     bool
-	generation uint64
-	adminDone  bool
-	sigStyle   spec.SigLenStyle
-	block      int // largest command data field sent
+	// sharedBasic: no logical channel was free, so the applet is used on
+	// the basic channel, which other applications may re-select; it is
+	// selected again at the start of every transaction.
+	sharedBasic bool
+	generation  uint64
+	adminDone   bool
+	sigStyle    spec.SigLenStyle
+	block       int // largest command data field sent
 
 	info    *AppInfo
 	objects []Object
@@ -223,14 +227,34 @@ func (a *Applet) withTransaction(ctx context.Context, fn func() error) error {
 			return err
 		}
 		defer end()
+		if a.sharedBasic && a.aid != nil {
+			// Another application may have selected something else on
+			// the shared basic channel since the last transaction.
+			if err := a.reselect(ctx); err != nil {
+				return err
+			}
+		}
 	}
 	return fn()
+}
+
+// reselect selects the applet again on the basic channel.
+func (a *Applet) reselect(ctx context.Context) error {
+	resp, err := a.exchange(ctx, apdu.Command{CLA: 0x00, INS: spec.InsSelect, P1: 0x04, P2: 0x00, Data: a.aid}, false)
+	if err != nil {
+		return fmt.Errorf("iotsafe: selecting applet %X: %w", a.aid, err)
+	}
+	if !resp.SW.OK() && resp.SW.SW1() != 0x91 {
+		return &CardError{Op: "select applet", Object: fmt.Sprintf("AID %X", a.aid), INS: spec.InsSelect, SW: resp.SW}
+	}
+	return nil
 }
 
 // selectApplet opens a logical channel (unless BasicChannel) and selects
 // the applet on it, trying the known AIDs when none is configured.
 func (a *Applet) selectApplet(ctx context.Context) error {
 	a.channel = 0
+	a.sharedBasic = false
 	if !a.opts.BasicChannel {
 		resp, err := a.exchange(ctx, apdu.Command{CLA: 0x00, INS: spec.InsManageChannel, Ne: 1}, false)
 		if err != nil {
@@ -241,6 +265,12 @@ func (a *Applet) selectApplet(ctx context.Context) error {
 			a.channel = int(resp.Data[0])
 		case resp.SW.OK() || resp.SW.SW1() == 0x91:
 			return malformed("manage channel", "answer %X is not a channel number", resp.Data)
+		case resp.SW == apdu.SWFunctionNotSupported || resp.SW == apdu.SWLogicalChannelNotSupp:
+			// No channel free (they leak when processes die without
+			// closing theirs) or none supported: use the basic
+			// channel, selecting the applet before every operation.
+			a.sharedBasic = true
+			a.log.Warn("iotsafe: no logical channel available; using the basic channel (the applet is selected again before each operation)", "sw", resp.SW.String())
 		default:
 			return &CardError{Op: "open logical channel", INS: spec.InsManageChannel, SW: resp.SW}
 		}

@@ -5,6 +5,7 @@
 # every check against real servers on 127.0.0.1.
 #
 #   conformance/run.sh iotsafe   # build/libiotsafe-pkcs11.so on the emulator
+#   conformance/run.sh pcsc      # the same library with a pcsc: SIM (emulator in pcscd via vpcd)
 #   conformance/run.sh softhsm   # SoftHSM2 holding an equivalent P-256 credential
 #
 # Both targets run the same checks; where a token must be driven differently
@@ -69,6 +70,32 @@ setup_iotsafe() {
   GEN_USAGE=""
 }
 
+# The same library on the emulator inserted into a real pcscd through vpcd,
+# the slot configured with a pcsc: SIM URI (what a device with a USB reader
+# or the iotsafe bridge in front of its modem does).
+setup_pcsc() {
+  if ! (cd "$ROOT" && scripts/pcscd.sh status >/dev/null 2>&1); then
+    (cd "$ROOT" && scripts/pcscd.sh start) || exit 1
+    CLEANUP+=("cd '$ROOT' && scripts/pcscd.sh stop")
+  fi
+  MOD=$ROOT/build/libiotsafe-pkcs11.so
+  "$ROOT/build/iotsafe" emulator init --state "$WORK/sim.json" >/dev/null
+  "$ROOT/build/iotsafe" emulator serve --state "$WORK/sim.json" --vpcd 127.0.0.1:35963 >"$WORK/vpcd.log" 2>&1 &
+  PIDS+=($!)
+  export IOTSAFE_SIM="pcsc:"
+  export IOTSAFE_PKCS11_STORE="$WORK/store"
+  export IOTSAFE_PKCS11_LOG="$WORK/module.log"
+  local i
+  for i in $(seq 1 100); do
+    TOKEN=$(pkcs11-tool --module "$MOD" -L 2>/dev/null | sed -n 's/^ *token label *: //p' | head -1)
+    [ -n "$TOKEN" ] && break
+    sleep 0.1
+  done
+  PIN=""
+  GEN_ID=02 GEN_LABEL=ztp-key ECDH_ID=04
+  GEN_USAGE=""
+}
+
 setup_softhsm() {
   MOD=/usr/lib/softhsm/libsofthsm2.so
   [ -f "$MOD" ] || MOD=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
@@ -100,8 +127,9 @@ setup_softhsm() {
 
 case "$TARGET" in
   iotsafe) setup_iotsafe ;;
+  pcsc) setup_pcsc ;;
   softhsm) setup_softhsm ;;
-  *) echo "usage: $0 iotsafe|softhsm" >&2; exit 2 ;;
+  *) echo "usage: $0 iotsafe|pcsc|softhsm" >&2; exit 2 ;;
 esac
 [ -n "$TOKEN" ] || { echo "no token found in $MOD" >&2; exit 1; }
 
@@ -332,7 +360,7 @@ T "gnutls-cli mutual TLS" bash -c '
 
 # ---- p11-kit --------------------------------------------------------------
 echo "-- p11-kit"
-if [ "$TARGET" = iotsafe ]; then
+if [ "$TARGET" != softhsm ]; then
   if [ "$(id -u)" = 0 ]; then
     # A real installation, to a temporary prefix, registered system-wide.
     PREFIX=$WORK/prefix
@@ -366,6 +394,12 @@ T "crypto11 finds the key pair and certificate, signs, imports a certificate" ba
   openssl x509 -in g.pem -out g2.pem
   timeout 60 "$2" -module "$0" -token "$5" -pin "$6" -label device-key -import g2.pem -import-id 0a -import-label crypto11-import' \
   "$CLIENT" "$ROOT" "$C11" "$MOD" "$TOK" "$TOKEN" "$PIN"
+
+if [ "$TARGET" = pcsc ]; then
+  echo "-- the SIM after every consumer above ran as its own process"
+  T "no logical channel leaked (each process closed its channel, C_Finalize or not)" bash -c '
+    if grep -q "no logical channel available" "$0"; then grep "no logical channel" "$0" | head -3; false; fi' "$WORK/module.log"
+fi
 
 echo "== $TARGET: $pass passed, $fail failed, $na not applicable"
 [ $na -gt 0 ] && printf '   not applicable: %s\n' "${nas[@]}"

@@ -52,6 +52,9 @@ rm -rf "$misuse_dir"
 step "PKCS#11 conformance with the real consumers: our library on the emulator"
 conformance/run.sh iotsafe
 
+step "PKCS#11 conformance: our library with a pcsc: SIM (the emulator in pcscd through vpcd)"
+conformance/run.sh pcsc
+
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm
 

@@ -1,7 +1,10 @@
 /* The function lists of libiotsafe-pkcs11 (PKCS#11 2.40 and 3.0) and the
  * functions this token does not offer. Everything else is implemented in Go
  * (main.go) and exported from there. */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include "pkcs11_glue.h"
 #include "_cgo_export.h"
 
@@ -537,3 +540,24 @@ CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK
 
 CK_RV iotsafe_call_create_mutex(CK_CREATEMUTEX f, void **m) { return f(m); }
 CK_RV iotsafe_call_mutex(CK_LOCKMUTEX f, void *m) { return f(m); }
+
+/* At process exit, close what C_Finalize would have closed: applications
+ * that never call it (many do not) would otherwise leave a logical channel
+ * open on the SIM for each run, until the card runs out of channels. Only
+ * in the process that initialized the library (a forked child that calls
+ * exit() must not touch the Go runtime it inherited). */
+static pid_t iotsafe_init_pid;
+static void iotsafe_exit_handler(void)
+{
+	if (getpid() == iotsafe_init_pid)
+		iotsafeAtExit();
+}
+void iotsafe_register_atexit(void)
+{
+	static int registered;
+	iotsafe_init_pid = getpid();
+	if (!registered) {
+		registered = 1;
+		atexit(iotsafe_exit_handler);
+	}
+}

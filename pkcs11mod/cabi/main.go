@@ -22,6 +22,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/go-iotsafe/iotsafe/pkcs11mod"
@@ -199,8 +200,29 @@ func C_Initialize(pInitArgs C.CK_VOID_PTR) (rv C.CK_RV) {
 	rv = call("C_Initialize", func() C.CK_RV { return C.CK_RV(module.Initialize(flags)) })
 	if rv != C.CKR_OK {
 		releaseAppLock()
+		return rv
 	}
+	C.iotsafe_register_atexit()
 	return rv
+}
+
+// iotsafeAtExit runs at process exit (atexit, registered by C_Initialize):
+// it finalizes the library if the application did not, so that SIM logical
+// channels and PC/SC handles are released. Bounded: a call still running
+// in another thread must not hold the process's exit.
+//
+//export iotsafeAtExit
+func iotsafeAtExit() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { _ = recover() }()
+		module.Finalize()
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
 }
 
 func releaseAppLock() {
