@@ -14,10 +14,10 @@ import (
 	"io"
 	"math/big"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -329,38 +329,8 @@ func (f *fileStore) save(s *state) (stamp, error) {
 	if err != nil {
 		return stamp{}, err
 	}
-	dir := filepath.Dir(f.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(f.path, b, 0o600); err != nil {
 		return stamp{}, fmt.Errorf("%w %s: %v", ErrStateFile, f.path, err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return stamp{}, err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		return stamp{}, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return stamp{}, err
-	}
-	if err := tmp.Close(); err != nil {
-		return stamp{}, err
-	}
-	if err := os.Rename(name, f.path); err != nil {
-		return stamp{}, err
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return statStamp(f.path)
 }

@@ -54,6 +54,7 @@ type Module struct {
 	logFile     io.Closer
 	slots       []*slot
 	sessions    map[uint]*session
+	finalized   chan struct{} // closed by Finalize: ends blocking waits
 	nextSession uint
 	handles     handleSpace
 }
@@ -104,6 +105,7 @@ func (m *Module) Initialize(flags uint) uint {
 		cfg = &Config{Store: defaultStore()}
 	}
 	m.cfg = cfg
+	m.finalized = make(chan struct{})
 	m.sessions = map[uint]*session{}
 	m.handles = handleSpace{keys: map[string]uint{}}
 	m.slots = nil
@@ -128,6 +130,8 @@ func (m *Module) Initialize(flags uint) uint {
 		if !s.unconfigured {
 			s.mu.Lock()
 			s.tryOpen(true)
+			// Events are changes after C_Initialize.
+			s.reported = s.applet != nil
 			s.mu.Unlock()
 		}
 	}
@@ -174,6 +178,7 @@ func (m *Module) Finalize() uint {
 	}
 	m.slots, m.sessions = nil, nil
 	m.initialized = false
+	close(m.finalized)
 	if m.logFile != nil {
 		m.logFile.Close()
 		m.logFile = nil
@@ -270,30 +275,59 @@ func (m *Module) SlotInfo(id uint) (SlotInfo, uint) {
 	return info, CKR_OK
 }
 
-// WaitForSlotEvent is C_WaitForSlotEvent. Only the non-blocking form is
-// offered: it reports a slot whose token appeared or disappeared since the
-// last call, else CKR_NO_EVENT.
+// slotEventInterval is how often a blocking C_WaitForSlotEvent looks at
+// the slots (a present SIM costs one APDU per look).
+var slotEventInterval = 500 * time.Millisecond
+
+// WaitForSlotEvent is C_WaitForSlotEvent: it reports a slot whose token
+// appeared or disappeared since the last call. With CKF_DONT_BLOCK it
+// answers CKR_NO_EVENT at once when there is none; otherwise it waits,
+// looking at the slots every slotEventInterval, until there is one or
+// C_Finalize is called (CKR_CRYPTOKI_NOT_INITIALIZED).
 func (m *Module) WaitForSlotEvent(flags uint) (uint, uint) {
-	if rv := m.check(); rv != CKR_OK {
-		return 0, rv
-	}
-	if flags&CKF_DONT_BLOCK == 0 {
-		return 0, CKR_FUNCTION_NOT_SUPPORTED
-	}
 	m.mu.Lock()
+	if !m.initialized {
+		m.mu.Unlock()
+		return 0, CKR_CRYPTOKI_NOT_INITIALIZED
+	}
 	slots := append([]*slot(nil), m.slots...)
+	finalized := m.finalized
 	m.mu.Unlock()
-	for _, s := range slots {
-		s.mu.Lock()
-		p := s.present()
-		changed := p != s.reported
-		s.reported = p
-		s.mu.Unlock()
-		if changed {
-			return s.id, CKR_OK
+	for {
+		for _, s := range slots {
+			s.mu.Lock()
+			p := s.probe()
+			changed := p != s.reported
+			s.reported = p
+			s.mu.Unlock()
+			if changed {
+				return s.id, CKR_OK
+			}
+		}
+		if flags&CKF_DONT_BLOCK != 0 {
+			return 0, CKR_NO_EVENT
+		}
+		select {
+		case <-finalized:
+			return 0, CKR_CRYPTOKI_NOT_INITIALIZED
+		case <-time.After(slotEventInterval):
 		}
 	}
-	return 0, CKR_NO_EVENT
+}
+
+// probe reports whether the slot holds a working SIM, asking a present
+// one (one APDU) so that a removal is seen without waiting for the next
+// operation to fail. Called with s.mu held.
+func (s *slot) probe() bool {
+	if s.applet != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.applet.Poll(ctx)
+		cancel()
+		if err != nil && rvFor(err) == CKR_DEVICE_REMOVED {
+			s.lost(err)
+		}
+	}
+	return s.present()
 }
 
 // slot is one configured SIM.

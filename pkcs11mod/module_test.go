@@ -842,3 +842,49 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestWaitForSlotEvent(t *testing.T) {
+	old := slotEventInterval
+	slotEventInterval = 10 * time.Millisecond
+	defer func() { slotEventInterval = old }()
+	oldReopen := reopenInterval
+	reopenInterval = 0
+	defer func() { reopenInterval = oldReopen }()
+	f := newFixture(t)
+	// The token present at C_Initialize is not an event.
+	_, rv := f.m.WaitForSlotEvent(CKF_DONT_BLOCK)
+	want(t, "WaitForSlotEvent(no change)", rv, CKR_NO_EVENT)
+
+	// A blocking wait sees the card pulled, then put back.
+	got := make(chan uint, 1)
+	go func() { _, rv := f.m.WaitForSlotEvent(0); got <- rv }()
+	time.Sleep(30 * time.Millisecond)
+	f.cards["sim1"].setRemoved(true)
+	select {
+	case rv := <-got:
+		must(t, "WaitForSlotEvent(removal)", rv)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the removal was not reported")
+	}
+	if si, _ := f.m.SlotInfo(0); si.Flags&CKF_TOKEN_PRESENT != 0 {
+		t.Fatal("token still present after the removal event")
+	}
+	go func() { _, rv := f.m.WaitForSlotEvent(0); got <- rv }()
+	f.cards["sim1"].setRemoved(false)
+	select {
+	case rv := <-got:
+		must(t, "WaitForSlotEvent(insertion)", rv)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the insertion was not reported")
+	}
+	// C_Finalize ends a blocking wait.
+	go func() { _, rv := f.m.WaitForSlotEvent(0); got <- rv }()
+	time.Sleep(30 * time.Millisecond)
+	f.m.Finalize()
+	select {
+	case rv := <-got:
+		want(t, "WaitForSlotEvent after Finalize", rv, CKR_CRYPTOKI_NOT_INITIALIZED)
+	case <-time.After(5 * time.Second):
+		t.Fatal("C_Finalize did not end the wait")
+	}
+}

@@ -274,22 +274,28 @@ func (m *Module) Sign(h uint, data []byte, outCap int) ([]byte, int, uint) {
 
 // SignUpdate is C_SignUpdate (the CKM_ECDSA_SHA* mechanisms).
 func (m *Module) SignUpdate(h uint, data []byte) uint {
+	return m.update(h, func(ss *session) **cryptoOp { return &ss.sign }, data)
+}
+
+// update feeds a multi-part sign or verify operation (the one op selects).
+// CKM_ECDSA is single-part only: an update ends it with
+// CKR_FUNCTION_NOT_SUPPORTED.
+func (m *Module) update(h uint, op func(*session) **cryptoOp, data []byte) uint {
 	ss, rv := m.session(h)
 	if rv != CKR_OK {
 		return rv
 	}
 	defer ss.mu.Unlock()
-	op := ss.sign
-	if op == nil {
+	p := op(ss)
+	if *p == nil {
 		return CKR_OPERATION_NOT_INITIALIZED
 	}
-	if op.h == nil {
-		// CKM_ECDSA is single-part only.
-		ss.sign = nil
+	if (*p).h == nil {
+		*p = nil
 		return CKR_FUNCTION_NOT_SUPPORTED
 	}
-	op.multi = true
-	op.h.Write(data)
+	(*p).multi = true
+	(*p).h.Write(data)
 	return CKR_OK
 }
 
@@ -421,22 +427,7 @@ func (m *Module) Verify(h uint, data, sig []byte) uint {
 
 // VerifyUpdate is C_VerifyUpdate.
 func (m *Module) VerifyUpdate(h uint, data []byte) uint {
-	ss, rv := m.session(h)
-	if rv != CKR_OK {
-		return rv
-	}
-	defer ss.mu.Unlock()
-	op := ss.verify
-	if op == nil {
-		return CKR_OPERATION_NOT_INITIALIZED
-	}
-	if op.h == nil {
-		ss.verify = nil
-		return CKR_FUNCTION_NOT_SUPPORTED
-	}
-	op.multi = true
-	op.h.Write(data)
-	return CKR_OK
+	return m.update(h, func(ss *session) **cryptoOp { return &ss.verify }, data)
 }
 
 // VerifyFinal is C_VerifyFinal.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
 )
 
 // Store is the host-side object store of one token: the certificates and
@@ -131,23 +133,7 @@ func (s *Store) Replace(name string, attrs map[uint][]byte) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(s.dir, name))
+	return atomicfile.Write(filepath.Join(s.dir, name), b, 0o600)
 }
 
 // Delete removes an object.

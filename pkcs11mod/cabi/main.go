@@ -68,6 +68,18 @@ func call(name string, f func() C.CK_RV) (rv C.CK_RV) {
 	return f()
 }
 
+// callUnlocked is call without the application's lock (the engine has
+// its own).
+func callUnlocked(name string, f func() C.CK_RV) (rv C.CK_RV) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "iotsafe-pkcs11: internal error in %s (returned CKR_GENERAL_ERROR): %v\n%s", name, r, debug.Stack())
+			rv = C.CKR_GENERAL_ERROR
+		}
+	}()
+	return f()
+}
+
 func goBytes(p *C.CK_BYTE, n C.CK_ULONG) ([]byte, bool) {
 	if n == 0 {
 		return nil, true
@@ -781,7 +793,13 @@ func C_GenerateRandom(h C.CK_SESSION_HANDLE, pRandomData *C.CK_BYTE, ulRandomLen
 
 //export C_WaitForSlotEvent
 func C_WaitForSlotEvent(flags C.CK_FLAGS, pSlot *C.CK_SLOT_ID, pReserved C.CK_VOID_PTR) C.CK_RV {
-	return call("C_WaitForSlotEvent", func() C.CK_RV {
+	// A blocking wait must not hold the application's mutex: the other
+	// threads go on calling (C_Finalize ends the wait).
+	run := call
+	if flags&C.CKF_DONT_BLOCK == 0 {
+		run = callUnlocked
+	}
+	return run("C_WaitForSlotEvent", func() C.CK_RV {
 		if pSlot == nil || pReserved != nil {
 			return C.CKR_ARGUMENTS_BAD
 		}
