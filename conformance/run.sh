@@ -215,6 +215,12 @@ T "read-object: device certificate, CA certificate, public key" SUB '
   openssl verify -CAfile ca.pem dev.pem
   # the certificate certifies the token key
   cmp <(openssl x509 -in dev.pem -noout -pubkey) pub.pem'
+if [ "$TARGET" != softhsm ]; then
+  T "a general-purpose SIM file is a CKO_DATA object with the file's content" SUB '
+    P11 --read-object --type data --label data -o simdata.bin
+    "'"$ROOT"'/build/iotsafe" read-file --file 10 --out simdata.cli
+    [ -s simdata.bin ] && cmp simdata.bin simdata.cli'
+fi
 DEV_CN=$(openssl x509 -in dev.pem -noout -subject -nameopt multiline 2>/dev/null | sed -n 's/^ *commonName *= //p')
 [ -n "$DEV_CN" ] || DEV_CN="(device certificate missing)"
 
