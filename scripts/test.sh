@@ -55,6 +55,9 @@ conformance/run.sh iotsafe
 step "PKCS#11 conformance: our library with a pcsc: SIM (the emulator in pcscd through vpcd)"
 conformance/run.sh pcsc
 
+step "the bridge: a modem's SIM shared through pcscd by three processes at once"
+scripts/bridge-test.sh
+
 step "pcscd restarting under a SIM in use (CLI and PKCS#11 library)"
 scripts/pcscd-restart-test.sh
 
