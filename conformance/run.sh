@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PKCS#11 conformance: drives one token with the real third-party consumers
 # (OpenSC pkcs11-tool, the OpenSSL pkcs11 engine from libp11, curl, GnuTLS
-# p11tool and gnutls-cli, p11-kit, and Go's crypto11 through p11-kit server),
+# p11tool and gnutls-cli, OpenSSH, p11-kit, and Go's crypto11 through p11-kit
+# server),
 # every check against real servers on 127.0.0.1.
 #
 #   conformance/run.sh iotsafe   # build/libiotsafe-pkcs11.so on the emulator
@@ -363,6 +364,35 @@ T "gnutls-cli mutual TLS" bash -c '
     --x509cafile srv.pem -p $PORT 127.0.0.1 >gc.txt 2>&1 || { cat gc.txt; false; }
   has "Handshake was completed" gc.txt
   served srv.gnutls.log' "$DEV_CN" "$MOD" "$TOK;object=device-key;type=private${PIN:+;pin-value=$PIN}"
+
+# ---- OpenSSH --------------------------------------------------------------
+echo "-- OpenSSH"
+T "ssh-keygen -D lists the token's EC keys" bash -c '
+  timeout 30 ssh-keygen -D "$0" >sshkeys.txt 2>&1; cat sshkeys.txt
+  grep -q "^ecdsa-sha2-nistp256 .* device-key$" sshkeys.txt' "$MOD"
+T "ssh logs in with the token key (PKCS11Provider) to an SSH server on 127.0.0.1" bash -c '
+  set -e
+  grep "^ecdsa-sha2-nistp256 .* device-key$" sshkeys.txt >device-key.pub
+  (cd "$1/conformance/sshserver" && go build -o "$1/build/sshserver" .)
+  rm -f ssh.port
+  timeout 60 "$1/build/sshserver" -authorized device-key.pub -port-file ssh.port -timeout 50s >sshd.log 2>&1 &
+  for i in $(seq 1 100); do [ -s ssh.port ] && break; sleep 0.1; done
+  [ -s ssh.port ] || { cat sshd.log; false; }
+  how=(-o PKCS11Provider="$0")
+  if [ -n "$2" ]; then
+    # A token that needs a PIN: the key goes through ssh-agent (ssh-add -s
+    # asks for the PIN once), as OpenSSH users do.
+    eval "$(ssh-agent -s)" >/dev/null
+    trap "kill $SSH_AGENT_PID" EXIT
+    printf "#!/bin/sh\necho %s\n" "$2" >askpin; chmod +x askpin
+    SSH_ASKPASS=$PWD/askpin SSH_ASKPASS_REQUIRE=force DISPLAY=none timeout 60 ssh-add -s "$0" </dev/null
+    how=()
+  fi
+  # IdentitiesOnly with -i KEY.pub picks that token key and nothing else.
+  timeout 60 ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR -o IdentitiesOnly=yes -i device-key.pub "${how[@]}" -p "$(cat ssh.port)" device@127.0.0.1 true >ssh.out 2>&1 \
+    || { cat ssh.out sshd.log; false; }
+  cat ssh.out; grep -q "^authenticated as device" ssh.out' "$MOD" "$ROOT" "$PIN"
 
 # ---- p11-kit --------------------------------------------------------------
 echo "-- p11-kit"
