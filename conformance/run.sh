@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # PKCS#11 conformance: drives one token with the real third-party consumers
 # (OpenSC pkcs11-tool, the OpenSSL pkcs11 engine from libp11, curl, GnuTLS
-# p11tool and gnutls-cli, OpenSSH, p11-kit, and Go's crypto11 through p11-kit
-# server),
+# p11tool and gnutls-cli, OpenSSH, NSS certutil, p11-kit, and Go's crypto11
+# through p11-kit server),
 # every check against real servers on 127.0.0.1.
 #
 #   conformance/run.sh iotsafe   # build/libiotsafe-pkcs11.so on the emulator
@@ -393,6 +393,22 @@ T "ssh logs in with the token key (PKCS11Provider) to an SSH server on 127.0.0.1
     -o LogLevel=ERROR -o IdentitiesOnly=yes -i device-key.pub "${how[@]}" -p "$(cat ssh.port)" device@127.0.0.1 true >ssh.out 2>&1 \
     || { cat ssh.out sshd.log; false; }
   cat ssh.out; grep -q "^authenticated as device" ssh.out' "$MOD" "$ROOT" "$PIN"
+
+# ---- NSS --------------------------------------------------------------------
+echo "-- NSS (certutil, modutil)"
+T "NSS loads the module, lists the token's certificates and keys, signs a CSR with the token key" bash -c '
+  set -e
+  rm -rf nssdb; mkdir nssdb
+  certutil -N -d sql:nssdb --empty-password
+  modutil -dbdir sql:nssdb -add conformance -libfile "$0" -force >/dev/null
+  printf "%s\n" "$2" >nsspin
+  certutil -L -d sql:nssdb -h all >nss-certs.txt; cat nss-certs.txt
+  grep -q "^$1:device-key " nss-certs.txt
+  certutil -K -d sql:nssdb -h "$1" -f nsspin >nss-keys.txt 2>&1; cat nss-keys.txt
+  grep -q "device-key" nss-keys.txt
+  certutil -R -d sql:nssdb -h "$1" -f nsspin -k 01 -s "CN=nss conformance" -o nss.csr
+  openssl req -inform DER -in nss.csr -verify -noout
+  cmp <(openssl req -inform DER -in nss.csr -noout -pubkey) pub.pem' "$MOD" "$TOKEN" "$PIN"
 
 # ---- p11-kit --------------------------------------------------------------
 echo "-- p11-kit"

@@ -9,7 +9,7 @@ case "${1:-test}" in
               curl opensc libengine-pkcs11-openssl) ;;
   test) pkgs=(openssl ca-certificates gcc libc6-dev pkg-config
               pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev opensc
-              libengine-pkcs11-openssl softhsm2 gnutls-bin p11-kit p11-kit-modules libp11-kit-dev openssh-client curl mosquitto mosquitto-clients) ;;
+              libengine-pkcs11-openssl softhsm2 gnutls-bin p11-kit p11-kit-modules libp11-kit-dev openssh-client libnss3-tools curl mosquitto mosquitto-clients) ;;
   *) echo "usage: $0 test|demo" >&2; exit 2 ;;
 esac
 
