@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -886,5 +887,27 @@ func TestWaitForSlotEvent(t *testing.T) {
 		want(t, "WaitForSlotEvent after Finalize", rv, CKR_CRYPTOKI_NOT_INITIALIZED)
 	case <-time.After(5 * time.Second):
 		t.Fatal("C_Finalize did not end the wait")
+	}
+}
+
+func TestStatusWordsToCKR(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want uint
+	}{
+		{fmt.Errorf("x: %w", transport.ErrCardRemoved), CKR_DEVICE_REMOVED},
+		{fmt.Errorf("x: %w", transport.ErrCardReset), CKR_DEVICE_REMOVED},
+		{fmt.Errorf("x: %w", iotsafe.ErrNotFound), CKR_KEY_HANDLE_INVALID},
+		{fmt.Errorf("x: %w", iotsafe.ErrConditionsNotSatisfied), CKR_KEY_FUNCTION_NOT_PERMITTED},
+		{fmt.Errorf("x: %w", iotsafe.ErrSignatureMismatch), CKR_SIGNATURE_INVALID},
+		{fmt.Errorf("x: %w", iotsafe.ErrOutOfMemory), CKR_DEVICE_MEMORY},
+		{fmt.Errorf("x: %w", iotsafe.ErrIncorrectData), CKR_DATA_INVALID},
+		{fmt.Errorf("x: %w", iotsafe.ErrMalformedResponse), CKR_DEVICE_ERROR},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), CKR_DEVICE_ERROR},
+		{fmt.Errorf("x: %w", iotsafe.ErrRemoteAdminInProgress), CKR_FUNCTION_FAILED},
+	} {
+		if got := rvFor(c.err); got != c.want {
+			t.Errorf("%v -> %s, want %s", c.err, rvName(got), rvName(c.want))
+		}
 	}
 }

@@ -712,7 +712,12 @@ func rvFor(err error) uint {
 	switch {
 	case err == nil:
 		return CKR_OK
-	case errors.Is(err, transport.ErrCardRemoved), errors.Is(err, transport.ErrClosed), errors.Is(err, iotsafe.ErrClosed):
+	case errors.Is(err, transport.ErrCardRemoved), errors.Is(err, transport.ErrClosed), errors.Is(err, iotsafe.ErrClosed),
+		// The client re-selects once after a reset; a card still
+		// resetting after that (a virtual card whose far end went away
+		// shows this way) cannot be used: treated as removed, the slot
+		// reopens it when it is back.
+		errors.Is(err, transport.ErrCardReset):
 		return CKR_DEVICE_REMOVED
 	case errors.Is(err, iotsafe.ErrNotFound):
 		return CKR_KEY_HANDLE_INVALID
@@ -732,7 +737,7 @@ func rvFor(err error) uint {
 		// The operator is changing the SIM; a later call can succeed.
 		return CKR_FUNCTION_FAILED
 	case errors.Is(err, iotsafe.ErrMalformedResponse), errors.Is(err, transport.ErrProtocol),
-		errors.Is(err, iotsafe.ErrIntegrity), errors.Is(err, transport.ErrCardReset),
+		errors.Is(err, iotsafe.ErrIntegrity),
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, iotsafe.ErrAppletNotFound):
 		return CKR_DEVICE_ERROR
 	}

@@ -58,8 +58,8 @@ conformance/run.sh pcsc
 step "the bridge: a modem's SIM shared through pcscd by three processes at once"
 scripts/bridge-test.sh
 
-step "pcscd restarting under a SIM in use (CLI and PKCS#11 library)"
-scripts/pcscd-restart-test.sh
+step "PC/SC faults from separate processes: SIM pulled during a C signing loop, pcscd restarted"
+scripts/pcsc-faults-test.sh
 
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm
