@@ -144,20 +144,20 @@ fi
 P11() { timeout 60 pkcs11-tool --module "$MOD" --token-label "$TOKEN" "${LOGIN[@]}" "$@"; }
 TOK="pkcs11:token=$(printf '%s' "$TOKEN" | sed 's/ /%20/g')"
 KEY="$TOK;object=device-key;type=private$URIPIN"
+echo "== conformance: $TARGET ($MOD), token '$TOKEN'"
 if [ "$TARGET" = iotsafe ]; then
+  : >"$WORK/empty.conf" # a configuration without SIMs, whatever /etc/iotsafe holds
   T "no SIM configured: C_Initialize succeeds, one empty slot, a message on stderr" bash -c '
-    env -u IOTSAFE_SIM -u IOTSAFE_PKCS11_LOG -u IOTSAFE_PKCS11_CONF timeout 30 pkcs11-tool --module "$0" -L >e.out 2>e.err
-    cat e.out e.err; grep -q "Slot 0" e.out && grep -q "(empty)" e.out && grep -q "no SIM configured" e.err' "$MOD"
+    env -u IOTSAFE_SIM -u IOTSAFE_PKCS11_LOG IOTSAFE_PKCS11_CONF="$1" timeout 30 pkcs11-tool --module "$0" -L >e.out 2>e.err
+    cat e.out e.err; grep -q "Slot 0" e.out && grep -q "(empty)" e.out && grep -q "no SIM configured" e.err' "$MOD" "$WORK/empty.conf"
   T "a SIM that cannot be opened: empty slot, the error names it" bash -c '
     env -u IOTSAFE_PKCS11_LOG IOTSAFE_SIM=emulator:/nonexistent/sim.json timeout 30 pkcs11-tool --module "$0" -L >u.out 2>u.err
     cat u.out u.err; grep -q "(empty)" u.out && grep -q "/nonexistent/sim.json" u.err' "$MOD"
 fi
 export PKCS11_MODULE_PATH=$MOD # the OpenSSL pkcs11 engine (libp11)
-ENG=(-engine pkcs11 -keyform engine)
 SUB() { # run a snippet with P11 defined
   bash -c "set -e; $(declare -f P11); LOGIN=(${LOGIN[*]}); MOD='$MOD'; TOKEN='$TOKEN'; $1"
 }
-echo "== conformance: $TARGET ($MOD), token '$TOKEN'"
 
 # ---- servers on 127.0.0.1 -------------------------------------------------
 
