@@ -410,6 +410,8 @@ func (s *slot) tryOpen(force bool) {
 	}
 	s.openErr = nil
 	s.built = false
+	// identify has just read the card: no poll needed for a while.
+	s.lastPoll = time.Now()
 }
 
 // close drops the SIM and every session of the slot. Called with s.mu held.

@@ -911,3 +911,44 @@ func TestStatusWordsToCKR(t *testing.T) {
 		}
 	}
 }
+
+// Data files: read when their value is asked for; a file without read
+// access is listed with a value that is never revealed.
+func TestDataFiles(t *testing.T) {
+	f := newFixture(t)
+	adm, err := f.cards["sim1"].card.BeginAdmin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.PutFile([]byte{0x11}, "secret-data", spec.FileUsageGeneral, 0, []byte("operator only")); err != nil {
+		t.Fatal(err)
+	}
+	if err := adm.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	h := f.session(t, false)
+	c := f.cards["sim1"]
+	before := c.count()
+	data := f.one(t, h, CKO_DATA, "data")
+	listed := c.count()
+	v := f.attr(t, h, data, CKA_VALUE)
+	if len(v) != 512 || c.count() == listed {
+		t.Fatalf("value of %d bytes, %d APDUs to read it", len(v), c.count()-listed)
+	}
+	t.Logf("listing took %d APDUs, reading the 512-byte file %d", listed-before, c.count()-listed)
+	again := c.count()
+	f.attr(t, h, data, CKA_VALUE)
+	if c.count() != again {
+		t.Error("the file was read from the card twice")
+	}
+	// A template on CKA_VALUE finds the file by content.
+	if got := f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_DATA)}, Attribute{CKA_VALUE, v}); len(got) != 1 || got[0] != data {
+		t.Fatalf("find by value: %v", got)
+	}
+	hidden := f.one(t, h, CKO_DATA, "secret-data")
+	vs, rv := f.m.GetAttributeValue(h, hidden, []uint{CKA_VALUE, CKA_LABEL})
+	must(t, "GetAttributeValue", rv)
+	if vs[0].RV != CKR_ATTRIBUTE_SENSITIVE || string(vs[1].Value) != "secret-data" {
+		t.Fatalf("unreadable file answered %+v", vs)
+	}
+}

@@ -37,6 +37,9 @@ type object struct {
 	point   []byte // public key 04||X||Y of key objects
 	hashes  uint16 // hash algorithms of a private key
 	private bool   // CKA_PRIVATE
+	// lazyValue: CKA_VALUE is the content of a card data file, read from
+	// the card the first time someone asks for it (see loadValue).
+	lazyValue bool
 
 	// host objects
 	hostName string
@@ -218,6 +221,15 @@ func (s *slot) build(ctx context.Context) uint {
 		}
 		var content []byte
 		readable := o.Access&spec.AccessRead != 0
+		if readable && o.FileUsage != spec.FileUsageCertificate {
+			// A data file is read when its value is asked for, not to
+			// list it: most applications never read it.
+			d := s.dataObject(hs, o, nil, true)
+			delete(d.attrs, CKA_VALUE)
+			d.lazyValue = true
+			out = append(out, d)
+			continue
+		}
 		if readable {
 			content, err = a.ReadFile(ctx, iotsafe.ByID(o.ID...))
 			if err != nil {
@@ -518,6 +530,30 @@ func (s *slot) dataObject(hs *handleSpace, o iotsafe.Object, content []byte, rea
 		obj.sensitive = map[uint]bool{CKA_VALUE: true}
 	}
 	return obj
+}
+
+// loadValue reads the content of a lazily mapped data file into CKA_VALUE.
+// Called with the slot's lock held (inside withSlot).
+func (s *slot) loadValue(ctx context.Context, o *object) uint {
+	if !o.lazyValue {
+		return CKR_OK
+	}
+	content, err := s.applet.ReadFile(ctx, iotsafe.ByID(o.cardID...))
+	if err != nil {
+		rv := s.fail("read file", err)
+		if rv == CKR_KEY_FUNCTION_NOT_PERMITTED {
+			// The card refuses to read it: the value exists but is not
+			// revealed.
+			o.lazyValue = false
+			o.sensitive = map[uint]bool{CKA_VALUE: true}
+			o.attrs[CKA_VALUE] = nil
+			return CKR_OK
+		}
+		return rv
+	}
+	o.attrs[CKA_VALUE] = content
+	o.lazyValue = false
+	return CKR_OK
 }
 
 // hostObject maps a stored object; defaults fill what the creator left out.

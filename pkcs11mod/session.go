@@ -377,12 +377,21 @@ func (m *Module) FindObjectsInit(h uint, tmpl []Attribute) uint {
 	if ss.findActive {
 		return CKR_OPERATION_ACTIVE
 	}
-	return ss.withSlot(true, func(s *slot, _ context.Context) uint {
+	return ss.withSlot(true, func(s *slot, ctx context.Context) uint {
 		ss.found = ss.found[:0]
+		byValue := false
+		for _, a := range tmpl {
+			byValue = byValue || a.Type == CKA_VALUE
+		}
 	next:
 		for _, o := range s.objects {
 			if !ss.visible(o) {
 				continue
+			}
+			if byValue && o.lazyValue {
+				if rv := s.loadValue(ctx, o); rv != CKR_OK {
+					return rv
+				}
 			}
 			for _, a := range tmpl {
 				v, ok := o.attrs[a.Type]
@@ -435,10 +444,20 @@ func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint)
 	}
 	defer ss.mu.Unlock()
 	var out []AttrValue
-	rv = ss.withSlot(false, func(s *slot, _ context.Context) uint {
+	rv = ss.withSlot(false, func(s *slot, ctx context.Context) uint {
 		o := ss.object(oh)
 		if o == nil {
 			return CKR_OBJECT_HANDLE_INVALID
+		}
+		if o.lazyValue {
+			for _, t := range types {
+				if t == CKA_VALUE {
+					if rv := s.loadValue(ctx, o); rv != CKR_OK {
+						return rv
+					}
+					break
+				}
+			}
 		}
 		out = make([]AttrValue, len(types))
 		for i, t := range types {
@@ -465,10 +484,13 @@ func (m *Module) GetObjectSize(h, oh uint) (uint, uint) {
 	}
 	defer ss.mu.Unlock()
 	var n uint
-	rv = ss.withSlot(false, func(s *slot, _ context.Context) uint {
+	rv = ss.withSlot(false, func(s *slot, ctx context.Context) uint {
 		o := ss.object(oh)
 		if o == nil {
 			return CKR_OBJECT_HANDLE_INVALID
+		}
+		if rv := s.loadValue(ctx, o); rv != CKR_OK {
+			return rv
 		}
 		for _, v := range o.attrs {
 			n += uint(len(v))
