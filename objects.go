@@ -75,6 +75,18 @@ type AppInfo struct {
 	Raw []byte
 }
 
+// Name returns the applet identifier as text when it is printable ASCII
+// (trailing NULs and spaces removed), else as upper-case hex.
+func (i *AppInfo) Name() string {
+	name := strings.TrimRight(string(i.AppletID), "\x00 ")
+	for _, r := range name {
+		if r < 0x20 || r > 0x7E {
+			return strings.ToUpper(hex.EncodeToString(i.AppletID))
+		}
+	}
+	return name
+}
+
 // Object is one object of the applet store with its attributes.
 type Object struct {
 	Kind                spec.ObjectKind

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -60,11 +59,7 @@ func (s *slot) identify(ctx context.Context) error {
 		return err
 	}
 	id := tokenIdentity{fw: info.Version}
-	name := printable(info.AppletID)
-	if name == "" {
-		name = "IoT SAFE applet " + strings.ToUpper(hex.EncodeToString(info.AppletID))
-	}
-	id.manufacturer = name
+	id.manufacturer = info.Name()
 	id.model = fmt.Sprintf("IoT SAFE v%d", info.Version)
 	// The serial must tell SIMs apart: the host-side store is bound to it.
 	if id.serial, err = TokenSerial(ctx, a); err != nil {
@@ -77,18 +72,6 @@ func (s *slot) identify(ctx context.Context) error {
 	}
 	s.store = st
 	return nil
-}
-
-func printable(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	for _, r := range string(b) {
-		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
-			return ""
-		}
-	}
-	return string(b)
 }
 
 // sync makes the object list current: it rebuilds it when it was never

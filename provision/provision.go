@@ -281,14 +281,7 @@ func (c *Config) request(ctx context.Context, key *signer.Key) ([]byte, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(pubDER)
-	applet := strings.TrimRight(string(info.AppletID), "\x00 ")
-	for _, r := range applet {
-		if r < 0x20 || r > 0x7E {
-			applet = hex.EncodeToString(info.AppletID)
-			break
-		}
-	}
-	expand := strings.NewReplacer("{key}", hex.EncodeToString(sum[:8]), "{applet}", applet).Replace
+	expand := strings.NewReplacer("{key}", hex.EncodeToString(sum[:8]), "{applet}", info.Name()).Replace
 	subj := c.Subject
 	subj.CommonName = expand(subj.CommonName)
 	if subj.CommonName == "" {

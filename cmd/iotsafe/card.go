@@ -34,7 +34,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 				}
 				out := map[string]any{
 					"aid": hex.EncodeToString(a.AID()), "channel": a.Channel(), "class": a.ClassFamily().String(),
-					"version": info.Version, "applet_id": printable(info.AppletID),
+					"version": info.Version, "applet_id": info.Name(),
 					"max_files": info.MaxFiles, "max_private_keys": info.MaxPrivateKeys,
 					"max_public_keys": info.MaxPublicKeys, "max_secret_keys": info.MaxSecretKeys,
 					"max_sessions": info.MaxSessions, "crypto_functions": funcNames(info.CryptoFunctions),
@@ -43,7 +43,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 				return g.emit(out, func(w io.Writer) {
 					fmt.Fprintf(w, "applet        %X on channel %d (%s class)\n", a.AID(), a.Channel(), a.ClassFamily())
 					fmt.Fprintf(w, "version       %d\n", info.Version)
-					fmt.Fprintf(w, "applet id     %s\n", printable(info.AppletID))
+					fmt.Fprintf(w, "applet id     %s\n", info.Name())
 					fmt.Fprintf(w, "capacity      %d files, %d private keys, %d public keys, %d secret keys, %d sessions\n",
 						info.MaxFiles, info.MaxPrivateKeys, info.MaxPublicKeys, info.MaxSecretKeys, info.MaxSessions)
 					fmt.Fprintf(w, "functions     %s\n", strings.Join(funcNames(info.CryptoFunctions), ", "))

@@ -2,21 +2,9 @@ package main
 
 import (
 	"fmt"
-	"strings"
-	"unicode"
 
 	"github.com/go-iotsafe/iotsafe/spec"
 )
-
-func printable(b []byte) string {
-	s := strings.TrimRight(string(b), "\x00 ")
-	for _, r := range s {
-		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
-			return fmt.Sprintf("%X", b)
-		}
-	}
-	return s
-}
 
 func funcNames(f byte) []string {
 	var out []string

@@ -75,3 +75,19 @@ func TestNoLogicalChannelLeft(t *testing.T) {
 		}
 	}
 }
+
+func TestAppInfoName(t *testing.T) {
+	for _, c := range []struct {
+		id   []byte
+		want string
+	}{
+		{[]byte("Thales IoT SAFE\x00\x00"), "Thales IoT SAFE"},
+		{[]byte("orange  "), "orange"},
+		{[]byte{0x01, 0xAB, 0x7F}, "01AB7F"},
+		{nil, ""},
+	} {
+		if got := (&iotsafe.AppInfo{AppletID: c.id}).Name(); got != c.want {
+			t.Errorf("Name(%q) = %q, want %q", c.id, got, c.want)
+		}
+	}
+}
