@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -209,6 +210,9 @@ func ParseConfig(b []byte) (*Config, error) {
 			}
 			slot.PINTries = t
 		case "peer-key":
+			if id, err := hex.DecodeString(v); err != nil || len(id) == 0 || len(id) > 20 {
+				return nil, fmt.Errorf("line %d: peer-key %q: want an IoT SAFE ID in hex (1 to 20 bytes, e.g. 05)", n, v)
+			}
 			slot.PeerKey = v
 		default:
 			return nil, fmt.Errorf("line %d: unknown slot key %q (sim, label, hex-ids, user-pin, pin-tries, peer-key)", n, k)

@@ -189,11 +189,8 @@ func (f *fixture) sign(t testing.TB, h uint, mech uint, key uint, data []byte) [
 }
 
 func rawVerify(pub *ecdsa.PublicKey, digest, sig []byte) bool {
-	if len(sig) != 64 {
-		return false
-	}
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	return ecdsa.Verify(pub, digest, r, s)
+	der, err := spec.SignatureToDER(sig)
+	return len(sig) == 64 && err == nil && ecdsa.VerifyASN1(pub, digest, der)
 }
 
 func TestTokenIdentityAndLoginSemantics(t *testing.T) {
@@ -635,8 +632,8 @@ func TestBadCardAnswers(t *testing.T) {
 		f.cards["sim1"].card.SetFaults(emulator.Fault{At: 1, Kind: k}, emulator.Fault{At: 2, Kind: k})
 		must(t, "SignInit", f.m.SignInit(h, Mechanism{Type: CKM_ECDSA}, key))
 		_, _, rv := f.m.Sign(h, d[:], 64)
-		if rv == CKR_OK || rv == CKR_GENERAL_ERROR {
-			t.Errorf("fault %d: Sign = %s, want a device error", k, rvName(rv))
+		if rv != CKR_DEVICE_ERROR {
+			t.Errorf("fault %d: Sign = %s, want CKR_DEVICE_ERROR (a truncated answer, a garbled status word)", k, rvName(rv))
 		}
 		f.cards["sim1"].card.SetFaults()
 	}
@@ -737,7 +734,8 @@ peer-key = 05
 		cfg.Slots[1].SIM != "pcsc:" || cfg.Slots[1].PeerKey != "05" {
 		t.Fatalf("%+v", cfg)
 	}
-	for _, bad := range []string{"[slot]\nlabel = x\n", "bogus = 1\n", "[slot]\nsim = pcsc:\nhex-ids = maybe\n", "[other]\n"} {
+	for _, bad := range []string{"[slot]\nlabel = x\n", "bogus = 1\n", "[slot]\nsim = pcsc:\nhex-ids = maybe\n", "[other]\n",
+		"[slot]\nsim = pcsc:\npeer-key = 5\n", "[slot]\nsim = pcsc:\npeer-key = zz\n"} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
@@ -758,9 +756,16 @@ func TestConcurrentSigning(t *testing.T) {
 				return
 			}
 			defer f.m.CloseSession(h)
-			must(t, "FindObjectsInit", f.m.FindObjectsInit(h, []Attribute{{CKA_CLASS, ulong(CKO_PRIVATE_KEY)}, {CKA_LABEL, []byte("device-key")}}))
+			if rv := f.m.FindObjectsInit(h, []Attribute{{CKA_CLASS, ulong(CKO_PRIVATE_KEY)}, {CKA_LABEL, []byte("device-key")}}); rv != CKR_OK {
+				errs <- "FindObjectsInit: " + rvName(rv)
+				return
+			}
 			keys, _ := f.m.FindObjects(h, 1)
 			f.m.FindObjectsFinal(h)
+			if len(keys) != 1 {
+				errs <- "device-key not found"
+				return
+			}
 			d := sha256.Sum256([]byte{byte(len(keys))})
 			for j := 0; j < 20; j++ {
 				if rv := f.m.SignInit(h, Mechanism{Type: CKM_ECDSA}, keys[0]); rv != CKR_OK {
@@ -905,6 +910,8 @@ func TestStatusWordsToCKR(t *testing.T) {
 		{fmt.Errorf("x: %w", iotsafe.ErrMalformedResponse), CKR_DEVICE_ERROR},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), CKR_DEVICE_ERROR},
 		{fmt.Errorf("x: %w", iotsafe.ErrRemoteAdminInProgress), CKR_FUNCTION_FAILED},
+		{&iotsafe.CardError{Op: "sign", SW: 0x6FFF}, CKR_DEVICE_ERROR},
+		{errors.New("something else"), CKR_FUNCTION_FAILED},
 	} {
 		if got := rvFor(c.err); got != c.want {
 			t.Errorf("%v -> %s, want %s", c.err, rvName(got), rvName(c.want))

@@ -121,26 +121,6 @@ func certPoint(der []byte) []byte {
 	return p
 }
 
-// objsPoints returns the public points of the card private keys among objs.
-func objsPoints(objs []*object) [][]byte {
-	var out [][]byte
-	for _, o := range objs {
-		if o.card && o.class == CKO_PRIVATE_KEY && o.point != nil {
-			out = append(out, o.point)
-		}
-	}
-	return out
-}
-
-func (s *slot) hasActiveKey(points [][]byte, p []byte) bool {
-	for _, q := range points {
-		if bytes.Equal(q, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // build reads the applet store and maps it to objects. Handles stay the
 // same for objects that are still there.
 func (s *slot) build(ctx context.Context) uint {
@@ -262,8 +242,12 @@ func (s *slot) build(ctx context.Context) uint {
 		if err != nil {
 			s.m.log.Warn("iotsafe-pkcs11: host object store", "dir", s.store.Dir(), "err", err)
 		}
+		keys := map[string]bool{}
+		for _, p := range pairs {
+			keys[string(p.point)] = true
+		}
 		for _, so := range stored {
-			if p := so.Attrs[ckaBoundKey]; len(p) > 0 && !s.hasActiveKey(objsPoints(out), p) {
+			if p := so.Attrs[ckaBoundKey]; len(p) > 0 && !keys[string(p)] {
 				s.m.log.Debug("iotsafe-pkcs11: host-stored certificate hidden: its SIM key is gone", "file", so.Name)
 				continue
 			}

@@ -3,7 +3,6 @@ package pkcs11mod
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,7 +12,7 @@ import (
 	"encoding/asn1"
 	"encoding/hex"
 	"hash"
-	"math/big"
+	"slices"
 
 	"github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -119,7 +118,8 @@ func (s *slot) peerCandidate(o iotsafe.Object, all []iotsafe.Object) bool {
 		return false
 	}
 	if s.cfg.PeerKey != "" {
-		return bytes.Equal(o.ID, hexID(s.cfg.PeerKey))
+		id, _ := hex.DecodeString(s.cfg.PeerKey) // checked by ParseConfig
+		return bytes.Equal(o.ID, id)
 	}
 	for _, p := range all {
 		if p.Kind == spec.KindPrivateKey && (bytes.Equal(p.ID, o.ID) || (p.Label != "" && p.Label == o.Label)) {
@@ -127,18 +127,6 @@ func (s *slot) peerCandidate(o iotsafe.Object, all []iotsafe.Object) bool {
 		}
 	}
 	return o.CryptoFunctions&spec.FuncKeyAgreement != 0 || o.KeyAgreement != 0
-}
-
-func hexID(s string) []byte {
-	b := new(big.Int)
-	if _, ok := b.SetString(s, 16); !ok {
-		return nil
-	}
-	out := b.Bytes()
-	if n := (len(s) + 1) / 2; len(out) < n {
-		out = append(make([]byte, n-len(out)), out...)
-	}
-	return out
 }
 
 // MechanismInfo is C_GetMechanismInfo.
@@ -174,29 +162,22 @@ type cryptoOp struct {
 	multi bool
 }
 
-func newHash(mech uint) (hash.Hash, crypto.Hash, bool) {
+// newHash returns the hash of a digest or CKM_ECDSA_SHA* mechanism, nil
+// for the others (CKM_ECDSA signs what it is given).
+func newHash(mech uint) hash.Hash {
 	switch mech {
 	case CKM_SHA_1, CKM_ECDSA_SHA1:
-		return sha1.New(), crypto.SHA1, true
+		return sha1.New()
 	case CKM_SHA224, CKM_ECDSA_SHA224:
-		return sha256.New224(), crypto.SHA224, true
+		return sha256.New224()
 	case CKM_SHA256, CKM_ECDSA_SHA256:
-		return sha256.New(), crypto.SHA256, true
+		return sha256.New()
 	case CKM_SHA384, CKM_ECDSA_SHA384:
-		return sha512.New384(), crypto.SHA384, true
+		return sha512.New384()
 	case CKM_SHA512, CKM_ECDSA_SHA512:
-		return sha512.New(), crypto.SHA512, true
+		return sha512.New()
 	}
-	return nil, 0, false
-}
-
-func isSignMech(mech uint) bool {
-	for _, m := range signMechanisms {
-		if m == mech {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // SignInit is C_SignInit.
@@ -209,7 +190,7 @@ func (m *Module) SignInit(h uint, mech Mechanism, key uint) uint {
 	if ss.sign != nil {
 		return CKR_OPERATION_ACTIVE
 	}
-	if !isSignMech(mech.Type) {
+	if !slices.Contains(signMechanisms, mech.Type) {
 		return CKR_MECHANISM_INVALID
 	}
 	if len(mech.Param) != 0 {
@@ -232,7 +213,7 @@ func (m *Module) SignInit(h uint, mech Mechanism, key uint) uint {
 			return CKR_KEY_TYPE_INCONSISTENT
 		}
 		op := &cryptoOp{mech: mech.Type, key: o}
-		op.h, _, _ = newHash(mech.Type)
+		op.h = newHash(mech.Type)
 		ss.sign = op
 		return CKR_OK
 	})
@@ -381,7 +362,7 @@ func (m *Module) VerifyInit(h uint, mech Mechanism, key uint) uint {
 	if ss.verify != nil {
 		return CKR_OPERATION_ACTIVE
 	}
-	if !isSignMech(mech.Type) {
+	if !slices.Contains(signMechanisms, mech.Type) {
 		return CKR_MECHANISM_INVALID
 	}
 	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
@@ -396,7 +377,7 @@ func (m *Module) VerifyInit(h uint, mech Mechanism, key uint) uint {
 			return CKR_KEY_FUNCTION_NOT_PERMITTED
 		}
 		op := &cryptoOp{mech: mech.Type, key: o}
-		op.h, _, _ = newHash(mech.Type)
+		op.h = newHash(mech.Type)
 		ss.verify = op
 		return CKR_OK
 	})
@@ -456,9 +437,8 @@ func verifyRaw(point, digest, sig []byte) uint {
 	if err != nil {
 		return CKR_KEY_HANDLE_INVALID
 	}
-	r := new(big.Int).SetBytes(sig[:32])
-	s := new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(pub, digest, r, s) {
+	der, err := spec.SignatureToDER(sig)
+	if err != nil || !ecdsa.VerifyASN1(pub, digest, der) {
 		return CKR_SIGNATURE_INVALID
 	}
 	return CKR_OK
@@ -474,10 +454,10 @@ func (m *Module) DigestInit(h uint, mech Mechanism) uint {
 	if ss.digest != nil {
 		return CKR_OPERATION_ACTIVE
 	}
-	hh, _, ok := newHash(mech.Type)
-	if !ok || mech.Type >= CKM_ECDSA && mech.Type <= CKM_ECDSA_SHA512 {
+	if !slices.Contains(digestMechanisms, mech.Type) {
 		return CKR_MECHANISM_INVALID
 	}
+	hh := newHash(mech.Type)
 	ss.digest = &cryptoOp{mech: mech.Type, h: hh}
 	return CKR_OK
 }
@@ -717,7 +697,7 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 			log.Error("iotsafe-pkcs11: C_GenerateKeyPair: the new key pair is not in the card's object list")
 			return CKR_DEVICE_ERROR
 		}
-		log.Info("iotsafe-pkcs11: key pair generated on the SIM", "id", kp.PrivateID, "label", target.Label)
+		log.Info("iotsafe-pkcs11: key pair generated on the SIM", "id", hex.EncodeToString(kp.PrivateID), "label", target.Label)
 		return CKR_OK
 	})
 	return pub, priv, rv

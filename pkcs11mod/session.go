@@ -763,6 +763,12 @@ func rvFor(err error) uint {
 		errors.Is(err, context.DeadlineExceeded), errors.Is(err, iotsafe.ErrAppletNotFound):
 		return CKR_DEVICE_ERROR
 	}
+	// Any other status word from the card (6Fxx, an unknown 6Xxx) is a
+	// problem of the token.
+	var ce *iotsafe.CardError
+	if errors.As(err, &ce) {
+		return CKR_DEVICE_ERROR
+	}
 	return CKR_FUNCTION_FAILED
 }
 
