@@ -4,7 +4,7 @@
  * order, short buffers, C_Finalize/C_Initialize cycles, application mutex
  * callbacks, and 16 threads signing at once.
  *
- *   cc -O2 -o misuse misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
+ *   cc -O2 -I pkcs11mod/cabi -o misuse misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
  *   IOTSAFE_SIM=emulator:sim.json ./misuse build/libiotsafe-pkcs11.so device-key
  *
  * Exit status 0 when every check passed; each failure is printed. */
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <p11-kit/pkcs11.h>
+#include "pkcs11_glue.h" /* p11-kit's pkcs11.h and the PKCS#11 3.0 interface types */
 
 static CK_FUNCTION_LIST_PTR f;
 static int failures, checks;
@@ -411,6 +411,47 @@ static CK_RV app_unlock(CK_VOID_PTR m)
 	return CKR_OK;
 }
 
+/* PKCS#11 3.0 interfaces: the list, both versions by C_GetInterface, and
+ * the 3.0 function list working (C_LoginUser, a message function). */
+static void interfaces(void *lib)
+{
+	CK_C_GetInterfaceList gil = (CK_C_GetInterfaceList)dlsym(lib, "C_GetInterfaceList");
+	CK_C_GetInterface gi = (CK_C_GetInterface)dlsym(lib, "C_GetInterface");
+	CK_INTERFACE list[4], *ifc = NULL;
+	CK_ULONG n = 0;
+	CK_VERSION v30 = {3, 0}, v240 = {2, 40}, v99 = {9, 9};
+	CK_FUNCTION_LIST_3_0 *f3;
+	CK_SESSION_HANDLE s;
+	EXPECT(gil != NULL && gi != NULL);
+	if (gil == NULL || gi == NULL)
+		return;
+	CHECK(gil(NULL, NULL), CKR_ARGUMENTS_BAD);
+	CHECK(gil(NULL, &n), CKR_OK);
+	EXPECT(n == 2);
+	n = 1;
+	CHECK(gil(list, &n), CKR_BUFFER_TOO_SMALL);
+	n = 4;
+	CHECK(gil(list, &n), CKR_OK);
+	EXPECT(n == 2 && strcmp((char *)list[0].pInterfaceName, "PKCS 11") == 0);
+	CHECK(gi((CK_UTF8CHAR *)"PKCS 11", &v240, NULL, 0), CKR_ARGUMENTS_BAD);
+	CHECK(gi((CK_UTF8CHAR *)"Vendor X", NULL, &ifc, 0), CKR_ARGUMENTS_BAD);
+	CHECK(gi((CK_UTF8CHAR *)"PKCS 11", &v99, &ifc, 0), CKR_ARGUMENTS_BAD);
+	CHECK(gi((CK_UTF8CHAR *)"PKCS 11", &v240, &ifc, 0), CKR_OK);
+	EXPECT(ifc != NULL && ((CK_VERSION *)ifc->pFunctionList)->minor == 40);
+	CHECK(gi(NULL, NULL, &ifc, 0), CKR_OK); /* the default: the newest */
+	CHECK(gi((CK_UTF8CHAR *)"PKCS 11", &v30, &ifc, 0), CKR_OK);
+	f3 = ifc ? (CK_FUNCTION_LIST_3_0 *)ifc->pFunctionList : NULL;
+	EXPECT(f3 != NULL && f3->version.major == 3);
+	if (f3 == NULL)
+		return;
+	CHECK(f3->C_Initialize(NULL), CKR_OK);
+	CHECK(f3->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	CHECK(f3->C_LoginUser(s, CKU_USER, (CK_UTF8CHAR *)"1234", 4, (CK_UTF8CHAR *)"bob", 3), CKR_USER_TYPE_INVALID);
+	CHECK(f3->C_MessageSignInit(s, NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	CHECK(f3->C_SessionCancel(s, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	CHECK(f3->C_Finalize(NULL), CKR_OK);
+}
+
 int main(int argc, char **argv)
 {
 	void *lib;
@@ -435,6 +476,8 @@ int main(int argc, char **argv)
 
 	misuse();
 	printf("misuse: argument/order checks done\n");
+	interfaces(lib);
+	printf("misuse: PKCS#11 3.0 interface checks done\n");
 	cycles(20);
 	printf("misuse: 20 C_Initialize/C_Finalize cycles done\n");
 

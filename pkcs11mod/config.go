@@ -239,6 +239,12 @@ func parseBool(v string) (bool, error) {
 	return false, fmt.Errorf("want yes or no, got %q", v)
 }
 
+// PIN lengths the token accepts (CK_TOKEN_INFO ulMinPinLen/ulMaxPinLen).
+const (
+	minPINLen = 4
+	maxPINLen = 64
+)
+
 // pinIterations is the PBKDF2 cost of a PIN hash: about 50 ms on a small
 // ARM core, which with the retry counter bounds guessing.
 const pinIterations = 100_000
@@ -247,8 +253,8 @@ const pinIterations = 100_000
 // "pbkdf2-sha256$ITERATIONS$SALT$HASH" (base64). The PIN itself is never
 // stored.
 func HashPIN(pin string) (string, error) {
-	if pin == "" {
-		return "", errors.New("empty PIN")
+	if len(pin) < minPINLen || len(pin) > maxPINLen {
+		return "", fmt.Errorf("a PIN has %d to %d characters, this one %d", minPINLen, maxPINLen, len(pin))
 	}
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {

@@ -647,6 +647,11 @@ func TestConfiguredPIN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, bad := range []string{"", "123", strings.Repeat("9", 65)} {
+		if _, err := HashPIN(bad); err == nil {
+			t.Errorf("HashPIN accepted a PIN of %d characters, which C_Login would refuse", len(bad))
+		}
+	}
 	if strings.Contains(hash, "2468") {
 		t.Fatal("the PIN hash contains the PIN")
 	}

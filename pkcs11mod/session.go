@@ -69,8 +69,8 @@ func (m *Module) TokenInfo(id uint) (TokenInfo, uint) {
 		SessionCount:       count,
 		MaxRwSessionCount:  CK_EFFECTIVELY_INFINITE,
 		RwSessionCount:     rw,
-		MaxPinLen:          64,
-		MinPinLen:          4,
+		MaxPinLen:          maxPINLen,
+		MinPinLen:          minPINLen,
 		TotalPublicMemory:  CK_UNAVAILABLE_INFORMATION,
 		FreePublicMemory:   CK_UNAVAILABLE_INFORMATION,
 		TotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
@@ -295,7 +295,7 @@ func (m *Module) Login(h, userType uint, pin []byte) uint {
 	if fails >= s.pinTries() {
 		return CKR_PIN_LOCKED
 	}
-	if len(pin) < 4 || len(pin) > 64 {
+	if len(pin) < minPINLen || len(pin) > maxPINLen {
 		// Counted like a wrong PIN: the length is not a free oracle.
 		s.store.setPINFailures(fails + 1)
 		return CKR_PIN_LEN_RANGE

@@ -40,9 +40,9 @@ go test -count=1 -timeout 20m ./...
 step "race detector on the concurrent paths"
 go test -count=1 -race -timeout 10m . ./transport/... ./emulator/... ./signer/... ./pkcs11mod/...
 
-step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short buffers, cycles, 16 threads)"
+step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short buffers, 3.0 interfaces, cycles, 16 threads)"
 make -s pkcs11
-cc -O2 -Wall -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
+cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
 misuse_dir=$(mktemp -d /tmp/iotsafe-misuse.XXXXXX)
 build/iotsafe emulator init --state "$misuse_dir/sim.json" >/dev/null
 IOTSAFE_SIM="emulator:$misuse_dir/sim.json" IOTSAFE_PKCS11_STORE="$misuse_dir/store" \
