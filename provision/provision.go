@@ -59,7 +59,7 @@ type Config struct {
 	// zero Ref picks the first free container that can generate keys.
 	Container iotsafe.Ref
 	// Replace allows regenerating a named container whose key has a
-	// certificate on the SIM (its credential is lost).
+	// certificate, on the SIM or in Store (its credential is lost).
 	Replace bool
 	// Subject and SANs of the request. In CommonName and DNSNames the
 	// placeholders {key} (hex SHA-256 of the new public key, 16 digits) and
@@ -122,7 +122,7 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 		return nil, errors.New("provision: Applet, EST and Operator (or Store) are required")
 	}
 	log := c.log()
-	container, err := chooseContainer(ctx, c.Applet, c.Container, c.Replace)
+	container, err := c.chooseContainer(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +163,8 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 // only then is the old file deleted.
 func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	log := c.log()
-	tc := &tls.Certificate{PrivateKey: cur.Key, Leaf: cur.Certificate, Certificate: [][]byte{cur.Certificate.Raw}}
-	for _, x := range cur.Chain {
-		tc.Certificate = append(tc.Certificate, x.Raw)
-	}
 	re := *c.EST
-	re.Certificate, re.GetClientCertificate = tc, nil
+	re.Certificate, re.GetClientCertificate = cur.tlsCertificate(), nil
 	csr, err := c.request(ctx, cur.Key)
 	if err != nil {
 		return nil, err
@@ -197,14 +193,15 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	return res, nil
 }
 
-// chooseContainer returns the container to generate the key in: ref when
-// given (refused when its key already has a certificate on the SIM, unless
-// replace), else the first container that can generate keys and sign and
-// holds no credential: an empty one, else one whose key has no certificate
-// on the SIM (left by an interrupted run).
-func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, replace bool) (iotsafe.Ref, error) {
+// chooseContainer returns the container to generate the key in:
+// c.Container when given (refused when its key already has a certificate,
+// on the SIM or in c.Store, unless c.Replace), else the first container
+// that can generate keys and sign and holds no credential: an empty one,
+// else one whose key has no certificate (left by an interrupted run).
+func (c *Config) chooseContainer(ctx context.Context) (iotsafe.Ref, error) {
+	a, ref := c.Applet, c.Container
 	if ref.ID != nil || ref.Label != "" {
-		if replace {
+		if c.Replace {
 			return ref, nil
 		}
 		o, err := a.Find(ctx, spec.KindPrivateKey, ref)
@@ -212,7 +209,7 @@ func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, re
 			return iotsafe.Ref{}, err
 		}
 		if o.Active() {
-			used, err := certified(ctx, a, o.ID)
+			used, err := c.certified(ctx, o.ID)
 			if err != nil {
 				return iotsafe.Ref{}, err
 			}
@@ -238,7 +235,7 @@ func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, re
 		pending = append(pending, o)
 	}
 	for _, o := range pending {
-		used, err := certified(ctx, a, o.ID)
+		used, err := c.certified(ctx, o.ID)
 		if err != nil {
 			return iotsafe.Ref{}, err
 		}
@@ -249,19 +246,25 @@ func chooseContainer(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, re
 	return iotsafe.Ref{}, errors.New("provision: the SIM has no free key container for on-SIM key generation (all hold credentials); name one")
 }
 
-// certified reports whether the SIM holds a certificate for the public key
-// of key container id.
-func certified(ctx context.Context, a *iotsafe.Applet, id []byte) (bool, error) {
-	point, err := a.ReadPublicKey(ctx, iotsafe.ByID(id...))
+// certified reports whether the SIM, or the host store when the
+// certificates go there, holds a certificate for the public key of key
+// container id.
+func (c *Config) certified(ctx context.Context, id []byte) (bool, error) {
+	point, err := c.Applet.ReadPublicKey(ctx, iotsafe.ByID(id...))
 	if err != nil {
 		return false, nil // no readable public key: nothing can be certified for it
 	}
-	certs, err := signer.Certificates(ctx, a)
+	certs, err := signer.Certificates(ctx, c.Applet)
 	if err != nil {
 		return false, err
 	}
-	for _, c := range certs {
-		if pub, ok := c.PublicKey.(*ecdsa.PublicKey); ok {
+	if c.Store != nil {
+		if stored, err := c.Store.Certificate(ctx, id); err == nil {
+			certs = append(certs, stored)
+		}
+	}
+	for _, cert := range certs {
+		if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); ok {
 			if b, err := pub.Bytes(); err == nil && bytes.Equal(b, point) {
 				return true, nil
 			}
@@ -332,16 +335,21 @@ func (c *Config) deliver(ctx context.Context, key *signer.Key, certs []*x509.Cer
 	return res, nil
 }
 
+// tlsCertificate is the credential as a TLS client certificate.
+func (r *Result) tlsCertificate() *tls.Certificate {
+	tc := &tls.Certificate{Certificate: [][]byte{r.Certificate.Raw}, PrivateKey: r.Key, Leaf: r.Certificate}
+	for _, x := range r.Chain {
+		tc.Certificate = append(tc.Certificate, x.Raw)
+	}
+	return tc
+}
+
 // check runs Config.Check on a new credential.
 func (c *Config) check(ctx context.Context, res *Result) error {
 	if c.Check == nil {
 		return nil
 	}
-	tc := &tls.Certificate{Certificate: [][]byte{res.Certificate.Raw}, PrivateKey: res.Key, Leaf: res.Certificate}
-	for _, x := range res.Chain {
-		tc.Certificate = append(tc.Certificate, x.Raw)
-	}
-	if err := c.Check(ctx, tc); err != nil {
+	if err := c.Check(ctx, res.tlsCertificate()); err != nil {
 		return fmt.Errorf("provision: the new credential failed its end-to-end check: %w", err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/smallstep/pkcs7"
@@ -307,6 +308,11 @@ func TestDeliveryIntoPKCS11HostStore(t *testing.T) {
 	certs, key := p11certs(t, m, res.Key.ID())
 	if !key || len(certs) != 1 || !bytes.Equal(certs[0], res.Certificate.Raw) {
 		t.Fatalf("PKCS#11 shows key %v and %d certificates for the provisioned key", key, len(certs))
+	}
+	// The container now holds a credential whose certificate is in the
+	// store: provisioning it again is refused, as for one on the SIM.
+	if _, err := provision.Provision(ctx, cfg); err == nil || !strings.Contains(err.Error(), "holds a credential") {
+		t.Fatalf("re-provisioning a container certified in the host store: %v", err)
 	}
 
 	// Renewal whose check fails leaves the stored certificate alone.
