@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/go-iotsafe/iotsafe/pkcs11mod"
@@ -156,7 +157,13 @@ func outCap(p *C.CK_BYTE, pl *C.CK_ULONG) int {
 	return int(*pl)
 }
 
+// pad fills a fixed-size, blank-padded CK_UTF8CHAR field; a longer
+// string is cut at a character boundary so the field stays valid UTF-8.
 func pad(dst unsafe.Pointer, size int, s string) {
+	for len(s) > size {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
 	b := unsafe.Slice((*byte)(dst), size)
 	for i := range b {
 		b[i] = ' '
