@@ -24,15 +24,15 @@ TTY=$(head -1 "$DIR/modem.out")
 PIDS+=($!)
 export IOTSAFE_SIM=pcsc: IOTSAFE_PKCS11_STORE=$DIR/store IOTSAFE_PKCS11_LOG=$DIR/p11.log
 ok=0
-for _ in $(seq 1 100); do "$BIN" info >/dev/null 2>&1 && { ok=1; break; }; sleep 0.1; done
+for _ in $(seq 1 100); do timeout 60 "$BIN" info >/dev/null 2>&1 && { ok=1; break; }; sleep 0.1; done
 [ $ok = 1 ] || fail "the bridged SIM did not appear in pcscd: $(cat "$DIR/bridge.log")"
-"$BIN" pubkey --key 01 >"$DIR/pub.pem"
+timeout 60 "$BIN" pubkey --key 01 >"$DIR/pub.pem"
 
 signer() { # signer N: sign and verify (openssl) 5 files in a row
   local i
   for i in 1 2 3 4 5; do
     head -c 2000 /dev/urandom >"$DIR/f$1.$i"
-    "$BIN" sign --key 01 --in "$DIR/f$1.$i" --out "$DIR/s$1.$i" || return 1
+    timeout 60 "$BIN" sign --key 01 --in "$DIR/f$1.$i" --out "$DIR/s$1.$i" || return 1
     openssl dgst -sha256 -verify "$DIR/pub.pem" -signature "$DIR/s$1.$i" "$DIR/f$1.$i" >/dev/null || return 1
   done
 }
@@ -40,7 +40,7 @@ p11signer() {
   local i
   for i in 1 2 3; do
     head -c 32 /dev/urandom >"$DIR/d.$i"
-    pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" --sign -m ECDSA --id 01 -i "$DIR/d.$i" \
+    timeout 60 pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" --sign -m ECDSA --id 01 -i "$DIR/d.$i" \
       -o "$DIR/p.$i" --signature-format openssl >/dev/null 2>&1 || return 1
     openssl pkeyutl -verify -pubin -inkey "$DIR/pub.pem" -in "$DIR/d.$i" -sigfile "$DIR/p.$i" >/dev/null || return 1
   done

@@ -31,7 +31,7 @@ head -c 5000 /dev/urandom >"$DIR/fw.bin"
 # until: run a command until it succeeds, at most N tenths of a second.
 until_ok() { local n=$1; shift; for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 
-until_ok 100 "$BIN" info || fail "the software SIM did not appear in pcscd: $(cat "$DIR/serve.log")"
+until_ok 100 timeout 60 "$BIN" info || fail "the software SIM did not appear in pcscd: $(cat "$DIR/serve.log")"
 
 # 1. The SIM pulled during a signing loop in C.
 cc -O2 -o "$DIR/p11bench" conformance/bench.c $(pkg-config --cflags p11-kit-1) -ldl
@@ -47,9 +47,9 @@ set -e
 grep -q "C_Sign\(Init\)\? failed: 0x32" "$DIR/loop.err" || fail "want CKR_DEVICE_REMOVED (0x32) when the SIM is pulled: $(cat "$DIR/loop.err")"
 echo "SIM pulled mid-loop: $(cat "$DIR/loop.err")"
 serve
-until_ok 100 "$BIN" info || fail "the software SIM did not come back: $(tail -3 "$DIR/serve.log")"
+until_ok 100 timeout 60 "$BIN" info || fail "the software SIM did not come back: $(tail -3 "$DIR/serve.log")"
 openssl dgst -sha256 -binary "$DIR/fw.bin" >"$DIR/fw.sha"
-pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" --sign -m ECDSA --id 01 -i "$DIR/fw.sha" -o "$DIR/sig0" >/dev/null 2>&1 \
+timeout 60 pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" --sign -m ECDSA --id 01 -i "$DIR/fw.sha" -o "$DIR/sig0" >/dev/null 2>&1 \
   || fail "PKCS#11 signing once the SIM is back"
 echo "SIM back: a new process signs through the PKCS#11 library"
 
@@ -58,23 +58,23 @@ if [ ! -f /tmp/iotsafe-pcscd.pid ]; then
   echo "pcscd restart not run: the pcscd in use was not started by scripts/pcscd.sh, so it is not ours to restart"
   exit 0
 fi
-"$BIN" pubkey --key 01 >"$DIR/before.pem"
-"$BIN" sign --key 01 --in "$DIR/fw.bin" --out "$DIR/sig1" || fail "sign before the restart"
+timeout 60 "$BIN" pubkey --key 01 >"$DIR/before.pem"
+timeout 60 "$BIN" sign --key 01 --in "$DIR/fw.bin" --out "$DIR/sig1" || fail "sign before the restart"
 echo "signed through pcscd"
 
 scripts/pcscd.sh stop
-if "$BIN" sign --key 01 --in "$DIR/fw.bin" --out "$DIR/sig2" 2>"$DIR/down.err"; then
+if timeout 60 "$BIN" sign --key 01 --in "$DIR/fw.bin" --out "$DIR/sig2" 2>"$DIR/down.err"; then
   fail "signing succeeded with pcscd stopped"
 fi
 grep -qi -E "pcsc|service|reader" "$DIR/down.err" || fail "unclear error with pcscd down: $(cat "$DIR/down.err")"
 echo "pcscd down: $(head -1 "$DIR/down.err")"
-pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" -L >"$DIR/p11down.txt" 2>&1 || true
+timeout 60 pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" -L >"$DIR/p11down.txt" 2>&1 || true
 grep -q "(empty)" "$DIR/p11down.txt" || fail "PKCS#11 slot not empty with pcscd down: $(cat "$DIR/p11down.txt")"
 
 scripts/pcscd.sh start >/dev/null
-until_ok 150 "$BIN" sign --key 01 --in "$DIR/fw.bin" --out "$DIR/sig3" || fail "signing did not come back after pcscd restarted: $(tail -5 "$DIR/serve.log")"
-"$BIN" verify --key 01 --in "$DIR/fw.bin" --sig "$DIR/sig3" >/dev/null || fail "signature after the restart does not verify"
-"$BIN" pubkey --key 01 | cmp -s - "$DIR/before.pem" || fail "the SIM's key changed across the restart"
-pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" --sign -m ECDSA --id 01 -i "$DIR/fw.sha" -o "$DIR/sig4" >/dev/null 2>&1 \
+until_ok 150 timeout 60 "$BIN" sign --key 01 --in "$DIR/fw.bin" --out "$DIR/sig3" || fail "signing did not come back after pcscd restarted: $(tail -5 "$DIR/serve.log")"
+timeout 60 "$BIN" verify --key 01 --in "$DIR/fw.bin" --sig "$DIR/sig3" >/dev/null || fail "signature after the restart does not verify"
+timeout 60 "$BIN" pubkey --key 01 | cmp -s - "$DIR/before.pem" || fail "the SIM's key changed across the restart"
+timeout 60 pkcs11-tool --module "$ROOT/build/libiotsafe-pkcs11.so" --sign -m ECDSA --id 01 -i "$DIR/fw.sha" -o "$DIR/sig4" >/dev/null 2>&1 \
   || fail "PKCS#11 signing after the restart"
 echo "pcscd restarted: the SIM is back, signing works (CLI and PKCS#11), keys intact"

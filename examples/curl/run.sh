@@ -50,7 +50,7 @@ echo "EST server at $(cat est.url)"
 say "2. Zero-touch provisioning: key pair on the SIM, CSR, enrolment, certificate to the SIM"
 export IOTSAFE_SIM=emulator:$DIR/sim.json
 "$BIN" provision --key 02 --est "$(cat est.url)" --est-ca ca/ca.pem --user device --password bootstrap --cn "meter-{key}"
-pkcs11-tool --module "$LIB" -O --type cert 2>/dev/null | grep -A3 "label: *ztp-key"
+timeout 60 pkcs11-tool --module "$LIB" -O --type cert 2>/dev/null | grep -A3 "label: *ztp-key"
 
 say "3. The cloud: an HTTPS server that demands a client certificate from the CA"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.pem \
@@ -71,14 +71,14 @@ cloud() { # cloud: one connection; sets PORT
 say "4a. curl: key and certificate from the SIM, named by pkcs11: URIs"
 cloud
 echo "curl --cert '$CERT' --key '$KEY' https://127.0.0.1:$PORT/"
-curl -sS --cert "$CERT" --key "$KEY" --cacert srv.pem "https://127.0.0.1:$PORT/" >page.html
+curl -sS --max-time 30 --cert "$CERT" --key "$KEY" --cacert srv.pem "https://127.0.0.1:$PORT/" >page.html
 grep -E "^(New, |Peer signature type|Peer signing digest)" page.html | head -3
 grep -q "Cipher is" page.html
 echo "mutual TLS OK: the server accepted $(sed -n 's/.*depth=0 //p' cloud.log | head -1)"
 
 say "4b. openssl s_client with the pkcs11 engine"
 cloud
-printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -connect "127.0.0.1:$PORT" -engine pkcs11 -keyform engine \
+printf 'GET / HTTP/1.0\r\n\r\n' | timeout 30 openssl s_client -connect "127.0.0.1:$PORT" -engine pkcs11 -keyform engine \
   -key "$KEY" -cert <(pkcs11-tool --module "$LIB" --read-object --type cert --label ztp-key 2>/dev/null | openssl x509 -inform DER) \
   -CAfile srv.pem -verify_return_error -ign_eof -quiet >sclient.out 2>sclient.err
 grep -q "Cipher is" sclient.out
@@ -89,19 +89,19 @@ say "5. A second SIM whose certificate is kept in the PKCS#11 host-side store"
 export IOTSAFE_SIM=emulator:$DIR/sim2.json
 "$BIN" provision --key 02 --deliver pkcs11-store --est "$(cat est.url)" --est-ca ca/ca.pem --user device --password bootstrap --cn "tracker-{key}"
 cloud
-curl -sS --cert "$CERT" --key "$KEY" --cacert srv.pem "https://127.0.0.1:$PORT/" >page2.html
+curl -sS --max-time 30 --cert "$CERT" --key "$KEY" --cacert srv.pem "https://127.0.0.1:$PORT/" >page2.html
 grep -q "Cipher is" page2.html
 echo "mutual TLS OK: certificate from the host store, key on the SIM"
 
 say "6. The operator deletes the key over the air"
 "$BIN" emulator admin --state sim2.json delete --kind private-key --id 02
-pkcs11-tool --module "$LIB" -O >after.txt 2>&1 || true
+timeout 60 pkcs11-tool --module "$LIB" -O >after.txt 2>&1 || true
 if grep -q "ID: *02$" after.txt; then
   echo "the removed key is still offered: this is a bug" >&2; exit 1
 fi
 echo "the token no longer offers key 02 nor its certificate (no object with ID 02 left)"
 cloud
-if curl -sS --cert "$CERT" --key "$KEY" --cacert srv.pem "https://127.0.0.1:$PORT/" >page3.html 2>curl3.err; then
+if curl -sS --max-time 30 --cert "$CERT" --key "$KEY" --cacert srv.pem "https://127.0.0.1:$PORT/" >page3.html 2>curl3.err; then
   echo "curl authenticated with a removed credential: this is a bug" >&2; exit 1
 fi
 echo "curl refused: $(head -1 curl3.err)"

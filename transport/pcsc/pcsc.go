@@ -206,6 +206,14 @@ func (t *Transport) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err != nil {
 		return nil, t.recover(err)
 	}
+	if len(resp) < 2 {
+		// Every card answer carries a status word; an empty answer is
+		// what a reader gives when the card side went away mid-command
+		// (vpcd does so when its card process dies). The next exchange
+		// reconnects.
+		t.lost = true
+		return nil, fmt.Errorf("pcsc: %d-byte answer from %q: %w", len(resp), t.reader, transport.ErrCardRemoved)
+	}
 	return resp, nil
 }
 
