@@ -485,35 +485,39 @@ func (a *Applet) PutPublicKey(ctx context.Context, pub Ref, point []byte) error 
 	if len(point) == 0 || point[0] != 0x04 {
 		return fmt.Errorf("iotsafe: put public key: the point must be uncompressed (04||X||Y)")
 	}
+	return a.do(ctx, func() error { return a.putPublicKey(ctx, pub, point) })
+}
+
+func (a *Applet) putPublicKey(ctx context.Context, pub Ref, point []byte) error {
 	obj := describe(spec.KindPublicKey, pub)
-	return a.do(ctx, func() error {
-		s := a.session(ctx, sessionPutPublic)
-		delete(a.pubkeys, pub.key(spec.KindPublicKey))
-		a.objects = nil
-		if _, err := a.command(ctx, "put public key", obj,
-			apdu.Command{INS: spec.InsPutPublicKeyInit, P1: spec.SessionOpen, P2: s, Data: pub.appendTLV(nil, spec.KindPublicKey)}); err != nil {
+	s := a.session(ctx, sessionPutPublic)
+	delete(a.pubkeys, pub.key(spec.KindPublicKey))
+	a.objects = nil
+	if _, err := a.command(ctx, "put public key", obj,
+		apdu.Command{INS: spec.InsPutPublicKeyInit, P1: spec.SessionOpen, P2: s, Data: pub.appendTLV(nil, spec.KindPublicKey)}); err != nil {
+		return err
+	}
+	blocks := a.split(spec.AppendPublicKeyTLV(nil, point))
+	for i, b := range blocks {
+		c := apdu.Command{INS: spec.InsPutPublicKeyUpdate, P1: spec.BlockMore, P2: s, Data: b}
+		if i == len(blocks)-1 {
+			c.P1 = spec.BlockLast
+		}
+		if _, err := a.command(ctx, "put public key", obj, c); err != nil {
+			if i < len(blocks)-1 {
+				a.closeSession(ctx, spec.InsPutPublicKeyInit, s)
+			}
 			return err
 		}
-		blocks := a.split(spec.AppendPublicKeyTLV(nil, point))
-		for i, b := range blocks {
-			c := apdu.Command{INS: spec.InsPutPublicKeyUpdate, P1: spec.BlockMore, P2: s, Data: b}
-			if i == len(blocks)-1 {
-				c.P1 = spec.BlockLast
-			}
-			if _, err := a.command(ctx, "put public key", obj, c); err != nil {
-				if i < len(blocks)-1 {
-					a.closeSession(ctx, spec.InsPutPublicKeyInit, s)
-				}
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // ComputeDH computes an ECDH shared secret on the card between a private
 // key and a public key object (put there first with PutPublicKey) and
-// returns the raw secret (the X coordinate).
+// returns the raw secret (the X coordinate). Another process may replace
+// the public key object between the two calls: use ECDH, which does both
+// as one operation.
 func (a *Applet) ComputeDH(ctx context.Context, priv, peer Ref) ([]byte, error) {
 	if err := priv.check(); err != nil {
 		return nil, err
@@ -525,6 +529,41 @@ func (a *Applet) ComputeDH(ctx context.Context, priv, peer Ref) ([]byte, error) 
 	d = peer.appendTLV(d, spec.KindPublicKey)
 	// IoT SAFE keys are 256-bit curves: the secret is a 32-byte X coordinate.
 	return a.derive(ctx, "compute DH", describe(spec.KindPrivateKey, priv), apdu.Command{INS: spec.InsComputeDH, Data: d, Ne: 256}, 32)
+}
+
+// ECDH puts a peer's public key (uncompressed point) into the public key
+// object peer and computes the shared secret with the private key priv, as
+// one operation: no other thread or process using the card can put its own
+// peer key in between (the object is shared by everyone who uses the card).
+func (a *Applet) ECDH(ctx context.Context, priv, peer Ref, point []byte) ([]byte, error) {
+	if err := priv.check(); err != nil {
+		return nil, err
+	}
+	if err := peer.check(); err != nil {
+		return nil, err
+	}
+	if len(point) == 0 || point[0] != 0x04 {
+		return nil, fmt.Errorf("iotsafe: ECDH: the peer's point must be uncompressed (04||X||Y)")
+	}
+	d := priv.appendTLV(nil, spec.KindPrivateKey)
+	d = peer.appendTLV(d, spec.KindPublicKey)
+	op, obj := "compute DH", describe(spec.KindPrivateKey, priv)
+	var out []byte
+	err := a.do(ctx, func() error {
+		if err := a.putPublicKey(ctx, peer, point); err != nil {
+			return err
+		}
+		resp, err := a.command(ctx, op, obj, apdu.Command{INS: spec.InsComputeDH, Data: d, Ne: 256})
+		if err != nil {
+			return err
+		}
+		if len(resp.Data) != 32 {
+			return malformed(op, "asked 32 bytes, got %d", len(resp.Data))
+		}
+		out = bytes.Clone(resp.Data)
+		return nil
+	})
+	return out, err
 }
 
 func (a *Applet) derive(ctx context.Context, op, obj string, c apdu.Command, want int) ([]byte, error) {

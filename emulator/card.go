@@ -87,6 +87,10 @@ type Card struct {
 	down     bool
 	closed   bool
 	atr      []byte
+	// txSem serializes transactions in this process; inTx (under mu) says
+	// that one holds the state file's exclusive lock.
+	txSem chan struct{}
+	inTx  bool
 }
 
 func (o *Options) defaults() error {
@@ -106,7 +110,8 @@ func (o *Options) defaults() error {
 }
 
 func newCard(opts Options, st *state) *Card {
-	c := &Card{opts: opts, st: st, rnd: opts.Rand, log: opts.Logger, keys: map[string]*ecdsa.PrivateKey{}, seenGen: st.AdminGen}
+	c := &Card{opts: opts, st: st, rnd: opts.Rand, log: opts.Logger, keys: map[string]*ecdsa.PrivateKey{}, seenGen: st.AdminGen,
+		txSem: make(chan struct{}, 1)}
 	if c.rnd == nil {
 		c.rnd = rand.Reader
 	}
@@ -485,10 +490,12 @@ func (c *Card) refresh() error {
 	if stp == c.stamp {
 		return nil
 	}
-	if err := c.store.flock(lockSH); err != nil {
-		return err
+	if !c.inTx {
+		if err := c.store.flock(lockSH); err != nil {
+			return err
+		}
+		defer c.store.flock(lockUN)
 	}
-	defer c.store.flock(lockUN)
 	st, stp, err := c.store.load()
 	if err != nil {
 		return err
@@ -503,10 +510,12 @@ func (c *Card) refresh() error {
 // failed change leaves nothing half done.
 func (c *Card) mutate(fn func(st *state) apdu.StatusWord) apdu.StatusWord {
 	if c.store != nil {
-		if err := c.store.flock(lockEX); err != nil {
-			return apdu.SWMemoryFailure
+		if !c.inTx {
+			if err := c.store.flock(lockEX); err != nil {
+				return apdu.SWMemoryFailure
+			}
+			defer c.store.flock(lockUN)
 		}
-		defer c.store.flock(lockUN)
 		if stp, err := statStamp(c.store.path); err != nil || stp != c.stamp {
 			st, stp, err := c.store.load()
 			if err != nil {

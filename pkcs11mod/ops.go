@@ -781,10 +781,7 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 			log.Warn("iotsafe-pkcs11: CKM_ECDH1_DERIVE: the SIM has no writable public key container for the peer key (set peer-key in the configuration)")
 			return CKR_FUNCTION_FAILED
 		}
-		if err := s.applet.PutPublicKey(ctx, iotsafe.ByID(peer...), point); err != nil {
-			return s.fail("put public key", err)
-		}
-		secret, err := s.applet.ComputeDH(ctx, iotsafe.ByID(k.cardID...), iotsafe.ByID(peer...))
+		secret, err := s.applet.ECDH(ctx, iotsafe.ByID(k.cardID...), iotsafe.ByID(peer...), point)
 		if err != nil {
 			return s.fail("compute DH", err)
 		}

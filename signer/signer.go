@@ -196,16 +196,14 @@ func NewKeyAgreement(ctx context.Context, a *iotsafe.Applet, priv, slot iotsafe.
 // PublicKey returns the card key's public half.
 func (ka *KeyAgreement) PublicKey() *ecdh.PublicKey { return ka.pub }
 
-// ECDH puts peer on the card and computes the shared secret there: the
-// same bytes crypto/ecdh's PrivateKey.ECDH returns.
+// ECDH puts peer on the card and computes the shared secret there, as one
+// card operation (iotsafe.Applet.ECDH): the same bytes crypto/ecdh's
+// PrivateKey.ECDH returns.
 func (ka *KeyAgreement) ECDH(ctx context.Context, peer *ecdh.PublicKey) ([]byte, error) {
 	if peer.Curve() != ecdh.P256() {
 		return nil, errors.New("signer: the peer key must be on P-256")
 	}
-	if err := ka.a.PutPublicKey(ctx, ka.slot, peer.Bytes()); err != nil {
-		return nil, err
-	}
-	return ka.a.ComputeDH(ctx, ka.priv, ka.slot)
+	return ka.a.ECDH(ctx, ka.priv, ka.slot, peer.Bytes())
 }
 
 // VerifyOnCard checks a DER (or raw r||s) ECDSA signature over digest with

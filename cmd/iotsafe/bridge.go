@@ -10,13 +10,15 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
 	"github.com/go-iotsafe/iotsafe/simuri"
+	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 func newBridgeCmd(g *globals) *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
-		Use:   "bridge",
-		Short: "Expose the SIM named by --sim (e.g. behind a modem) to pcscd as a virtual reader",
+		Use:         "bridge",
+		Annotations: map[string]string{longRunning: "yes"},
+		Short:       "Expose the SIM named by --sim (e.g. behind a modem) to pcscd as a virtual reader",
 		Long: "Connects the SIM to pcscd's vpcd driver, so every PC/SC application on the device, and several " +
 			"processes at once, share the SIM that the modem port would give to one process. pcscd's power-off and " +
 			"reset requests cannot reach a SIM behind a modem and are ignored.",
@@ -30,6 +32,18 @@ func newBridgeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer t.Close()
+			// The bridge owns the SIM while it runs: on a modem it holds the
+			// port's advisory lock, so a program that opens the port
+			// directly waits instead of interleaving its commands with
+			// those of pcscd's clients (whose PC/SC transactions keep
+			// their own multi-command operations whole).
+			if tr, ok := t.(transport.Transactor); ok {
+				end, err := tr.Begin(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer end()
+			}
 			fmt.Fprintf(os.Stderr, "bridging %s to pcscd's vpcd at %s (Ctrl-C stops)\n", g.sim, addr)
 			return vpcd.Serve(cmd.Context(), addr, vpcd.FromTransport(t, nil), vpcd.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 		},

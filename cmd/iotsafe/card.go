@@ -482,10 +482,7 @@ func newDHCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				if err := a.PutPublicKey(cmd.Context(), iotsafe.ByID(slotID...), point); err != nil {
-					return err
-				}
-				z, err := a.ComputeDH(cmd.Context(), ref, iotsafe.ByID(slotID...))
+				z, err := a.ECDH(cmd.Context(), ref, iotsafe.ByID(slotID...), point)
 				if err != nil {
 					return err
 				}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -71,10 +72,13 @@ func newEmulatorInitCmd(g *globals) *cobra.Command {
 func newEmulatorServeCmd(g *globals) *cobra.Command {
 	var state, vpcdAddr string
 	var modemFlag, t0, timing, quirks bool
+	var hostile []string
+	var late time.Duration
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Put the software SIM into pcscd as a virtual card (--vpcd) or behind a fake modem on a pseudo-terminal (--modem)",
-		Args:  cobra.NoArgs,
+		Use:         "serve",
+		Annotations: map[string]string{longRunning: "yes"},
+		Short:       "Put the software SIM into pcscd as a virtual card (--vpcd) or behind a fake modem on a pseudo-terminal (--modem)",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
 				return errors.New("--state FILE is required")
@@ -99,11 +103,22 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 			if quirks {
 				q = atmodem.AllQuirks()
 			}
+			var hs []atmodem.Hostile
+			for _, h := range hostile {
+				x, err := atmodem.ParseHostile(h)
+				if err != nil {
+					return fmt.Errorf("--hostile: %w", err)
+				}
+				hs = append(hs, x)
+			}
 			p, err := atmodem.NewPTY(card, q)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
+			if len(hs) > 0 {
+				p.Modem.SetHostile(hs, late)
+			}
 			fmt.Fprintln(g.out, p.Path())
 			fmt.Fprintf(os.Stderr, "fake modem for %s on %s (Ctrl-C stops); use --sim modem:%s\n", state, p.Path(), p.Path())
 			<-cmd.Context().Done()
@@ -117,6 +132,8 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 	f.BoolVar(&t0, "t0", false, "answer 61xx like a T=0 card")
 	f.BoolVar(&timing, "timing", false, "delay answers like a real SIM behind a 115200-baud modem")
 	f.BoolVar(&quirks, "quirks", false, "modem quirks: echo, unsolicited result codes, 61xx for long answers, padded lengths")
+	f.StringArrayVar(&hostile, "hostile", nil, "for attack tests: a modem that misbehaves on every APDU (or those with instruction INS): repeat|late|drop|reorder|garbage|error|silent|truncate[@INS]")
+	f.DurationVar(&late, "late", 3*time.Second, "with --hostile late: how long answers are held back")
 	return cmd
 }
 

@@ -34,8 +34,9 @@ import (
 func newESTServerCmd(g *globals) *cobra.Command {
 	var dir, listen, user, password, readyFile string
 	cmd := &cobra.Command{
-		Use:   "est-server",
-		Short: "Run a local EST (RFC 7030) server with its own CA, for tests, demos and small fleets",
+		Use:         "est-server",
+		Annotations: map[string]string{longRunning: "yes"},
+		Short:       "Run a local EST (RFC 7030) server with its own CA, for tests, demos and small fleets",
 		Long: "Serves /.well-known/est/{cacerts,simpleenroll,simplereenroll} and /crl over TLS. The CA lives in --dir " +
 			"(ca.pem, ca-key.pem, ca-state.json); devices trust ca.pem as the server's anchor. Enrollment takes the " +
 			"bootstrap credentials --user/--password; re-enrollment a current certificate of this CA.",

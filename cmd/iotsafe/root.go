@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,8 +25,13 @@ type globals struct {
 	aid          string
 	basicChannel bool
 	verbose      bool
+	timeout      time.Duration
 	out          io.Writer
 }
+
+// longRunning marks commands that serve until stopped: --timeout does not
+// apply to them.
+const longRunning = "iotsafe/long-running"
 
 func newRootCmd() *cobra.Command { return newRootCmdTo(os.Stdout) }
 
@@ -45,6 +51,14 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 	pf.StringVar(&g.aid, "aid", "", "applet AID in hex (default: try the GSMA and Thales AIDs)")
 	pf.BoolVar(&g.basicChannel, "basic-channel", false, "use the basic channel instead of opening a logical channel")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what the client does to stderr")
+	pf.DurationVar(&g.timeout, "timeout", 60*time.Second, "give up on the SIM after this long (0: never); a silent modem or a stuck reader fails the command instead of hanging a boot script")
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if g.timeout > 0 && cmd.Annotations[longRunning] == "" {
+			ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+			context.AfterFunc(ctx, cancel)
+			cmd.SetContext(ctx)
+		}
+	}
 
 	root.AddCommand(
 		newEmulatorCmd(g),

@@ -67,7 +67,41 @@ const (
 	FaultError                         // answer ERROR
 	FaultSilent                        // never answer
 	FaultTruncate                      // cut the answer line in the middle, then OK
+	// Hostile or broken links: the answer is right but out of step.
+	FaultRepeat  // answer, then send the same answer (line and OK) once more
+	FaultLate    // answer only after the Late delay (the host has given up by then)
+	FaultDrop    // drop the information line, send only OK
+	FaultReorder // send OK first, then the information line
 )
+
+// Hostile is a standing fault: every AT+CSIM/AT+CGLA command whose APDU has
+// instruction INS (any instruction when AnyINS) gets Kind.
+type Hostile struct {
+	Kind   FaultKind
+	INS    byte
+	AnyINS bool
+}
+
+// ParseHostile reads "KIND" or "KIND@INS" (INS in hex), KIND one of
+// repeat, late, drop, reorder, garbage, error, silent, truncate.
+func ParseHostile(s string) (Hostile, error) {
+	kind, ins, hasINS := strings.Cut(s, "@")
+	kinds := map[string]FaultKind{"repeat": FaultRepeat, "late": FaultLate, "drop": FaultDrop, "reorder": FaultReorder,
+		"garbage": FaultGarbage, "error": FaultError, "silent": FaultSilent, "truncate": FaultTruncate}
+	k, ok := kinds[kind]
+	if !ok {
+		return Hostile{}, fmt.Errorf("atmodem: unknown fault %q (repeat, late, drop, reorder, garbage, error, silent, truncate)", kind)
+	}
+	h := Hostile{Kind: k, AnyINS: !hasINS}
+	if hasINS {
+		b, err := hex.DecodeString(ins)
+		if err != nil || len(b) != 1 {
+			return Hostile{}, fmt.Errorf("atmodem: %q: INS must be one hex byte", s)
+		}
+		h.INS = b[0]
+	}
+	return h, nil
+}
 
 // Modem is the fake modem's state on one stream.
 type Modem struct {
@@ -81,6 +115,55 @@ type Modem struct {
 	pending  []byte // Long61: data waiting for GET RESPONSE
 	pendSW   [2]byte
 	sessions map[int]int
+	hostile  []Hostile
+	late     time.Duration
+	// Set by handle for Serve: an answer to send again after this one
+	// (FaultRepeat), or to send only later (FaultLate).
+	repeat     string
+	deferred   string
+	deferUntil time.Time
+}
+
+// SetHostile installs standing faults; late is how long FaultLate holds an
+// answer back (0: 3 s).
+func (m *Modem) SetHostile(h []Hostile, late time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hostile = append([]Hostile(nil), h...)
+	m.late = late
+	if m.late == 0 {
+		m.late = 3 * time.Second
+	}
+}
+
+// hostileFor returns the standing fault for a command line, if any.
+func (m *Modem) hostileFor(cmd string) (FaultKind, bool) {
+	up := strings.ToUpper(cmd)
+	var hexArg string
+	switch {
+	case strings.HasPrefix(up, "AT+CSIM="):
+		a := args(cmd[len("AT+CSIM="):])
+		if len(a) == 2 {
+			hexArg = a[1]
+		}
+	case strings.HasPrefix(up, "AT+CGLA="):
+		a := args(cmd[len("AT+CGLA="):])
+		if len(a) == 3 {
+			hexArg = a[2]
+		}
+	default:
+		return 0, false
+	}
+	b, err := hex.DecodeString(hexArg)
+	if err != nil || len(b) < 4 {
+		return 0, false
+	}
+	for _, h := range m.hostile {
+		if h.AnyINS || h.INS == b[1] {
+			return h.Kind, true
+		}
+	}
+	return 0, false
 }
 
 // NewModem returns a fake modem in front of card.
@@ -120,6 +203,24 @@ func (m *Modem) Serve(ctx context.Context, rw io.ReadWriter) error {
 		if _, err := io.WriteString(rw, out); err != nil {
 			return err
 		}
+		m.mu.Lock()
+		repeat, deferred, until := m.repeat, m.deferred, m.deferUntil
+		m.repeat, m.deferred = "", ""
+		m.mu.Unlock()
+		if repeat != "" {
+			// A link that repeats: the same answer again, a moment later
+			// (the host has usually sent its next command by then).
+			time.Sleep(5 * time.Millisecond)
+			if _, err := io.WriteString(rw, repeat); err != nil {
+				return err
+			}
+		}
+		if deferred != "" {
+			time.Sleep(time.Until(until))
+			if _, err := io.WriteString(rw, deferred); err != nil {
+				return err
+			}
+		}
 	}
 	return ctx.Err()
 }
@@ -136,6 +237,8 @@ func (m *Modem) handle(ctx context.Context, cmd string) string {
 	fault, faulty := m.faults[m.count]
 	if faulty {
 		delete(m.faults, m.count)
+	} else {
+		fault, faulty = m.hostileFor(cmd)
 	}
 	if m.q.Delay > 0 {
 		time.Sleep(m.q.Delay)
@@ -154,16 +257,33 @@ func (m *Modem) handle(ctx context.Context, cmd string) string {
 		b.WriteString("\r\n+CREG: 1\r\n\r\nRING\r\n")
 	}
 	info, ok := m.dispatch(ctx, cmd)
+	var ans strings.Builder
 	if info != "" {
 		if faulty && fault == FaultTruncate {
 			info = info[:len(info)/2]
 		}
-		b.WriteString("\r\n" + info + "\r\n")
+		if !(faulty && (fault == FaultDrop || fault == FaultReorder)) {
+			ans.WriteString("\r\n" + info + "\r\n")
+		}
 	}
 	if ok {
-		b.WriteString("\r\nOK\r\n")
+		ans.WriteString("\r\nOK\r\n")
 	} else if info == "" {
-		b.WriteString("\r\nERROR\r\n")
+		ans.WriteString("\r\nERROR\r\n")
+	}
+	if faulty && fault == FaultReorder && info != "" {
+		ans.WriteString("\r\n" + info + "\r\n")
+	}
+	if faulty && fault == FaultLate {
+		// The echo goes out at once, as a real modem's does; the answer
+		// only after the host gave up.
+		m.deferred = ans.String()
+		m.deferUntil = time.Now().Add(m.late)
+		return b.String()
+	}
+	b.WriteString(ans.String())
+	if faulty && fault == FaultRepeat {
+		m.repeat = ans.String()
 	}
 	return b.String()
 }

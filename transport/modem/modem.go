@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,79 +80,88 @@ func (e *CMEError) Is(target error) bool {
 	return target == ErrModem || (target == transport.ErrCardRemoved && (e.Code == 10 || e.Code == 13))
 }
 
-// Modem is a SIM behind a modem. It implements transport.Transport.
+// Modem is a SIM behind a modem. It implements transport.Transport and
+// transport.Transactor.
+//
+// The line is read only while a command is being answered, by the goroutine
+// that sent it, and (for a port opened by path) only under the port's
+// advisory lock: other processes sharing the port never see each other's
+// answers.
 type Modem struct {
 	opts   Options
 	log    *slog.Logger
 	w      io.Writer
+	rd     timedReader
 	closer io.Closer
-	lines  chan string
-	rerr   chan error
-	done   chan struct{}
+	buf    []byte // bytes read but not yet split into lines
+	tmp    []byte
 
 	mu     sync.Mutex
 	closed bool
-	dirty  bool // a command timed out: resynchronize before the next
+	dirty  bool // the line may be out of step: resynchronize before the next command
+	// lock is the port's advisory lock file (Open); txSem serializes
+	// transactions in this process.
+	lock  *os.File
+	txSem chan struct{}
+	inTx  bool // a transaction holds the port lock
 	// CGLA mode: virtual channel -> modem session id (0: not opened yet).
 	sessions map[int]int
 }
 
-// New speaks AT over rw (a serial port, a pty, a pipe). It reads rw in a
-// goroutine until Close. It checks that the modem answers AT and turns
-// command echo off.
+// New speaks AT over rw (a serial port, a pty, a pipe). It turns command
+// echo on (ATE1) and checks that the modem echoes: every answer is tied to
+// its command by the command's echo, and a modem that does not echo cannot
+// be used safely.
 func New(ctx context.Context, rw io.ReadWriter, opts Options) (*Modem, error) {
-	m := &Modem{opts: opts, log: opts.Logger, w: rw, lines: make(chan string, 64), rerr: make(chan error, 1),
-		done: make(chan struct{}), sessions: map[int]int{}}
+	m := &Modem{opts: opts, log: opts.Logger, w: rw, rd: newTimedReader(rw), tmp: make([]byte, 512),
+		sessions: map[int]int{}, txSem: make(chan struct{}, 1)}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	if c, ok := rw.(io.Closer); ok {
 		m.closer = c
 	}
-	go m.readLines(rw)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.sync(ctx); err != nil {
 		m.closeLocked()
 		return nil, err
 	}
-	if _, err := m.command(ctx, "ATE0", ""); err != nil {
-		m.closeLocked()
-		return nil, fmt.Errorf("modem: turning echo off: %w", err)
-	}
 	return m, nil
 }
 
-func (m *Modem) readLines(r io.Reader) {
-	var buf []byte
-	tmp := make([]byte, 512)
+// popLine returns the next complete, non-empty line already read.
+func (m *Modem) popLine() (string, bool) {
 	for {
-		n, err := r.Read(tmp)
-		buf = append(buf, tmp[:n]...)
-		for {
-			i := bytes.IndexAny(buf, "\r\n")
-			if i < 0 {
-				break
+		i := bytes.IndexAny(m.buf, "\r\n")
+		if i < 0 {
+			if len(m.buf) > 1<<16 {
+				m.buf = m.buf[:0] // garbage without line ends: drop it
 			}
-			if line := strings.TrimSpace(string(buf[:i])); line != "" {
-				select {
-				case m.lines <- line:
-				case <-m.done:
-					return
-				}
-			}
-			buf = buf[i+1:]
+			return "", false
 		}
-		if len(buf) > 1<<16 {
-			buf = buf[:0] // garbage without line ends: drop it
-		}
-		if err != nil {
-			m.rerr <- err
-			close(m.lines)
-			return
+		line := strings.TrimSpace(string(m.buf[:i]))
+		m.buf = m.buf[i+1:]
+		if line != "" {
+			return line, true
 		}
 	}
 }
+
+// readSome reads what the line has within wait (nothing is not an error).
+func (m *Modem) readSome(wait time.Duration) error {
+	n, err := m.rd.readTimeout(m.tmp, wait)
+	m.buf = append(m.buf, m.tmp[:n]...)
+	if err != nil {
+		m.dirty = true
+		return fmt.Errorf("modem: line closed: %v: %w", err, transport.ErrCardRemoved)
+	}
+	return nil
+}
+
+// pollInterval bounds how long one read waits, so that a cancelled
+// context is noticed promptly; data is returned as soon as it arrives.
+const pollInterval = 25 * time.Millisecond
 
 // MaxCommandLen returns the largest APDU (in bytes) that fits in one AT
 // command, or 0 when the modem has no limit.
@@ -163,7 +173,7 @@ func (m *Modem) MaxCommandLen() int {
 	return (m.opts.MaxCommandLen - 20) / 2
 }
 
-// Close closes the line (when it is an io.Closer).
+// Close closes the line (when it is an io.Closer) and the port lock.
 func (m *Modem) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -175,7 +185,10 @@ func (m *Modem) closeLocked() error {
 		return nil
 	}
 	m.closed = true
-	close(m.done)
+	if m.lock != nil {
+		m.lock.Close()
+	}
+	m.rd.close()
 	if m.closer != nil {
 		return m.closer.Close()
 	}
@@ -183,82 +196,278 @@ func (m *Modem) closeLocked() error {
 }
 
 // nextLine returns the next line, or an error when ctx ends or the line
-// closes.
+// closes. Either error leaves the line out of step (dirty).
 func (m *Modem) nextLine(ctx context.Context) (string, error) {
-	select {
-	case l, ok := <-m.lines:
-		if !ok {
-			err := <-m.rerr
-			m.rerr <- err
-			return "", fmt.Errorf("modem: line closed: %v: %w", err, transport.ErrCardRemoved)
+	for {
+		if l, ok := m.popLine(); ok {
+			return l, nil
 		}
-		return l, nil
-	case <-ctx.Done():
-		m.dirty = true
-		return "", ctx.Err()
+		if err := ctx.Err(); err != nil {
+			m.dirty = true
+			return "", fmt.Errorf("modem: no answer: %w", err)
+		}
+		wait := pollInterval
+		if dl, ok := ctx.Deadline(); ok {
+			wait = max(min(wait, time.Until(dl)), time.Millisecond)
+		}
+		if err := m.readSome(wait); err != nil {
+			return "", err
+		}
 	}
 }
 
-// sync drains stale lines and checks the modem answers AT with OK.
+// quietFor is how long the line must stay silent (but for unsolicited
+// result codes) for a resynchronization to count it as drained.
+const quietFor = 40 * time.Millisecond
+
+// quiet drains the line until nothing but unsolicited result codes has
+// arrived for quietFor. A line that keeps talking for longer than limit is
+// an error.
+func (m *Modem) quiet(ctx context.Context, limit time.Duration) (drained int, err error) {
+	deadline := time.Now().Add(limit)
+	lastData := time.Now()
+	for {
+		for {
+			l, ok := m.popLine()
+			if !ok {
+				break
+			}
+			lastData = time.Now()
+			if !isURC(l) {
+				drained++
+			}
+		}
+		if len(m.buf) > 0 {
+			lastData = time.Now() // a partial line: more is coming
+		}
+		if time.Since(lastData) >= quietFor {
+			m.buf = m.buf[:0]
+			return drained, nil
+		}
+		if time.Now().After(deadline) {
+			return drained, fmt.Errorf("modem: the line does not fall quiet: %w", ErrOutOfStep)
+		}
+		if err := ctx.Err(); err != nil {
+			return drained, err
+		}
+		if err := m.readSome(quietFor - time.Since(lastData)); err != nil {
+			return drained, err
+		}
+	}
+}
+
+// sync resynchronizes the line: it drains it until quiet, turns echo on,
+// probes with AT (the echo and OK must come, in that order, and nothing
+// else), and checks that the line is quiet again afterwards. Only then are
+// commands and answers known to be in step.
 func (m *Modem) sync(ctx context.Context) error {
-	for attempt := 0; attempt < 3; attempt++ {
-	drain:
-		for {
-			select {
-			case <-m.lines:
-			default:
-				break drain
-			}
-		}
-		if _, err := io.WriteString(m.w, "AT\r"); err != nil {
-			return fmt.Errorf("modem: writing: %v: %w", err, transport.ErrCardRemoved)
-		}
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ok := false
-		for {
-			l, err := m.nextLine(sctx)
-			if err != nil {
-				break
-			}
-			if l == "OK" {
-				ok = true
-				break
-			}
-		}
-		cancel()
+	var last error
+	for attempt := 0; attempt < 4; attempt++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if ok {
-			m.dirty = false
+		n, err := m.quiet(ctx, 3*time.Second)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, transport.ErrCardRemoved) {
+				return err
+			}
+			last = err
+			continue
+		}
+		if n > 0 {
+			m.log.Debug("modem: stale lines drained before resynchronizing", "lines", n)
+		}
+		if last = m.probe(ctx); last != nil {
+			if ctx.Err() != nil || errors.Is(last, transport.ErrCardRemoved) {
+				return last
+			}
+			continue
+		}
+		if n, err := m.quiet(ctx, time.Second); err != nil || n > 0 {
+			if err == nil {
+				err = fmt.Errorf("modem: %d surplus line(s) after the probe: %w", n, ErrOutOfStep)
+			}
+			last = err
+			continue
+		}
+		m.dirty = false
+		return nil
+	}
+	return fmt.Errorf("modem: cannot bring the line in step (ATE1, AT): %w", last)
+}
+
+// probe turns echo on and checks that AT is echoed and answered OK.
+func (m *Modem) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	// Echo may be off: ATE1's own echo is optional.
+	if err := m.write("ATE1"); err != nil {
+		return err
+	}
+	if err := m.expect(pctx, "ATE1", false); err != nil {
+		return err
+	}
+	if err := m.write("AT"); err != nil {
+		return err
+	}
+	if err := m.expect(pctx, "AT", true); err != nil {
+		if errors.Is(err, errNoEcho) {
+			return fmt.Errorf("modem: it does not echo commands after ATE1; go-iotsafe ties every answer to its command by the echo and cannot use a modem that does not echo: %w", transport.ErrProtocol)
+		}
+		return err
+	}
+	return nil
+}
+
+var errNoEcho = errors.New("modem: OK without echo")
+
+// expect reads the echo of cmd (required or optional) and a bare OK.
+func (m *Modem) expect(ctx context.Context, cmd string, echoRequired bool) error {
+	echoed := false
+	for {
+		l, err := m.nextLine(ctx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !echoed && strings.EqualFold(l, cmd):
+			echoed = true
+		case l == "OK":
+			if echoRequired && !echoed {
+				return errNoEcho
+			}
 			return nil
+		case isURC(l):
+		default:
+			return fmt.Errorf("modem: %s while waiting for the answer to %s: %w", describeLine(l), cmd, ErrOutOfStep)
 		}
 	}
-	return fmt.Errorf("modem: no OK to AT: %w", transport.ErrProtocol)
+}
+
+func (m *Modem) write(cmd string) error {
+	if _, err := io.WriteString(m.w, cmd+"\r"); err != nil {
+		m.dirty = true
+		return fmt.Errorf("modem: writing: %v: %w", err, transport.ErrCardRemoved)
+	}
+	return nil
+}
+
+// ErrOutOfStep means the modem sent something that cannot be tied to the
+// command just sent (a late, repeated or reordered answer, garbage): the
+// operation fails and the line is resynchronized before the next command.
+var ErrOutOfStep = fmt.Errorf("modem: answer not tied to its command: %w", transport.ErrProtocol)
+
+// answerPrefixes are the information lines of the commands this package
+// sends; they are never taken for unsolicited result codes.
+var answerPrefixes = []string{"+CSIM:", "+CGLA:", "+CCHO:", "+CCHC:"}
+
+func isAnswer(l string) bool {
+	for _, p := range answerPrefixes {
+		if strings.HasPrefix(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func isFinal(l string) bool {
+	return l == "OK" || l == "ERROR" || strings.HasPrefix(l, "+CME ERROR:") || strings.HasPrefix(l, "+CMS ERROR:")
+}
+
+// isURC reports whether l is an unsolicited result code (+CREG: 1, RING,
+// ^RSSI: 20), which may come at any time and is skipped.
+func isURC(l string) bool {
+	if isFinal(l) || isAnswer(l) {
+		return false
+	}
+	switch {
+	case l == "RING", strings.HasPrefix(l, "+"), strings.HasPrefix(l, "^"):
+		return true
+	}
+	return false
+}
+
+// describeLine names a line in an error without copying its data (an
+// answer may carry a shared secret).
+func describeLine(l string) string {
+	switch {
+	case isFinal(l):
+		return fmt.Sprintf("a stray final result %q", l)
+	case isAnswer(l):
+		return fmt.Sprintf("a stray %s line", l[:strings.IndexByte(l, ':')])
+	case strings.HasPrefix(strings.ToUpper(l), "AT"):
+		return "the echo of another command"
+	}
+	return fmt.Sprintf("an unexpected line of %d characters", len(l))
+}
+
+// surplus reports a line already waiting before a command is sent:
+// anything but an unsolicited result code means the previous exchange left
+// something behind, and the line is not in step.
+func (m *Modem) surplus() error {
+	if err := m.readSome(0); err != nil {
+		return err
+	}
+	for {
+		l, ok := m.popLine()
+		if !ok {
+			return nil
+		}
+		if isURC(l) {
+			m.log.Debug("modem: unsolicited line skipped", "line", l)
+			continue
+		}
+		m.dirty = true
+		return fmt.Errorf("modem: %s arrived between commands: %w", describeLine(l), ErrOutOfStep)
+	}
 }
 
 // command sends an AT command and returns the information line that
-// starts with prefix ("" for none), after the final OK. Echo and
-// unsolicited lines are skipped.
+// starts with prefix ("" for none), after the final OK. The answer is tied
+// to the command: it must follow the command's echo, hold at most one
+// information line, and end with a final result code; anything else fails
+// the command and marks the line for resynchronization.
 func (m *Modem) command(ctx context.Context, cmd, prefix string) (string, error) {
 	if m.opts.MaxCommandLen > 0 && len(cmd) > m.opts.MaxCommandLen {
 		return "", fmt.Errorf("modem: command of %d characters exceeds the modem's limit of %d", len(cmd), m.opts.MaxCommandLen)
 	}
-	if _, err := io.WriteString(m.w, cmd+"\r"); err != nil {
-		return "", fmt.Errorf("modem: writing: %v: %w", err, transport.ErrCardRemoved)
+	if err := m.surplus(); errors.Is(err, transport.ErrCardRemoved) {
+		return "", err
+	} else if err != nil {
+		// Left over from an exchange that is over (its answer was tied
+		// to it by its echo): bring the line in step, then go on.
+		m.log.Warn("modem: resynchronizing", "reason", err)
+		if err := m.sync(ctx); err != nil {
+			return "", err
+		}
 	}
+	if err := m.write(cmd); err != nil {
+		return "", err
+	}
+	echoed := false
 	info := ""
+	outOfStep := func(what string) (string, error) {
+		m.dirty = true
+		return "", fmt.Errorf("modem: %s: %s: %w", short(cmd), what, ErrOutOfStep)
+	}
 	for {
 		l, err := m.nextLine(ctx)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("modem: %s: %w", short(cmd), err)
 		}
 		switch {
-		case l == cmd:
-			// echo
+		case !echoed && strings.EqualFold(l, cmd):
+			echoed = true
+		case isURC(l):
+			m.log.Debug("modem: unsolicited line skipped", "line", l)
+		case !echoed:
+			return outOfStep(describeLine(l) + " before the command's echo")
 		case l == "OK":
 			if prefix != "" && info == "" {
-				return "", fmt.Errorf("modem: %s: OK without a %s line: %w", short(cmd), prefix, transport.ErrProtocol)
+				return outOfStep("OK without a " + prefix + " line")
+			}
+			if err := m.surplus(); err != nil {
+				return "", fmt.Errorf("modem: %s: %w", short(cmd), err)
 			}
 			return info, nil
 		case l == "ERROR":
@@ -266,10 +475,10 @@ func (m *Modem) command(ctx context.Context, cmd, prefix string) (string, error)
 		case strings.HasPrefix(l, "+CME ERROR:"):
 			code, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(l, "+CME ERROR:")))
 			return "", &CMEError{Code: code, Command: short(cmd)}
-		case prefix != "" && strings.HasPrefix(l, prefix):
+		case prefix != "" && strings.HasPrefix(l, prefix) && info == "":
 			info = l
 		default:
-			m.log.Debug("modem: unsolicited line skipped", "line", l)
+			return outOfStep(describeLine(l) + " in the answer")
 		}
 	}
 }
@@ -281,7 +490,9 @@ func short(cmd string) string {
 	return cmd
 }
 
-// Transmit sends one APDU.
+// Transmit sends one APDU. Outside a transaction (Begin) it takes the
+// port lock for this one exchange. The answer is checked against the
+// command's shape (transport.CheckAnswer) before it is handed up.
 func (m *Modem) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -291,15 +502,32 @@ func (m *Modem) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if !m.inTx && m.lock != nil {
+		if err := flockCtx(ctx, m.lock); err != nil {
+			return nil, err
+		}
+		defer unflock(m.lock)
+	}
 	if m.dirty {
 		if err := m.sync(ctx); err != nil {
 			return nil, err
 		}
 	}
+	var resp []byte
+	var err error
 	if m.opts.Mode == ModeCGLA {
-		return m.cgla(ctx, cmd)
+		resp, err = m.cgla(ctx, cmd)
+	} else {
+		resp, err = m.csim(ctx, cmd)
 	}
-	return m.csim(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := transport.CheckAnswer(cmd, resp); err != nil {
+		m.dirty = true
+		return nil, fmt.Errorf("modem: %w", err)
+	}
+	return resp, nil
 }
 
 func (m *Modem) csim(ctx context.Context, cmd []byte) ([]byte, error) {

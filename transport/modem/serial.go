@@ -8,24 +8,45 @@ import (
 	"strconv"
 
 	"go.bug.st/serial"
+	"golang.org/x/sys/unix"
 
 	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 // Open opens a serial port (8N1 at baud) and speaks AT on it.
+//
+// Several processes may share the port: each takes its advisory lock
+// (flock on the device) around every operation and reads the line only
+// while it holds it. The serial library's exclusive mode (TIOCEXCL) is
+// turned off again for that reason; the lock, not exclusivity, keeps
+// processes apart.
 func Open(ctx context.Context, path string, baud int, opts Options) (*Modem, error) {
 	if baud <= 0 {
 		baud = 115200
 	}
+	lock, err := openLock(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := flockCtx(ctx, lock); err != nil {
+		lock.Close()
+		return nil, err
+	}
 	port, err := serial.Open(path, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("modem: opening %s: %w (is ModemManager holding it? see ID_MM_DEVICE_IGNORE)", path, err)
 	}
+	_ = unix.IoctlSetInt(int(lock.Fd()), unix.TIOCNXCL, 0)
+	// Resynchronizing talks to the modem: it runs under the port lock.
 	m, err := New(ctx, port, opts)
+	unflock(lock)
 	if err != nil {
 		port.Close()
+		lock.Close()
 		return nil, fmt.Errorf("modem %s: %w", path, err)
 	}
+	m.lock = lock
 	return m, nil
 }
 

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+)
+
+// TestMain lets a test run the command line as a separate OS process: the
+// test binary itself, with IOTSAFE_TEST_CLI=1, is the iotsafe program.
+func TestMain(m *testing.M) {
+	if os.Getenv("IOTSAFE_TEST_CLI") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// cli runs the command line in a separate process.
+func cli(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, os.Args[0], args...)
+	c.Env = append(os.Environ(), "IOTSAFE_TEST_CLI=1")
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("iotsafe %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// raceDH is the attack of the security review: two processes run `iotsafe
+// dh` in a loop on one SIM, each with its own peer key. Put Public Key and
+// Compute DH share the SIM's peer-key object, so unless the pair is one
+// card operation a process computes with the other's peer key. Every
+// secret must equal the one computed in software.
+func raceDH(t *testing.T, sim string, loops int) {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := cli(sim, "pubkey", "--key", "04")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode([]byte(out))
+	if blk == nil {
+		t.Fatalf("pubkey printed %q", out)
+	}
+	pk, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cardPub, err := pk.(*ecdsa.PublicKey).ECDH()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*loops)
+	for p := 0; p < 2; p++ {
+		peer, _ := ecdh.P256().GenerateKey(rand.Reader)
+		want, _ := peer.ECDH(cardPub)
+		der, _ := x509.MarshalPKIXPublicKey(peer.PublicKey())
+		pemFile := filepath.Join(dir, fmt.Sprintf("peer%d.pem", p))
+		os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < loops; i++ {
+				out, err := cli(sim, "dh", "--key", "04", "--peer", pemFile)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := strings.TrimSpace(out); got != hex.EncodeToString(want) {
+					errs <- fmt.Errorf("process %d, round %d: got another process's shared secret", p, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// Two processes on one emulator state file, with the SIM timing model so
+// that the window between the two commands is as wide as on a real SIM.
+func TestDHRaceEmulatorProcesses(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	raceDH(t, "--sim=emulator:"+state+"?timing=1", 6)
+}
+
+// Two processes on one modem port (a real pty), which they share through
+// the port's advisory lock.
+func TestDHRaceModemProcesses(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	card, err := emulator.Open(state, emulator.Options{Timing: emulator.DefaultTiming()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer card.Close()
+	p, err := atmodem.NewPTY(card, atmodem.Quirks{URCs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, mode := range []string{"csim", "cgla"} {
+		raceDH(t, "--sim=modem:"+p.Path()+"?mode="+mode, 4)
+	}
+}
