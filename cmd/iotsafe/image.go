@@ -3,18 +3,19 @@ package main
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 
 	"github.com/spf13/cobra"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/imageverify"
 )
 
 func newVerifyImageCmd(g *globals) *cobra.Command {
@@ -22,45 +23,23 @@ func newVerifyImageCmd(g *globals) *cobra.Command {
 	var sigPath string
 	cmd := &cobra.Command{
 		Use:   "verify-image IMAGE",
-		Short: "Check a software image's detached signature with a SIM-held public key, on the card (exit 2 on mismatch)",
-		Long: "Hashes IMAGE with SHA-256 and asks the card to verify the detached DER (or raw r||s) ECDSA " +
-			"signature with its public key object: the verdict comes from a key the device's software " +
-			"cannot replace. Exits 0 when the signature matches, 2 when it does not, 1 on any other error.",
+		Short: "Check a software image's detached signature with a SIM-held public key, on the card and in software (exit 2 on mismatch)",
+		Long: "Hashes IMAGE with SHA-256 and accepts it only when the card's Verify Signature with its public key " +
+			"object and an ECDSA check in software with that key, read from the card, both accept the detached DER " +
+			"(or raw r||s) signature. The key must be one the device cannot replace (no update access, not " +
+			"generated on the card, no private key of the same ID): others are refused. Exits 0 when the " +
+			"signature matches, 2 when it does not, 1 on any other error.\n\n" +
+			"`verify-image IMG && exec IMG` checks one file and runs another if IMG is replaced in between: " +
+			"use `iotsafe run-image`, which runs exactly the bytes it verified.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := key.ref()
+			im, err := verifiedImage(cmd, g, &key, sigPath, args[0])
 			if err != nil {
 				return err
 			}
-			sig, err := os.ReadFile(sigPath)
-			if err != nil {
-				return err
-			}
-			raw, err := derToRaw(sig)
-			if err != nil {
-				return err
-			}
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				verr := a.Verify(cmd.Context(), ref, iotsafe.HashSHA256, h.Sum(nil), raw)
-				if errors.Is(verr, iotsafe.ErrSignatureMismatch) {
-					return &exitError{code: 2, msg: fmt.Sprintf("%s: signature does NOT match the SIM-held key %s: refusing the image", args[0], ref)}
-				}
-				if verr != nil {
-					return verr
-				}
-				return g.emit(map[string]any{"image": args[0], "valid": true}, func(w io.Writer) {
-					fmt.Fprintf(w, "%s: signature OK (verified on the SIM with public key %s)\n", args[0], ref)
-				})
+			ref, _ := key.ref()
+			return g.emit(map[string]any{"image": im.Path, "valid": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "%s: signature OK (verified on the SIM and in software with public key %s)\n", args[0], ref)
 			})
 		},
 	}
@@ -68,6 +47,68 @@ func newVerifyImageCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&sigPath, "sig", "", "detached signature (DER or raw r||s)")
 	_ = cmd.MarkFlagRequired("sig")
 	return cmd
+}
+
+func newRunImageCmd(g *globals) *cobra.Command {
+	var key refFlags
+	var sigPath string
+	cmd := &cobra.Command{
+		Use:   "run-image PROGRAM [ARGS...]",
+		Short: "Run a program only if its signature verifies with a SIM-held public key, running exactly the bytes verified",
+		Long: "Resolves PROGRAM once (a bare name through $PATH), reads it once, verifies those bytes as verify-image " +
+			"does, and executes the same bytes from a sealed in-memory copy: replacing the file after the check " +
+			"has no effect. The program's exit status becomes this command's; a refused image exits 2 and never runs.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im, err := verifiedImage(cmd, g, &key, sigPath, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := im.Command(args[0], args[1:]...)
+			if err != nil {
+				return err
+			}
+			c.Stdin, c.Stdout, c.Stderr = os.Stdin, g.out, os.Stderr
+			err = c.Run()
+			c.ExtraFiles[0].Close()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return &exitError{code: ee.ExitCode()}
+			}
+			return err
+		},
+	}
+	key.register(cmd, "key", "public key", "")
+	cmd.Flags().StringVar(&sigPath, "sig", "", "detached signature (DER or raw r||s)")
+	_ = cmd.MarkFlagRequired("sig")
+	cmd.Flags().SetInterspersed(false)
+	return cmd
+}
+
+// verifiedImage loads an image and verifies it (exit 2 when it does not).
+func verifiedImage(cmd *cobra.Command, g *globals, key *refFlags, sigPath, name string) (*imageverify.Image, error) {
+	ref, err := key.ref()
+	if err != nil {
+		return nil, err
+	}
+	sig, err := os.ReadFile(sigPath)
+	if err != nil {
+		return nil, err
+	}
+	im, err := imageverify.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	err = g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+		return imageverify.Verify(cmd.Context(), a, ref, im.Digest, sig)
+	})
+	if errors.Is(err, imageverify.ErrRefused) {
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("%s: signature does NOT match the SIM-held key %s: refusing the image (%v)", name, ref, err)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return im, nil
 }
 
 // newAdminPutPublicKeyCmd is `emulator admin put-public-key`.

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -127,5 +129,64 @@ func TestDHRaceModemProcesses(t *testing.T) {
 	defer p.Close()
 	for _, mode := range []string{"csim", "cgla"} {
 		raceDH(t, "--sim=modem:"+p.Path()+"?mode="+mode, 4)
+	}
+}
+
+// The attack of the security review: `iotsafe verify-image` on a tampered
+// image, with the SIM behind a modem whose link repeats, delays, drops or
+// reorders the answers of Verify Signature Init or Update, one case at a
+// time. The CLI runs as its own process on the real pty; it must never say
+// "signature OK" nor exit 0.
+func TestVerifyImageOverHostileModem(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	vendor, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&vendor.PublicKey)
+	pubFile := filepath.Join(dir, "vendor.pem")
+	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	mustRun(t, "emulator", "admin", "--state", state, "put-public-key", "--id", "30", "--label", "vendor", "--in", pubFile)
+	img := filepath.Join(dir, "app.bin")
+	genuine := bytes.Repeat([]byte("firmware"), 512)
+	d := sha256.Sum256(genuine)
+	sig, _ := ecdsa.SignASN1(rand.Reader, vendor, d[:])
+	sigFile := filepath.Join(dir, "app.sig")
+	os.WriteFile(sigFile, sig, 0o644)
+	tampered := bytes.Clone(genuine)
+	tampered[7] ^= 1
+	os.WriteFile(img, tampered, 0o644)
+
+	card, err := emulator.Open(state, emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer card.Close()
+	p, err := atmodem.NewPTY(card, atmodem.Quirks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sim := "--sim=modem:" + p.Path()
+	for _, fault := range []string{"repeat@2C", "repeat@2D", "late@2C", "late@2D", "drop@2D", "reorder@2C", "reorder@2D"} {
+		h, err := atmodem.ParseHostile(fault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Modem.SetHostile([]atmodem.Hostile{h}, 1500*time.Millisecond)
+		out, err := cli(sim, "--timeout", "1s", "verify-image", "--label", "vendor", "--sig", sigFile, img)
+		if err == nil || strings.Contains(out, "signature OK") {
+			t.Fatalf("%s: a tampered image passed: %q %v", fault, out, err)
+		}
+		p.Modem.SetHostile(nil, 0)
+		time.Sleep(1600 * time.Millisecond) // a late answer lands before the next run
+	}
+	// A sane link again: the genuine image passes, the tampered one is refused with exit 2.
+	os.WriteFile(img, genuine, 0o644)
+	if out, err := cli(sim, "verify-image", "--label", "vendor", "--sig", sigFile, img); err != nil || !strings.Contains(out, "signature OK") {
+		t.Fatalf("genuine image on a sane link: %q %v", out, err)
+	}
+	os.WriteFile(img, tampered, 0o644)
+	if _, err := cli(sim, "verify-image", "--label", "vendor", "--sig", sigFile, img); err == nil || !strings.Contains(err.Error(), "exit status 2") {
+		t.Fatalf("tampered image on a sane link: %v", err)
 	}
 }

@@ -1,14 +1,15 @@
 // Command launcher starts a program only if its detached signature verifies
 // with a public key held on the SIM, checked on the card (IoT SAFE Verify
-// Signature): a tampered binary, or one signed by anyone but the key the
-// operator put on the SIM, is refused and never runs.
+// Signature) and in software with the key read from the card: a tampered
+// binary, or one signed by anyone but the key the operator put on the SIM,
+// is refused and never runs. The program is read once and those bytes run
+// (package imageverify), so swapping the file after the check does nothing.
 //
 //	launcher --sim emulator:sim.json --key-label vendor --sig app.sig -- ./app args...
 package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,8 +19,8 @@ import (
 	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/imageverify"
 	"github.com/go-iotsafe/iotsafe/simuri"
-	"github.com/go-iotsafe/iotsafe/spec"
 )
 
 // errRefused means the image did not verify.
@@ -45,14 +46,22 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	if fs.NArg() == 0 || *sigFile == "" {
 		return 2, errors.New("usage: launcher --sig FILE [--sim URI] [--key-label L] -- PROGRAM [ARGS...]")
 	}
-	prog := fs.Arg(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := verify(ctx, *sim, *label, *sigFile, prog); err != nil {
+	// Resolve and read the program once; what runs is these bytes.
+	im, err := imageverify.Load(fs.Arg(0))
+	if err != nil {
 		return 3, err
 	}
-	fmt.Fprintf(stderr, "launcher: %s verified on the SIM; starting it\n", prog)
-	cmd := exec.Command(prog, fs.Args()[1:]...)
+	if err := verify(ctx, *sim, *label, *sigFile, im); err != nil {
+		return 3, err
+	}
+	fmt.Fprintf(stderr, "launcher: %s verified on the SIM; starting it\n", im.Path)
+	cmd, err := im.Command(fs.Arg(0), fs.Args()[1:]...)
+	if err != nil {
+		return 1, err
+	}
+	defer cmd.ExtraFiles[0].Close()
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
@@ -64,23 +73,10 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	return 0, nil
 }
 
-// verify hashes the program file and has the card check the signature.
-func verify(ctx context.Context, sim, label, sigFile, prog string) error {
+// verify has the card and a software check with the card's key both accept
+// the image's signature.
+func verify(ctx context.Context, sim, label, sigFile string, im *imageverify.Image) error {
 	sig, err := os.ReadFile(sigFile)
-	if err != nil {
-		return err
-	}
-	raw, err := spec.SignatureFromDER(sig, 32)
-	if err != nil {
-		return fmt.Errorf("launcher: %s: %w", sigFile, err)
-	}
-	f, err := os.Open(prog)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	_, err = io.Copy(h, f)
-	f.Close()
 	if err != nil {
 		return err
 	}
@@ -94,9 +90,9 @@ func verify(ctx context.Context, sim, label, sigFile, prog string) error {
 		return err
 	}
 	defer a.Close()
-	err = a.Verify(ctx, iotsafe.ByLabel(label), iotsafe.HashSHA256, h.Sum(nil), raw)
-	if errors.Is(err, iotsafe.ErrSignatureMismatch) {
-		return fmt.Errorf("%w (%s)", errRefused, prog)
+	err = imageverify.Verify(ctx, a, iotsafe.ByLabel(label), im.Digest, sig)
+	if errors.Is(err, imageverify.ErrRefused) {
+		return fmt.Errorf("%w (%s: %v)", errRefused, im.Path, err)
 	}
 	return err
 }

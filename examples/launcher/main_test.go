@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
+	"time"
+
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"github.com/go-iotsafe/iotsafe/imageverify"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,5 +60,99 @@ func TestLauncher(t *testing.T) {
 	code, err = run([]string{"--sim", "emulator:" + state, "--sig", sig, "--", app}, &out, &errOut)
 	if !errors.Is(err, errRefused) || code == 0 || strings.Contains(out.String(), "evil") {
 		t.Fatalf("tampered program: code %d, %v, output %q", code, err, out.String())
+	}
+}
+
+// vendorSIM makes a SIM with the vendor key on it and returns its state
+// file and a signing function for files.
+func vendorSIM(t *testing.T) (string, func(path string) string) {
+	t.Helper()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	card, err := emulator.Create(state, emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	point, _ := vendor.PublicKey.Bytes()
+	s, _ := card.BeginAdmin()
+	if err := s.PutPublicKey([]byte{0x30}, "vendor", point); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	card.Close()
+	return state, func(path string) string {
+		b, _ := os.ReadFile(path)
+		d := sha256.Sum256(b)
+		sig, _ := ecdsa.SignASN1(rand.Reader, vendor, d[:])
+		p := path + ".sig"
+		os.WriteFile(p, sig, 0o644)
+		return p
+	}
+}
+
+// The attack of the security review: the file is replaced while the card
+// verifies (the SIM timing model makes that take a SIM's time). The
+// launcher must run what it verified, or nothing, never the replacement.
+func TestLauncherSwapDuringVerification(t *testing.T) {
+	state, sign := vendorSIM(t)
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app.sh")
+	genuine := []byte("#!/bin/sh\necho genuine\n")
+	evil := filepath.Join(dir, "evil.sh")
+	for i := 0; i < 5; i++ {
+		os.WriteFile(app, genuine, 0o755)
+		sig := sign(app)
+		os.WriteFile(evil, []byte("#!/bin/sh\necho evil\n"), 0o755)
+		var out, errOut bytes.Buffer
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			run([]string{"--sim", "emulator:" + state + "?timing=1", "--sig", sig, "--", app}, &out, &errOut)
+		}()
+		time.Sleep(time.Duration(20+10*i) * time.Millisecond)
+		if err := os.Rename(evil, app); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if strings.Contains(out.String(), "evil") {
+			t.Fatalf("try %d: the replacement ran: %q", i, out.String())
+		}
+	}
+}
+
+// A bare name is resolved once, through $PATH, and that file is the one
+// verified and run: a signed file of that name in the working directory
+// does not vouch for the one $PATH finds.
+func TestLauncherBareNameIsResolvedOnce(t *testing.T) {
+	state, sign := vendorSIM(t)
+	cwd, bin := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(cwd, "app"), []byte("#!/bin/sh\necho genuine\n"), 0o755)
+	sig := sign(filepath.Join(cwd, "app"))
+	os.WriteFile(filepath.Join(bin, "app"), []byte("#!/bin/sh\necho evil\n"), 0o755)
+	t.Chdir(cwd)
+	t.Setenv("PATH", bin+":/usr/bin:/bin")
+	var out, errOut bytes.Buffer
+	code, err := run([]string{"--sim", "emulator:" + state, "--sig", sig, "--", "app"}, &out, &errOut)
+	if strings.Contains(out.String(), "evil") || code == 0 || !errors.Is(err, errRefused) {
+		t.Fatalf("bare name: code %d, %v, output %q", code, err, out.String())
+	}
+}
+
+// Only keys the device cannot replace are anchors: the peer-key slot that
+// every ECDH writes, and the device's own key pair, are refused.
+func TestLauncherRefusesReplaceableKeys(t *testing.T) {
+	state, sign := vendorSIM(t)
+	app := filepath.Join(t.TempDir(), "app.sh")
+	os.WriteFile(app, []byte("#!/bin/sh\necho started\n"), 0o755)
+	sig := sign(app)
+	for _, label := range []string{"peer-key", "device-key", "ecdh-key"} {
+		var out, errOut bytes.Buffer
+		code, err := run([]string{"--sim", "emulator:" + state, "--key-label", label, "--sig", sig, "--", app}, &out, &errOut)
+		if code == 0 || !errors.Is(err, imageverify.ErrNotAnchor) && !strings.Contains(fmt.Sprint(err), "not found") {
+			t.Fatalf("%s as anchor: code %d, %v, %q", label, code, err, out.String())
+		}
 	}
 }
