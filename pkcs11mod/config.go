@@ -51,6 +51,7 @@ const (
 //	user-pin: pbkdf2-sha256$...      # optional; see HashPIN
 //	pin-tries: 5                     # retry counter for the user PIN
 //	peer-key: 05                     # public key container for ECDH peers (default: first writable one)
+//	replace-keys: no                 # yes: C_GenerateKeyPair may overwrite an active key
 type Config struct {
 	// Path is the file the configuration came from ("" for the environment).
 	Path string
@@ -86,6 +87,9 @@ type SlotConfig struct {
 	// the peer's key for CKM_ECDH1_DERIVE; default the first writable
 	// public key container that allows key agreement.
 	PeerKey string
+	// ReplaceKeys lets C_GenerateKeyPair overwrite a container that holds
+	// an active key (default no: the old key would be lost for good).
+	ReplaceKeys bool
 }
 
 // LoadConfig finds the configuration: the file named by $IOTSAFE_PKCS11_CONF,
@@ -214,8 +218,14 @@ func ParseConfig(b []byte) (*Config, error) {
 				return nil, fmt.Errorf("line %d: peer-key %q: want an IoT SAFE ID in hex (1 to 20 bytes, e.g. 05)", n, v)
 			}
 			slot.PeerKey = v
+		case "replace-keys":
+			b, err := parseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: replace-keys: %w", n, err)
+			}
+			slot.ReplaceKeys = b
 		default:
-			return nil, fmt.Errorf("line %d: unknown slot key %q (sim, label, hex-ids, user-pin, pin-tries, peer-key)", n, k)
+			return nil, fmt.Errorf("line %d: unknown slot key %q (sim, label, hex-ids, user-pin, pin-tries, peer-key, replace-keys)", n, k)
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -445,15 +445,16 @@ func TestMechanismsFollowTheCard(t *testing.T) {
 func TestGenerateKeyPairIntoContainer(t *testing.T) {
 	f := newFixture(t)
 	ro := f.session(t, false)
-	tmplPriv := []Attribute{{CKA_ID, []byte{2}}, {CKA_SIGN, bbool(true)}}
+	tok := Attribute{CKA_TOKEN, bbool(true)}
+	tmplPriv := []Attribute{tok, {CKA_ID, []byte{2}}, {CKA_SIGN, bbool(true)}}
 	tmplPub := []Attribute{{CKA_EC_PARAMS, oidP256}, {CKA_VERIFY, bbool(true)}}
 	_, _, rv := f.m.GenerateKeyPair(ro, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, tmplPriv)
 	want(t, "GenerateKeyPair(read-only session)", rv, CKR_SESSION_READ_ONLY)
 
 	h := f.session(t, true)
-	_, _, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{{CKA_ID, []byte{0x77}}})
+	_, _, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{tok, {CKA_ID, []byte{0x77}}})
 	want(t, "GenerateKeyPair(no such container)", rv, CKR_TEMPLATE_INCONSISTENT)
-	_, _, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{{CKA_ID, []byte{2}}, {CKA_EXTRACTABLE, bbool(true)}})
+	_, _, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{tok, {CKA_ID, []byte{2}}, {CKA_EXTRACTABLE, bbool(true)}})
 	want(t, "GenerateKeyPair(extractable)", rv, CKR_TEMPLATE_INCONSISTENT)
 
 	pubH, privH, rv := f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, tmplPriv)
@@ -476,11 +477,48 @@ func TestGenerateKeyPairIntoContainer(t *testing.T) {
 	if !rawVerify(pub, d[:], f.sign(t, h, CKM_ECDSA, privH, d[:])) {
 		t.Fatal("signature with the generated key does not verify")
 	}
+	// The key agreement container holds an active key: not replaced
+	// without the configured opt-in.
+	ecdhBefore := f.publicKey(t, h, "ecdh-key")
+	_, _, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{tok, {CKA_LABEL, []byte("ecdh-key")}, {CKA_DERIVE, bbool(true)}})
+	want(t, "GenerateKeyPair(active key, no opt-in)", rv, CKR_TEMPLATE_INCONSISTENT)
+	if !f.publicKey(t, h, "ecdh-key").Equal(ecdhBefore) {
+		t.Fatal("an active key was replaced without the opt-in")
+	}
+	f.cfg.Slots[0].ReplaceKeys = true
+	f.m.Finalize()
+	must(t, "Initialize", f.m.Initialize(0))
+	h = f.session(t, true)
 	// By label, into the key agreement container.
-	_, privH, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{{CKA_LABEL, []byte("ecdh-key")}, {CKA_DERIVE, bbool(true)}})
+	_, privH, rv = f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, tmplPub, []Attribute{tok, {CKA_LABEL, []byte("ecdh-key")}, {CKA_DERIVE, bbool(true)}})
 	must(t, "GenerateKeyPair(label)", rv)
 	if !f.isTrue(t, h, privH, CKA_DERIVE) {
 		t.Error("the regenerated key agreement key does not derive")
+	}
+}
+
+// The attack of the security review: Java's KeyPairGenerator through
+// SunPKCS11 asks for a session key pair (no CKA_TOKEN). That must never
+// write a SIM container, empty or not.
+func TestSessionKeyPairNeverWritesTheSIM(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, true)
+	before := f.publicKey(t, h, "ecdh-key")
+	pubT := []Attribute{{CKA_EC_PARAMS, oidP256}}
+	for _, priv := range [][]Attribute{nil, {{CKA_SIGN, bbool(true)}}, {{CKA_LABEL, []byte("ecdh-key")}, {CKA_DERIVE, bbool(true)}}} {
+		_, _, rv := f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN}, pubT, priv)
+		want(t, "GenerateKeyPair(session key)", rv, CKR_TEMPLATE_INCONSISTENT)
+	}
+	a, err := iotsafe.Open(context.Background(), f.cards["sim1"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := a.Find(context.Background(), spec.KindPrivateKey, iotsafe.ByID(2))
+	if err != nil || o.Active() {
+		t.Fatalf("the empty container was written: %v %v", o, err)
+	}
+	if !f.publicKey(t, h, "ecdh-key").Equal(before) {
+		t.Fatal("a session-key request replaced a SIM key")
 	}
 }
 

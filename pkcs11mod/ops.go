@@ -588,6 +588,13 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 			}
 		}
 	}
+	if _, ok := ka[CKA_TOKEN]; !ok {
+		// CKA_TOKEN defaults to false: the caller asks for a session key
+		// (Java's KeyPairGenerator does), which must never overwrite a
+		// SIM container.
+		log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: a session key pair was asked for (no CKA_TOKEN); keys are generated only on the SIM, as token objects (CKA_TOKEN true)")
+		return 0, 0, CKR_TEMPLATE_INCONSISTENT
+	}
 	if v, ok := ka[CKA_EXTRACTABLE]; ok && len(v) == 1 && v[0] != 0 {
 		log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: SIM keys are never extractable")
 		return 0, 0, CKR_TEMPLATE_INCONSISTENT
@@ -644,6 +651,10 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 		}
 		if target == nil {
 			log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: no key container on the SIM matches CKA_ID/CKA_LABEL (the SIM's containers are fixed by its operator; list them with: iotsafe ls)")
+			return CKR_TEMPLATE_INCONSISTENT
+		}
+		if target.Active() && !s.cfg.ReplaceKeys {
+			log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container holds an active key; replacing it (and losing it for good) needs replace-keys: yes in the slot configuration", "id", hex.EncodeToString(target.ID), "label", target.Label)
 			return CKR_TEMPLATE_INCONSISTENT
 		}
 		if target.CryptoFunctions&spec.FuncKeyGeneration == 0 {

@@ -157,16 +157,26 @@ func newPubkeyCmd(g *globals) *cobra.Command {
 
 func newKeygenCmd(g *globals) *cobra.Command {
 	var key refFlags
+	var replace bool
 	cmd := &cobra.Command{
 		Use:   "keygen",
 		Short: "Generate a key pair on the card, in the named container, and print its public key",
-		Args:  cobra.NoArgs,
+		Long: "Generates a key pair in an empty key container of the SIM. A container that holds an active key is " +
+			"refused unless --replace is given: the old key is then lost for good, with every certificate issued for it.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ref, err := key.ref()
 			if err != nil {
 				return err
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				o, err := a.Find(cmd.Context(), spec.KindPrivateKey, ref)
+				if err != nil {
+					return err
+				}
+				if o.Active() && !replace {
+					return fmt.Errorf("private key %s holds an active key: generating would replace it for good; give --replace to do that", o)
+				}
 				kp, err := a.GenerateKeyPair(cmd.Context(), ref)
 				if err != nil {
 					return err
@@ -177,6 +187,7 @@ func newKeygenCmd(g *globals) *cobra.Command {
 		},
 	}
 	key.register(cmd, "key", "private key container", "")
+	cmd.Flags().BoolVar(&replace, "replace", false, "replace an active key (it is lost for good)")
 	return cmd
 }
 

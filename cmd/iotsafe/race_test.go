@@ -190,3 +190,23 @@ func TestVerifyImageOverHostileModem(t *testing.T) {
 		t.Fatalf("tampered image on a sane link: %v", err)
 	}
 }
+
+// The attack of the security review: `iotsafe keygen` into the container of
+// a live key replaced it. Now only --replace does.
+func TestKeygenKeepsLiveKeys(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	sim := "--sim=emulator:" + state
+	before := mustRun(t, sim, "pubkey", "--key", "04")
+	if out, err := run(t, sim, "keygen", "--label", "ecdh-key"); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Fatalf("keygen over a live key: %q %v", out, err)
+	}
+	if after := mustRun(t, sim, "pubkey", "--key", "04"); after != before {
+		t.Fatal("the live key changed")
+	}
+	mustRun(t, sim, "keygen", "--key", "02") // an empty container
+	mustRun(t, sim, "keygen", "--label", "ecdh-key", "--replace")
+	if after := mustRun(t, sim, "pubkey", "--key", "04"); after == before {
+		t.Fatal("--replace did not replace the key")
+	}
+}
