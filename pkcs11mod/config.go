@@ -145,7 +145,8 @@ func defaultStore() string {
 	if h, err := os.UserHomeDir(); err == nil {
 		return filepath.Join(h, ".local", "share", "iotsafe", "pkcs11")
 	}
-	return filepath.Join(os.TempDir(), "iotsafe-pkcs11-"+strconv.Itoa(os.Getuid()))
+	// No predictable /tmp fallback: another user could create it first.
+	return ""
 }
 
 // ParseConfig parses the configuration file format described at Config.

@@ -1002,3 +1002,56 @@ func TestDataFiles(t *testing.T) {
 		t.Fatalf("unreadable file answered %+v", vs)
 	}
 }
+
+// The attacks of the security review on the host-side PIN: a counter that
+// cannot be written must not give free guesses; a store directory that
+// another user prepared (or that others can write to) is refused; an
+// unauthenticated session cannot destroy host-stored objects; and listing a
+// token leaves nothing on disk.
+func TestPINFailsClosed(t *testing.T) {
+	hash, _ := HashPIN("2468")
+	f := newFixture(t, SlotConfig{SIM: "sim1", UserPIN: hash, PINTries: 3})
+	h := f.session(t, true)
+	// Nothing on disk yet.
+	if ents, _ := os.ReadDir(f.cfg.Store); len(ents) != 0 {
+		t.Fatalf("listing the token created %d entries in the store", len(ents))
+	}
+	// A host object, stored after login.
+	must(t, "Login", f.m.Login(h, CKU_USER, []byte("2468")))
+	obj, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_DATA)}, {CKA_TOKEN, bbool(true)},
+		{CKA_LABEL, []byte("note")}, {CKA_VALUE, []byte("kept")}})
+	must(t, "CreateObject", rv)
+	must(t, "Logout", f.m.Logout(h))
+	want(t, "DestroyObject(not logged in)", f.m.DestroyObject(h, obj), CKR_USER_NOT_LOGGED_IN)
+
+	ents, _ := os.ReadDir(f.cfg.Store)
+	if len(ents) != 1 {
+		t.Fatalf("store entries %d", len(ents))
+	}
+	dir := filepath.Join(f.cfg.Store, ents[0].Name())
+	counter := filepath.Join(dir, "pin-failures")
+	// The counter cannot be written (a directory stands in its place, which
+	// works as root too): a wrong PIN is refused without a
+	// check, and so is the right one (no free guesses, fail closed).
+	os.Remove(counter)
+	if err := os.Mkdir(counter, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if rv := f.m.Login(h, CKU_USER, []byte("1111")); rv == CKR_PIN_INCORRECT || rv == CKR_OK {
+			t.Fatalf("try %d with an unwritable counter: %s", i, rvName(rv))
+		}
+	}
+	if rv := f.m.Login(h, CKU_USER, []byte("2468")); rv == CKR_OK {
+		t.Fatal("logged in with an unwritable counter")
+	}
+	os.Remove(counter)
+
+	// Others can write to the store directory: refused.
+	os.Chmod(dir, 0o777)
+	if rv := f.m.Login(h, CKU_USER, []byte("2468")); rv == CKR_OK {
+		t.Fatal("logged in with a world-writable store")
+	}
+	os.Chmod(dir, 0o700)
+	must(t, "Login", f.m.Login(h, CKU_USER, []byte("2468")))
+}

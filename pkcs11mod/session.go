@@ -83,11 +83,17 @@ func (m *Module) TokenInfo(id uint) (TokenInfo, uint) {
 	return info, CKR_OK
 }
 
+// pinFailuresSafe is the counter for token flags: an unreadable counter
+// shows as a locked PIN (fail closed).
 func (st *Store) pinFailuresSafe() int {
 	if st == nil {
-		return 0
+		return 1 << 20
 	}
-	return st.pinFailures()
+	n, err := st.pinFailures()
+	if err != nil {
+		return 1 << 20
+	}
+	return n
 }
 
 func (s *slot) pinTries() int {
@@ -291,19 +297,25 @@ func (m *Module) Login(h, userType uint, pin []byte) uint {
 		return CKR_FUNCTION_FAILED
 	}
 	defer unlock()
-	fails := s.store.pinFailures()
+	fails, err := s.store.pinFailures()
+	if err != nil {
+		m.log.Error("iotsafe-pkcs11: PIN retry counter unreadable: login refused", "err", err)
+		return CKR_FUNCTION_FAILED
+	}
 	if fails >= s.pinTries() {
 		return CKR_PIN_LOCKED
 	}
+	// Count the try before checking it: a counter that cannot be written
+	// refuses the login rather than giving free guesses (fail closed).
+	if err := s.store.setPINFailures(fails + 1); err != nil {
+		m.log.Error("iotsafe-pkcs11: PIN retry counter cannot be written: login refused", "err", err)
+		return CKR_FUNCTION_FAILED
+	}
 	if len(pin) < minPINLen || len(pin) > maxPINLen {
 		// Counted like a wrong PIN: the length is not a free oracle.
-		s.store.setPINFailures(fails + 1)
 		return CKR_PIN_LEN_RANGE
 	}
 	if !checkPIN(s.cfg.UserPIN, pin) {
-		if err := s.store.setPINFailures(fails + 1); err != nil {
-			m.log.Error("iotsafe-pkcs11: PIN retry counter", "err", err)
-		}
 		if fails+1 >= s.pinTries() {
 			return CKR_PIN_LOCKED
 		}
@@ -652,6 +664,9 @@ func (m *Module) DestroyObject(h, oh uint) uint {
 			if ss.flags&CKF_RW_SESSION == 0 {
 				return CKR_SESSION_READ_ONLY
 			}
+			if s.cfg.UserPIN != "" && !s.loggedIn {
+				return CKR_USER_NOT_LOGGED_IN
+			}
 			if err := s.store.Delete(o.hostName); err != nil {
 				m.log.Error("iotsafe-pkcs11: C_DestroyObject", "err", err)
 				return CKR_DEVICE_ERROR
@@ -686,6 +701,9 @@ func (m *Module) SetAttributeValue(h, oh uint, tmpl []Attribute) uint {
 		}
 		if o.hostName != "" && ss.flags&CKF_RW_SESSION == 0 {
 			return CKR_SESSION_READ_ONLY
+		}
+		if o.hostName != "" && s.cfg.UserPIN != "" && !s.loggedIn {
+			return CKR_USER_NOT_LOGGED_IN
 		}
 		next := map[uint][]byte{}
 		for t, v := range o.attrs {

@@ -26,17 +26,40 @@ type Store struct {
 	dir string
 }
 
-// OpenStore returns the store of the token with this serial under root,
-// creating its directory.
+// OpenStore returns the store of the token with this serial under root.
+// Nothing is created until something is stored: listing a token leaves no
+// trace on the machine.
 func OpenStore(root, serial string) (*Store, error) {
 	if root == "" {
-		return nil, errors.New("no store directory")
+		return nil, errors.New("no store directory (set store in the configuration or IOTSAFE_PKCS11_STORE)")
 	}
-	dir := filepath.Join(root, sanitize(serial))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("host object store: %w", err)
+	return &Store{dir: filepath.Join(root, sanitize(serial))}, nil
+}
+
+// ensure creates the store's directory (0700) and checks that it and its
+// parent belong to this user and that nobody else can write to them: a
+// directory another user prepared could hold their objects, or reset the
+// PIN retry counter.
+func (s *Store) ensure() error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("host object store: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	for _, d := range []string{filepath.Dir(s.dir), s.dir} {
+		fi, err := os.Lstat(d)
+		if err != nil {
+			return fmt.Errorf("host object store: %w", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case !fi.IsDir():
+			return fmt.Errorf("host object store: %s is not a directory", d)
+		case !ok || int(st.Uid) != os.Geteuid():
+			return fmt.Errorf("host object store: %s belongs to another user: refused", d)
+		case fi.Mode().Perm()&0o022 != 0:
+			return fmt.Errorf("host object store: others can write to %s (mode %v): refused", d, fi.Mode().Perm())
+		}
+	}
+	return nil
 }
 
 // Dir returns the store's directory.
@@ -75,6 +98,9 @@ type storedJSON struct {
 // others from loading.
 func (s *Store) List() ([]StoredObject, error) {
 	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +159,9 @@ func (s *Store) Replace(name string, attrs map[uint][]byte) error {
 	if err != nil {
 		return err
 	}
+	if err := s.ensure(); err != nil {
+		return err
+	}
 	return atomicfile.Write(filepath.Join(s.dir, name), b, 0o600)
 }
 
@@ -145,15 +174,23 @@ func (s *Store) Delete(name string) error {
 	return err
 }
 
-// pinState is the persistent retry counter of a token's user PIN, kept in
-// the store so that it survives the process and counts across processes.
-func (s *Store) pinFailures() int {
+// pinFailures is the persistent retry counter of a token's user PIN, kept
+// in the store so that it survives the process and counts across
+// processes. It fails closed: a counter that cannot be read, or does not
+// parse, is an error (the caller then refuses the login).
+func (s *Store) pinFailures() (int, error) {
 	b, err := os.ReadFile(filepath.Join(s.dir, "pin-failures"))
-	if err != nil {
-		return 0
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
 	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return n
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("PIN retry counter %s is corrupt", filepath.Join(s.dir, "pin-failures"))
+	}
+	return n, nil
 }
 
 func (s *Store) setPINFailures(n int) error {
@@ -165,12 +202,15 @@ func (s *Store) setPINFailures(n int) error {
 		}
 		return err
 	}
-	return os.WriteFile(p, []byte(strconv.Itoa(n)+"\n"), 0o600)
+	return atomicfile.Write(p, []byte(strconv.Itoa(n)+"\n"), 0o600)
 }
 
 // lock takes an exclusive lock on the store for read-modify-write of the
 // PIN counter across processes.
 func (s *Store) lock() (func(), error) {
+	if err := s.ensure(); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(filepath.Join(s.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err

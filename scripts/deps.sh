@@ -1,16 +1,70 @@
 #!/usr/bin/env bash
-# Installs the Debian packages go-iotsafe's tests (or demo) use, if missing.
-# Usage: scripts/deps.sh test|demo
+# Installs the Debian packages go-iotsafe needs, if missing.
+# Usage: scripts/deps.sh build|demo|test      install what that target needs
+#        scripts/deps.sh list build|demo|test print the package list
+#        scripts/deps.sh check                 check that the build list covers
+#                                              every cgo pkg-config module the
+#                                              build uses (run by the test suite)
+# Each list contains the one before it: test > demo > build.
 # As root it runs apt-get; otherwise it prints the exact line to run and fails.
+# It never stops, kills or reconfigures a service: packages it installs are
+# kept from starting their services during the install (policy-rc.d, only
+# while apt-get runs, and only when the machine has none of its own); the
+# project starts its own pcscd and mosquitto on loopback, and stops only those.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What `go build` of the CLI and `make pkcs11` need: the C compiler for cgo,
+# pkg-config, and the -dev packages behind every `#cgo pkg-config:` module
+# (libpcsclite for github.com/ebfe/scard, p11-kit-1 for the PKCS#11 headers).
+BUILD=(gcc libc6-dev pkg-config libpcsclite-dev libp11-kit-dev)
+# What `make demo` runs besides: openssl, mosquitto (examples/ztp, mqtt),
+# curl and the OpenSSL pkcs11 engine (examples/curl), pkcs11-tool (opensc).
+DEMO=(openssl ca-certificates mosquitto curl opensc libengine-pkcs11-openssl)
+# What `make test` drives besides.
+TEST=(pcscd vsmartcard-vpcd pcsc-tools softhsm2 gnutls-bin p11-kit p11-kit-modules
+      openssh-client libnss3-tools mosquitto-clients)
+
+list() {
+  case "$1" in
+    build) echo "${BUILD[@]}" ;;
+    demo) echo "${BUILD[@]}" "${DEMO[@]}" ;;
+    test) echo "${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}" ;;
+    *) echo "usage: $0 list build|demo|test" >&2; exit 2 ;;
+  esac
+}
+
+# check: every pkg-config module named by a #cgo directive of the build
+# (our code and the modules it compiles) is provided by a package of the
+# build list, as dpkg says, and the build list is inside the demo list.
+check() {
+  local mods pc pkg bad=0 demo
+  mods=$(grep -rhoE '#cgo( linux)? pkg-config: .*' $(go list -deps -f '{{.Dir}}' ./cmd/iotsafe ./pkcs11mod/cabi) --include='*.go' 2>/dev/null \
+    | sed -E 's/.*pkg-config: //' | tr ' ' '\n' | sort -u)
+  [ -n "$mods" ] || { echo "deps check: found no #cgo pkg-config module (the check itself is broken)" >&2; return 1; }
+  demo=" $(list demo) "
+  for m in $mods; do
+    pc=$(pkg-config --variable=pcfiledir "$m" 2>/dev/null)/$m.pc
+    pkg=$(dpkg -S "$pc" 2>/dev/null | head -1 | cut -d: -f1)
+    if [ -z "$pkg" ]; then
+      echo "deps check: no installed package provides pkg-config module $m" >&2; bad=1; continue
+    fi
+    case " ${BUILD[*]} " in
+      *" $pkg "*) echo "deps check: $m comes from $pkg, in the build list" ;;
+      *) echo "deps check: $m comes from $pkg, which the build list lacks" >&2; bad=1 ;;
+    esac
+  done
+  for p in "${BUILD[@]}"; do
+    case "$demo" in *" $p "*) ;; *) echo "deps check: $p is in the build list but not in demo's" >&2; bad=1 ;; esac
+  done
+  return $bad
+}
 
 case "${1:-test}" in
-  demo) pkgs=(openssl ca-certificates mosquitto gcc libc6-dev pkg-config libp11-kit-dev
-              curl opensc libengine-pkcs11-openssl) ;;
-  test) pkgs=(openssl ca-certificates gcc libc6-dev pkg-config
-              pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev opensc
-              libengine-pkcs11-openssl softhsm2 gnutls-bin p11-kit p11-kit-modules libp11-kit-dev openssh-client libnss3-tools curl mosquitto mosquitto-clients) ;;
-  *) echo "usage: $0 test|demo" >&2; exit 2 ;;
+  list) list "${2:-test}"; exit 0 ;;
+  check) check; exit $? ;;
+  build|demo|test) read -r -a pkgs <<<"$(list "${1:-test}")" ;;
+  *) echo "usage: $0 build|demo|test|list|check" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -28,11 +82,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+policy=/usr/sbin/policy-rc.d
+ours=0
+if [ ! -e "$policy" ]; then
+  # Exit status 101: "action forbidden"; invoke-rc.d and deb-systemd-invoke
+  # then leave the new packages' services stopped.
+  printf '#!/bin/sh\n# go-iotsafe scripts/deps.sh: keep services from starting during its install\nexit 101\n' >"$policy"
+  chmod 0755 "$policy"
+  ours=1
+fi
+trap '[ $ours = 1 ] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The Debian packages enable services; this project starts its own pcscd and
-# mosquitto on loopback, so stop any instance the install started.
-if command -v systemctl >/dev/null 2>&1; then
-  systemctl stop pcscd.socket pcscd mosquitto >/dev/null 2>&1 || true
-fi
-pkill -x mosquitto 2>/dev/null || true

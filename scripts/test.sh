@@ -13,6 +13,9 @@ export IOTSAFE_REQUIRE_TOOLS=${IOTSAFE_REQUIRE_TOOLS:-1}
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "make demo's packages cover what the build needs (cgo pkg-config modules -> Debian packages)"
+scripts/deps.sh check
+
 step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt needed on: $bad"; exit 1; fi
