@@ -118,9 +118,27 @@ func (c *Client) base() (string, error) {
 	return u.String(), nil
 }
 
+// checkRedirect allows a redirect only within the server the client was
+// given: same scheme (https), same host and port. The bootstrap password
+// and the CSR are never sent anywhere else, and never over plain http.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	switch {
+	case len(via) >= 5:
+		return errors.New("est: too many redirects")
+	case req.URL.Scheme != "https":
+		return fmt.Errorf("est: the server redirected to %s://%s: refused (credentials and requests go over https only)", req.URL.Scheme, req.URL.Host)
+	case req.URL.Host != first.Host:
+		return fmt.Errorf("est: the server redirected to another host (%s): refused (credentials go only to the verified server %s)", req.URL.Host, first.Host)
+	}
+	return nil
+}
+
 func (c *Client) httpClient() (*http.Client, error) {
 	if c.HTTPClient != nil {
-		return c.HTTPClient, nil
+		hc := *c.HTTPClient
+		hc.CheckRedirect = checkRedirect
+		return &hc, nil
 	}
 	if c.Roots == nil {
 		return nil, errors.New("est: no trust anchor for the server (Client.Roots)")
@@ -133,7 +151,7 @@ func (c *Client) httpClient() (*http.Client, error) {
 		cert := c.Certificate
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}, nil
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}, CheckRedirect: checkRedirect}, nil
 }
 
 func (c *Client) do(ctx context.Context, op, method, path, contentType string, body []byte) (*http.Response, []byte, error) {

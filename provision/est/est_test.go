@@ -1,0 +1,68 @@
+package est
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The attack of the security review: a server (or anything that answers in
+// its name) redirects the enrolment elsewhere, and the client re-sends the
+// bootstrap password and the CSR there. Plain http and other hosts must
+// receive nothing.
+func TestNoCredentialsFollowARedirect(t *testing.T) {
+	var leaked atomic.Int32
+	sink := func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" || r.ContentLength > 0 {
+			leaked.Add(1)
+		}
+		w.WriteHeader(http.StatusNotFound)
+	}
+	plain := httptest.NewServer(http.HandlerFunc(sink))
+	defer plain.Close()
+	other := httptest.NewTLSServer(http.HandlerFunc(sink))
+	defer other.Close()
+	// The same TLS server reached by another name ("localhost" instead of
+	// 127.0.0.1) is another host for the client.
+	_, otherPort, _ := net.SplitHostPort(other.Listener.Addr().String())
+	targets := map[string]string{
+		"plain http":   plain.URL + "/.well-known/est/simpleenroll",
+		"another host": "https://localhost:" + otherPort + "/.well-known/est/simpleenroll",
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range targets {
+		t.Run(name, func(t *testing.T) {
+			for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+				srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, target, code)
+				}))
+				roots := x509.NewCertPool()
+				roots.AddCert(srv.Certificate())
+				roots.AddCert(other.Certificate())
+				c := &Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap-secret", Timeout: 5 * time.Second}
+				_, err := c.SimpleEnroll(context.Background(), csr)
+				srv.Close()
+				if err == nil || !strings.Contains(err.Error(), "refused") {
+					t.Fatalf("redirect %d to %s: %v", code, name, err)
+				}
+			}
+			if n := leaked.Load(); n != 0 {
+				t.Fatalf("%d requests with credentials or a body reached the redirect target", n)
+			}
+		})
+	}
+}
