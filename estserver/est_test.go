@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -224,5 +225,50 @@ func TestPersistentCA(t *testing.T) {
 	}
 	if err := again.Revoke(big.NewInt(12345)); err == nil {
 		t.Fatal("revoking an unknown serial succeeded")
+	}
+}
+
+// The attacks of the security review on bootstrap authentication: online
+// password guessing at full speed, and a server configured without a
+// password that accepted an empty one.
+func TestBootstrapGuessingIsThrottled(t *testing.T) {
+	ca, err := estserver.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	ctx := context.Background()
+	_, csr := newCSR(t, "dev-guess")
+	var throttled int
+	for i := 0; i < 30; i++ {
+		bad := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: fmt.Sprintf("guess-%d", i)}
+		_, err := bad.SimpleEnroll(ctx, csr)
+		if err == nil {
+			t.Fatal("a wrong password enrolled")
+		}
+		if strings.Contains(err.Error(), "429") {
+			throttled++
+		}
+	}
+	if throttled < 20 {
+		t.Fatalf("only %d of 30 guesses were throttled", throttled)
+	}
+	// While throttled, even the right password waits: guessing gains nothing.
+	good := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	if _, err := good.SimpleEnroll(ctx, csr); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("the right password during the back-off: %v", err)
+	}
+
+	for _, bad := range []*estserver.Server{{CA: ca, Username: "device"}, {CA: ca}} {
+		if bad.Check() == nil {
+			t.Fatalf("%+v: a server that lets anybody enrol passed Check", bad)
+		}
+		s := startTLS(t, ca, bad)
+		c := &est.Client{Server: s.URL, Roots: roots, Username: "device", Password: ""}
+		if _, err := c.SimpleEnroll(ctx, csr); err == nil {
+			t.Fatal("an empty password enrolled")
+		}
 	}
 }

@@ -4,12 +4,16 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/smallstep/pkcs7"
 )
@@ -30,6 +34,85 @@ type Server struct {
 	BootstrapRoots *x509.CertPool
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+
+	mu       sync.Mutex
+	failures map[string]*failure // per client address, for throttling
+}
+
+type failure struct {
+	n     int
+	until time.Time
+}
+
+// Throttling of failed bootstrap authentications, per client address: the
+// first freeFailures cost nothing; each one after that doubles a wait
+// (from one second, at most maxBackoff) during which the client's requests
+// are answered 429 without looking at its credentials.
+const (
+	freeFailures = 5
+	maxBackoff   = 5 * time.Minute
+	maxTracked   = 10000
+)
+
+// Check reports a configuration that would let anybody enrol: no
+// authentication at all, or a bootstrap user with an empty password.
+func (s *Server) Check() error {
+	if s.Username != "" && s.Password == "" {
+		return errors.New("estserver: a bootstrap user needs a password")
+	}
+	if s.Username == "" && s.BootstrapRoots == nil {
+		return errors.New("estserver: no enrolment authentication (a bootstrap user and password, or factory certificate roots)")
+	}
+	return nil
+}
+
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// throttled reports how long the client must still wait.
+func (s *Server) throttled(r *http.Request) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.failures[clientKey(r)]; f != nil {
+		return time.Until(f.until)
+	}
+	return 0
+}
+
+func (s *Server) authResult(r *http.Request, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := clientKey(r)
+	if ok {
+		delete(s.failures, k)
+		return
+	}
+	if s.failures == nil {
+		s.failures = map[string]*failure{}
+	}
+	if len(s.failures) >= maxTracked {
+		now := time.Now()
+		for a, f := range s.failures {
+			if f.until.Before(now.Add(-maxBackoff)) {
+				delete(s.failures, a)
+			}
+		}
+	}
+	f := s.failures[k]
+	if f == nil {
+		f = &failure{}
+		s.failures[k] = f
+	}
+	f.n++
+	if f.n > freeFailures {
+		d := time.Second << min(f.n-freeFailures-1, 20)
+		f.until = time.Now().Add(min(d, maxBackoff))
+	}
 }
 
 // ServeHTTP implements http.Handler.
@@ -51,7 +134,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/cacerts" && r.Method == http.MethodGet:
 		s.writeCerts(w, s.CA.Cert.Raw)
 	case path == "/simpleenroll" && r.Method == http.MethodPost:
-		if !s.bootstrapOK(r) {
+		if wait := s.throttled(r); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+			log.Warn("est: simpleenroll throttled after failed authentications", "remote", r.RemoteAddr)
+			http.Error(w, "too many failed authentications; retry later", http.StatusTooManyRequests)
+			return
+		}
+		ok := s.Check() == nil && s.bootstrapOK(r)
+		s.authResult(r, ok)
+		if !ok {
 			log.Info("est: simpleenroll refused: no valid bootstrap credential", "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Basic realm="est"`)
 			http.Error(w, "bootstrap credentials required", http.StatusUnauthorized)

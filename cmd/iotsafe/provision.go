@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,14 +33,17 @@ import (
 )
 
 func newESTServerCmd(g *globals) *cobra.Command {
-	var dir, listen, user, password, readyFile string
+	var dir, listen, user, password, passwordFile, readyFile, bootstrapCA string
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
 		Short:       "Run a local EST (RFC 7030) server with its own CA, for tests, demos and small fleets",
 		Long: "Serves /.well-known/est/{cacerts,simpleenroll,simplereenroll} and /crl over TLS. The CA lives in --dir " +
 			"(ca.pem, ca-key.pem, ca-state.json); devices trust ca.pem as the server's anchor. Enrollment takes the " +
-			"bootstrap credentials --user/--password; re-enrollment a current certificate of this CA.",
+			"bootstrap credentials --user and a password (--password-file, $IOTSAFE_EST_PASSWORD, or --password, which " +
+			"other local users can read in the process list), or a factory certificate chaining to --bootstrap-ca; " +
+			"it refuses to start with neither. Failed authentications are throttled per client address. " +
+			"Re-enrollment takes a current certificate of this CA.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -68,7 +72,26 @@ func newESTServerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			srv := &http.Server{Handler: &estserver.Server{CA: ca, Username: user, Password: password, Logger: logger},
+			pw, err := secretFrom(password, passwordFile)
+			if err != nil {
+				return err
+			}
+			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger}
+			if bootstrapCA != "" {
+				b, err := os.ReadFile(bootstrapCA)
+				if err != nil {
+					return err
+				}
+				h.BootstrapRoots = x509.NewCertPool()
+				if !h.BootstrapRoots.AppendCertsFromPEM(b) {
+					return fmt.Errorf("--bootstrap-ca %s holds no PEM certificate", bootstrapCA)
+				}
+			}
+			if err := h.Check(); err != nil {
+				ln.Close()
+				return fmt.Errorf("%w: give --user with a password, or --bootstrap-ca", err)
+			}
+			srv := &http.Server{Handler: h,
 				ReadHeaderTimeout: 10 * time.Second}
 			url := "https://" + ln.Addr().String()
 			fmt.Fprintf(g.out, "EST server on %s; trust anchor %s\n", url, filepath.Join(dir, "ca.pem"))
@@ -93,13 +116,15 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&dir, "dir", "", "directory of the CA (created if empty)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
 	f.StringVar(&user, "user", "", "bootstrap user for /simpleenroll")
-	f.StringVar(&password, "password", "", "bootstrap password")
+	f.StringVar(&password, "password", "", "bootstrap password (visible to other local users in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
+	f.StringVar(&passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
+	f.StringVar(&bootstrapCA, "bootstrap-ca", "", "PEM roots of factory certificates accepted for /simpleenroll (TLS client authentication)")
 	f.StringVar(&readyFile, "ready-file", "", "write the server URL to this file once listening")
 	return cmd
 }
 
 func newProvisionCmd(g *globals) *cobra.Command {
-	var server, anchor, user, password, cn, out, container, deliver, storeDir string
+	var server, anchor, user, password, passwordFile, cn, out, container, deliver, storeDir string
 	var dns []string
 	cmd := &cobra.Command{
 		Use:   "provision",
@@ -117,6 +142,10 @@ func newProvisionCmd(g *globals) *cobra.Command {
 				return errors.New("--est URL and --est-ca FILE are required")
 			}
 			pemBytes, err := os.ReadFile(anchor)
+			if err != nil {
+				return err
+			}
+			pw, err := secretFrom(password, passwordFile)
 			if err != nil {
 				return err
 			}
@@ -163,7 +192,7 @@ func newProvisionCmd(g *globals) *cobra.Command {
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				pc := &provision.Config{
 					Applet: a, Container: ref, Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-					EST:      &est.Client{Server: server, Roots: roots, Username: user, Password: password},
+					EST:      &est.Client{Server: server, Roots: roots, Username: user, Password: pw},
 					Operator: op,
 				}
 				if store != nil {
@@ -196,7 +225,8 @@ func newProvisionCmd(g *globals) *cobra.Command {
 	f.StringVar(&server, "est", "", "EST server URL (https://host:port)")
 	f.StringVar(&anchor, "est-ca", "", "PEM trust anchor for the EST server")
 	f.StringVar(&user, "user", "", "bootstrap user (HTTP basic)")
-	f.StringVar(&password, "password", "", "bootstrap password")
+	f.StringVar(&password, "password", "", "bootstrap password (visible in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
+	f.StringVar(&passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
 	f.StringVar(&cn, "cn", "iotsafe-{key}", "certificate common name")
 	f.StringSliceVar(&dns, "dns", nil, "DNS subject alternative names")
 	f.StringVar(&container, "key", "", "key container ID (hex); default: the first free one")
@@ -204,4 +234,21 @@ func newProvisionCmd(g *globals) *cobra.Command {
 	f.StringVar(&storeDir, "store", "", "with --deliver pkcs11-store: the store directory (default: the PKCS#11 library's, see "+pkcs11mod.EnvStore+")")
 	f.StringVar(&out, "out", "", "also write the certificate (PEM) here")
 	return cmd
+}
+
+// secretFrom returns a password from a file (first line), else the flag,
+// else $IOTSAFE_EST_PASSWORD.
+func secretFrom(flagValue, file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		return strings.TrimRight(line, "\r"), nil
+	}
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	return os.Getenv("IOTSAFE_EST_PASSWORD"), nil
 }
