@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -33,11 +34,16 @@ func (c *Card) BeginAdmin() (*AdminSession, error) {
 	defer c.mu.Unlock()
 	var err error
 	sw := c.mutate(func(st *state) apdu.StatusWord {
-		if st.Admin != nil {
+		if st.Admin.alive() {
 			err = fmt.Errorf("%w (started by process %d at %s)", ErrAdminInProgress, st.Admin.PID, st.Admin.Started)
 			return apdu.SWConditionsNotSatisfied
 		}
-		st.Admin = &adminMark{PID: os.Getpid(), Started: time.Now().UTC().Format(time.RFC3339), Objects: []string{}}
+		if st.Admin != nil {
+			c.log.Warn("emulator: an administration session whose process died is dropped (none of its changes were applied)",
+				"pid", st.Admin.PID, "started", st.Admin.Started)
+		}
+		st.Admin = &adminMark{PID: os.Getpid(), Started: time.Now().UTC().Format(time.RFC3339), Objects: []string{},
+			ProcStart: procStart(os.Getpid())}
 		return apdu.SWSuccess
 	})
 	if err != nil {
@@ -62,7 +68,7 @@ func (a *AdminSession) mark(k spec.ObjectKind, id []byte, change func(st *state)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	sw := c.mutate(func(st *state) apdu.StatusWord {
-		if st.Admin == nil {
+		if st.Admin == nil || st.Admin.PID != os.Getpid() {
 			return apdu.SWConditionsNotSatisfied
 		}
 		st.Admin.Objects = append(st.Admin.Objects, objKey(k, id))
@@ -233,6 +239,10 @@ func (a *AdminSession) Commit() error {
 	defer c.mu.Unlock()
 	var cerr error
 	sw := c.mutate(func(st *state) apdu.StatusWord {
+		if st.Admin == nil || st.Admin.PID != os.Getpid() {
+			cerr = errors.New("emulator: administration session lost (another session replaced it)")
+			return apdu.SWConditionsNotSatisfied
+		}
 		for _, ch := range a.changes {
 			if err := ch(st); err != nil {
 				cerr = err

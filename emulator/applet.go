@@ -126,7 +126,7 @@ func (c *Card) ref(f fields, k spec.ObjectKind) (*object, apdu.StatusWord) {
 }
 
 func (c *Card) underAdmin(o *object) bool {
-	if c.st.Admin == nil {
+	if !c.st.Admin.alive() {
 		return false
 	}
 	k := o.key()

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"fmt"
+	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -210,6 +211,11 @@ func Open(path string, opts Options) (*Card, error) {
 		return nil, err
 	}
 	st, stp, err := fs.load()
+	if err == nil {
+		// Under the shared lock no writer is under way: any temporary
+		// file is a leftover of a killed one.
+		_ = atomicfile.RemoveStale(path)
+	}
 	fs.flock(lockUN)
 	if err != nil {
 		fs.close()

@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,6 +81,50 @@ type adminMark struct {
 	PID     int      `json:"pid"`
 	Started string   `json:"started"`
 	Objects []string `json:"objects"` // objKey of objects being administered
+	// ProcStart is the kernel's start time of process PID (field 22 of
+	// /proc/PID/stat), so that a reused PID is not taken for the owner.
+	ProcStart string `json:"proc_start,omitempty"`
+}
+
+// procStart returns the start time of process pid, "" when unknown.
+func procStart(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19] // field 22 overall
+}
+
+// alive reports whether the process that started the administration
+// session still runs. A session whose process died (killed mid-session) is
+// stale: its changes were never applied (they take effect only at Commit,
+// in one state write), so it is ignored and may be replaced.
+func (m *adminMark) alive() bool {
+	if m == nil {
+		return false
+	}
+	if m.PID == os.Getpid() {
+		return true
+	}
+	if m.PID <= 0 || syscall.Kill(m.PID, 0) == syscall.ESRCH {
+		return false
+	}
+	if m.ProcStart != "" {
+		if now := procStart(m.PID); now != "" && now != m.ProcStart {
+			return false // the PID now belongs to another process
+		}
+	}
+	return true
 }
 
 // state is everything the state file holds.
@@ -329,6 +374,9 @@ func (f *fileStore) save(s *state) (stamp, error) {
 	if err != nil {
 		return stamp{}, err
 	}
+	// Writers hold the exclusive lock: a temporary file now is a leftover
+	// of a killed writer, with a superseded copy of the keys.
+	_ = atomicfile.RemoveStale(f.path)
 	if err := atomicfile.Write(f.path, b, 0o600); err != nil {
 		return stamp{}, fmt.Errorf("%w %s: %v", ErrStateFile, f.path, err)
 	}

@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,23 @@ func TestMain(m *testing.M) {
 	if os.Getenv("IOTSAFE_TEST_CLI") == "1" {
 		main()
 		os.Exit(0)
+	}
+	if state := os.Getenv("IOTSAFE_TEST_ADMIN_HANG"); state != "" {
+		// An operator session that marks the data file and never ends
+		// (the parent kills it).
+		c, err := emulator.Open(state, emulator.Options{})
+		if err != nil {
+			os.Exit(3)
+		}
+		s, err := c.BeginAdmin()
+		if err != nil {
+			os.Exit(4)
+		}
+		if err := s.PutFile([]byte{0x10}, "data", spec.FileUsageGeneral, spec.AccessRead, []byte("half-delivered")); err != nil {
+			os.Exit(5)
+		}
+		os.Stdout.WriteString("marked\n")
+		select {}
 	}
 	os.Exit(m.Run())
 }
@@ -208,5 +227,61 @@ func TestKeygenKeepsLiveKeys(t *testing.T) {
 	mustRun(t, sim, "keygen", "--label", "ecdh-key", "--replace")
 	if after := mustRun(t, sim, "pubkey", "--key", "04"); after == before {
 		t.Fatal("--replace did not replace the key")
+	}
+}
+
+// The attack of the security review: an operator session killed mid-way
+// left a mark that made the file answer 6984 forever and refused every
+// later session. A dead session is now ignored and replaced; none of its
+// changes were applied.
+func TestKilledAdminSessionRecovers(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	sim := "--sim=emulator:" + state
+	before := mustRun(t, sim, "read-file", "--file", "10")
+	c := exec.Command(os.Args[0])
+	c.Env = append(os.Environ(), "IOTSAFE_TEST_ADMIN_HANG="+state)
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "marked\n" {
+		c.Process.Kill()
+		t.Fatalf("the admin process did not mark the file: %q %v", buf, err)
+	}
+	// While it lives, the file is under administration (6984).
+	if _, err := run(t, sim, "read-file", "--file", "10"); err == nil || !strings.Contains(err.Error(), "6984") {
+		t.Fatalf("read during a live session: %v", err)
+	}
+	c.Process.Kill()
+	c.Wait()
+	if got := mustRun(t, sim, "read-file", "--file", "10"); got != before {
+		t.Fatal("a killed session's change was applied")
+	}
+	in := filepath.Join(t.TempDir(), "new")
+	os.WriteFile(in, []byte("delivered"), 0o600)
+	mustRun(t, "emulator", "admin", "--state", state, "put-file", "--file", "10", "--label", "data", "--in", in)
+	if got := mustRun(t, sim, "read-file", "--file", "10"); !strings.Contains(got, "delivered") {
+		t.Fatalf("a new session after the killed one did not deliver: %q", got)
+	}
+}
+
+// A writer killed between writing its temporary copy of the state file and
+// renaming it leaves that copy (with superseded keys) behind: the next
+// program that opens the SIM removes it.
+func TestStaleStateCopiesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	for _, n := range []string{".sim.json.tmp-1", ".sim.json.tmp-2"} {
+		os.WriteFile(filepath.Join(dir, n), []byte(`{"old":"keys"}`), 0o600)
+	}
+	mustRun(t, "--sim=emulator:"+state, "info")
+	if m, _ := filepath.Glob(filepath.Join(dir, ".sim.json.tmp-*")); len(m) != 0 {
+		t.Fatalf("stale copies left: %v", m)
 	}
 }

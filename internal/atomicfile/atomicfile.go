@@ -8,6 +8,24 @@ import (
 	"path/filepath"
 )
 
+// RemoveStale removes the temporary files that Write leaves behind when its
+// process is killed between creating and renaming one (they may hold an
+// older copy of secrets). Call it only while no other Write to path can be
+// under way, e.g. under the lock that serializes writers.
+func RemoveStale(path string) error {
+	matches, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil && first == nil && !os.IsNotExist(err) {
+			first = err
+		}
+	}
+	return first
+}
+
 // Write replaces path with data, created with mode (before any byte is
 // written, so a private file is never readable by others, even briefly).
 func Write(path string, data []byte, mode os.FileMode) error {
