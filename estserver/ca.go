@@ -30,6 +30,7 @@ type CA struct {
 	key  crypto.Signer
 
 	mu      sync.Mutex
+	issueMu sync.Mutex           // serializes policy check + issuance (Server)
 	revoked map[string]time.Time // serial (decimal) -> revocation time
 	issued  map[string]*x509.Certificate
 	crlNum  int64

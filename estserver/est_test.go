@@ -3,8 +3,10 @@ package estserver_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -13,8 +15,11 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -270,5 +275,93 @@ func TestBootstrapGuessingIsThrottled(t *testing.T) {
 		if _, err := c.SimpleEnroll(ctx, csr); err == nil {
 			t.Fatal("an empty password enrolled")
 		}
+	}
+}
+
+// The attacks of the security review on issuance, over TLS with the real
+// client: names and keys the CA must not certify, a name already held by
+// another device, names added at renewal. Each refusal is a 4xx whose body
+// says why.
+func TestIssuancePolicy(t *testing.T) {
+	ca, err := estserver.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap",
+		Policy: estserver.Policy{Organization: []string{"Fleet"}}})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	ctx := context.Background()
+	boot := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	p256 := func() *ecdsa.PrivateKey { k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader); return k }
+	csrFor := func(key any, tmpl *x509.CertificateRequest) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	refused := func(what string, c *est.Client, csr []byte, reenroll bool, status int, reason string) {
+		t.Helper()
+		var err error
+		if reenroll {
+			_, err = c.SimpleReenroll(ctx, csr)
+		} else {
+			_, err = c.SimpleEnroll(ctx, csr)
+		}
+		var he *est.HTTPError
+		if !errors.As(err, &he) || he.Status != status || !strings.Contains(he.Body, reason) {
+			t.Fatalf("%s: %v (want HTTP %d saying %q)", what, err, status, reason)
+		}
+	}
+	uri, _ := url.Parse("spiffe://fleet/meter-B")
+	for _, bad := range []struct {
+		what   string
+		tmpl   x509.CertificateRequest
+		reason string
+	}{
+		{"control characters", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A", Organization: []string{"Evil\nInjected"}}}, "organization"},
+		{"control characters in CN", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter\nA"}}, "control characters"},
+		{"wildcard CN", x509.CertificateRequest{Subject: pkix.Name{CommonName: "*.fleet"}}, "not allowed"},
+		{"wildcard DNS", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A"}, DNSNames: []string{"*.meter-A.example"}}, "not allowed"},
+		{"foreign DNS", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A"}, DNSNames: []string{"cloud.example"}}, "not allowed"},
+		{"IP SAN", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}, "IP address"},
+		{"e-mail SAN", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A"}, EmailAddresses: []string{"ceo@example.com"}}, "e-mail"},
+		{"URI SAN", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A"}, URIs: []*url.URL{uri}}, "URI"},
+		{"other subject attribute", x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A", Country: []string{"ZZ"}}}, "subject attribute"},
+	} {
+		refused(bad.what, boot, csrFor(p256(), &bad.tmpl), false, http.StatusBadRequest, bad.reason)
+	}
+	// Keys IoT SAFE cards do not hold.
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	for name, k := range map[string]any{"RSA-1024": rsa1024, "P-224": p224, "Ed25519": ed} {
+		refused(name, boot, csrFor(k, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-" + name}}), false, http.StatusBadRequest, "key")
+	}
+
+	// Device A enrols; another key cannot take A's name while A's certificate lives.
+	keyA := p256()
+	good := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A", Organization: []string{"Fleet"}}, DNSNames: []string{"meter-A.devices.example"}}
+	certs, err := boot.SimpleEnroll(ctx, csrFor(keyA, good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafA := certs[0]
+	if leafA.Subject.CommonName != "meter-A" || !slices.Equal(leafA.Subject.Organization, []string{"Fleet"}) || len(leafA.Subject.Names) != 2 {
+		t.Fatalf("issued subject %v", leafA.Subject)
+	}
+	refused("impersonation", boot, csrFor(p256(), &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-A"}}), false, http.StatusConflict, "held by a live certificate")
+
+	// Renewal keeps the names exactly: adding a SAN is refused; the same names with a new key pass.
+	re := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{leafA.Raw}, PrivateKey: keyA}}
+	withURI := *good
+	withURI.URIs = []*url.URL{uri}
+	refused("SAN added at renewal", re, csrFor(keyA, &withURI), true, http.StatusBadRequest, "exactly")
+	renamed := *good
+	renamed.Subject.CommonName = "meter-B"
+	refused("renamed at renewal", re, csrFor(keyA, &renamed), true, http.StatusBadRequest, "exactly")
+	if _, err := re.SimpleReenroll(ctx, csrFor(p256(), good)); err != nil {
+		t.Fatalf("renewal with the same names and a new key: %v", err)
 	}
 }

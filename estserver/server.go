@@ -34,6 +34,9 @@ type Server struct {
 	BootstrapRoots *x509.CertPool
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// Policy decides which names and keys are certified (see Policy for
+	// the safe default of its zero value).
+	Policy Policy
 
 	mu       sync.Mutex
 	failures map[string]*failure // per client address, for throttling
@@ -140,7 +143,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "too many failed authentications; retry later", http.StatusTooManyRequests)
 			return
 		}
-		ok := s.Check() == nil && s.bootstrapOK(r)
+		id, ok := s.bootstrap(r)
+		ok = ok && s.Check() == nil
 		s.authResult(r, ok)
 		if !ok {
 			log.Info("est: simpleenroll refused: no valid bootstrap credential", "remote", r.RemoteAddr)
@@ -148,7 +152,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "bootstrap credentials required", http.StatusUnauthorized)
 			return
 		}
-		s.enroll(w, r, nil, log)
+		s.enroll(w, r, id, log)
 	case path == "/simplereenroll" && r.Method == http.MethodPost:
 		cur := s.currentCredential(r)
 		if cur == nil {
@@ -156,7 +160,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "re-enrollment needs a current, unrevoked certificate from this CA", http.StatusUnauthorized)
 			return
 		}
-		s.enroll(w, r, cur, log)
+		s.enroll(w, r, identity{current: cur}, log)
 	default:
 		http.NotFound(w, r)
 	}
@@ -177,12 +181,13 @@ func (s *Server) writeCerts(w http.ResponseWriter, der ...[]byte) {
 	io.WriteString(w, base64.StdEncoding.EncodeToString(p7))
 }
 
-func (s *Server) bootstrapOK(r *http.Request) bool {
+// bootstrap authenticates an enrolment and says as whom.
+func (s *Server) bootstrap(r *http.Request) (identity, bool) {
 	if s.Username != "" {
 		u, p, ok := r.BasicAuth()
 		if ok && subtle.ConstantTimeCompare([]byte(u), []byte(s.Username)) == 1 &&
 			subtle.ConstantTimeCompare([]byte(p), []byte(s.Password)) == 1 {
-			return true
+			return identity{user: u}, true
 		}
 	}
 	if s.BootstrapRoots != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
@@ -193,10 +198,10 @@ func (s *Server) bootstrapOK(r *http.Request) bool {
 		}
 		opts.Intermediates = inter
 		if _, err := r.TLS.PeerCertificates[0].Verify(opts); err == nil {
-			return true
+			return identity{factory: r.TLS.PeerCertificates[0]}, true
 		}
 	}
-	return false
+	return identity{}, false
 }
 
 func (s *Server) currentCredential(r *http.Request) *x509.Certificate {
@@ -215,7 +220,7 @@ func (s *Server) currentCredential(r *http.Request) *x509.Certificate {
 	return c
 }
 
-func (s *Server) enroll(w http.ResponseWriter, r *http.Request, current *x509.Certificate, log *slog.Logger) {
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log *slog.Logger) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/pkcs10" {
 		http.Error(w, "content type must be application/pkcs10", http.StatusUnsupportedMediaType)
@@ -236,16 +241,24 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, current *x509.Ce
 		http.Error(w, "request body is not a PKCS#10 request", http.StatusBadRequest)
 		return
 	}
-	if current != nil && csr.Subject.String() != current.Subject.String() {
-		http.Error(w, "re-enrollment must keep the subject of the current certificate", http.StatusBadRequest)
+	if err := csr.CheckSignature(); err != nil {
+		http.Error(w, "the request's signature does not verify (proof of possession)", http.StatusBadRequest)
 		return
 	}
-	cert, err := s.CA.Issue(csr)
+	s.CA.issueMu.Lock() // the uniqueness check and the issuance are one step
+	defer s.CA.issueMu.Unlock()
+	allowed, ref := s.Policy.check(s.CA, csr, id)
+	if ref != nil {
+		log.Info("est: request refused by the issuance policy", "remote", r.RemoteAddr, "reason", ref.reason)
+		http.Error(w, ref.reason, ref.status)
+		return
+	}
+	cert, err := s.CA.Issue(allowed)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	log.Info("est: issued", "subject", cert.Subject.CommonName, "serial", cert.SerialNumber.String(), "reenroll", current != nil)
+	log.Info("est: issued", "subject", cert.Subject.CommonName, "serial", cert.SerialNumber.String(), "reenroll", id.current != nil)
 	s.writeCerts(w, cert.Raw)
 }
 

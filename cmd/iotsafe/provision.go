@@ -33,7 +33,8 @@ import (
 )
 
 func newESTServerCmd(g *globals) *cobra.Command {
-	var dir, listen, user, password, passwordFile, readyFile, bootstrapCA string
+	var dir, listen, user, password, passwordFile, readyFile, bootstrapCA, cnTemplate, uriPrefix string
+	var orgs []string
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
@@ -76,7 +77,8 @@ func newESTServerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger}
+			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger,
+				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix}}
 			if bootstrapCA != "" {
 				b, err := os.ReadFile(bootstrapCA)
 				if err != nil {
@@ -119,6 +121,9 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&password, "password", "", "bootstrap password (visible to other local users in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
 	f.StringVar(&passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
 	f.StringVar(&bootstrapCA, "bootstrap-ca", "", "PEM roots of factory certificates accepted for /simpleenroll (TLS client authentication)")
+	f.StringVar(&cnTemplate, "cn-template", "{cn}", "common name a device may receive: {cn} (what it asks for, checked and unique), {user}, {factory-cn}, {factory-serial}")
+	f.StringSliceVar(&orgs, "org", nil, "organization (O) of issued certificates; requests may ask for exactly this or none")
+	f.StringVar(&uriPrefix, "uri-prefix", "", "allow URI SANs PREFIX+common name (e.g. spiffe://fleet/); default: none")
 	f.StringVar(&readyFile, "ready-file", "", "write the server URL to this file once listening")
 	return cmd
 }

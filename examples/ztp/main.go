@@ -97,7 +97,8 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	estURL, stopEST, err := serveTLS(ca, &estserver.Server{CA: ca, Username: "factory", Password: "bootstrap-secret"})
+	estURL, stopEST, err := serveTLS(ca, &estserver.Server{CA: ca, Username: "factory", Password: "bootstrap-secret",
+		Policy: estserver.Policy{Organization: []string{"Example Utility"}}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,240 @@
+package estserver
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Policy decides what the server certifies. The zero value is the safe
+// default described at each field. Every refusal is an HTTP 4xx whose body
+// says why (the EST client prints it).
+type Policy struct {
+	// CommonName is the template of the common name a device may receive,
+	// with the placeholders {cn} (the name the request asks for), {user}
+	// (the bootstrap user it authenticated as), {factory-cn} and
+	// {factory-serial} (the subject common name and hex serial of the
+	// factory certificate it authenticated with). The request must ask for
+	// exactly the expansion. Default "{cn}": the device names itself, within
+	// NamePattern, and no name held by another device's live certificate
+	// is issued again.
+	CommonName string
+	// NamePattern constrains every common name issued. Default
+	// DefaultNamePattern: letters, digits, '.', '_' and '-', at most 64,
+	// no wildcard, no space, no control character.
+	NamePattern *regexp.Regexp
+	// Organization is the organization (O) of issued certificates. A
+	// request may ask for exactly this, or for none; any other subject
+	// attribute is refused. Default: none.
+	Organization []string
+	// URIPrefix, when set, allows URI SANs of the form URIPrefix + common
+	// name (for example "spiffe://fleet/" gives spiffe://fleet/meter-7).
+	// Default: URI SANs refused.
+	URIPrefix string
+	// DNS SANs are allowed when they are the common name itself or begin
+	// with the common name and a dot (meter-7.devices.example). IP address
+	// and e-mail SANs are always refused.
+
+	// MinRSABits is the smallest RSA modulus certified (default 2048).
+	// ECDSA keys must be on P-256, the curve IoT SAFE cards hold.
+	MinRSABits int
+}
+
+// DefaultNamePattern is the default Policy.NamePattern.
+var DefaultNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// identity is who authenticated an enrolment.
+type identity struct {
+	user    string
+	factory *x509.Certificate
+	current *x509.Certificate // re-enrolment: the certificate presented
+}
+
+// refusal is a policy decision: an HTTP status and a reason.
+type refusal struct {
+	status int
+	reason string
+}
+
+func (r *refusal) Error() string { return r.reason }
+
+func refuse(status int, format string, args ...any) *refusal {
+	return &refusal{status: status, reason: fmt.Sprintf(format, args...)}
+}
+
+// printable reports whether s is valid UTF-8 of at most 64 bytes without
+// control characters.
+func printable(s string) bool {
+	if len(s) > 64 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	oidCN = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidO  = asn1.ObjectIdentifier{2, 5, 4, 10}
+)
+
+// check applies the policy to a request; ca answers the uniqueness
+// question. It returns the names to issue.
+func (p *Policy) check(ca *CA, csr *x509.CertificateRequest, id identity) (*x509.CertificateRequest, *refusal) {
+	if err := p.checkKey(csr.PublicKey); err != nil {
+		return nil, err
+	}
+	subj := csr.Subject
+	cn := subj.CommonName
+	if !printable(cn) {
+		return nil, refuse(http.StatusBadRequest, "the common name holds control characters or is too long")
+	}
+	// Only CN and O, and O only as the CA sets it.
+	for _, a := range subj.Names {
+		if !a.Type.Equal(oidCN) && !a.Type.Equal(oidO) {
+			return nil, refuse(http.StatusBadRequest, "the request asks for subject attribute %v; this CA issues only a common name (and its own organization)", a.Type)
+		}
+	}
+	if len(subj.Organization) > 0 && !slices.Equal(subj.Organization, p.Organization) {
+		return nil, refuse(http.StatusBadRequest, "the request asks for organization %q; this CA issues %q", subj.Organization, p.Organization)
+	}
+	if len(csr.IPAddresses) > 0 || len(csr.EmailAddresses) > 0 {
+		return nil, refuse(http.StatusBadRequest, "IP address and e-mail SANs are not issued")
+	}
+	if id.current != nil {
+		// Re-enrolment keeps the names exactly.
+		c := id.current
+		if cn != c.Subject.CommonName || !slices.Equal(subj.Organization, c.Subject.Organization) ||
+			!slices.Equal(csr.DNSNames, c.DNSNames) || !sameURIs(csr, c) {
+			return nil, refuse(http.StatusBadRequest, "re-enrolment must keep the subject and SANs of the current certificate exactly")
+		}
+	} else {
+		want := p.expand(cn, id)
+		if want != cn {
+			return nil, refuse(http.StatusBadRequest, "this CA names this device %q; the request asks for %q", want, cn)
+		}
+		pat := p.NamePattern
+		if pat == nil {
+			pat = DefaultNamePattern
+		}
+		if !pat.MatchString(cn) {
+			return nil, refuse(http.StatusBadRequest, "common name %q is not allowed (pattern %s)", cn, pat)
+		}
+		for _, d := range csr.DNSNames {
+			if strings.Contains(d, "*") || !(d == cn || strings.HasPrefix(d, cn+".") && validDNS(d)) {
+				return nil, refuse(http.StatusBadRequest, "DNS name %q is not allowed: DNS SANs must be the common name or begin with it and a dot, without wildcards", d)
+			}
+		}
+		for _, u := range csr.URIs {
+			if p.URIPrefix == "" || u.String() != p.URIPrefix+cn {
+				return nil, refuse(http.StatusBadRequest, "URI %q is not allowed", u)
+			}
+		}
+	}
+	if holder := ca.liveHolder(cn, csr.PublicKey, id.current); holder != nil {
+		return nil, refuse(http.StatusConflict, "common name %q is held by a live certificate (serial %s) of another key", cn, holder.SerialNumber)
+	}
+	out := *csr
+	out.Subject.Organization = slices.Clone(p.Organization)
+	if id.current != nil {
+		out.Subject.Organization = slices.Clone(id.current.Subject.Organization)
+	}
+	return &out, nil
+}
+
+func (p *Policy) expand(cn string, id identity) string {
+	t := p.CommonName
+	if t == "" {
+		t = "{cn}"
+	}
+	r := []string{"{cn}", cn, "{user}", id.user}
+	if id.factory != nil {
+		r = append(r, "{factory-cn}", id.factory.Subject.CommonName, "{factory-serial}", strings.ToUpper(hex.EncodeToString(id.factory.SerialNumber.Bytes())))
+	}
+	return strings.NewReplacer(r...).Replace(t)
+}
+
+func (p *Policy) checkKey(k crypto.PublicKey) *refusal {
+	switch k := k.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return refuse(http.StatusBadRequest, "ECDSA keys must be on P-256 (the key is on %s)", k.Curve.Params().Name)
+		}
+		return nil
+	case *rsa.PublicKey:
+		min := p.MinRSABits
+		if min == 0 {
+			min = 2048
+		}
+		if k.N.BitLen() < min {
+			return refuse(http.StatusBadRequest, "RSA keys must have at least %d bits (the key has %d)", min, k.N.BitLen())
+		}
+		return nil
+	}
+	return refuse(http.StatusBadRequest, "key type %T is not certified (ECDSA P-256 or RSA, as IoT SAFE cards hold)", k)
+}
+
+var dnsLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+func validDNS(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if !dnsLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameURIs(csr *x509.CertificateRequest, c *x509.Certificate) bool {
+	if len(csr.URIs) != len(c.URIs) {
+		return false
+	}
+	for i := range csr.URIs {
+		if csr.URIs[i].String() != c.URIs[i].String() {
+			return false
+		}
+	}
+	return true
+}
+
+// liveHolder returns a certificate the CA issued for cn that is neither
+// revoked nor expired and certifies another key than pub, other than
+// except (the certificate a re-enrolment presents).
+func (ca *CA) liveHolder(cn string, pub crypto.PublicKey, except *x509.Certificate) *x509.Certificate {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	now := time.Now()
+	for s, c := range ca.issued {
+		if c.Subject.CommonName != cn || now.After(c.NotAfter) {
+			continue
+		}
+		if _, revoked := ca.revoked[s]; revoked {
+			continue
+		}
+		if except != nil && c.SerialNumber.Cmp(except.SerialNumber) == 0 {
+			continue
+		}
+		if k, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(pub) {
+			continue
+		}
+		return c
+	}
+	return nil
+}
