@@ -35,8 +35,16 @@ type CA struct {
 	issued  map[string]*x509.Certificate
 	crlNum  int64
 	dir     string // where LoadOrCreateCA keeps it; "" for an in-memory CA
+	// supersedes maps a renewed certificate's serial to its predecessor's,
+	// until the predecessor is revoked.
+	supersedes map[string]string
 	// Validity of issued certificates; default 1 year.
 	Validity time.Duration
+	// SupersedeGrace is how long the certificate a renewal replaced stays
+	// valid when its successor is not used (default 24 h). As soon as the
+	// successor authenticates (to this server or to a relying party that
+	// calls VerifyPeer), the predecessor is revoked.
+	SupersedeGrace time.Duration
 }
 
 // NewCA creates a CA with a fresh P-256 key and a self-signed certificate
@@ -69,7 +77,8 @@ func NewCA(commonName string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{}, Validity: 365 * 24 * time.Hour}, nil
+	return &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{},
+		supersedes: map[string]string{}, Validity: 365 * 24 * time.Hour}, nil
 }
 
 // CertPEM returns the CA certificate in PEM form.
@@ -169,13 +178,65 @@ func (ca *CA) Revoke(serial *big.Int) error {
 func (ca *CA) IsRevoked(serial *big.Int) bool {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
+	ca.expireSuperseded(time.Now())
 	_, ok := ca.revoked[serial.String()]
 	return ok
+}
+
+// Renewed records that a re-enrolment replaced certificate old with new:
+// old is revoked once new is seen in use (Used), or when the grace period
+// ends, so that revoking the new certificate leaves no older one of the
+// same device trusted.
+func (ca *CA) Renewed(newSerial, oldSerial *big.Int) error {
+	ca.mu.Lock()
+	if ca.supersedes == nil {
+		ca.supersedes = map[string]string{}
+	}
+	ca.supersedes[newSerial.String()] = oldSerial.String()
+	ca.mu.Unlock()
+	return ca.Save()
+}
+
+// Used tells the CA that the certificate with this serial authenticated
+// someone: the certificate it superseded, if any, is revoked now.
+func (ca *CA) Used(serial *big.Int) error {
+	ca.mu.Lock()
+	old, ok := ca.supersedes[serial.String()]
+	if ok {
+		delete(ca.supersedes, serial.String())
+		if _, done := ca.revoked[old]; !done {
+			ca.revoked[old] = time.Now()
+		}
+	}
+	ca.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return ca.Save()
+}
+
+// expireSuperseded revokes predecessors whose grace period is over.
+// Called with ca.mu held.
+func (ca *CA) expireSuperseded(now time.Time) {
+	grace := ca.SupersedeGrace
+	if grace == 0 {
+		grace = 24 * time.Hour
+	}
+	for n, old := range ca.supersedes {
+		c := ca.issued[n]
+		if c == nil || now.Sub(c.NotBefore) > grace {
+			if _, done := ca.revoked[old]; !done {
+				ca.revoked[old] = now
+			}
+			delete(ca.supersedes, n)
+		}
+	}
 }
 
 // CRL returns a freshly signed DER certificate revocation list.
 func (ca *CA) CRL() ([]byte, error) {
 	ca.mu.Lock()
+	ca.expireSuperseded(time.Now())
 	ca.crlNum++
 	num := ca.crlNum
 	entries := make([]x509.RevocationListEntry, 0, len(ca.revoked))
@@ -198,11 +259,19 @@ var ErrRevoked = errors.New("client certificate has been revoked")
 
 // VerifyPeer is a tls.Config.VerifyPeerCertificate function for relying
 // parties: after the normal chain verification it refuses certificates this
-// CA has revoked.
+// CA has revoked, and reports the others as used (a renewed certificate in
+// use gets its predecessor revoked).
 func (ca *CA) VerifyPeer(_ [][]byte, chains [][]*x509.Certificate) error {
 	for _, chain := range chains {
 		if len(chain) > 0 && ca.IsRevoked(chain[0].SerialNumber) {
 			return fmt.Errorf("%w (serial %s, subject %q)", ErrRevoked, chain[0].SerialNumber, chain[0].Subject.CommonName)
+		}
+	}
+	for _, chain := range chains {
+		if len(chain) > 0 {
+			if err := ca.Used(chain[0].SerialNumber); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -365,3 +365,71 @@ func TestIssuancePolicy(t *testing.T) {
 		t.Fatalf("renewal with the same names and a new key: %v", err)
 	}
 }
+
+// The attack of the security review: renewal keeps the key and left the old
+// certificate valid, so after the operator revoked the new one, the old one
+// still authenticated the same key. Once the renewed certificate is in use
+// (or its grace period is over), the old one is revoked.
+func TestRenewalRetiresThePreviousCertificate(t *testing.T) {
+	ca, err := estserver.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	ctx := context.Background()
+	key, csr := newCSR(t, "dev-r")
+	boot := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	c1, err := boot.SimpleEnroll(ctx, csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{c1[0].Raw}, PrivateKey: key}}
+	c2, err := re.SimpleReenroll(ctx, csr) // same key
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, cur := c1[0], c2[0]
+	chain := func(c *x509.Certificate) [][]*x509.Certificate { return [][]*x509.Certificate{{c, ca.Cert}} }
+	// Until the new certificate is used, the old one keeps working (the
+	// device switches only once the new one is in place).
+	if err := ca.VerifyPeer(nil, chain(old)); err != nil {
+		t.Fatalf("old certificate before the new one was used: %v", err)
+	}
+	if err := ca.VerifyPeer(nil, chain(cur)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.VerifyPeer(nil, chain(old)); !errors.Is(err, estserver.ErrRevoked) {
+		t.Fatalf("old certificate after the new one was used: %v", err)
+	}
+	if err := ca.Revoke(cur.SerialNumber); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*x509.Certificate{old, cur} {
+		if err := ca.VerifyPeer(nil, chain(c)); !errors.Is(err, estserver.ErrRevoked) {
+			t.Fatalf("serial %s trusted after the operator revoked the current one: %v", c.SerialNumber, err)
+		}
+	}
+	crlDER, _ := ca.CRL()
+	crl, _ := x509.ParseRevocationList(crlDER)
+	if len(crl.RevokedCertificateEntries) != 2 {
+		t.Fatalf("CRL lists %d certificates, want both", len(crl.RevokedCertificateEntries))
+	}
+
+	// A renewed certificate never used: the old one is revoked when the
+	// grace period ends (the CRL says so).
+	ca.SupersedeGrace = time.Nanosecond
+	key3, csr3 := newCSR(t, "dev-s")
+	c3, err := boot.SimpleEnroll(ctx, csr3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re3 := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{c3[0].Raw}, PrivateKey: key3}}
+	if _, err := re3.SimpleReenroll(ctx, csr3); err != nil {
+		t.Fatal(err)
+	}
+	if !ca.IsRevoked(c3[0].SerialNumber) {
+		t.Fatal("the superseded certificate outlived its grace period")
+	}
+}

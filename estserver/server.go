@@ -217,6 +217,9 @@ func (s *Server) currentCredential(r *http.Request) *x509.Certificate {
 	if s.CA.IsRevoked(c.SerialNumber) {
 		return nil
 	}
+	if err := s.CA.Used(c.SerialNumber); err != nil {
+		return nil
+	}
 	return c
 }
 
@@ -257,6 +260,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	if id.current != nil {
+		if err := s.CA.Renewed(cert.SerialNumber, id.current.SerialNumber); err != nil {
+			http.Error(w, "issued, but recording the renewal failed", http.StatusInternalServerError)
+			return
+		}
 	}
 	log.Info("est: issued", "subject", cert.Subject.CommonName, "serial", cert.SerialNumber.String(), "reenroll", id.current != nil)
 	s.writeCerts(w, cert.Raw)

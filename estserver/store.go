@@ -26,6 +26,8 @@ type caState struct {
 	Revoked map[string]time.Time `json:"revoked"`
 	Issued  map[string][]byte    `json:"issued"` // serial -> DER
 	CRLNum  int64                `json:"crl_number"`
+	// Supersedes: renewed serial -> the serial it replaced, until revoked.
+	Supersedes map[string]string `json:"supersedes,omitempty"`
 }
 
 // LoadOrCreateCA opens the CA kept in dir (ca.pem, ca-key.pem mode 0600,
@@ -81,7 +83,7 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 		return nil, fmt.Errorf("%s does not hold the key of %s", caKeyFile, caCertFile)
 	}
 	ca := &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{},
-		Validity: 365 * 24 * time.Hour, dir: dir}
+		supersedes: map[string]string{}, Validity: 365 * 24 * time.Hour, dir: dir}
 	sb, err := os.ReadFile(filepath.Join(dir, caStateFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -102,6 +104,9 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 			ca.issued[s] = c
 		}
 		ca.crlNum = st.CRLNum
+		for n, o := range st.Supersedes {
+			ca.supersedes[n] = o
+		}
 	}
 	return ca, nil
 }
@@ -113,7 +118,10 @@ func (ca *CA) Save() error {
 		return nil
 	}
 	ca.mu.Lock()
-	st := caState{Revoked: map[string]time.Time{}, Issued: map[string][]byte{}, CRLNum: ca.crlNum}
+	st := caState{Revoked: map[string]time.Time{}, Issued: map[string][]byte{}, CRLNum: ca.crlNum, Supersedes: map[string]string{}}
+	for n, o := range ca.supersedes {
+		st.Supersedes[n] = o
+	}
 	for s, t := range ca.revoked {
 		st.Revoked[s] = t
 	}

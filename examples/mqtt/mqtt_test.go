@@ -19,7 +19,7 @@ import (
 
 func startBroker(t *testing.T, dir string, serverCA *estserver.CA, clientCA *x509.Certificate) *mosquitto.Broker {
 	t.Helper()
-	b, err := mosquitto.Start(dir, serverCA, clientCA)
+	b, err := mosquitto.Start(dir, serverCA, clientCA, nil)
 	if errors.Is(err, mosquitto.ErrNotInstalled) && os.Getenv("IOTSAFE_REQUIRE_TOOLS") != "1" {
 		t.Skip(err)
 	}

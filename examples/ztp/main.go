@@ -151,19 +151,35 @@ func run(args []string, out io.Writer) error {
 	}
 	st.say("mutual TLS to the cloud OK: %s", strings.TrimSpace(body))
 
-	broker, err := mosquitto.Start(filepath.Join(*dir, "broker"), ca, ca.Cert)
+	// The broker checks the CA's revocation list; it reads it when it
+	// starts, so publish restarts it with the current list.
+	mqttCfg := &tls.Config{RootCAs: roots, GetClientCertificate: creds.GetClientCertificate}
+	publish := func(cfg *tls.Config) (bool, error) {
+		crl, err := ca.CRL()
+		if err != nil {
+			return false, err
+		}
+		broker, err := mosquitto.Start(filepath.Join(*dir, "broker"), ca, ca.Cert, crl)
+		if errors.Is(err, mosquitto.ErrNotInstalled) {
+			return false, err
+		}
+		if err != nil {
+			return true, err
+		}
+		defer broker.Stop()
+		if err := mosquitto.Publish(ctx, broker.URL, cfg, "meter", "meters/telemetry", []byte("kWh=1234.5")); err != nil {
+			return true, fmt.Errorf("MQTT publish to %s: %w", broker.URL, err)
+		}
+		return true, nil
+	}
+	haveMQTT, err := publish(mqttCfg)
 	switch {
-	case errors.Is(err, mosquitto.ErrNotInstalled):
+	case !haveMQTT:
 		st.say("MQTT skipped: %v", err)
 	case err != nil:
 		return err
 	default:
-		defer broker.Stop()
-		cfg := &tls.Config{RootCAs: roots, GetClientCertificate: creds.GetClientCertificate}
-		if err := mosquitto.Publish(ctx, broker.URL, cfg, "meter", "meters/telemetry", []byte("kWh=1234.5")); err != nil {
-			return fmt.Errorf("MQTT publish: %w", err)
-		}
-		st.say("MQTT publish OK to mosquitto %s over mutual TLS with the SIM key", broker.URL)
+		st.say("MQTT publish OK to mosquitto over mutual TLS with the SIM key (the broker checks the CA's CRL)")
 	}
 
 	res2, err := provision.Renew(ctx, cfg, res)
@@ -176,6 +192,13 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("mutual TLS after renewal: %w", err)
 	}
 	st.detail("cloud: %s", strings.TrimSpace(body))
+	// The renewed certificate is in use: the CA revoked the one it replaced,
+	// so the same SIM key is not trusted twice.
+	oldCert := &tls.Certificate{Certificate: [][]byte{res.Certificate.Raw}, PrivateKey: res.Key, Leaf: res.Certificate}
+	if _, err := get(ctx, cloudURL, roots, fixedCert{oldCert}); err == nil {
+		return errors.New("the cloud still accepts the certificate the renewal replaced")
+	}
+	st.say("the previous certificate (serial %s) was revoked once the renewed one was in use: the cloud refuses it", res.Certificate.SerialNumber)
 
 	// The device is suspected compromised.
 	if err := ca.Revoke(res2.Certificate.SerialNumber); err != nil {
@@ -189,6 +212,17 @@ func run(args []string, out io.Writer) error {
 	st.detail("connection refused by the cloud: %v", err)
 	if why, ok := cloudRefusal.Load().(string); ok {
 		st.detail("cloud's reason: %s", why)
+	}
+	if haveMQTT {
+		if _, err := publish(mqttCfg); err == nil {
+			return errors.New("mosquitto accepted a revoked certificate")
+		}
+		st.say("mosquitto, started with the new CRL, refuses the revoked certificate too")
+		// The previous certificate, revoked at renewal, is refused as well.
+		if _, err := publish(&tls.Config{RootCAs: roots, GetClientCertificate: fixedCert{oldCert}.GetClientCertificate}); err == nil {
+			return errors.New("mosquitto accepted the certificate the renewal replaced")
+		}
+		st.detail("and the certificate the renewal replaced")
 	}
 	if err := (&operator.Emulator{Path: state}).RemoveCredential(ctx, res2.Key.ID(), res2.CertFile); err != nil {
 		return err

@@ -16,7 +16,8 @@ func TestStory(t *testing.T) {
 	for _, want := range []string{
 		"SIM created", "key pair generated on the SIM", "enrolled over EST", "certificate delivered to the SIM",
 		"mutual TLS to the cloud OK: hello meter-", "certificate renewed", "connection refused by the cloud",
-		"cloud's reason: client certificate has been revoked", "credential removed or deactivated by the operator", "story complete",
+		"cloud's reason: client certificate has been revoked",
+		"was revoked once the renewed one was in use: the cloud refuses it", "credential removed or deactivated by the operator", "story complete",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
@@ -24,5 +25,8 @@ func TestStory(t *testing.T) {
 	}
 	if !strings.Contains(s, "MQTT publish OK") && (os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" || !strings.Contains(s, "MQTT skipped")) {
 		t.Errorf("no MQTT publish:\n%s", s)
+	}
+	if strings.Contains(s, "MQTT publish OK") && !strings.Contains(s, "mosquitto, started with the new CRL, refuses the revoked certificate too") {
+		t.Errorf("mosquitto did not refuse the revoked certificate:\n%s", s)
 	}
 }

@@ -38,8 +38,10 @@ type Broker struct {
 
 // Start runs mosquitto in dir with a server certificate issued by serverCA,
 // accepting only clients whose certificates chain to clientCA (the client's
-// certificate subject becomes its user name).
-func Start(dir string, serverCA *estserver.CA, clientCA *x509.Certificate) (*Broker, error) {
+// certificate subject becomes its user name). With crl (DER, from the
+// client CA), mosquitto also refuses the certificates it lists; it reads the
+// list when it starts, so a new list takes a restart.
+func Start(dir string, serverCA *estserver.CA, clientCA *x509.Certificate, crl []byte) (*Broker, error) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		return nil, ErrNotInstalled
@@ -96,6 +98,14 @@ log_type all
 		write("server.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
 		write("server.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})),
 		b.LogFile))
+	if crl != nil {
+		f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(f, "crlfile %s\n", write("clients.crl", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl})))
+		f.Close()
+	}
 	if werr != nil {
 		return nil, werr
 	}
