@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 )
 
 func TestLauncher(t *testing.T) {
@@ -153,6 +154,39 @@ func TestLauncherRefusesReplaceableKeys(t *testing.T) {
 		code, err := run([]string{"--sim", "emulator:" + state, "--key-label", label, "--sig", sig, "--", app}, &out, &errOut)
 		if code == 0 || !errors.Is(err, imageverify.ErrNotAnchor) && !strings.Contains(fmt.Sprint(err), "not found") {
 			t.Fatalf("%s as anchor: code %d, %v, %q", label, code, err, out.String())
+		}
+	}
+}
+
+// The attack of the security review against the launcher: a tampered
+// program, with the SIM behind a modem whose link repeats, drops or
+// reorders the answers of Verify Signature. It must never run.
+func TestLauncherOverHostileModem(t *testing.T) {
+	state, sign := vendorSIM(t)
+	app := filepath.Join(t.TempDir(), "app.sh")
+	os.WriteFile(app, []byte("#!/bin/sh\necho genuine\n"), 0o755)
+	sig := sign(app)
+	os.WriteFile(app, []byte("#!/bin/sh\necho evil\n"), 0o755)
+	card, err := emulator.Open(state, emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer card.Close()
+	p, err := atmodem.NewPTY(card, atmodem.Quirks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, fault := range []string{"repeat@2C", "repeat@2D", "drop@2D", "reorder@2C", "reorder@2D"} {
+		h, err := atmodem.ParseHostile(fault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Modem.SetHostile([]atmodem.Hostile{h}, 0)
+		var out, errOut bytes.Buffer
+		code, _ := run([]string{"--sim", "modem:" + p.Path(), "--sig", sig, "--", app}, &out, &errOut)
+		if code == 0 || strings.Contains(out.String(), "evil") {
+			t.Fatalf("%s: the tampered program ran (code %d): %q", fault, code, out.String())
 		}
 	}
 }
