@@ -342,4 +342,7 @@ func TestSignOverPCSC(t *testing.T) {
 	os.WriteFile(in, []byte("signed through pcscd"), 0o644)
 	mustRun(t, sim, "sign", "--key", "01", "--in", in, "--out", sig)
 	mustRun(t, "--sim=emulator:"+state, "verify", "--key", "01", "--in", in, "--sig", sig, "--local")
+	// Two processes racing ECDH through pcscd: PC/SC transactions keep
+	// each Put Public Key + Compute DH whole.
+	raceDH(t, sim, 4)
 }
