@@ -15,15 +15,18 @@ PKCS11_LIB := $(BUILD)/libiotsafe-pkcs11.so
 
 all: build pkcs11
 
+# Release builds: no symbol table or DWARF (-s -w), no build paths.
+RELEASE_LDFLAGS := -s -w
+
 build:
-	$(GO) build -o $(BUILD)/iotsafe ./cmd/iotsafe
+	$(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o $(BUILD)/iotsafe ./cmd/iotsafe
 
 # The PKCS#11 module: a cgo c-shared library exporting only the C_* symbols.
 pkcs11: $(PKCS11_LIB)
 
 $(PKCS11_LIB): FORCE
 	$(GO) build -buildmode=c-shared -trimpath \
-		-ldflags "-extldflags=-Wl,--version-script=$(CURDIR)/pkcs11mod/cabi/exports.map" \
+		-ldflags "$(RELEASE_LDFLAGS) -extldflags=-Wl,--version-script=$(CURDIR)/pkcs11mod/cabi/exports.map" \
 		-o $@ ./pkcs11mod/cabi
 	rm -f $(BUILD)/libiotsafe-pkcs11.h
 
@@ -40,7 +43,7 @@ uninstall:
 		$(DESTDIR)$(P11KIT_MODULES)/$(MODULE_NAME).module
 
 $(BUILD)/ztp: FORCE
-	$(GO) build -o $(BUILD)/ztp ./examples/ztp
+	$(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o $(BUILD)/ztp ./examples/ztp
 
 FORCE:
 

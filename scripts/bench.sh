@@ -15,4 +15,16 @@ go test -run '^$' -bench . -benchmem -count "$COUNT" -benchtime "$BENCHTIME" ./.
 make -s pkcs11
 conformance/bench.sh "$COUNT" 2 | tee -a "$out"
 go run ./bench/report < "$out" > bench/REPORT.md
+make -s build pkcs11
+{
+  echo
+  echo "## Sizes of the release builds (stripped: -s -w, -trimpath)"
+  echo
+  echo "| File | Bytes | MiB |"
+  echo "|---|---|---|"
+  for f in build/iotsafe build/libiotsafe-pkcs11.so; do
+    n=$(stat -c %s "$f")
+    printf '| `%s` | %d | %s |\n' "$f" "$n" "$(awk -v n="$n" 'BEGIN{printf "%.1f", n/1048576}')"
+  done
+} >> bench/REPORT.md
 echo "wrote bench/REPORT.md"

@@ -13,8 +13,16 @@ export IOTSAFE_REQUIRE_TOOLS=${IOTSAFE_REQUIRE_TOOLS:-1}
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "footprint before (checked at the end: /var/lib/iotsafe, /etc/iotsafe and \$HOME unchanged)"
+footprint_before=$(mktemp /tmp/iotsafe-footprint.XXXXXX)
+scripts/footprint.sh >"$footprint_before"
+wc -l <"$footprint_before"
+
 step "make demo's packages cover what the build needs (cgo pkg-config modules -> Debian packages)"
 scripts/deps.sh check
+
+step "go.mod is tidy"
+go mod tidy -diff
 
 step "gofmt"
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -83,6 +91,16 @@ step "benchmarks, one short pass (figures: make bench)"
 go test -run '^$' -bench . -benchtime 3x -count 1 ./... >/tmp/iotsafe-bench.log 2>&1 || { cat /tmp/iotsafe-bench.log; exit 1; }
 grep -E '^(Benchmark|ok|FAIL)' /tmp/iotsafe-bench.log | head -60
 conformance/bench.sh 1 0.2
+
+step "the suite left /var/lib/iotsafe, /etc/iotsafe and \$HOME as it found them"
+if ! scripts/footprint.sh | diff "$footprint_before" - >/tmp/iotsafe-footprint.diff; then
+  echo "the test suite changed the machine outside its temporary directories:"
+  head -40 /tmp/iotsafe-footprint.diff
+  rm -f "$footprint_before"
+  exit 1
+fi
+rm -f "$footprint_before"
+echo "unchanged"
 
 echo
 echo "all tests passed"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Lists what the project could leave behind on a user's machine, so that the
+# test suite can check it left the machine as it found it:
+# `scripts/footprint.sh > before; ...; scripts/footprint.sh | diff before -`.
+# It covers /var/lib/iotsafe, /etc/iotsafe and $HOME, less Go's own build and
+# module caches (GOCACHE, GOMODCACHE, GOPATH's pkg), which `go test` fills by
+# design. One line per file or directory: path, type, size, modification time.
+set -euo pipefail
+prune=()
+for d in "$(go env GOCACHE)" "$(go env GOMODCACHE)" "$(go env GOPATH)/pkg" "${HOME:-/root}/.cache/go-build"; do
+  [ -n "$d" ] && prune+=(-path "$d" -prune -o)
+done
+for root in /var/lib/iotsafe /etc/iotsafe "${HOME:-/root}"; do
+  [ -e "$root" ] || { echo "$root absent"; continue; }
+  find "$root" -xdev "${prune[@]}" -printf '%p %y %s %T@\n' 2>/dev/null
+done | LC_ALL=C sort
