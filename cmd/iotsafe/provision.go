@@ -29,7 +29,9 @@ import (
 	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 	"github.com/go-iotsafe/iotsafe/provision"
 	"github.com/go-iotsafe/iotsafe/provision/est"
+	"github.com/go-iotsafe/iotsafe/signer"
 	"github.com/go-iotsafe/iotsafe/simuri"
+	"github.com/go-iotsafe/iotsafe/spec"
 )
 
 func newESTServerCmd(g *globals) *cobra.Command {
@@ -129,7 +131,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 }
 
 func newProvisionCmd(g *globals) *cobra.Command {
-	var server, anchor, user, password, passwordFile, cn, out, container, deliver, storeDir string
+	var server, anchor, user, password, passwordFile, cn, out, container, deliver, storeDir, factoryKey string
 	var dns []string
 	cmd := &cobra.Command{
 		Use:   "provision",
@@ -140,7 +142,11 @@ func newProvisionCmd(g *globals) *cobra.Command {
 			"this program plays the operator (--deliver sim, the default). --deliver pkcs11-store keeps the " +
 			"certificate in the PKCS#11 library's host-side store instead (any SIM), where OpenSSL, curl and " +
 			"the other PKCS#11 consumers find it next to the SIM key. In --cn and --dns, {key} is replaced by " +
-			"a hash of the new public key and {applet} by the applet identifier.",
+			"a hash of the new public key and {applet} by the applet identifier.\n\n" +
+			"Enrolment is authenticated by the SIM's factory credential with --factory-key ID|LABEL (the factory " +
+			"certificate on the SIM, presented as the TLS client certificate, RFC 7030 §3.3.2; its key never leaves " +
+			"the SIM), or by a bootstrap user and password (--user with --password-file, $IOTSAFE_EST_PASSWORD or " +
+			"--password).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if server == "" || anchor == "" {
@@ -195,10 +201,19 @@ func newProvisionCmd(g *globals) *cobra.Command {
 				ref = iotsafe.ByID(id...)
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				client := &est.Client{Server: server, Roots: roots, Username: user, Password: pw}
+				if factoryKey != "" {
+					fc, err := factoryCredential(cmd.Context(), a, factoryKey)
+					if err != nil {
+						return err
+					}
+					client.Certificate = fc
+				} else if user == "" {
+					return errors.New("no enrolment credential: give --factory-key ID|LABEL (the SIM's factory certificate) or --user with a password")
+				}
 				pc := &provision.Config{
 					Applet: a, Container: ref, Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-					EST:      &est.Client{Server: server, Roots: roots, Username: user, Password: pw},
-					Operator: op,
+					EST: client, Operator: op,
 				}
 				if store != nil {
 					store.Applet = a
@@ -229,7 +244,8 @@ func newProvisionCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&server, "est", "", "EST server URL (https://host:port)")
 	f.StringVar(&anchor, "est-ca", "", "PEM trust anchor for the EST server")
-	f.StringVar(&user, "user", "", "bootstrap user (HTTP basic)")
+	f.StringVar(&factoryKey, "factory-key", "", "authenticate with the SIM's factory credential: the key (ID in hex, or label) whose certificate is on the SIM")
+	f.StringVar(&user, "user", "", "bootstrap user (HTTP basic), when not --factory-key")
 	f.StringVar(&password, "password", "", "bootstrap password (visible in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
 	f.StringVar(&passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
 	f.StringVar(&cn, "cn", "iotsafe-{key}", "certificate common name")
@@ -256,4 +272,25 @@ func secretFrom(flagValue, file string) (string, error) {
 		return flagValue, nil
 	}
 	return os.Getenv("IOTSAFE_EST_PASSWORD"), nil
+}
+
+// factoryCredential returns the SIM's factory credential as a TLS client
+// certificate: the certificate on the SIM for the key named by ID (hex) or
+// label, with the SIM key as its private key.
+func factoryCredential(ctx context.Context, a *iotsafe.Applet, name string) (*tls.Certificate, error) {
+	ref := iotsafe.ByLabel(name)
+	if id, err := parseID(name); err == nil {
+		if _, ferr := a.Find(ctx, spec.KindPrivateKey, iotsafe.ByID(id...)); ferr == nil {
+			ref = iotsafe.ByID(id...)
+		}
+	}
+	k, err := signer.New(ctx, a, ref, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--factory-key %s: %w", name, err)
+	}
+	c, err := k.TLSCertificate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("--factory-key %s: no certificate for that key on the SIM: %w", name, err)
+	}
+	return c, nil
 }

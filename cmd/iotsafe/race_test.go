@@ -285,3 +285,50 @@ func TestStaleStateCopiesRemoved(t *testing.T) {
 		t.Fatalf("stale copies left: %v", m)
 	}
 }
+
+// Zero-touch without a shared password: the EST server accepts factory
+// certificates chaining to the SIM maker's CA (--bootstrap-ca), and
+// `provision --factory-key` presents the SIM's factory certificate, signed
+// for by the SIM key, as the TLS client certificate.
+func TestProvisionWithFactoryKey(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	sim := "--sim=emulator:" + state
+	factoryCA := filepath.Join(dir, "factory-ca.pem")
+	mustRun(t, sim, "read-file", "--label", "ca-cert", "--pem", "--out", factoryCA)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := filepath.Join(dir, "url")
+	srv := newRootCmdTo(io.Discard)
+	srv.SetArgs([]string{"est-server", "--dir", filepath.Join(dir, "ca"), "--listen", "127.0.0.1:0", "--bootstrap-ca", factoryCA, "--ready-file", ready})
+	done := make(chan error, 1)
+	go func() { done <- srv.ExecuteContext(ctx) }()
+	var url []byte
+	for i := 0; i < 100 && len(url) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		url, _ = os.ReadFile(ready)
+	}
+	if len(url) == 0 {
+		t.Fatal("EST server did not start")
+	}
+	est := []string{"--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem")}
+	// No credential at all: refused before anything happens on the SIM.
+	if _, err := run(t, append([]string{sim, "provision"}, est...)...); err == nil || !strings.Contains(err.Error(), "no enrolment credential") {
+		t.Fatalf("provision without a credential: %v", err)
+	}
+	out := mustRun(t, append([]string{sim, "provision", "--factory-key", "device-key", "--cn", "sensor-{key}"}, est...)...)
+	if !strings.Contains(out, "generated on the SIM") {
+		t.Fatalf("provision --factory-key printed %q", out)
+	}
+	// Another SIM, whose factory certificate the server does not know.
+	other := filepath.Join(dir, "other.json")
+	mustRun(t, "emulator", "init", "--state", other)
+	if _, err := run(t, append([]string{"--sim=emulator:" + other, "provision", "--factory-key", "01"}, est...)...); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("a foreign factory certificate: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

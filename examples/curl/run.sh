@@ -39,9 +39,15 @@ TOKEN='pkcs11:token=IoT%20SAFE'
 KEY="$TOKEN;object=ztp-key;type=private"
 CERT="$TOKEN;object=ztp-key;type=cert"
 
-say "1. A software SIM and a local EST server"
+say "1. A software SIM and a local EST server that knows the SIM maker's factory CA"
 "$BIN" emulator init --state sim.json
-"$BIN" est-server --dir ca --listen 127.0.0.1:0 --user device --password bootstrap --ready-file est.url >est.log 2>&1 &
+# The factory CA travels from the SIM maker to the operator's CA; here it is
+# read off the software SIM. A bootstrap password stays the fallback, from a
+# file (never on a command line).
+"$BIN" --sim "emulator:$DIR/sim.json" read-file --label ca-cert --pem --out factory-ca.pem
+(umask 077; head -c 18 /dev/urandom | base64 >bootstrap.pw)
+"$BIN" est-server --dir ca --listen 127.0.0.1:0 --bootstrap-ca factory-ca.pem --user device --password-file bootstrap.pw \
+  --ready-file est.url >est.log 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do [ -s est.url ] && break; sleep 0.1; done
 [ -s est.url ] || { cat est.log; echo "EST server did not start" >&2; exit 1; }
@@ -49,7 +55,7 @@ echo "EST server at $(cat est.url)"
 
 say "2. Zero-touch provisioning: key pair on the SIM, CSR, enrolment, certificate to the SIM"
 export IOTSAFE_SIM=emulator:$DIR/sim.json
-"$BIN" provision --key 02 --est "$(cat est.url)" --est-ca ca/ca.pem --user device --password bootstrap --cn "meter-{key}"
+"$BIN" provision --key 02 --est "$(cat est.url)" --est-ca ca/ca.pem --factory-key device-key --cn "meter-{key}"
 timeout 60 pkcs11-tool --module "$LIB" -O --type cert 2>/dev/null | grep -A3 "label: *ztp-key"
 
 say "3. The cloud: an HTTPS server that demands a client certificate from the CA"
@@ -87,7 +93,8 @@ echo "mutual TLS OK with openssl s_client"
 say "5. A second SIM whose certificate is kept in the PKCS#11 host-side store"
 "$BIN" emulator init --state sim2.json
 export IOTSAFE_SIM=emulator:$DIR/sim2.json
-"$BIN" provision --key 02 --deliver pkcs11-store --est "$(cat est.url)" --est-ca ca/ca.pem --user device --password bootstrap --cn "tracker-{key}"
+# Its factory CA is not the first SIM's: it enrols with the bootstrap password.
+"$BIN" provision --key 02 --deliver pkcs11-store --est "$(cat est.url)" --est-ca ca/ca.pem --user device --password-file bootstrap.pw --cn "tracker-{key}"
 cloud
 curl -sS --max-time 30 --cert "$CERT" --key "$KEY" --cacert srv.pem "https://127.0.0.1:$PORT/" >page2.html
 grep -q "Cipher is" page2.html

@@ -97,7 +97,21 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	estURL, stopEST, err := serveTLS(ca, &estserver.Server{CA: ca, Username: "factory", Password: "bootstrap-secret",
+	// The SIM maker's factory CA reaches the operator's CA out of band; here
+	// it is read off the SIM. Devices enrol with their factory credential; a
+	// bootstrap password remains the fallback for SIMs without one.
+	factoryCADER, err := applet.ReadFile(ctx, iotsafe.ByLabel("ca-cert"))
+	if err != nil {
+		return err
+	}
+	factoryCA, err := x509.ParseCertificate(factoryCADER)
+	if err != nil {
+		return err
+	}
+	bootstrapRoots := x509.NewCertPool()
+	bootstrapRoots.AddCert(factoryCA)
+	estURL, stopEST, err := serveTLS(ca, &estserver.Server{CA: ca, BootstrapRoots: bootstrapRoots,
+		Username: "factory", Password: "bootstrap-secret",
 		Policy: estserver.Policy{Organization: []string{"Example Utility"}}})
 	if err != nil {
 		return err
@@ -127,10 +141,19 @@ func run(args []string, out io.Writer) error {
 	creds := signer.NewClientCertificates(applet, iotsafe.ByLabel("ztp-key"))
 	connect := func() (string, error) { return get(ctx, cloudURL, roots, creds) }
 
+	factoryKey, err := signer.New(ctx, applet, iotsafe.ByLabel("device-key"), nil)
+	if err != nil {
+		return err
+	}
+	factoryCred, err := factoryKey.TLSCertificate(ctx)
+	if err != nil {
+		return err
+	}
+	st.say("factory credential on the SIM: %q, issued by %q", factoryCred.Leaf.Subject.CommonName, factoryCA.Subject.CommonName)
 	cfg := &provision.Config{
 		Applet:   applet,
 		Subject:  pkix.Name{CommonName: "meter-{key}", Organization: []string{"Example Utility"}},
-		EST:      &est.Client{Server: estURL, Roots: roots, Username: "factory", Password: "bootstrap-secret"},
+		EST:      &est.Client{Server: estURL, Roots: roots, Certificate: factoryCred},
 		Operator: &operator.Emulator{Path: state},
 		Check: func(ctx context.Context, c *tls.Certificate) error {
 			_, err := get(ctx, cloudURL, roots, fixedCert{c})
@@ -142,7 +165,7 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	st.say("key pair generated on the SIM in container %X (the private key never leaves it)", res.Key.ID())
-	st.say("certificate request signed by the SIM key, enrolled over EST: %q, serial %s", res.Certificate.Subject.CommonName, res.Certificate.SerialNumber)
+	st.say("certificate request signed by the SIM key, enrolled over EST with the factory credential (no shared password): %q, serial %s", res.Certificate.Subject.CommonName, res.Certificate.SerialNumber)
 	st.say("certificate delivered to the SIM (file %X) by the operator; the device saw 63CF and re-read it", res.CertFile)
 
 	body, err := connect()

@@ -14,7 +14,7 @@ func TestStory(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		"SIM created", "key pair generated on the SIM", "enrolled over EST", "certificate delivered to the SIM",
+		"SIM created", "key pair generated on the SIM", "enrolled over EST with the factory credential (no shared password)", "certificate delivered to the SIM",
 		"mutual TLS to the cloud OK: hello meter-", "certificate renewed", "connection refused by the cloud",
 		"cloud's reason: client certificate has been revoked",
 		"was revoked once the renewed one was in use: the cloud refuses it", "credential removed or deactivated by the operator", "story complete",
