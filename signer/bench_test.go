@@ -126,3 +126,62 @@ func BenchmarkSignerECDSASign(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHandshakeSIMTimingResumed: reconnections with the SIM's session
+// cache (signer.ClientCertificates.SessionCache), the SIM timing model on:
+// a resumed TLS 1.3 handshake makes no SIM signature (only one poll of the
+// card). Compare with BenchmarkHandshakeSIMTiming (full handshakes).
+func BenchmarkHandshakeSIMTimingResumed(b *testing.B) {
+	f := newFixture(b, emulator.Options{Timing: emulator.DefaultTiming()})
+	srvCert, self := newServerCert(b)
+	pool := x509.NewCertPool()
+	pool.AddCert(f.ca)
+	scfg := &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
+		MinVersion: tls.VersionTLS13}
+	roots := x509.NewCertPool()
+	roots.AddCert(self)
+	creds := signer.NewClientCertificates(f.applet)
+	ccfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", GetClientCertificate: creds.GetClientCertificate,
+		ClientSessionCache: creds.SessionCache(0), MinVersion: tls.VersionTLS13}
+	// Real loopback sockets: on a synchronous net.Pipe both ends of a
+	// resumed TLS 1.3 handshake write at once and block each other.
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", scfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte{1}) // after the handshake and the session ticket
+			}()
+		}
+	}()
+	conn := func() bool {
+		c, err := tls.Dial("tcp", ln.Addr().String(), ccfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		var one [1]byte
+		if _, err := io.ReadFull(c, one[:]); err != nil {
+			b.Fatal(err)
+		}
+		return c.ConnectionState().DidResume
+	}
+	conn() // the full handshake that stores the session
+	resumed := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if conn() {
+			resumed++
+		}
+	}
+	b.ReportMetric(float64(resumed)/float64(b.N)*100, "%resumed")
+}

@@ -34,6 +34,7 @@ var goals = []goal{
 	{"signer.Sign vs ecdsa.Sign (issue 3)", "BenchmarkSignerSign", "BenchmarkSignerECDSASign", 0.80},
 	{"TLS 1.3 mutual-TLS handshakes, SIM key vs in-memory key (issue 3)", "BenchmarkHandshakeSIM", "BenchmarkHandshakeMemory", 0.70},
 	{"C_Sign (CKM_ECDSA, P-256) through libiotsafe-pkcs11 on the in-process emulator vs SoftHSM2, same C harness (issue 4)", "BenchmarkCSignIoTSAFE", "BenchmarkCSignSoftHSM2", 1.00},
+	{"TLS 1.3 reconnections resumed with signer's session cache vs full handshakes, SIM timing model (issue 14: two orders of magnitude)", "BenchmarkHandshakeSIMTimingResumed", "BenchmarkHandshakeSIMTiming", 100.0},
 }
 
 type result struct {

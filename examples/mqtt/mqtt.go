@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
@@ -28,11 +29,22 @@ func main() {
 	}
 }
 
+// sessions keeps, per applet, the credential chooser and its TLS session
+// cache, so that a device that publishes again resumes its session (no SIM
+// signature) until the SIM changes.
+var sessions sync.Map // *iotsafe.Applet -> *tls.Config (without RootCAs)
+
 // Publish connects to broker (ssl://host:port) with the SIM credential the
 // broker accepts and publishes payload to topic with QoS 1.
 func Publish(ctx context.Context, a *iotsafe.Applet, broker string, roots *x509.CertPool, clientID, topic string, payload []byte) error {
-	creds := signer.NewClientCertificates(a)
-	cfg := &tls.Config{RootCAs: roots, GetClientCertificate: creds.GetClientCertificate, MinVersion: tls.VersionTLS12}
+	v, ok := sessions.Load(a)
+	if !ok {
+		creds := signer.NewClientCertificates(a)
+		v, _ = sessions.LoadOrStore(a, &tls.Config{GetClientCertificate: creds.GetClientCertificate,
+			ClientSessionCache: creds.SessionCache(0), MinVersion: tls.VersionTLS12})
+	}
+	cfg := v.(*tls.Config).Clone()
+	cfg.RootCAs = roots
 	return mosquitto.Publish(ctx, broker, cfg, clientID, topic, payload)
 }
 

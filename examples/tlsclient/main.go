@@ -69,7 +69,9 @@ func run(args []string, out io.Writer) error {
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs:              roots,
 		GetClientCertificate: creds.GetClientCertificate,
-		MinVersion:           tls.VersionTLS12,
+		// Reconnections resume their TLS session: no SIM signature.
+		ClientSessionCache: creds.SessionCache(0),
+		MinVersion:         tls.VersionTLS12,
 	}}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *target, nil)
 	if err != nil {

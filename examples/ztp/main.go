@@ -122,8 +122,10 @@ func run(args []string, out io.Writer) error {
 		pool := x509.NewCertPool()
 		pool.AddCert(ca.Cert)
 		c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, pool
-		c.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {
-			err := ca.VerifyPeer(raw, chains)
+		// Revocation is checked at every connection, resumed ones too
+		// (VerifyPeerCertificate is not called when a session resumes).
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			err := ca.VerifyPeer(nil, [][]*x509.Certificate{cs.PeerCertificates})
 			if err != nil {
 				cloudRefusal.Store(err.Error())
 			}
@@ -139,7 +141,13 @@ func run(args []string, out io.Writer) error {
 	st.say("EST server %s and cloud %s started (local CA %q)", estURL, cloudURL, ca.Cert.Subject.CommonName)
 
 	creds := signer.NewClientCertificates(applet, iotsafe.ByLabel("ztp-key"))
-	connect := func() (string, error) { return get(ctx, cloudURL, roots, creds) }
+	// Reconnections resume their TLS session (no SIM signature); the
+	// sessions go when the SIM changes. The story polls the SIM before
+	// every resumption, so an operator's change shows at once (the default,
+	// every 30 s, trades that delay for one command less per connection).
+	creds.SessionPollInterval = -1
+	sessions := creds.SessionCache(0)
+	connect := func() (string, error) { return get(ctx, cloudURL, roots, creds, sessions) }
 
 	factoryKey, err := signer.New(ctx, applet, iotsafe.ByLabel("device-key"), nil)
 	if err != nil {
@@ -156,7 +164,7 @@ func run(args []string, out io.Writer) error {
 		EST:      &est.Client{Server: estURL, Roots: roots, Certificate: factoryCred},
 		Operator: &operator.Emulator{Path: state},
 		Check: func(ctx context.Context, c *tls.Certificate) error {
-			_, err := get(ctx, cloudURL, roots, fixedCert{c})
+			_, err := get(ctx, cloudURL, roots, fixedCert{c}, nil)
 			return err
 		},
 	}
@@ -176,7 +184,7 @@ func run(args []string, out io.Writer) error {
 
 	// The broker checks the CA's revocation list; it reads it when it
 	// starts, so publish restarts it with the current list.
-	mqttCfg := &tls.Config{RootCAs: roots, GetClientCertificate: creds.GetClientCertificate}
+	mqttCfg := &tls.Config{RootCAs: roots, GetClientCertificate: creds.GetClientCertificate, ClientSessionCache: sessions}
 	publish := func(cfg *tls.Config) (bool, error) {
 		crl, err := ca.CRL()
 		if err != nil {
@@ -218,7 +226,7 @@ func run(args []string, out io.Writer) error {
 	// The renewed certificate is in use: the CA revoked the one it replaced,
 	// so the same SIM key is not trusted twice.
 	oldCert := &tls.Certificate{Certificate: [][]byte{res.Certificate.Raw}, PrivateKey: res.Key, Leaf: res.Certificate}
-	if _, err := get(ctx, cloudURL, roots, fixedCert{oldCert}); err == nil {
+	if _, err := get(ctx, cloudURL, roots, fixedCert{oldCert}, nil); err == nil {
 		return errors.New("the cloud still accepts the certificate the renewal replaced")
 	}
 	st.say("the previous certificate (serial %s) was revoked once the renewed one was in use: the cloud refuses it", res.Certificate.SerialNumber)
@@ -271,9 +279,9 @@ type certGetter interface {
 }
 
 // get fetches url with mutual TLS.
-func get(ctx context.Context, url string, roots *x509.CertPool, cg certGetter) (string, error) {
+func get(ctx context.Context, url string, roots *x509.CertPool, cg certGetter, sessions tls.ClientSessionCache) (string, error) {
 	client := &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: roots, GetClientCertificate: cg.GetClientCertificate},
+		TLSClientConfig:   &tls.Config{RootCAs: roots, GetClientCertificate: cg.GetClientCertificate, ClientSessionCache: sessions},
 		DisableKeepAlives: true,
 	}, Timeout: 20 * time.Second}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
