@@ -36,6 +36,11 @@ type Options struct {
 	MaxSessions int
 	// Timing, when set, delays answers like a real SIM (DefaultTiming).
 	Timing *Timing
+	// StatsFile, when set, receives one line when the card is closed:
+	// the APDUs it processed and their cost in the timing model, all and
+	// signature commands alone (for start-up measurements of programs
+	// that load the library, sign once and exit).
+	StatsFile string
 	// Logger receives debug records (never key material); nil discards.
 	Logger *slog.Logger
 	// Rand is the card's randomness; nil means crypto/rand.
@@ -83,6 +88,8 @@ type Card struct {
 	seenGen  uint64
 	keys     map[string]*ecdsa.PrivateKey
 	count    uint64
+	modelAll time.Duration // timing-model cost of every APDU
+	modelSig time.Duration // of Compute Signature commands
 	faults   []Fault
 	nth      int
 	down     bool
@@ -235,6 +242,13 @@ func (c *Card) Close() error {
 		return nil
 	}
 	c.closed = true
+	if c.opts.StatsFile != "" {
+		if f, err := os.OpenFile(c.opts.StatsFile, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+			fmt.Fprintf(f, "apdus=%d model_ms=%.1f sign_ms=%.1f\n", c.count,
+				float64(c.modelAll)/float64(time.Millisecond), float64(c.modelSig)/float64(time.Millisecond))
+			f.Close()
+		}
+	}
 	if c.store != nil {
 		return c.store.close()
 	}
@@ -328,6 +342,13 @@ func (c *Card) transmit(ctx context.Context, cmd []byte) ([]byte, *Fault, error)
 	}
 	start := time.Now()
 	data, sw, cost := c.process(cmd)
+	if c.opts.Timing != nil {
+		d := c.opts.Timing.Cost(len(cmd), len(data)+2, cost)
+		c.modelAll += d
+		if len(cmd) > 1 && (cmd[1] == spec.InsComputeSigInit || cmd[1] == spec.InsComputeSigUpdate) {
+			c.modelSig += d
+		}
+	}
 	resp := make([]byte, 0, len(data)+2)
 	resp = append(resp, data...)
 	resp = append(resp, sw.SW1(), sw.SW2())

@@ -11,34 +11,24 @@ import (
 	"strings"
 
 	"github.com/go-iotsafe/iotsafe"
-	"github.com/go-iotsafe/iotsafe/spec"
 )
 
 // TokenSerial returns the serial number this library gives the token of
-// the applet: 16 hex digits of a hash of the applet's AID and identifier
-// and of the public key of the SIM's factory key (the first active key
-// that cannot be regenerated). The host-side store of a token is kept
-// under this serial, so that its objects stay bound to that SIM.
+// the applet: 16 hex digits of a hash of the applet's AID and identifier.
+// Naming a token costs no read of a key or file, so that a program that
+// signs once and exits (curl, openssl, pkcs11-tool) pays only the commands
+// its signature needs. The serial names the applet, not the SIM: two SIMs
+// with the same applet share it, and the host-side objects kept under it
+// are bound to their SIM (a certificate to its key's public key, anything
+// else to the SIM's factory key), so another SIM does not see them.
 func TokenSerial(ctx context.Context, a *iotsafe.Applet) (string, error) {
 	info, err := a.ApplicationInfo(ctx)
-	if err != nil {
-		return "", err
-	}
-	objs, err := a.Objects(ctx)
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
 	h.Write(a.AID())
 	h.Write(info.AppletID)
-	for _, o := range objs {
-		if o.Kind == spec.KindPrivateKey && o.Active() && o.CryptoFunctions&spec.FuncKeyGeneration == 0 {
-			if p, err := a.ReadPublicKey(ctx, iotsafe.ByID(o.ID...)); err == nil {
-				h.Write(p)
-				break
-			}
-		}
-	}
 	return strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:8])), nil
 }
 
@@ -75,12 +65,16 @@ func (c *CertStore) ckaID(keyID []byte) []byte {
 	return bytes.Clone(keyID)
 }
 
-// find returns the stored certificate objects with this CKA_ID.
-func (c *CertStore) find(st *Store, keyID []byte) ([]StoredObject, error) {
+// find returns the stored certificate objects with this CKA_ID that
+// certify the key the SIM holds under it now (the store may hold
+// certificates of another SIM with the same applet, or of a replaced key).
+func (c *CertStore) find(ctx context.Context, st *Store, keyID []byte) ([]StoredObject, error) {
+	point, perr := c.Applet.ReadPublicKey(ctx, iotsafe.ByID(keyID...))
 	objs, err := st.List()
 	var out []StoredObject
 	for _, o := range objs {
-		if cls, _ := getUlong(o.Attrs[CKA_CLASS]); cls == CKO_CERTIFICATE && bytes.Equal(o.Attrs[CKA_ID], c.ckaID(keyID)) {
+		if cls, _ := getUlong(o.Attrs[CKA_CLASS]); cls == CKO_CERTIFICATE && bytes.Equal(o.Attrs[CKA_ID], c.ckaID(keyID)) &&
+			perr == nil && bytes.Equal(o.Attrs[ckaBoundKey], point) {
 			out = append(out, o)
 		}
 	}
@@ -95,7 +89,7 @@ func (c *CertStore) PutCertificate(ctx context.Context, keyID []byte, label stri
 	if err != nil {
 		return err
 	}
-	old, _ := c.find(st, keyID)
+	old, _ := c.find(ctx, st, keyID)
 	at := storageAttrs(CKO_CERTIFICATE, true, false, true, true, label)
 	at[CKA_ID] = c.ckaID(keyID)
 	certAttrs(at, cert)
@@ -119,7 +113,7 @@ func (c *CertStore) Certificate(ctx context.Context, keyID []byte) (*x509.Certif
 	if err != nil {
 		return nil, err
 	}
-	objs, err := c.find(st, keyID)
+	objs, err := c.find(ctx, st, keyID)
 	if len(objs) == 0 {
 		if err != nil {
 			return nil, err

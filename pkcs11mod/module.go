@@ -347,7 +347,13 @@ type slot struct {
 	store    *Store
 	objects  []*object
 	gen      uint64
-	built    bool
+	built    bool // key objects and data files are mapped (object list only)
+	// complete: the rest is mapped too (public key points, certificate
+	// files, host-side objects); done only when a caller needs it.
+	complete bool
+	// simID identifies the SIM for host-side objects (the public key of
+	// its first factory key), read only when host objects are needed.
+	simID    []byte
 	lastPoll time.Time
 	loggedIn bool
 	// epoch counts losses of the SIM: sessions opened in an earlier
@@ -395,6 +401,10 @@ func (s *slot) tryOpen(force bool) {
 			if err != nil {
 				a.Close()
 				s.applet = nil
+			} else {
+				// identify has just asked the card (application
+				// information): that counts as the first poll.
+				s.lastPoll = time.Now()
 			}
 		}
 	}
@@ -409,7 +419,7 @@ func (s *slot) tryOpen(force bool) {
 		log.Info("iotsafe-pkcs11: SIM is back", "slot", s.id, "sim", s.cfg.SIM)
 	}
 	s.openErr = nil
-	s.built = false
+	s.built, s.complete = false, false
 	// identify has just read the card: no poll needed for a while.
 	s.lastPoll = time.Now()
 }
@@ -420,7 +430,7 @@ func (s *slot) close() {
 		s.applet.Close()
 		s.applet = nil
 	}
-	s.objects, s.built, s.loggedIn = nil, false, false
+	s.objects, s.built, s.complete, s.simID, s.loggedIn = nil, false, false, nil, false
 	s.epoch++
 }
 
@@ -431,7 +441,7 @@ func (s *slot) lost(err error) {
 		s.applet.Close()
 		s.applet = nil
 	}
-	s.objects, s.built, s.loggedIn = nil, false, false
+	s.objects, s.built, s.complete, s.simID, s.loggedIn = nil, false, false, nil, false
 	s.epoch++
 	s.lastTry = time.Time{}
 }

@@ -214,12 +214,15 @@ func TestTokenIdentityAndLoginSemantics(t *testing.T) {
 	must(t, "Login", f.m.Login(h, CKU_USER, []byte("anything")))
 	want(t, "Login SO", f.m.Login(h, CKU_SO, []byte("x")), CKR_USER_TYPE_INVALID)
 
-	// Two SIMs: two tokens with distinct serials.
+	// Two SIMs: two tokens with distinct labels. The serial names the
+	// applet (naming a token reads no key), so two SIMs of one applet share
+	// it; their host-side objects are told apart by SIM (see
+	// TestHostObjectsBoundToTheirSIM).
 	f2 := newFixture(t, SlotConfig{SIM: "a"}, SlotConfig{SIM: "b"})
 	a, _ := f2.m.TokenInfo(0)
 	b, _ := f2.m.TokenInfo(1)
-	if a.Serial == b.Serial || a.Label == b.Label {
-		t.Errorf("two SIMs, same identity: %q/%q %q/%q", a.Label, a.Serial, b.Label, b.Serial)
+	if a.Label == b.Label {
+		t.Errorf("two SIMs, same label: %q/%q %q/%q", a.Label, a.Serial, b.Label, b.Serial)
 	}
 }
 
@@ -1054,4 +1057,76 @@ func TestPINFailsClosed(t *testing.T) {
 	}
 	os.Chmod(dir, 0o700)
 	must(t, "Login", f.m.Login(h, CKU_USER, []byte("2468")))
+}
+
+// A program that loads the library, signs once and exits pays only what its
+// signature needs: at most 6 APDUs from C_Initialize to the first signature
+// with a key named by CKA_ID or CKA_LABEL (channel, select, application
+// information, that key's information, Compute Signature Init and Update),
+// whatever the caller asks about the token on the way (pkcs11-tool asks
+// for the token information and CKA_ALWAYS_AUTHENTICATE).
+func TestFirstSignatureInSixAPDUs(t *testing.T) {
+	d := sha256.Sum256([]byte("one shot"))
+	for _, by := range []Attribute{{CKA_ID, []byte{1}}, {CKA_LABEL, []byte("device-key")}} {
+		card, _ := emulator.New(emulator.Options{})
+		c := &counting{card: card}
+		m := &Module{Open: func(context.Context, string) (transport.Transport, error) { return c, nil },
+			ConfigSource: func() (*Config, error) { return &Config{Store: t.TempDir(), Slots: []SlotConfig{{SIM: "x"}}}, nil }}
+		f := &fixture{m: m}
+		must(t, "Initialize", m.Initialize(0))
+		slots, _ := m.SlotList(true)
+		m.SlotInfo(slots[0])
+		if _, rv := m.TokenInfo(slots[0]); rv != CKR_OK {
+			t.Fatalf("TokenInfo: %s", rvName(rv))
+		}
+		h := f.session(t, false)
+		keys := f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_PRIVATE_KEY)}, by)
+		if len(keys) != 1 {
+			t.Fatalf("%d keys by %#x", len(keys), by.Type)
+		}
+		must(t, "SignInit", m.SignInit(h, Mechanism{Type: CKM_ECDSA}, keys[0]))
+		if v, rv := m.GetAttributeValue(h, keys[0], []uint{CKA_ALWAYS_AUTHENTICATE}); rv != CKR_OK || v[0].RV != CKR_OK {
+			t.Fatalf("CKA_ALWAYS_AUTHENTICATE: %s", rvName(rv))
+		}
+		sig, _, rv := m.Sign(h, d[:], 64)
+		must(t, "Sign", rv)
+		if n := c.count(); n > 6 {
+			t.Errorf("key by %#x: %d APDUs from C_Initialize to the first signature, want at most 6", by.Type, n)
+		}
+		// The signature is right: check it with the public key, read now.
+		pub := f.publicKey(t, h, "device-key")
+		if !rawVerify(pub, d[:], sig) {
+			t.Fatal("the signature does not verify")
+		}
+		m.Finalize()
+	}
+}
+
+// Token serials name the applet, so two SIMs with the same applet share a
+// host-side store directory; what one stores is bound to it (a certificate
+// to its key, anything else to the SIM) and the other does not see it.
+func TestHostObjectsBoundToTheirSIM(t *testing.T) {
+	f := newFixture(t, SlotConfig{SIM: "a"}, SlotConfig{SIM: "b"})
+	ha, rv := f.m.OpenSession(0, CKF_SERIAL_SESSION|CKF_RW_SESSION)
+	must(t, "OpenSession a", rv)
+	hb, rv := f.m.OpenSession(1, CKF_SERIAL_SESSION|CKF_RW_SESSION)
+	must(t, "OpenSession b", rv)
+	_, rv = f.m.CreateObject(ha, []Attribute{{CKA_CLASS, ulong(CKO_DATA)}, {CKA_TOKEN, bbool(true)},
+		{CKA_LABEL, []byte("notes of a")}, {CKA_VALUE, []byte("a's")}})
+	must(t, "CreateObject", rv)
+	label := Attribute{CKA_LABEL, []byte("notes of a")}
+	if n := len(f.find(t, ha, Attribute{CKA_CLASS, ulong(CKO_DATA)}, label)); n != 1 {
+		t.Fatalf("SIM a sees %d of its objects", n)
+	}
+	// A fresh library instance (a new process) lists the store anew.
+	f.m.Finalize()
+	must(t, "Initialize", f.m.Initialize(0))
+	ha, _ = f.m.OpenSession(0, CKF_SERIAL_SESSION)
+	hb, _ = f.m.OpenSession(1, CKF_SERIAL_SESSION)
+	if n := len(f.find(t, ha, Attribute{CKA_CLASS, ulong(CKO_DATA)}, label)); n != 1 {
+		t.Fatalf("after a reload SIM a sees %d of its objects", n)
+	}
+	if n := len(f.find(t, hb, Attribute{CKA_CLASS, ulong(CKO_DATA)}, label)); n != 0 {
+		t.Fatalf("SIM b sees %d objects of SIM a", n)
+	}
 }

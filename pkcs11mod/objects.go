@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -30,12 +31,15 @@ type object struct {
 	sensitive map[uint]bool
 
 	// card objects
-	card    bool
-	kind    spec.ObjectKind
-	cardID  []byte
-	point   []byte // public key 04||X||Y of key objects
-	hashes  uint16 // hash algorithms of a private key
-	private bool   // CKA_PRIVATE
+	card   bool
+	kind   spec.ObjectKind
+	cardID []byte
+	point  []byte // public key 04||X||Y of key objects
+	// pointPending: the public key is not read yet (CKA_EC_POINT and
+	// CKA_PUBLIC_KEY_INFO come with it, see slot.resolvePoint).
+	pointPending bool
+	hashes       uint16 // hash algorithms of a private key
+	private      bool   // CKA_PRIVATE
 	// lazyValue: CKA_VALUE is the content of a card data file, read from
 	// the card the first time someone asks for it (see loadValue).
 	lazyValue bool
@@ -51,7 +55,9 @@ func (o *object) bool(t uint) bool {
 	return v
 }
 
-// identify reads what names the token: called with s.mu held, s.applet set.
+// identify reads what names the token: called with s.mu held, s.applet
+// set. It costs the application information only (which the first
+// signature needs anyway): no public key or file is read to name a token.
 func (s *slot) identify(ctx context.Context) error {
 	a := s.applet
 	info, err := a.ApplicationInfo(ctx)
@@ -61,7 +67,6 @@ func (s *slot) identify(ctx context.Context) error {
 	id := tokenIdentity{fw: info.Version}
 	id.manufacturer = info.Name()
 	id.model = fmt.Sprintf("IoT SAFE v%d", info.Version)
-	// The serial must tell SIMs apart: the host-side store is bound to it.
 	if id.serial, err = TokenSerial(ctx, a); err != nil {
 		return err
 	}
@@ -91,10 +96,149 @@ func (s *slot) sync(ctx context.Context, poll bool) uint {
 			}
 		}
 	}
-	if s.built && s.gen == s.applet.Generation() {
+	gen := s.applet.Generation()
+	switch {
+	case s.built && s.gen == gen:
+		return CKR_OK
+	case s.built:
+		// The card changed: rebuild now, so that handles of objects that
+		// are still there stay valid.
+		return s.build(ctx)
+	case s.gen != gen:
+		// Objects looked up one by one (lookup) before any list was read
+		// describe a card that changed: drop them.
+		kept := s.objects[:0]
+		for _, o := range s.objects {
+			if o.owner != 0 {
+				kept = append(kept, o)
+			}
+		}
+		s.objects, s.gen = kept, gen
+	}
+	return CKR_OK
+}
+
+// ensureBuilt maps the object list when it is not mapped yet (the first
+// search that lookup cannot answer).
+func (s *slot) ensureBuilt(ctx context.Context) uint {
+	if s.built {
 		return CKR_OK
 	}
 	return s.build(ctx)
+}
+
+// lookup answers a search for one key object named by class and CKA_ID or
+// CKA_LABEL, before the object list was ever read, by asking the card for
+// that object alone (Get Data for one object: a short answer, where the
+// whole list takes several). It reports false when the template is not of
+// that form or the list is mapped already; the caller then searches the
+// mapped objects. Called with s.mu held.
+func (s *slot) lookup(ctx context.Context, tmpl []Attribute) (bool, uint) {
+	if s.built || needsComplete(tmpl) {
+		return false, CKR_OK
+	}
+	var kind spec.ObjectKind
+	var ref iotsafe.Ref
+	for _, a := range tmpl {
+		switch a.Type {
+		case CKA_CLASS:
+			switch c, _ := getUlong(a.Value); c {
+			case CKO_PRIVATE_KEY:
+				kind = spec.KindPrivateKey
+			case CKO_PUBLIC_KEY:
+				kind = spec.KindPublicKey
+			case CKO_SECRET_KEY:
+				kind = spec.KindSecretKey
+			}
+		case CKA_ID:
+			if id := s.cardIDFromCKA(a.Value); len(id) > 0 && len(id) <= spec.MaxIDLen && ref.Label == "" {
+				ref = iotsafe.ByID(id...)
+			}
+		case CKA_LABEL:
+			if len(a.Value) > 0 && len(a.Value) <= spec.MaxLabelLen {
+				ref = iotsafe.ByLabel(string(a.Value))
+			}
+		}
+	}
+	if kind == 0 || (ref.Label == "" && ref.ID == nil) {
+		return false, CKR_OK
+	}
+	o, err := s.applet.ObjectInfo(ctx, kind, ref)
+	if errors.Is(err, iotsafe.ErrNotFound) {
+		return true, CKR_OK // the card has no such object
+	}
+	if err != nil {
+		// Not every applet answers for one object: read the list.
+		s.m.log.Debug("iotsafe-pkcs11: one-object lookup failed; reading the object list", "err", err)
+		return false, CKR_OK
+	}
+	if !o.Active() {
+		return true, CKR_OK
+	}
+	hs := &s.m.handles
+	var obj *object
+	loginReq := s.cfg.UserPIN != ""
+	switch {
+	case kind == spec.KindPrivateKey && isP256(o.KeyType):
+		obj = s.privateKey(hs, *o, nil, loginReq)
+	case kind == spec.KindPublicKey && isP256(o.KeyType):
+		obj = s.publicKey(hs, *o, nil)
+	case kind == spec.KindSecretKey:
+		obj = s.secretKey(hs, *o, loginReq)
+	default:
+		return true, CKR_OK
+	}
+	for _, x := range s.objects {
+		if x.handle == obj.handle {
+			return true, CKR_OK
+		}
+	}
+	s.objects = append(s.objects, obj)
+	s.gen = s.applet.Generation()
+	return true, CKR_OK
+}
+
+// ckaSIMIdentity is a vendor attribute of host-stored data objects: the
+// identity of the SIM they were created for (see slot.simIdentity). Token
+// serials name the applet, not the SIM, so that naming a token costs no
+// read of the card; host objects are bound to their SIM by this instead.
+const ckaSIMIdentity = CKA_VENDOR_DEFINED | 0x494F5402
+
+// simIdentity returns what tells this SIM apart from another of the same
+// applet: the public key of its first factory key (an active private key
+// that cannot be regenerated), else of its first active key. Read once.
+func (s *slot) simIdentity(ctx context.Context) ([]byte, uint) {
+	if s.simID != nil {
+		return s.simID, CKR_OK
+	}
+	objs, err := s.applet.Objects(ctx)
+	if err != nil {
+		return nil, s.fail("list objects", err)
+	}
+	var pick *iotsafe.Object
+	for i := range objs {
+		o := &objs[i]
+		if o.Kind != spec.KindPrivateKey || !o.Active() {
+			continue
+		}
+		if o.CryptoFunctions&spec.FuncKeyGeneration == 0 {
+			pick = o
+			break
+		}
+		if pick == nil {
+			pick = o
+		}
+	}
+	if pick == nil {
+		s.simID = []byte{}
+		return s.simID, CKR_OK
+	}
+	p, err := s.applet.ReadPublicKey(ctx, iotsafe.ByID(pick.ID...))
+	if err != nil {
+		return nil, s.fail("read public key", err)
+	}
+	s.simID = p
+	return p, CKR_OK
 }
 
 // ckaBoundKey is a vendor attribute of host-stored certificates for SIM
@@ -121,8 +265,12 @@ func certPoint(der []byte) []byte {
 	return p
 }
 
-// build reads the applet store and maps it to objects. Handles stay the
-// same for objects that are still there.
+// build maps the applet store's object list (one command, cached by the
+// applet) to objects: key objects (their public points pending), secret
+// keys, and data files (their contents read on demand). Certificate files,
+// public key points and host-side objects are mapped by completeObjects,
+// when a caller needs them. Handles stay the same for objects that are
+// still there.
 func (s *slot) build(ctx context.Context) uint {
 	a := s.applet
 	gen := a.Generation()
@@ -132,67 +280,124 @@ func (s *slot) build(ctx context.Context) uint {
 	}
 	hs := &s.m.handles
 	var out []*object
+	loginReq := s.cfg.UserPIN != ""
+	for _, o := range objs {
+		switch {
+		case o.Kind == spec.KindPrivateKey && o.Active() && isP256(o.KeyType):
+			out = append(out, s.privateKey(hs, o, nil, loginReq))
+		case o.Kind == spec.KindPublicKey && o.Active() && isP256(o.KeyType):
+			out = append(out, s.publicKey(hs, o, nil))
+		case o.Kind == spec.KindSecretKey && o.Active():
+			out = append(out, s.secretKey(hs, o, loginReq))
+		case o.Kind == spec.KindFile && o.Active() && o.FileUsage != spec.FileUsageCertificate:
+			if o.Access&spec.AccessRead != 0 {
+				// A data file is read when its value is asked for, not
+				// to list it: most applications never read it.
+				d := s.dataObject(hs, o, nil, true)
+				delete(d.attrs, CKA_VALUE)
+				d.lazyValue = true
+				out = append(out, d)
+			} else {
+				out = append(out, s.dataObject(hs, o, nil, false))
+			}
+		}
+	}
+	// Session objects survive a rebuild.
+	for _, o := range s.objects {
+		if o.owner != 0 {
+			out = append(out, o)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].handle < out[j].handle })
+	s.objects, s.gen, s.built, s.complete = out, gen, true, false
+	return CKR_OK
+}
+
+// pointAttrs are the attributes of key objects that need the public key.
+var pointAttrs = []uint{CKA_EC_POINT, CKA_PUBLIC_KEY_INFO}
+
+// resolvePoint reads the public key of one key object (the public key
+// object with its ID) and fills its point attributes. A key whose public
+// half cannot be read keeps them unavailable.
+func (s *slot) resolvePoint(ctx context.Context, o *object) uint {
+	if !o.pointPending {
+		return CKR_OK
+	}
+	p, err := s.applet.ReadPublicKey(ctx, iotsafe.ByID(o.cardID...))
+	if err != nil {
+		if rv := s.fail("read public key", err); rv == CKR_DEVICE_REMOVED {
+			return rv
+		}
+		o.pointPending = false
+		return CKR_OK
+	}
+	o.setPoint(p)
+	return CKR_OK
+}
+
+// setPoint fills the attributes that come from the public key.
+func (o *object) setPoint(p []byte) {
+	o.point, o.pointPending = p, false
+	o.attrs[CKA_PUBLIC_KEY_INFO] = spki(p)
+	// Many consumers (libp11, OpenSSH) look for the point on the private
+	// key too; it is public information.
+	o.attrs[CKA_EC_POINT] = ecPointDER(p)
+}
+
+// completeObjects maps what build leaves out: the public points of every
+// key, the certificate files (linked to the key pair they certify, whose
+// CKA_SUBJECT they give), and the host-side objects of this token. Done
+// once per object list; called with s.mu held.
+func (s *slot) completeObjects(ctx context.Context) uint {
+	if s.complete {
+		return CKR_OK
+	}
+	if rv := s.ensureBuilt(ctx); rv != CKR_OK {
+		return rv
+	}
+	a := s.applet
+	objs, err := a.Objects(ctx)
+	if err != nil {
+		return s.fail("list objects", err)
+	}
+	hs := &s.m.handles
 	type pair struct {
 		label string
 		id    []byte
 		point []byte
 	}
 	var pairs []pair
-	loginReq := s.cfg.UserPIN != ""
-	// Key pairs: private key objects and their public halves.
-	pubs := map[string][]byte{}
-	for _, o := range objs {
-		if o.Kind != spec.KindPublicKey || !o.Active() {
+	for _, o := range s.objects {
+		if !o.card || (o.class != CKO_PRIVATE_KEY && o.class != CKO_PUBLIC_KEY) {
 			continue
 		}
-		p, err := a.ReadPublicKey(ctx, iotsafe.ByID(o.ID...))
-		if err != nil {
-			if rv := s.fail("read public key", err); rv == CKR_DEVICE_REMOVED {
-				return rv
-			}
-			continue
+		if rv := s.resolvePoint(ctx, o); rv != CKR_OK {
+			return rv
 		}
-		pubs[string(o.ID)] = p
-	}
-	for _, o := range objs {
-		switch o.Kind {
-		case spec.KindPrivateKey:
-			if !o.Active() || !isP256(o.KeyType) {
-				continue
-			}
-			p := pubs[string(o.ID)]
-			out = append(out, s.privateKey(hs, o, p, loginReq))
-			if p != nil {
-				pairs = append(pairs, pair{o.Label, o.ID, p})
-			}
-		case spec.KindPublicKey:
-			p, ok := pubs[string(o.ID)]
-			if !ok || !isP256(o.KeyType) {
-				continue
-			}
-			out = append(out, s.publicKey(hs, o, p))
-		case spec.KindSecretKey:
-			if o.Active() {
-				out = append(out, s.secretKey(hs, o, loginReq))
-			}
+		if o.class == CKO_PRIVATE_KEY && o.point != nil {
+			pairs = append(pairs, pair{string(o.attrs[CKA_LABEL]), o.cardID, o.point})
 		}
 	}
-	// Files: certificates (linked to their key pair) and data.
-	for _, o := range objs {
-		if o.Kind != spec.KindFile || !o.Active() {
+	// A public key object whose key cannot be read is not shown.
+	kept := s.objects[:0]
+	for _, o := range s.objects {
+		if o.card && o.class == CKO_PUBLIC_KEY && o.point == nil {
 			continue
 		}
-		var content []byte
+		kept = append(kept, o)
+	}
+	s.objects = kept
+	have := map[uint]bool{}
+	for _, o := range s.objects {
+		have[o.handle] = true
+	}
+	var out []*object
+	for _, o := range objs {
+		if o.Kind != spec.KindFile || !o.Active() || o.FileUsage != spec.FileUsageCertificate {
+			continue
+		}
 		readable := o.Access&spec.AccessRead != 0
-		if readable && o.FileUsage != spec.FileUsageCertificate {
-			// A data file is read when its value is asked for, not to
-			// list it: most applications never read it.
-			d := s.dataObject(hs, o, nil, true)
-			delete(d.attrs, CKA_VALUE)
-			d.lazyValue = true
-			out = append(out, d)
-			continue
-		}
+		var content []byte
 		if readable {
 			content, err = a.ReadFile(ctx, iotsafe.ByID(o.ID...))
 			if err != nil {
@@ -202,7 +407,7 @@ func (s *slot) build(ctx context.Context) uint {
 				readable = false
 			}
 		}
-		if readable && o.FileUsage == spec.FileUsageCertificate {
+		if readable {
 			if cert, err := x509.ParseCertificate(content); err == nil {
 				id, label := o.ID, o.Label
 				category := uint(0)
@@ -225,18 +430,7 @@ func (s *slot) build(ctx context.Context) uint {
 		}
 		out = append(out, s.dataObject(hs, o, content, readable))
 	}
-	// Subjects of key objects from their certificates.
-	for _, c := range out {
-		if c.class != CKO_CERTIFICATE {
-			continue
-		}
-		for _, k := range out {
-			if (k.class == CKO_PRIVATE_KEY || k.class == CKO_PUBLIC_KEY) && bytes.Equal(k.attrs[CKA_ID], c.attrs[CKA_ID]) {
-				k.attrs[CKA_SUBJECT] = c.attrs[CKA_SUBJECT]
-			}
-		}
-	}
-	// Host-side objects of this token.
+	// Host-side objects of this token, bound to this SIM.
 	if s.store != nil {
 		stored, err := s.store.List()
 		if err != nil {
@@ -246,23 +440,67 @@ func (s *slot) build(ctx context.Context) uint {
 		for _, p := range pairs {
 			keys[string(p.point)] = true
 		}
+		var simID []byte
 		for _, so := range stored {
 			if p := so.Attrs[ckaBoundKey]; len(p) > 0 && !keys[string(p)] {
 				s.m.log.Debug("iotsafe-pkcs11: host-stored certificate hidden: its SIM key is gone", "file", so.Name)
 				continue
 			}
-			out = append(out, hostObject(hs, so))
+			if b, ok := so.Attrs[ckaSIMIdentity]; ok {
+				if simID == nil {
+					var rv uint
+					if simID, rv = s.simIdentity(ctx); rv != CKR_OK {
+						return rv
+					}
+				}
+				if !bytes.Equal(b, simID) {
+					s.m.log.Debug("iotsafe-pkcs11: host-stored object of another SIM hidden", "file", so.Name)
+					continue
+				}
+			}
+			if ho := hostObject(hs, so); !have[ho.handle] {
+				out = append(out, ho)
+			}
 		}
 	}
-	// Session objects survive a rebuild.
-	for _, o := range s.objects {
-		if o.owner != 0 {
-			out = append(out, o)
+	s.objects = append(s.objects, out...)
+	// Subjects of key objects from their certificates.
+	for _, c := range s.objects {
+		if c.class != CKO_CERTIFICATE {
+			continue
+		}
+		for _, k := range s.objects {
+			if k.card && (k.class == CKO_PRIVATE_KEY || k.class == CKO_PUBLIC_KEY) && bytes.Equal(k.attrs[CKA_ID], c.attrs[CKA_ID]) {
+				k.attrs[CKA_SUBJECT] = c.attrs[CKA_SUBJECT]
+			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].handle < out[j].handle })
-	s.objects, s.gen, s.built = out, gen, true
+	sort.SliceStable(s.objects, func(i, j int) bool { return s.objects[i].handle < s.objects[j].handle })
+	s.complete = true
 	return CKR_OK
+}
+
+// needsComplete reports whether a search with this template may match an
+// object, or compare an attribute, that build leaves to completeObjects:
+// anything but key objects searched by attributes the object list gives.
+func needsComplete(tmpl []Attribute) bool {
+	keyClass := false
+	for _, a := range tmpl {
+		if a.Type == CKA_CLASS {
+			c, _ := getUlong(a.Value)
+			keyClass = c == CKO_PRIVATE_KEY || c == CKO_PUBLIC_KEY || c == CKO_SECRET_KEY
+		}
+	}
+	if !keyClass {
+		return true
+	}
+	for _, a := range tmpl {
+		switch a.Type {
+		case CKA_EC_POINT, CKA_PUBLIC_KEY_INFO, CKA_SUBJECT:
+			return true
+		}
+	}
+	return false
 }
 
 func isP256(t byte) bool {
@@ -356,21 +594,20 @@ func (s *slot) privateKey(hs *handleSpace, o iotsafe.Object, point []byte, login
 	} {
 		at[t] = v
 	}
-	if point != nil {
-		at[CKA_PUBLIC_KEY_INFO] = spki(point)
-		// Many consumers (libp11, OpenSSH) look for the point on the
-		// private key too; it is public information.
-		at[CKA_EC_POINT] = ecPointDER(point)
-	}
 	hashes := o.HashAlgorithms
 	if hashes == 0 {
 		hashes = spec.HashSHA256
 	}
-	return &object{
+	obj := &object{
 		handle: hs.get("card-priv:" + hex.EncodeToString(o.ID)), class: CKO_PRIVATE_KEY, attrs: at,
 		sensitive: map[uint]bool{CKA_VALUE: true},
-		card:      true, kind: spec.KindPrivateKey, cardID: bytes.Clone(o.ID), point: point, hashes: hashes, private: loginReq,
+		card:      true, kind: spec.KindPrivateKey, cardID: bytes.Clone(o.ID), hashes: hashes, private: loginReq,
+		pointPending: true,
 	}
+	if point != nil {
+		obj.setPoint(point)
+	}
+	return obj
 }
 
 func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *object {
@@ -391,15 +628,17 @@ func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *objec
 		CKA_WRAP:               bbool(false),
 		CKA_TRUSTED:            bbool(false),
 		CKA_EC_PARAMS:          oidP256,
-		CKA_EC_POINT:           ecPointDER(point),
-		CKA_PUBLIC_KEY_INFO:    spki(point),
 	} {
 		at[t] = v
 	}
-	return &object{
+	obj := &object{
 		handle: hs.get("card-pub:" + hex.EncodeToString(o.ID)), class: CKO_PUBLIC_KEY, attrs: at,
-		card: true, kind: spec.KindPublicKey, cardID: bytes.Clone(o.ID), point: point,
+		card: true, kind: spec.KindPublicKey, cardID: bytes.Clone(o.ID), pointPending: true,
 	}
+	if point != nil {
+		obj.setPoint(point)
+	}
+	return obj
 }
 
 func (s *slot) secretKey(hs *handleSpace, o iotsafe.Object, loginReq bool) *object {

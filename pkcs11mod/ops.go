@@ -365,13 +365,16 @@ func (m *Module) VerifyInit(h uint, mech Mechanism, key uint) uint {
 	if !slices.Contains(signMechanisms, mech.Type) {
 		return CKR_MECHANISM_INVALID
 	}
-	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
+	return ss.withSlot(false, func(s *slot, ctx context.Context) uint {
 		o := ss.object(key)
 		if o == nil {
 			return CKR_KEY_HANDLE_INVALID
 		}
 		if o.class != CKO_PUBLIC_KEY {
 			return CKR_KEY_TYPE_INCONSISTENT
+		}
+		if rv := s.resolvePoint(ctx, o); rv != CKR_OK {
+			return rv
 		}
 		if !o.bool(CKA_VERIFY) || o.point == nil {
 			return CKR_KEY_FUNCTION_NOT_PERMITTED

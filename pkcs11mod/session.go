@@ -391,6 +391,21 @@ func (m *Module) FindObjectsInit(h uint, tmpl []Attribute) uint {
 	}
 	return ss.withSlot(true, func(s *slot, ctx context.Context) uint {
 		ss.found = ss.found[:0]
+		direct, rv := s.lookup(ctx, tmpl)
+		if rv != CKR_OK {
+			return rv
+		}
+		switch {
+		case direct:
+		case needsComplete(tmpl):
+			if rv := s.completeObjects(ctx); rv != CKR_OK {
+				return rv
+			}
+		default:
+			if rv := s.ensureBuilt(ctx); rv != CKR_OK {
+				return rv
+			}
+		}
 		byValue := false
 		for _, a := range tmpl {
 			byValue = byValue || a.Type == CKA_VALUE
@@ -471,6 +486,19 @@ func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint)
 				}
 			}
 		}
+		for _, t := range types {
+			switch {
+			case o.pointPending && (t == CKA_EC_POINT || t == CKA_PUBLIC_KEY_INFO):
+				if rv := s.resolvePoint(ctx, o); rv != CKR_OK {
+					return rv
+				}
+			case o.card && t == CKA_SUBJECT && (o.class == CKO_PRIVATE_KEY || o.class == CKO_PUBLIC_KEY):
+				// The subject comes from the key's certificate.
+				if rv := s.completeObjects(ctx); rv != CKR_OK {
+					return rv
+				}
+			}
+		}
 		out = make([]AttrValue, len(types))
 		for i, t := range types {
 			v, ok := o.attrs[t]
@@ -502,6 +530,9 @@ func (m *Module) GetObjectSize(h, oh uint) (uint, uint) {
 			return CKR_OBJECT_HANDLE_INVALID
 		}
 		if rv := s.loadValue(ctx, o); rv != CKR_OK {
+			return rv
+		}
+		if rv := s.resolvePoint(ctx, o); rv != CKR_OK {
 			return rv
 		}
 		for _, v := range o.attrs {
@@ -589,7 +620,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 		return 0, CKR_ATTRIBUTE_VALUE_INVALID
 	}
 	var handle uint
-	rv = ss.withSlot(false, func(s *slot, _ context.Context) uint {
+	rv = ss.withSlot(false, func(s *slot, ctx context.Context) uint {
 		if token && ss.flags&CKF_RW_SESSION == 0 {
 			return CKR_SESSION_READ_ONLY
 		}
@@ -608,8 +639,12 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 			return CKR_DEVICE_ERROR
 		}
 		at[CKA_TOKEN] = bbool(true)
+		if rv := s.completeObjects(ctx); rv != CKR_OK {
+			return rv
+		}
 		// A certificate for a SIM key follows that key: bound to its
 		// public key, it is hidden once the key is removed or replaced.
+		// Anything else is bound to this SIM.
 		if class == CKO_CERTIFICATE {
 			if p := certPoint(at[CKA_VALUE]); p != nil {
 				for _, o := range s.objects {
@@ -619,6 +654,13 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 					}
 				}
 			}
+		}
+		if _, bound := at[ckaBoundKey]; !bound {
+			id, rv := s.simIdentity(ctx)
+			if rv != CKR_OK {
+				return rv
+			}
+			at[ckaSIMIdentity] = id
 		}
 		name, err := s.store.Put(at)
 		if err != nil {

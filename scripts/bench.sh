@@ -16,6 +16,7 @@ make -s pkcs11
 conformance/bench.sh "$COUNT" 2 | tee -a "$out"
 go run ./bench/report < "$out" > bench/REPORT.md
 make -s build pkcs11
+bench/startup.sh "$COUNT" >> bench/REPORT.md
 {
   echo
   echo "## Sizes of the release builds (stripped: -s -w, -trimpath)"

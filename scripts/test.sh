@@ -91,6 +91,7 @@ step "benchmarks, one short pass (figures: make bench)"
 go test -run '^$' -bench . -benchtime 3x -count 1 ./... >/tmp/iotsafe-bench.log 2>&1 || { cat /tmp/iotsafe-bench.log; exit 1; }
 grep -E '^(Benchmark|ok|FAIL)' /tmp/iotsafe-bench.log | head -60
 conformance/bench.sh 1 0.2
+bench/startup.sh 1 | tail -3
 
 step "the suite left /var/lib/iotsafe, /etc/iotsafe and \$HOME as it found them"
 if ! scripts/footprint.sh | diff "$footprint_before" - >/tmp/iotsafe-footprint.diff; then

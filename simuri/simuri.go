@@ -4,6 +4,7 @@
 //
 //	emulator:/var/lib/iotsafe/sim.json     the software SIM in that state file
 //	emulator:sim.json?t0=1&timing=1         ... answering like a T=0 card, with SIM timing
+//	emulator:sim.json?timing=1&stats=FILE   ... appending APDU count and model time to FILE at close
 //	modem:/dev/ttyUSB2?baud=115200&mode=csim a SIM behind a cellular modem (mode csim or cgla,
 //	                                         maxcmd=N for a modem's command length limit)
 //	pcsc:                                   the first PC/SC reader whose card holds an IoT SAFE applet
@@ -90,8 +91,10 @@ func openEmulator(u *url.URL) (transport.Transport, error) {
 	for k := range q {
 		switch k {
 		case "t0", "timing":
+		case "stats":
+			opts.StatsFile = q.Get("stats")
 		default:
-			return nil, fmt.Errorf("SIM URI %q: unknown parameter %q (emulator takes t0 and timing)", u.String(), k)
+			return nil, fmt.Errorf("SIM URI %q: unknown parameter %q (emulator takes t0, timing and stats)", u.String(), k)
 		}
 	}
 	if opts.T0, err = boolParam(q, "t0"); err != nil {
