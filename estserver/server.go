@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/smallstep/pkcs7"
+
+	"github.com/go-iotsafe/iotsafe/internal/mimeb64"
 )
 
 // Server serves EST (RFC 7030) for one CA under /.well-known/est/, and the
@@ -148,7 +150,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.authResult(r, ok)
 		if !ok {
 			log.Info("est: simpleenroll refused: no valid bootstrap credential", "remote", r.RemoteAddr)
-			w.Header().Set("WWW-Authenticate", `Basic realm="est"`)
+			challenge(w)
 			http.Error(w, "bootstrap credentials required", http.StatusUnauthorized)
 			return
 		}
@@ -157,6 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cur := s.currentCredential(r)
 		if cur == nil {
 			log.Info("est: simplereenroll refused: no valid current certificate", "remote", r.RemoteAddr)
+			challenge(w)
 			http.Error(w, "re-enrollment needs a current, unrevoked certificate from this CA", http.StatusUnauthorized)
 			return
 		}
@@ -164,6 +167,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// challenge adds the WWW-Authenticate header a 401 must carry (RFC 7235
+// §3.1), spelled as the RFC spells it: Go's Header.Set would write
+// "Www-Authenticate", which libest, matching case-sensitively, misses.
+func challenge(w http.ResponseWriter) {
+	w.Header()["WWW-Authenticate"] = []string{`Basic realm="estrealm"`}
 }
 
 func (s *Server) writeCerts(w http.ResponseWriter, der ...[]byte) {
@@ -178,7 +188,7 @@ func (s *Server) writeCerts(w http.ResponseWriter, der ...[]byte) {
 	}
 	w.Header().Set("Content-Type", "application/pkcs7-mime; smime-type=certs-only")
 	w.Header().Set("Content-Transfer-Encoding", "base64")
-	io.WriteString(w, base64.StdEncoding.EncodeToString(p7))
+	w.Write(mimeb64.Encode(p7))
 }
 
 // bootstrap authenticates an enrolment and says as whom.

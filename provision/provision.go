@@ -193,6 +193,38 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	return res, nil
 }
 
+// Current returns the credential of the key container key as it stands:
+// the SIM key and its certificate, from the certificate files of c (or
+// from c.Store when the certificates go there). It is what Renew renews.
+func Current(ctx context.Context, c *Config, key iotsafe.Ref) (*Result, error) {
+	k, err := signer.New(ctx, c.Applet, key, nil)
+	if err != nil {
+		return nil, err
+	}
+	pub, _ := k.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if c.Store != nil {
+		cert, err := c.Store.Certificate(ctx, k.ID())
+		if err != nil {
+			return nil, fmt.Errorf("provision: no certificate for key %X in the host store: %w", k.ID(), err)
+		}
+		if pub == nil || !pub.Equal(cert.PublicKey) {
+			return nil, fmt.Errorf("provision: the stored certificate is for another key than %X", k.ID())
+		}
+		return &Result{Key: k, Certificate: cert}, nil
+	}
+	for _, f := range c.files() {
+		der, err := c.Applet.ReadFile(ctx, iotsafe.ByID(f...))
+		if err != nil {
+			continue
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err == nil && pub != nil && pub.Equal(cert.PublicKey) {
+			return &Result{Key: k, Certificate: cert, CertFile: bytes.Clone(f)}, nil
+		}
+	}
+	return nil, fmt.Errorf("provision: key %X has no certificate in the certificate files %X and %X", k.ID(), c.files()[0], c.files()[1])
+}
+
 // chooseContainer returns the container to generate the key in:
 // c.Container when given (refused when its key already has a certificate,
 // on the SIM or in c.Store, unless c.Replace), else the first container

@@ -130,8 +130,82 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// enrolFlags are what provision and renew share: the EST server and its
+// anchor, the enrolment credential, and where certificates are delivered.
+type enrolFlags struct {
+	server, anchor, user, password, passwordFile, factoryKey, deliver, storeDir string
+}
+
+func (e *enrolFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&e.server, "est", "", "EST server URL (https://host:port)")
+	f.StringVar(&e.anchor, "est-ca", "", "PEM trust anchor for the EST server")
+	f.StringVar(&e.deliver, "deliver", "sim", "where the certificate goes: sim (operator administration) or pkcs11-store (the PKCS#11 library's host-side store)")
+	f.StringVar(&e.storeDir, "store", "", "with --deliver pkcs11-store: the store directory (default: the PKCS#11 library's, see "+pkcs11mod.EnvStore+")")
+}
+
+func (e *enrolFlags) registerBootstrap(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&e.factoryKey, "factory-key", "", "authenticate with the SIM's factory credential: the key (ID in hex, or label) whose certificate is on the SIM")
+	f.StringVar(&e.user, "user", "", "bootstrap user (HTTP basic), when not --factory-key")
+	f.StringVar(&e.password, "password", "", "bootstrap password (visible in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
+	f.StringVar(&e.passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
+}
+
+// setup reads the anchor and prepares the delivery path.
+func (e *enrolFlags) setup(g *globals) (*x509.CertPool, provision.Operator, *pkcs11mod.CertStore, error) {
+	if e.server == "" || e.anchor == "" {
+		return nil, nil, nil, errors.New("--est URL and --est-ca FILE are required")
+	}
+	pemBytes, err := os.ReadFile(e.anchor)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		return nil, nil, nil, fmt.Errorf("%s holds no PEM certificate", e.anchor)
+	}
+	u, err := simuri.Parse(g.sim)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	switch e.deliver {
+	case "sim":
+		if u.Scheme != "emulator" {
+			return nil, nil, nil, errors.New("delivery to a real SIM goes through your operator's OTA platform, which this build cannot reach; use --sim emulator:PATH, or --deliver pkcs11-store")
+		}
+		path, err := simuri.EmulatorPath(u)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return roots, &operator.Emulator{Path: path}, nil, nil
+	case "pkcs11-store":
+		dir := e.storeDir
+		if dir == "" {
+			cfg, err := pkcs11mod.LoadConfig()
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("PKCS#11 configuration: %w", err)
+			}
+			dir = cfg.Store
+		}
+		return roots, nil, &pkcs11mod.CertStore{Root: dir}, nil
+	}
+	return nil, nil, nil, fmt.Errorf("--deliver %q: want sim or pkcs11-store", e.deliver)
+}
+
+// config builds the provisioning configuration for the applet.
+func (e *enrolFlags) config(a *iotsafe.Applet, roots *x509.CertPool, op provision.Operator, store *pkcs11mod.CertStore) *provision.Config {
+	pc := &provision.Config{Applet: a, EST: &est.Client{Server: e.server, Roots: roots}, Operator: op}
+	if store != nil {
+		store.Applet = a
+		pc.Store = store
+	}
+	return pc
+}
+
 func newProvisionCmd(g *globals) *cobra.Command {
-	var server, anchor, user, password, passwordFile, cn, out, container, deliver, storeDir, factoryKey string
+	var e enrolFlags
+	var cn, out, container string
 	var dns []string
 	cmd := &cobra.Command{
 		Use:   "provision",
@@ -146,51 +220,16 @@ func newProvisionCmd(g *globals) *cobra.Command {
 			"Enrolment is authenticated by the SIM's factory credential with --factory-key ID|LABEL (the factory " +
 			"certificate on the SIM, presented as the TLS client certificate, RFC 7030 §3.3.2; its key never leaves " +
 			"the SIM), or by a bootstrap user and password (--user with --password-file, $IOTSAFE_EST_PASSWORD or " +
-			"--password).",
+			"--password). Renew the credential later with `iotsafe renew`.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if server == "" || anchor == "" {
-				return errors.New("--est URL and --est-ca FILE are required")
-			}
-			pemBytes, err := os.ReadFile(anchor)
+			roots, op, store, err := e.setup(g)
 			if err != nil {
 				return err
 			}
-			pw, err := secretFrom(password, passwordFile)
+			pw, err := secretFrom(e.password, e.passwordFile)
 			if err != nil {
 				return err
-			}
-			roots := x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pemBytes) {
-				return fmt.Errorf("%s holds no PEM certificate", anchor)
-			}
-			u, err := simuri.Parse(g.sim)
-			if err != nil {
-				return err
-			}
-			var op provision.Operator
-			var store *pkcs11mod.CertStore
-			switch deliver {
-			case "sim":
-				if u.Scheme != "emulator" {
-					return errors.New("delivery to a real SIM goes through your operator's OTA platform, which this build cannot reach; use --sim emulator:PATH, or --deliver pkcs11-store")
-				}
-				path, err := simuri.EmulatorPath(u)
-				if err != nil {
-					return err
-				}
-				op = &operator.Emulator{Path: path}
-			case "pkcs11-store":
-				if storeDir == "" {
-					cfg, err := pkcs11mod.LoadConfig()
-					if err != nil {
-						return fmt.Errorf("PKCS#11 configuration: %w", err)
-					}
-					storeDir = cfg.Store
-				}
-				store = &pkcs11mod.CertStore{Root: storeDir}
-			default:
-				return fmt.Errorf("--deliver %q: want sim or pkcs11-store", deliver)
 			}
 			var ref iotsafe.Ref
 			if container != "" {
@@ -201,60 +240,98 @@ func newProvisionCmd(g *globals) *cobra.Command {
 				ref = iotsafe.ByID(id...)
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				client := &est.Client{Server: server, Roots: roots, Username: user, Password: pw}
-				if factoryKey != "" {
-					fc, err := factoryCredential(cmd.Context(), a, factoryKey)
+				pc := e.config(a, roots, op, store)
+				pc.Container, pc.Subject, pc.DNSNames = ref, pkix.Name{CommonName: cn}, dns
+				pc.EST.Username, pc.EST.Password = e.user, pw
+				if e.factoryKey != "" {
+					fc, err := factoryCredential(cmd.Context(), a, e.factoryKey)
 					if err != nil {
 						return err
 					}
-					client.Certificate = fc
-				} else if user == "" {
+					pc.EST.Certificate = fc
+				} else if e.user == "" {
 					return errors.New("no enrolment credential: give --factory-key ID|LABEL (the SIM's factory certificate) or --user with a password")
-				}
-				pc := &provision.Config{
-					Applet: a, Container: ref, Subject: pkix.Name{CommonName: cn}, DNSNames: dns,
-					EST: client, Operator: op,
-				}
-				if store != nil {
-					store.Applet = a
-					pc.Store = store
 				}
 				res, err := provision.Provision(cmd.Context(), pc)
 				if err != nil {
 					return err
 				}
-				if out != "" {
-					if err := os.WriteFile(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: res.Certificate.Raw}), 0o644); err != nil {
-						return err
-					}
-				}
-				return g.emit(map[string]string{"key": hex.EncodeToString(res.Key.ID()), "certificate_file": hex.EncodeToString(res.CertFile),
-					"subject": res.Certificate.Subject.String(), "serial": res.Certificate.SerialNumber.String()}, func(w io.Writer) {
-					if store != nil {
-						fmt.Fprintf(w, "key %X generated on the SIM, certificate %q (serial %s) stored for PKCS#11 in %s\n",
-							res.Key.ID(), res.Certificate.Subject.CommonName, res.Certificate.SerialNumber, store.Root)
-						return
-					}
-					fmt.Fprintf(w, "key %X generated on the SIM, certificate %q (serial %s) delivered to SIM file %X\n",
-						res.Key.ID(), res.Certificate.Subject.CommonName, res.Certificate.SerialNumber, res.CertFile)
-				})
+				return emitCredential(g, res, store, out, "generated on the SIM")
 			})
 		},
 	}
+	e.register(cmd)
+	e.registerBootstrap(cmd)
 	f := cmd.Flags()
-	f.StringVar(&server, "est", "", "EST server URL (https://host:port)")
-	f.StringVar(&anchor, "est-ca", "", "PEM trust anchor for the EST server")
-	f.StringVar(&factoryKey, "factory-key", "", "authenticate with the SIM's factory credential: the key (ID in hex, or label) whose certificate is on the SIM")
-	f.StringVar(&user, "user", "", "bootstrap user (HTTP basic), when not --factory-key")
-	f.StringVar(&password, "password", "", "bootstrap password (visible in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
-	f.StringVar(&passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
 	f.StringVar(&cn, "cn", "iotsafe-{key}", "certificate common name")
 	f.StringSliceVar(&dns, "dns", nil, "DNS subject alternative names")
 	f.StringVar(&container, "key", "", "key container ID (hex); default: the first free one")
-	f.StringVar(&deliver, "deliver", "sim", "where the certificate goes: sim (operator administration) or pkcs11-store (the PKCS#11 library's host-side store)")
-	f.StringVar(&storeDir, "store", "", "with --deliver pkcs11-store: the store directory (default: the PKCS#11 library's, see "+pkcs11mod.EnvStore+")")
 	f.StringVar(&out, "out", "", "also write the certificate (PEM) here")
 	return cmd
+}
+
+func newRenewCmd(g *globals) *cobra.Command {
+	var e enrolFlags
+	var out string
+	var key refFlags
+	cmd := &cobra.Command{
+		Use:   "renew",
+		Short: "Renew a SIM credential over EST /simplereenroll, authenticated by the credential itself",
+		Long: "Re-enrols the credential of the SIM key --key (or --label): a CSR signed by the SIM key, sent to " +
+			"/simplereenroll over TLS authenticated by the current certificate (RFC 7030 §4.2.2). The new " +
+			"certificate goes to the other certificate file (or replaces the one in the PKCS#11 host-side store); " +
+			"the old one is retired only after the new one is read back and works. The CA revokes the old " +
+			"certificate once the new one is in use.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ref, err := key.ref()
+			if err != nil {
+				return err
+			}
+			roots, op, store, err := e.setup(g)
+			if err != nil {
+				return err
+			}
+			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				pc := e.config(a, roots, op, store)
+				cur, err := provision.Current(cmd.Context(), pc, ref)
+				if err != nil {
+					return err
+				}
+				// The CSR keeps the current names: re-enrolment must not change them.
+				pc.Subject = cur.Certificate.Subject
+				pc.DNSNames, pc.URIs = cur.Certificate.DNSNames, cur.Certificate.URIs
+				res, err := provision.Renew(cmd.Context(), pc, cur)
+				if err != nil {
+					return err
+				}
+				return emitCredential(g, res, store, out, "renewed (serial "+cur.Certificate.SerialNumber.String()+" retired)")
+			})
+		},
+	}
+	e.register(cmd)
+	key.register(cmd, "key", "private key", "")
+	cmd.Flags().StringVar(&out, "out", "", "also write the new certificate (PEM) here")
+	return cmd
+}
+
+// emitCredential prints a provisioned or renewed credential.
+func emitCredential(g *globals, res *provision.Result, store *pkcs11mod.CertStore, out, what string) error {
+	if out != "" {
+		if err := os.WriteFile(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: res.Certificate.Raw}), 0o644); err != nil {
+			return err
+		}
+	}
+	return g.emit(map[string]string{"key": hex.EncodeToString(res.Key.ID()), "certificate_file": hex.EncodeToString(res.CertFile),
+		"subject": res.Certificate.Subject.String(), "serial": res.Certificate.SerialNumber.String()}, func(w io.Writer) {
+		if store != nil {
+			fmt.Fprintf(w, "key %X %s, certificate %q (serial %s) stored for PKCS#11 in %s\n",
+				res.Key.ID(), what, res.Certificate.Subject.CommonName, res.Certificate.SerialNumber, store.Root)
+			return
+		}
+		fmt.Fprintf(w, "key %X %s, certificate %q (serial %s) delivered to SIM file %X\n",
+			res.Key.ID(), what, res.Certificate.Subject.CommonName, res.Certificate.SerialNumber, res.CertFile)
+	})
 }
 
 // secretFrom returns a password from a file (first line), else the flag,

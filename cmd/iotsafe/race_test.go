@@ -321,6 +321,18 @@ func TestProvisionWithFactoryKey(t *testing.T) {
 	if !strings.Contains(out, "generated on the SIM") {
 		t.Fatalf("provision --factory-key printed %q", out)
 	}
+	// Renewal from the command line, authenticated by the credential
+	// itself; twice (the second time with the renewed certificate).
+	for i := 0; i < 2; i++ {
+		out = mustRun(t, append([]string{sim, "renew", "--key", "02"}, est...)...)
+		if !strings.Contains(out, "renewed") || !strings.Contains(out, "sensor-") {
+			t.Fatalf("renew %d printed %q", i, out)
+		}
+	}
+	// A key without a certificate cannot be renewed.
+	if _, err := run(t, append([]string{sim, "renew", "--key", "01"}, est...)...); err == nil || !strings.Contains(err.Error(), "no certificate") {
+		t.Fatalf("renew of a key without a certificate: %v", err)
+	}
 	// Another SIM, whose factory certificate the server does not know.
 	other := filepath.Join(dir, "other.json")
 	mustRun(t, "emulator", "init", "--state", other)

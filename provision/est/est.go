@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/smallstep/pkcs7"
+
+	"github.com/go-iotsafe/iotsafe/internal/mimeb64"
 )
 
 // Errors the client returns, matchable with errors.Is.
@@ -246,7 +248,9 @@ func (c *Client) enroll(ctx context.Context, op string, csrDER []byte) ([]*x509.
 	if err != nil {
 		return nil, fmt.Errorf("est: %s: the request is not a PKCS#10 CSR: %w", op, err)
 	}
-	body := []byte(base64.StdEncoding.EncodeToString(csrDER))
+	// RFC 2045 lines with a final newline: servers of the RFC 7030 era
+	// (Cisco libest) decode with OpenSSL's line-oriented base64 reader.
+	body := mimeb64.Encode(csrDER)
 	resp, data, err := c.do(ctx, op, http.MethodPost, "/"+op, "application/pkcs10", body)
 	if err != nil {
 		return nil, err
