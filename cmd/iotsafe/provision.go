@@ -134,6 +134,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 // anchor, the enrolment credential, and where certificates are delivered.
 type enrolFlags struct {
 	server, anchor, user, password, passwordFile, factoryKey, deliver, storeDir string
+	waitPending                                                                 time.Duration
 }
 
 func (e *enrolFlags) register(cmd *cobra.Command) {
@@ -141,6 +142,7 @@ func (e *enrolFlags) register(cmd *cobra.Command) {
 	f.StringVar(&e.server, "est", "", "EST server URL (https://host:port)")
 	f.StringVar(&e.anchor, "est-ca", "", "PEM trust anchor for the EST server")
 	f.StringVar(&e.deliver, "deliver", "sim", "where the certificate goes: sim (operator administration) or pkcs11-store (the PKCS#11 library's host-side store)")
+	f.DurationVar(&e.waitPending, "wait-pending", 0, "when the EST server answers 202 (pending approval), keep asking, as its Retry-After says, for this long (raise --timeout to match)")
 	f.StringVar(&e.storeDir, "store", "", "with --deliver pkcs11-store: the store directory (default: the PKCS#11 library's, see "+pkcs11mod.EnvStore+")")
 }
 
@@ -195,7 +197,7 @@ func (e *enrolFlags) setup(g *globals) (*x509.CertPool, provision.Operator, *pkc
 
 // config builds the provisioning configuration for the applet.
 func (e *enrolFlags) config(a *iotsafe.Applet, roots *x509.CertPool, op provision.Operator, store *pkcs11mod.CertStore) *provision.Config {
-	pc := &provision.Config{Applet: a, EST: &est.Client{Server: e.server, Roots: roots}, Operator: op}
+	pc := &provision.Config{Applet: a, EST: &est.Client{Server: e.server, Roots: roots, WaitPending: e.waitPending}, Operator: op}
 	if store != nil {
 		store.Applet = a
 		pc.Store = store

@@ -100,6 +100,11 @@ type Client struct {
 	// Timeout bounds each request when the context has no deadline.
 	// Zero means 30 seconds.
 	Timeout time.Duration
+	// WaitPending is how long an enrolment answered 202 (pending manual
+	// approval) is retried, waiting what each Retry-After asks (at least a
+	// second, at most what is left), before it is given up with
+	// ErrRetryLater. Zero: give up at the first 202.
+	WaitPending time.Duration
 }
 
 const maxBody = 1 << 20
@@ -251,7 +256,28 @@ func (c *Client) enroll(ctx context.Context, op string, csrDER []byte) ([]*x509.
 	// RFC 2045 lines with a final newline: servers of the RFC 7030 era
 	// (Cisco libest) decode with OpenSSL's line-oriented base64 reader.
 	body := mimeb64.Encode(csrDER)
-	resp, data, err := c.do(ctx, op, http.MethodPost, "/"+op, "application/pkcs10", body)
+	deadline := time.Now().Add(c.WaitPending)
+	var resp *http.Response
+	var data []byte
+	for {
+		resp, data, err = c.do(ctx, op, http.MethodPost, "/"+op, "application/pkcs10", body)
+		var ra *RetryAfterError
+		if !errors.As(err, &ra) {
+			break
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, err
+		}
+		wait := min(max(ra.After, time.Second), left)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("est: %s: waiting for approval: %w", op, ctx.Err())
+		case <-t.C:
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

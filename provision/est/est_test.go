@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -64,5 +65,36 @@ func TestNoCredentialsFollowARedirect(t *testing.T) {
 				t.Fatalf("%d requests with credentials or a body reached the redirect target", n)
 			}
 		})
+	}
+}
+
+// A server that answers 202 with Retry-After (manual approval) is asked
+// again after the wait it names, within the bound the caller set; past the
+// bound the client gives up with ErrRetryLater.
+func TestPendingEnrolmentIsRetried(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-P"}}, key)
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	c := &Client{Server: srv.URL, Roots: roots, Username: "d", Password: "p", WaitPending: 2500 * time.Millisecond}
+	start := time.Now()
+	_, err := c.SimpleEnroll(context.Background(), csr)
+	if !errors.Is(err, ErrRetryLater) {
+		t.Fatalf("err %v, want ErrRetryLater", err)
+	}
+	if n := calls.Load(); n != 4 || time.Since(start) < 2500*time.Millisecond {
+		t.Fatalf("%d requests in %v, want 4 (at 0, 1, 2 and 2.5 s, the bound)", n, time.Since(start))
+	}
+	c.WaitPending = 0
+	calls.Store(0)
+	if _, err := c.SimpleEnroll(context.Background(), csr); !errors.Is(err, ErrRetryLater) || calls.Load() != 1 {
+		t.Fatalf("without a wait: %v after %d requests", err, calls.Load())
 	}
 }
