@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-iotsafe/iotsafe/provision/est"
 )
 
 // Policy decides what the server certifies. The zero value is the safe
@@ -49,6 +51,17 @@ type Policy struct {
 	// MinRSABits is the smallest RSA modulus certified (default 2048).
 	// ECDSA keys must be on P-256, the curve IoT SAFE cards hold.
 	MinRSABits int
+}
+
+// csrAttrs is what the policy asks CSRs to contain (GET /csrattrs, RFC
+// 7030 §4.5): an EC key on P-256 (the curve IoT SAFE keys are on), signed
+// with ECDSA and SHA-256.
+func (p *Policy) csrAttrs() est.CSRAttrs {
+	curve, _ := asn1.Marshal(est.OIDP256)
+	return est.CSRAttrs{
+		{OID: est.OIDECPublicKey, Values: []asn1.RawValue{{FullBytes: curve}}},
+		{OID: est.OIDECDSAWithSHA256},
+	}
 }
 
 // DefaultNamePattern is the default Policy.NamePattern.

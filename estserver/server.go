@@ -138,6 +138,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(crl)
 	case path == "/cacerts" && r.Method == http.MethodGet:
 		s.writeCerts(w, s.CA.Cert.Raw)
+	case path == "/csrattrs" && r.Method == http.MethodGet:
+		der, err := s.Policy.csrAttrs().Marshal()
+		if err != nil {
+			http.Error(w, "cannot encode CSR attributes", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/csrattrs")
+		w.Header().Set("Content-Transfer-Encoding", "base64")
+		w.Write(mimeb64.Encode(der))
 	case path == "/simpleenroll" && r.Method == http.MethodPost:
 		if wait := s.throttled(r); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))

@@ -126,6 +126,17 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Ask the server what it wants in a CSR before anything happens on
+	// the SIM: over verified TLS this also proves the server is the one
+	// trusted (a wrong anchor leaves no key without a certificate).
+	attrs, err := c.EST.CSRAttrs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("provision: asking the EST server for its CSR attributes (before generating a key): %w", err)
+	}
+	sigAlg, err := c.honour(attrs)
+	if err != nil {
+		return nil, err
+	}
 	kp, err := c.Applet.GenerateKeyPair(ctx, container)
 	if err != nil {
 		return nil, fmt.Errorf("provision: generating the key pair on the SIM: %w", err)
@@ -135,7 +146,7 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	csr, err := c.request(ctx, key)
+	csr, err := c.requestWith(ctx, key, sigAlg)
 	if err != nil {
 		return nil, err
 	}
@@ -305,8 +316,35 @@ func (c *Config) certified(ctx context.Context, id []byte) (bool, error) {
 	return false, nil
 }
 
+// honour checks what the EST server asks CSRs to contain against what a
+// SIM key can give, and returns the signature algorithm to use. What cannot
+// be honoured is an error when it would only get the request refused (a
+// key type or curve the SIM does not generate), and is logged otherwise.
+func (c *Config) honour(attrs est.CSRAttrs) (x509.SignatureAlgorithm, error) {
+	log := c.log()
+	if attrs.Has(est.OIDRSAEncryption) {
+		return 0, errors.New("provision: the EST server asks for RSA keys; the SIM key containers generate EC P-256 keys")
+	}
+	if curve := attrs.Curve(); curve != nil && !curve.Equal(est.OIDP256) {
+		return 0, fmt.Errorf("provision: the EST server asks for keys on curve %v; the SIM key containers generate P-256 keys", curve)
+	}
+	if attrs.Has(est.OIDChallengePassword) {
+		log.Warn("the EST server asks for a challengePassword (proof of possession by tls-unique, RFC 7030 §3.5), which this client does not send; the server may refuse the request")
+	}
+	if attrs.Has(est.OIDExtensionRequest) {
+		log.Warn("the EST server asks for extensions in the request; this client sends none (the CA sets them)")
+	}
+	return attrs.SignatureAlgorithm(), nil
+}
+
 // request builds the CSR, expanding the identity placeholders.
 func (c *Config) request(ctx context.Context, key *signer.Key) ([]byte, error) {
+	return c.requestWith(ctx, key, x509.UnknownSignatureAlgorithm)
+}
+
+// requestWith builds the CSR signed with alg (ECDSA with SHA-256 when
+// unknown).
+func (c *Config) requestWith(ctx context.Context, key *signer.Key, alg x509.SignatureAlgorithm) ([]byte, error) {
 	info, err := c.Applet.ApplicationInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -322,7 +360,7 @@ func (c *Config) request(ctx context.Context, key *signer.Key) ([]byte, error) {
 	if subj.CommonName == "" {
 		subj.CommonName = "iotsafe-" + hex.EncodeToString(sum[:8])
 	}
-	tmpl := &x509.CertificateRequest{Subject: subj, URIs: c.URIs}
+	tmpl := &x509.CertificateRequest{Subject: subj, URIs: c.URIs, SignatureAlgorithm: alg}
 	for _, d := range c.DNSNames {
 		tmpl.DNSNames = append(tmpl.DNSNames, expand(d))
 	}

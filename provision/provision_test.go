@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -119,6 +120,10 @@ func TestBadESTAnswersLeaveTheSIMUntouched(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			url := e.serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/csrattrs") {
+					http.NotFound(w, r) // a server without CSR attributes
+					return
+				}
 				w.Header().Set("Content-Type", tc.ct)
 				io.WriteString(w, tc.body)
 			}))
@@ -350,5 +355,50 @@ func TestDeliveryIntoPKCS11HostStore(t *testing.T) {
 	m.Initialize(0)
 	if certs, key := p11certs(t, m, res.Key.ID()); key || len(certs) != 0 {
 		t.Fatalf("after removal PKCS#11 still shows key %v, %d certificates", key, len(certs))
+	}
+}
+
+// Before anything happens on the SIM the client asks the server for its CSR
+// attributes over verified TLS: a server it does not trust (a wrong
+// anchor), or one that asks for a key the SIM cannot generate, stops the
+// provisioning with the key container untouched.
+func TestNoKeyGeneratedForAServerItCannotUse(t *testing.T) {
+	e := newEnv(t)
+	ztpEmpty := func() {
+		t.Helper()
+		o, err := e.applet.Find(context.Background(), spec.KindPrivateKey, iotsafe.ByLabel("ztp-key"))
+		if err != nil || o.Active() {
+			t.Fatalf("the ztp container was written: %v %v", o, err)
+		}
+	}
+	// A wrong anchor.
+	url := e.serve(t, &estserver.Server{CA: e.ca, Username: "u", Password: "p"})
+	other, _ := estserver.NewCA("another CA")
+	wrong := x509.NewCertPool()
+	wrong.AddCert(other.Cert)
+	_, err := provision.Provision(context.Background(), &provision.Config{Applet: e.applet,
+		EST: &est.Client{Server: url, Roots: wrong, Username: "u", Password: "p"}, Operator: &operator.Emulator{Path: e.state}})
+	if err == nil || !strings.Contains(err.Error(), "before generating a key") {
+		t.Fatalf("wrong anchor: %v", err)
+	}
+	ztpEmpty()
+	// A server that wants P-384 keys.
+	p384, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 3, 132, 0, 34})
+	attrs, _ := est.CSRAttrs{{OID: est.OIDECPublicKey, Values: []asn1.RawValue{{FullBytes: p384}}}}.Marshal()
+	url = e.serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/csrattrs")
+		io.WriteString(w, base64.StdEncoding.EncodeToString(attrs))
+	}))
+	_, err = provision.Provision(context.Background(), &provision.Config{Applet: e.applet,
+		EST: &est.Client{Server: url, Roots: e.roots, Username: "u", Password: "p"}, Operator: &operator.Emulator{Path: e.state}})
+	if err == nil || !strings.Contains(err.Error(), "curve") {
+		t.Fatalf("P-384 asked: %v", err)
+	}
+	ztpEmpty()
+	// Our server's attributes: P-256 and ECDSA with SHA-256; the CSR follows.
+	url = e.serve(t, &estserver.Server{CA: e.ca, Username: "u", Password: "p"})
+	got, err := (&est.Client{Server: url, Roots: e.roots}).CSRAttrs(context.Background())
+	if err != nil || !got.Curve().Equal(est.OIDP256) || got.SignatureAlgorithm() != x509.ECDSAWithSHA256 {
+		t.Fatalf("csrattrs %v %v", got, err)
 	}
 }
