@@ -14,7 +14,7 @@ BIN=$ROOT/build/iotsafe
 LIB=$ROOT/build/libiotsafe-pkcs11.so
 DIR=$(mktemp -d /tmp/iotsafe-startup.XXXXXX)
 SRV=
-cleanup() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null; rm -rf "$DIR"; }
+cleanup() { if [ -n "$SRV" ]; then kill "$SRV" 2>/dev/null || true; fi; rm -rf "$DIR"; }
 trap cleanup EXIT
 cd "$DIR"
 "$BIN" emulator init --state sim.json >/dev/null
