@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
@@ -280,6 +281,7 @@ func (a *Applet) selectApplet(ctx context.Context) error {
 		aids = [][]byte{a.opts.AID}
 	}
 	var last error
+	var tried []string
 	for _, aid := range aids {
 		cla, _ := apdu.CLA(apdu.Interindustry, a.channel)
 		resp, err := a.exchange(ctx, apdu.Command{CLA: cla, INS: spec.InsSelect, P1: 0x04, P2: 0x00, Data: aid}, false)
@@ -292,12 +294,13 @@ func (a *Applet) selectApplet(ctx context.Context) error {
 			return nil
 		}
 		last = &CardError{Op: "select applet", Object: fmt.Sprintf("AID %X", aid), INS: spec.InsSelect, SW: resp.SW}
+		tried = append(tried, fmt.Sprintf("%X (%s)", aid, resp.SW))
 	}
 	if a.channel != 0 {
 		_, _ = a.exchange(ctx, apdu.Command{CLA: 0x00, INS: spec.InsManageChannel, P1: 0x80, P2: byte(a.channel)}, false)
 		a.channel = 0
 	}
-	return fmt.Errorf("%w: %w", ErrAppletNotFound, last)
+	return fmt.Errorf("%w: tried %s: %w", ErrAppletNotFound, strings.Join(tried, ", "), last)
 }
 
 // exchange encodes c, sends it and splits the answer. For IoT SAFE

@@ -270,8 +270,15 @@ func TestClassAndAIDFallback(t *testing.T) {
 		{"01 A4 04 00 07 A0000002480400", "6A82"},
 		{"00 70 80 01", "9000"},
 	}}
-	if _, err := iotsafe.Open(context.Background(), none, nil); !errors.Is(err, iotsafe.ErrAppletNotFound) || !errors.Is(err, iotsafe.ErrNotFound) {
+	_, err = iotsafe.Open(context.Background(), none, nil)
+	if !errors.Is(err, iotsafe.ErrAppletNotFound) || !errors.Is(err, iotsafe.ErrNotFound) {
 		t.Fatalf("no applet: %v", err)
+	}
+	// The error names every AID tried, with the card's answer to each.
+	for _, aid := range []string{"A0000005590010", mvpAID, "A0000002480400"} {
+		if !strings.Contains(err.Error(), strings.ToUpper(aid)+" (6A82") {
+			t.Errorf("the error does not name AID %s: %v", aid, err)
+		}
 	}
 	none.done()
 }
