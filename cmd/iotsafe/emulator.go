@@ -95,9 +95,16 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer card.Close()
+			var served interface {
+				vpcd.Card
+				atmodem.Card
+			} = card
+			if g.trace {
+				served = &tracedCard{Card: card, w: cmd.ErrOrStderr()}
+			}
 			if vpcdAddr != "" {
 				fmt.Fprintf(os.Stderr, "serving %s to pcscd's vpcd at %s (Ctrl-C stops)\n", state, vpcdAddr)
-				return vpcd.Serve(cmd.Context(), vpcdAddr, card, vpcd.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+				return vpcd.Serve(cmd.Context(), vpcdAddr, served, vpcd.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 			}
 			var q atmodem.Quirks
 			if quirks {
@@ -111,7 +118,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 				}
 				hs = append(hs, x)
 			}
-			p, err := atmodem.NewPTY(card, q)
+			p, err := atmodem.NewPTY(served, q)
 			if err != nil {
 				return err
 			}

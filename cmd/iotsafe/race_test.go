@@ -344,3 +344,59 @@ func TestProvisionWithFactoryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// `iotsafe --trace emulator serve` prints every command and answer on the
+// card side, with the data of ECDH (and PRF, HKDF) redacted.
+func TestEmulatorServeTrace(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	var out, trace syncBuffer
+	srv := newRootCmdTo(&out)
+	srv.SetErr(&trace)
+	srv.SetArgs([]string{"--trace", "emulator", "serve", "--state", state, "--modem"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ExecuteContext(ctx) }()
+	defer func() { cancel(); <-done }()
+	var path string
+	for i := 0; i < 100 && path == ""; i++ {
+		time.Sleep(20 * time.Millisecond)
+		path = strings.TrimSpace(strings.SplitN(out.String(), "\n", 2)[0])
+	}
+	if path == "" {
+		t.Fatal("the fake modem did not start")
+	}
+	peer, _ := ecdh.P256().GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(peer.PublicKey())
+	pemFile := filepath.Join(dir, "peer.pem")
+	os.WriteFile(pemFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	secret := strings.TrimSpace(mustRun(t, "--sim=modem:"+path, "dh", "--key", "04", "--peer", pemFile))
+	tr := trace.String()
+	for _, want := range []string{"card <- 00700000", "card <- 81460000", "bytes redacted]"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("trace lacks %q:\n%s", want, tr)
+		}
+	}
+	if strings.Contains(strings.ToLower(tr), secret) {
+		t.Fatal("the trace shows the shared secret")
+	}
+}
