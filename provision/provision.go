@@ -328,6 +328,9 @@ func (c *Config) honour(attrs est.CSRAttrs) (x509.SignatureAlgorithm, error) {
 	if curve := attrs.Curve(); curve != nil && !curve.Equal(est.OIDP256) {
 		return 0, fmt.Errorf("provision: the EST server asks for keys on curve %v; the SIM key containers generate P-256 keys", curve)
 	}
+	if curve := attrs.BareCurve(); curve != nil && !curve.Equal(est.OIDP256) {
+		log.Warn("the EST server lists a curve other than P-256 (as a bare OID, not as a key type); the SIM generates P-256 keys, the request goes with one", "curve", curve.String())
+	}
 	if attrs.Has(est.OIDChallengePassword) {
 		log.Warn("the EST server asks for a challengePassword (proof of possession by tls-unique, RFC 7030 §3.5), which this client does not send; the server may refuse the request")
 	}

@@ -283,7 +283,8 @@ func newRenewCmd(g *globals) *cobra.Command {
 			"/simplereenroll over TLS authenticated by the current certificate (RFC 7030 §4.2.2). The new " +
 			"certificate goes to the other certificate file (or replaces the one in the PKCS#11 host-side store); " +
 			"the old one is retired only after the new one is read back and works. The CA revokes the old " +
-			"certificate once the new one is in use.",
+			"certificate once the new one is in use. Servers that want HTTP authentication on top of the certificate " +
+			"(Cisco libest's by default) get --user and the password too.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ref, err := key.ref()
@@ -294,8 +295,13 @@ func newRenewCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			pw, err := secretFrom(e.password, e.passwordFile)
+			if err != nil {
+				return err
+			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				pc := e.config(a, roots, op, store)
+				pc.EST.Username, pc.EST.Password = e.user, pw
 				cur, err := provision.Current(cmd.Context(), pc, ref)
 				if err != nil {
 					return err
@@ -312,6 +318,10 @@ func newRenewCmd(g *globals) *cobra.Command {
 		},
 	}
 	e.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&e.user, "user", "", "HTTP user, for servers that want HTTP authentication besides the certificate")
+	f.StringVar(&e.password, "password", "", "HTTP password (visible in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
+	f.StringVar(&e.passwordFile, "password-file", "", "file holding the HTTP password (first line)")
 	key.register(cmd, "key", "private key", "")
 	cmd.Flags().StringVar(&out, "out", "", "also write the new certificate (PEM) here")
 	return cmd

@@ -21,6 +21,11 @@ var (
 	OIDECDSAWithSHA256   = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
 	OIDECDSAWithSHA384   = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
 	OIDECDSAWithSHA512   = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
+	OIDSHA256            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	OIDSHA384            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 2}
+	OIDSHA512            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}
+	OIDP384              = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
+	OIDP521              = asn1.ObjectIdentifier{1, 3, 132, 0, 35}
 )
 
 // CSRAttr is one entry of a CSR attributes answer: an OID alone, or an
@@ -113,17 +118,30 @@ func (a CSRAttrs) Curve() asn1.ObjectIdentifier {
 }
 
 // SignatureAlgorithm returns the ECDSA signature algorithm the answer asks
-// for (x509.UnknownSignatureAlgorithm when it names none).
+// for, named as a signature algorithm or as a bare hash (as Cisco libest's
+// example server does); x509.UnknownSignatureAlgorithm when it names none.
 func (a CSRAttrs) SignatureAlgorithm() x509.SignatureAlgorithm {
 	switch {
-	case a.Has(OIDECDSAWithSHA512):
+	case a.Has(OIDECDSAWithSHA512), a.Has(OIDSHA512):
 		return x509.ECDSAWithSHA512
-	case a.Has(OIDECDSAWithSHA384):
+	case a.Has(OIDECDSAWithSHA384), a.Has(OIDSHA384):
 		return x509.ECDSAWithSHA384
-	case a.Has(OIDECDSAWithSHA256):
+	case a.Has(OIDECDSAWithSHA256), a.Has(OIDSHA256):
 		return x509.ECDSAWithSHA256
 	}
 	return x509.UnknownSignatureAlgorithm
+}
+
+// BareCurve returns a named curve the answer lists as an OID alone (not in
+// the id-ecPublicKey attribute RFC 7030 §4.5.2 uses), if any: a hint of
+// uncertain meaning (libest's example server lists secp384r1 so).
+func (a CSRAttrs) BareCurve() asn1.ObjectIdentifier {
+	for _, e := range a {
+		if e.Values == nil && (e.OID.Equal(OIDP384) || e.OID.Equal(OIDP521) || e.OID.Equal(OIDP256)) {
+			return e.OID
+		}
+	}
+	return nil
 }
 
 // CSRAttrs asks the server what CSRs should contain (GET /csrattrs, RFC

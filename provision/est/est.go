@@ -324,8 +324,11 @@ func parseCertsOnly(op, contentType string, body []byte) ([]*x509.Certificate, e
 	return p7.Certificates, nil
 }
 
-// decodeBase64 decodes standard base64 with any white space in it.
+// decodeBase64 decodes standard base64 with any white space in it, and
+// NUL bytes after it (Cisco libest's server ends its /csrattrs body with
+// one, counted in Content-Length).
 func decodeBase64(b []byte) ([]byte, error) {
+	b = bytes.TrimRight(b, "\x00")
 	clean := make([]byte, 0, len(b))
 	for _, c := range b {
 		switch c {

@@ -7,7 +7,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -96,5 +98,31 @@ func TestPendingEnrolmentIsRetried(t *testing.T) {
 	calls.Store(0)
 	if _, err := c.SimpleEnroll(context.Background(), csr); !errors.Is(err, ErrRetryLater) || calls.Load() != 1 {
 		t.Fatalf("without a wait: %v after %d requests", err, calls.Load())
+	}
+}
+
+// Cisco libest's estserver (3.2.0) answers /csrattrs with its base64 body
+// followed by a NUL byte, counted in Content-Length (seen on the wire,
+// against its example server): the client takes it.
+func TestCSRAttrsFromLibest(t *testing.T) {
+	body := "MCYGBysGAQEBARYGCSqGSIb3DQEJAQYFK4EEACIGCWCGSAFlAwQCAg==\x00"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/csrattrs")
+		w.Header().Set("Content-Transfer-Encoding", "base64")
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	attrs, err := (&Client{Server: srv.URL, Roots: roots}).CSRAttrs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// libest's example asks for: 1.3.6.1.1.1.1.22 (macAddress),
+	// emailAddress, secp384r1 and sha384, each as an OID alone.
+	for _, oid := range []asn1.ObjectIdentifier{{1, 3, 6, 1, 1, 1, 1, 22}, {1, 2, 840, 113549, 1, 9, 1}, {1, 3, 132, 0, 34}, {2, 16, 840, 1, 101, 3, 4, 2, 2}} {
+		if !attrs.Has(oid) {
+			t.Errorf("attribute %v missing from %v", oid, attrs)
+		}
 	}
 }
