@@ -433,3 +433,46 @@ func TestRenewalRetiresThePreviousCertificate(t *testing.T) {
 		t.Fatal("the superseded certificate outlived its grace period")
 	}
 }
+
+// Proof of possession by tls-unique (RFC 7030 §3.5): a server that wants it
+// says so in its CSR attributes and takes only a CSR whose challengePassword
+// is the channel binding of the TLS 1.2 connection it came over.
+func TestProofOfPossession(t *testing.T) {
+	ca, err := estserver.NewCA("pop CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap",
+		Policy: estserver.Policy{RequirePoP: true}})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	ctx := context.Background()
+	c := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	attrs, err := c.CSRAttrs(ctx)
+	if err != nil || !attrs.Has(est.OIDChallengePassword) {
+		t.Fatalf("csrattrs do not ask for the challengePassword: %v %v", attrs, err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	build := func(challenge string) ([]byte, error) {
+		tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "pop-1"}}
+		if challenge != "" {
+			tmpl.Attributes = []pkix.AttributeTypeAndValueSET{{Type: est.OIDChallengePassword,
+				Value: [][]pkix.AttributeTypeAndValue{{{Type: est.OIDChallengePassword, Value: challenge}}}}}
+		}
+		return x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	}
+	var he *est.HTTPError
+	plain, _ := build("")
+	if _, err := c.SimpleEnroll(ctx, plain); !errors.As(err, &he) || he.Status != http.StatusBadRequest || !strings.Contains(he.Body, "proof of possession") {
+		t.Fatalf("without proof of possession: %v", err)
+	}
+	// A challenge from another connection (or made up) does not do.
+	stale, _ := build("c3RhbGUgY2hhbm5lbCBiaW5kaW5n")
+	if _, err := c.SimpleEnroll(ctx, stale); !errors.As(err, &he) || he.Status != http.StatusBadRequest {
+		t.Fatalf("with another connection's binding: %v", err)
+	}
+	certs, err := c.SimpleEnrollPoP(ctx, build)
+	if err != nil || certs[0].Subject.CommonName != "pop-1" {
+		t.Fatalf("with proof of possession: %v", err)
+	}
+}

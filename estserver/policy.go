@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -48,6 +49,12 @@ type Policy struct {
 	// with the common name and a dot (meter-7.devices.example). IP address
 	// and e-mail SANs are always refused.
 
+	// RequirePoP asks for proof of possession by tls-unique (RFC 7030
+	// §3.5): the CSR's challengePassword must be the base64 of the TLS 1.2
+	// channel binding of the connection it comes over (CSR attributes name
+	// challengePassword so that clients know).
+	RequirePoP bool
+
 	// MinRSABits is the smallest RSA modulus certified (default 2048).
 	// ECDSA keys must be on P-256, the curve IoT SAFE cards hold.
 	MinRSABits int
@@ -58,10 +65,41 @@ type Policy struct {
 // with ECDSA and SHA-256.
 func (p *Policy) csrAttrs() est.CSRAttrs {
 	curve, _ := asn1.Marshal(est.OIDP256)
-	return est.CSRAttrs{
+	a := est.CSRAttrs{
 		{OID: est.OIDECPublicKey, Values: []asn1.RawValue{{FullBytes: curve}}},
 		{OID: est.OIDECDSAWithSHA256},
 	}
+	if p.RequirePoP {
+		a = append(a, est.CSRAttr{OID: est.OIDChallengePassword})
+	}
+	return a
+}
+
+// checkPoP checks the CSR's challengePassword against the connection's
+// tls-unique channel binding.
+func (p *Policy) checkPoP(csr *x509.CertificateRequest, unique []byte) *refusal {
+	if !p.RequirePoP {
+		return nil
+	}
+	if len(unique) == 0 {
+		return refuse(http.StatusBadRequest, "proof of possession by tls-unique needs a TLS 1.2 connection (RFC 7030 §3.5)")
+	}
+	want := base64.StdEncoding.EncodeToString(unique)
+	//lint:ignore SA1019 the CSR attributes are where the challengePassword is
+	for _, a := range csr.Attributes {
+		if !a.Type.Equal(est.OIDChallengePassword) {
+			continue
+		}
+		for _, set := range a.Value {
+			for _, v := range set {
+				if s, ok := v.Value.(string); ok && s == want {
+					return nil
+				}
+			}
+		}
+		return refuse(http.StatusBadRequest, "the challengePassword is not this connection's tls-unique: no proof of possession")
+	}
+	return refuse(http.StatusBadRequest, "this CA wants proof of possession: put the connection's tls-unique (base64) in the CSR's challengePassword (RFC 7030 §3.5)")
 }
 
 // DefaultNamePattern is the default Policy.NamePattern.

@@ -269,6 +269,15 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 	}
 	s.CA.issueMu.Lock() // the uniqueness check and the issuance are one step
 	defer s.CA.issueMu.Unlock()
+	var unique []byte
+	if r.TLS != nil {
+		unique = r.TLS.TLSUnique
+	}
+	if ref := s.Policy.checkPoP(csr, unique); ref != nil {
+		log.Info("est: request refused: proof of possession", "remote", r.RemoteAddr, "reason", ref.reason)
+		http.Error(w, ref.reason, ref.status)
+		return
+	}
 	allowed, ref := s.Policy.check(s.CA, csr, id)
 	if ref != nil {
 		log.Info("est: request refused by the issuance policy", "remote", r.RemoteAddr, "reason", ref.reason)

@@ -146,12 +146,21 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	csr, err := c.requestWith(ctx, key, sigAlg)
-	if err != nil {
-		return nil, err
+	var certs []*x509.Certificate
+	if attrs.Has(est.OIDChallengePassword) {
+		// The server wants proof of possession: the CSR carries the TLS
+		// channel binding of the connection it is sent over.
+		certs, err = c.EST.SimpleEnrollPoP(ctx, func(challenge string) ([]byte, error) {
+			return c.requestWith(ctx, key, sigAlg, challenge)
+		})
+	} else {
+		var csr []byte
+		if csr, err = c.requestWith(ctx, key, sigAlg, ""); err != nil {
+			return nil, err
+		}
+		log.Info("certificate request signed by the SIM key", "bytes", len(csr))
+		certs, err = c.EST.SimpleEnroll(ctx, csr)
 	}
-	log.Info("certificate request signed by the SIM key", "bytes", len(csr))
-	certs, err := c.EST.SimpleEnroll(ctx, csr)
 	if err != nil {
 		return nil, fmt.Errorf("provision: enrollment: %w", err)
 	}
@@ -176,11 +185,26 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	log := c.log()
 	re := *c.EST
 	re.Certificate, re.GetClientCertificate = cur.tlsCertificate(), nil
-	csr, err := c.request(ctx, cur.Key)
+	attrs, err := re.CSRAttrs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("provision: asking the EST server for its CSR attributes: %w", err)
+	}
+	sigAlg, err := c.honour(attrs)
 	if err != nil {
 		return nil, err
 	}
-	certs, err := re.SimpleReenroll(ctx, csr)
+	var certs []*x509.Certificate
+	if attrs.Has(est.OIDChallengePassword) {
+		certs, err = re.SimpleReenrollPoP(ctx, func(challenge string) ([]byte, error) {
+			return c.requestWith(ctx, cur.Key, sigAlg, challenge)
+		})
+	} else {
+		var csr []byte
+		if csr, err = c.requestWith(ctx, cur.Key, sigAlg, ""); err != nil {
+			return nil, err
+		}
+		certs, err = re.SimpleReenroll(ctx, csr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("provision: re-enrollment: %w", err)
 	}
@@ -332,7 +356,7 @@ func (c *Config) honour(attrs est.CSRAttrs) (x509.SignatureAlgorithm, error) {
 		log.Warn("the EST server lists a curve other than P-256 (as a bare OID, not as a key type); the SIM generates P-256 keys, the request goes with one", "curve", curve.String())
 	}
 	if attrs.Has(est.OIDChallengePassword) {
-		log.Warn("the EST server asks for a challengePassword (proof of possession by tls-unique, RFC 7030 §3.5), which this client does not send; the server may refuse the request")
+		log.Info("the EST server asks for proof of possession: the request carries the TLS 1.2 channel binding (tls-unique, RFC 7030 §3.5)")
 	}
 	if attrs.Has(est.OIDExtensionRequest) {
 		log.Warn("the EST server asks for extensions in the request; this client sends none (the CA sets them)")
@@ -340,14 +364,9 @@ func (c *Config) honour(attrs est.CSRAttrs) (x509.SignatureAlgorithm, error) {
 	return attrs.SignatureAlgorithm(), nil
 }
 
-// request builds the CSR, expanding the identity placeholders.
-func (c *Config) request(ctx context.Context, key *signer.Key) ([]byte, error) {
-	return c.requestWith(ctx, key, x509.UnknownSignatureAlgorithm)
-}
-
 // requestWith builds the CSR signed with alg (ECDSA with SHA-256 when
-// unknown).
-func (c *Config) requestWith(ctx context.Context, key *signer.Key, alg x509.SignatureAlgorithm) ([]byte, error) {
+// unknown), with challenge as its challengePassword when not empty.
+func (c *Config) requestWith(ctx context.Context, key *signer.Key, alg x509.SignatureAlgorithm, challenge string) ([]byte, error) {
 	info, err := c.Applet.ApplicationInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -364,6 +383,11 @@ func (c *Config) requestWith(ctx context.Context, key *signer.Key, alg x509.Sign
 		subj.CommonName = "iotsafe-" + hex.EncodeToString(sum[:8])
 	}
 	tmpl := &x509.CertificateRequest{Subject: subj, URIs: c.URIs, SignatureAlgorithm: alg}
+	if challenge != "" {
+		//lint:ignore SA1019 the only way to put a challengePassword in a CSR
+		tmpl.Attributes = []pkix.AttributeTypeAndValueSET{{Type: est.OIDChallengePassword,
+			Value: [][]pkix.AttributeTypeAndValue{{{Type: est.OIDChallengePassword, Value: challenge}}}}}
+	}
 	for _, d := range c.DNSNames {
 		tmpl.DNSNames = append(tmpl.DNSNames, expand(d))
 	}

@@ -2,12 +2,13 @@
 # Lists what the project could leave behind on a user's machine, so that the
 # test suite can check it left the machine as it found it:
 # `scripts/footprint.sh > before; ...; scripts/footprint.sh | diff before -`.
-# It covers /var/lib/iotsafe, /etc/iotsafe and $HOME, less Go's own build and
-# module caches (GOCACHE, GOMODCACHE, GOPATH's pkg), which `go test` fills by
-# design. One line per file or directory: path, type, size, modification time.
+# It covers /var/lib/iotsafe, /etc/iotsafe and $HOME, less what the Go tool
+# itself keeps there by design whenever it runs: its build and module caches
+# (GOCACHE, GOMODCACHE, GOPATH's pkg) and its telemetry counters. One line per file or directory: path, type, size, modification time.
 set -euo pipefail
 prune=()
-for d in "$(go env GOCACHE)" "$(go env GOMODCACHE)" "$(go env GOPATH)/pkg" "${HOME:-/root}/.cache/go-build"; do
+for d in "$(go env GOCACHE)" "$(go env GOMODCACHE)" "$(go env GOPATH)/pkg" "${HOME:-/root}/.cache/go-build" \
+  "$(go env GOTELEMETRYDIR)"; do
   [ -n "$d" ] && prune+=(-path "$d" -prune -o)
 done
 for root in /var/lib/iotsafe /etc/iotsafe "${HOME:-/root}"; do

@@ -37,6 +37,7 @@ import (
 func newESTServerCmd(g *globals) *cobra.Command {
 	var dir, listen, user, password, passwordFile, readyFile, bootstrapCA, cnTemplate, uriPrefix string
 	var orgs []string
+	var requirePoP bool
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
@@ -80,7 +81,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger,
-				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix}}
+				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix, RequirePoP: requirePoP}}
 			if bootstrapCA != "" {
 				b, err := os.ReadFile(bootstrapCA)
 				if err != nil {
@@ -125,6 +126,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	f.StringVar(&bootstrapCA, "bootstrap-ca", "", "PEM roots of factory certificates accepted for /simpleenroll (TLS client authentication)")
 	f.StringVar(&cnTemplate, "cn-template", "{cn}", "common name a device may receive: {cn} (what it asks for, checked and unique), {user}, {factory-cn}, {factory-serial}")
 	f.StringSliceVar(&orgs, "org", nil, "organization (O) of issued certificates; requests may ask for exactly this or none")
+	f.BoolVar(&requirePoP, "require-pop", false, "require proof of possession by tls-unique (RFC 7030 §3.5; clients enrol over TLS 1.2)")
 	f.StringVar(&uriPrefix, "uri-prefix", "", "allow URI SANs PREFIX+common name (e.g. spiffe://fleet/); default: none")
 	f.StringVar(&readyFile, "ready-file", "", "write the server URL to this file once listening")
 	return cmd

@@ -141,7 +141,13 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-func (c *Client) httpClient() (*http.Client, error) {
+func (c *Client) httpClient() (*http.Client, error) { return c.httpClientFor(false) }
+
+// httpClientFor returns the HTTP client; for proof of possession (pop) it
+// keeps to one TLS 1.2 connection (tls-unique is defined up to TLS 1.2),
+// HTTP/1.1 with keep-alive, so that the channel binding read first is that
+// of the connection the CSR goes over.
+func (c *Client) httpClientFor(pop bool) (*http.Client, error) {
 	if c.HTTPClient != nil {
 		hc := *c.HTTPClient
 		hc.CheckRedirect = checkRedirect
@@ -158,15 +164,25 @@ func (c *Client) httpClient() (*http.Client, error) {
 		cert := c.Certificate
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
+	if pop {
+		cfg.MaxVersion = tls.VersionTLS12
+		cfg.ClientSessionCache = nil
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1},
+			CheckRedirect: checkRedirect}, nil
+	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}, CheckRedirect: checkRedirect}, nil
 }
 
 func (c *Client) do(ctx context.Context, op, method, path, contentType string, body []byte) (*http.Response, []byte, error) {
-	base, err := c.base()
+	hc, err := c.httpClient()
 	if err != nil {
 		return nil, nil, err
 	}
-	hc, err := c.httpClient()
+	return c.doWith(ctx, hc, op, method, path, contentType, body)
+}
+
+func (c *Client) doWith(ctx context.Context, hc *http.Client, op, method, path, contentType string, body []byte) (*http.Response, []byte, error) {
+	base, err := c.base()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -249,6 +265,51 @@ func (c *Client) SimpleReenroll(ctx context.Context, csrDER []byte) ([]*x509.Cer
 }
 
 func (c *Client) enroll(ctx context.Context, op string, csrDER []byte) ([]*x509.Certificate, error) {
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return c.enrollWith(ctx, hc, op, csrDER, nil)
+}
+
+// SimpleEnrollPoP is SimpleEnroll with proof of possession by tls-unique
+// (RFC 7030 §3.5), for servers that ask for it (a challengePassword in
+// their CSR attributes): over one TLS 1.2 connection it reads the channel
+// binding, has build make the CSR with it (base64) as challengePassword,
+// and sends that CSR over the same connection.
+func (c *Client) SimpleEnrollPoP(ctx context.Context, build func(challenge string) ([]byte, error)) ([]*x509.Certificate, error) {
+	return c.enrollPoP(ctx, "simpleenroll", build)
+}
+
+// SimpleReenrollPoP is SimpleReenroll with proof of possession by
+// tls-unique.
+func (c *Client) SimpleReenrollPoP(ctx context.Context, build func(challenge string) ([]byte, error)) ([]*x509.Certificate, error) {
+	return c.enrollPoP(ctx, "simplereenroll", build)
+}
+
+func (c *Client) enrollPoP(ctx context.Context, op string, build func(string) ([]byte, error)) ([]*x509.Certificate, error) {
+	hc, err := c.httpClientFor(true)
+	if err != nil {
+		return nil, err
+	}
+	defer hc.CloseIdleConnections()
+	resp, _, err := c.doWith(ctx, hc, "cacerts", http.MethodGet, "/cacerts", "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.TLS == nil || len(resp.TLS.TLSUnique) == 0 {
+		return nil, fmt.Errorf("est: %s: the TLS connection gives no tls-unique channel binding (TLS 1.3, or a resumed session)", op)
+	}
+	csr, err := build(base64.StdEncoding.EncodeToString(resp.TLS.TLSUnique))
+	if err != nil {
+		return nil, err
+	}
+	return c.enrollWith(ctx, hc, op, csr, resp.TLS.TLSUnique)
+}
+
+// enrollWith sends csrDER over hc; with unique set, the answer must come
+// over the connection with that tls-unique (the one the CSR is bound to).
+func (c *Client) enrollWith(ctx context.Context, hc *http.Client, op string, csrDER, unique []byte) ([]*x509.Certificate, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("est: %s: the request is not a PKCS#10 CSR: %w", op, err)
@@ -260,7 +321,7 @@ func (c *Client) enroll(ctx context.Context, op string, csrDER []byte) ([]*x509.
 	var resp *http.Response
 	var data []byte
 	for {
-		resp, data, err = c.do(ctx, op, http.MethodPost, "/"+op, "application/pkcs10", body)
+		resp, data, err = c.doWith(ctx, hc, op, http.MethodPost, "/"+op, "application/pkcs10", body)
 		var ra *RetryAfterError
 		if !errors.As(err, &ra) {
 			break
@@ -280,6 +341,9 @@ func (c *Client) enroll(ctx context.Context, op string, csrDER []byte) ([]*x509.
 	}
 	if err != nil {
 		return nil, err
+	}
+	if unique != nil && (resp.TLS == nil || !bytes.Equal(resp.TLS.TLSUnique, unique)) {
+		return nil, fmt.Errorf("est: %s: the request went over another TLS connection than the one its proof of possession names", op)
 	}
 	certs, err := parseCertsOnly(op, resp.Header.Get("Content-Type"), data)
 	if err != nil {
