@@ -27,6 +27,7 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/internal/csrpop"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 )
 
@@ -454,12 +455,11 @@ func TestProofOfPossession(t *testing.T) {
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	build := func(challenge string) ([]byte, error) {
-		tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "pop-1"}}
-		if challenge != "" {
-			tmpl.Attributes = []pkix.AttributeTypeAndValueSET{{Type: est.OIDChallengePassword,
-				Value: [][]pkix.AttributeTypeAndValue{{{Type: est.OIDChallengePassword, Value: challenge}}}}}
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "pop-1"}}, key)
+		if err != nil || challenge == "" {
+			return der, err
 		}
-		return x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+		return csrpop.AddChallengePassword(der, challenge, key)
 	}
 	var he *est.HTTPError
 	plain, _ := build("")

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-iotsafe/iotsafe/internal/csrpop"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 )
 
@@ -84,19 +85,11 @@ func (p *Policy) checkPoP(csr *x509.CertificateRequest, unique []byte) *refusal 
 	if len(unique) == 0 {
 		return refuse(http.StatusBadRequest, "proof of possession by tls-unique needs a TLS 1.2 connection (RFC 7030 §3.5)")
 	}
-	want := base64.StdEncoding.EncodeToString(unique)
-	//lint:ignore SA1019 the CSR attributes are where the challengePassword is
-	for _, a := range csr.Attributes {
-		if !a.Type.Equal(est.OIDChallengePassword) {
-			continue
-		}
-		for _, set := range a.Value {
-			for _, v := range set {
-				if s, ok := v.Value.(string); ok && s == want {
-					return nil
-				}
-			}
-		}
+	pw, ok := csrpop.ChallengePassword(csr)
+	switch {
+	case ok && pw == base64.StdEncoding.EncodeToString(unique):
+		return nil
+	case ok:
 		return refuse(http.StatusBadRequest, "the challengePassword is not this connection's tls-unique: no proof of possession")
 	}
 	return refuse(http.StatusBadRequest, "this CA wants proof of possession: put the connection's tls-unique (base64) in the CSR's challengePassword (RFC 7030 §3.5)")

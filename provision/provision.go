@@ -27,6 +27,7 @@ import (
 	"strings"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/csrpop"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 	"github.com/go-iotsafe/iotsafe/signer"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -87,6 +88,11 @@ type Config struct {
 	// Check, when set, proves a new credential end to end (e.g. a mutual
 	// TLS connection to the device's cloud) before the old one is retired.
 	Check func(ctx context.Context, cert *tls.Certificate) error
+	// ProofOfPossession binds every request to its TLS 1.2 connection
+	// (tls-unique in the challengePassword, RFC 7030 §3.5) even when the
+	// server's CSR attributes do not ask for it (Cisco libest's estserver
+	// -t enforces it without saying so).
+	ProofOfPossession bool
 	// Logger receives one record per step; nil discards.
 	Logger *slog.Logger
 }
@@ -147,7 +153,7 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 		return nil, err
 	}
 	var certs []*x509.Certificate
-	if attrs.Has(est.OIDChallengePassword) {
+	if c.ProofOfPossession || attrs.Has(est.OIDChallengePassword) {
 		// The server wants proof of possession: the CSR carries the TLS
 		// channel binding of the connection it is sent over.
 		certs, err = c.EST.SimpleEnrollPoP(ctx, func(challenge string) ([]byte, error) {
@@ -194,7 +200,7 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 		return nil, err
 	}
 	var certs []*x509.Certificate
-	if attrs.Has(est.OIDChallengePassword) {
+	if c.ProofOfPossession || attrs.Has(est.OIDChallengePassword) {
 		certs, err = re.SimpleReenrollPoP(ctx, func(challenge string) ([]byte, error) {
 			return c.requestWith(ctx, cur.Key, sigAlg, challenge)
 		})
@@ -383,15 +389,16 @@ func (c *Config) requestWith(ctx context.Context, key *signer.Key, alg x509.Sign
 		subj.CommonName = "iotsafe-" + hex.EncodeToString(sum[:8])
 	}
 	tmpl := &x509.CertificateRequest{Subject: subj, URIs: c.URIs, SignatureAlgorithm: alg}
-	if challenge != "" {
-		//lint:ignore SA1019 the only way to put a challengePassword in a CSR
-		tmpl.Attributes = []pkix.AttributeTypeAndValueSET{{Type: est.OIDChallengePassword,
-			Value: [][]pkix.AttributeTypeAndValue{{{Type: est.OIDChallengePassword, Value: challenge}}}}}
-	}
 	for _, d := range c.DNSNames {
 		tmpl.DNSNames = append(tmpl.DNSNames, expand(d))
 	}
-	return signer.CreateCSR(key, tmpl)
+	csr, err := signer.CreateCSR(key, tmpl)
+	if err != nil || challenge == "" {
+		return csr, err
+	}
+	// The challengePassword in the form servers read (RFC 2985): the
+	// request is signed again on the SIM with it.
+	return csrpop.AddChallengePassword(csr, challenge, key)
 }
 
 // deliver checks what the CA returned, puts the certificate on the SIM and

@@ -402,3 +402,20 @@ func TestNoKeyGeneratedForAServerItCannotUse(t *testing.T) {
 		t.Fatalf("csrattrs %v %v", got, err)
 	}
 }
+
+// A server that asks for proof of possession (challengePassword in its CSR
+// attributes) gets CSRs bound to their TLS 1.2 connection, signed on the
+// SIM; the renewal too.
+func TestProvisionWithProofOfPossession(t *testing.T) {
+	e := newEnv(t)
+	url := e.serve(t, &estserver.Server{CA: e.ca, Username: "u", Password: "p", Policy: estserver.Policy{RequirePoP: true}})
+	cfg := &provision.Config{Applet: e.applet, EST: &est.Client{Server: url, Roots: e.roots, Username: "u", Password: "p"},
+		Operator: &operator.Emulator{Path: e.state}}
+	res, err := provision.Provision(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provision.Renew(context.Background(), cfg, res); err != nil {
+		t.Fatalf("renewal with proof of possession: %v", err)
+	}
+}

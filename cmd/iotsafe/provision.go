@@ -137,6 +137,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 type enrolFlags struct {
 	server, anchor, user, password, passwordFile, factoryKey, deliver, storeDir string
 	waitPending                                                                 time.Duration
+	pop                                                                         bool
 }
 
 func (e *enrolFlags) register(cmd *cobra.Command) {
@@ -144,6 +145,7 @@ func (e *enrolFlags) register(cmd *cobra.Command) {
 	f.StringVar(&e.server, "est", "", "EST server URL (https://host:port)")
 	f.StringVar(&e.anchor, "est-ca", "", "PEM trust anchor for the EST server")
 	f.StringVar(&e.deliver, "deliver", "sim", "where the certificate goes: sim (operator administration) or pkcs11-store (the PKCS#11 library's host-side store)")
+	f.BoolVar(&e.pop, "pop", false, "bind the request to its TLS 1.2 connection (tls-unique proof of possession, RFC 7030 §3.5) even when the server's CSR attributes do not ask for it")
 	f.DurationVar(&e.waitPending, "wait-pending", 0, "when the EST server answers 202 (pending approval), keep asking, as its Retry-After says, for this long (raise --timeout to match)")
 	f.StringVar(&e.storeDir, "store", "", "with --deliver pkcs11-store: the store directory (default: the PKCS#11 library's, see "+pkcs11mod.EnvStore+")")
 }
@@ -199,7 +201,8 @@ func (e *enrolFlags) setup(g *globals) (*x509.CertPool, provision.Operator, *pkc
 
 // config builds the provisioning configuration for the applet.
 func (e *enrolFlags) config(a *iotsafe.Applet, roots *x509.CertPool, op provision.Operator, store *pkcs11mod.CertStore) *provision.Config {
-	pc := &provision.Config{Applet: a, EST: &est.Client{Server: e.server, Roots: roots, WaitPending: e.waitPending}, Operator: op}
+	pc := &provision.Config{Applet: a, EST: &est.Client{Server: e.server, Roots: roots, WaitPending: e.waitPending}, Operator: op,
+		ProofOfPossession: e.pop}
 	if store != nil {
 		store.Applet = a
 		pc.Store = store
