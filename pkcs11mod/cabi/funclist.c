@@ -484,16 +484,24 @@ CK_RV iotsafe_call_mutex(CK_LOCKMUTEX f, void *m) { return f(m); }
  * open on the SIM for each run, until the card runs out of channels. Only
  * in the process that initialized the library (a forked child that calls
  * exit() must not touch the Go runtime it inherited). */
-static pid_t iotsafe_init_pid;
+/* The process the Go runtime lives in: the one that loaded the library.
+ * A forked child inherits the library but not the runtime's threads, so at
+ * its exit nothing may run Go code, even when the child called
+ * C_Initialize again (which used to re-arm the handler for the child's pid
+ * and hang its exit() for good). */
+static pid_t iotsafe_runtime_pid;
+__attribute__((constructor)) static void iotsafe_loaded(void)
+{
+	iotsafe_runtime_pid = getpid();
+}
 static void iotsafe_exit_handler(void)
 {
-	if (getpid() == iotsafe_init_pid)
+	if (getpid() == iotsafe_runtime_pid)
 		iotsafeAtExit();
 }
 void iotsafe_register_atexit(void)
 {
 	static int registered;
-	iotsafe_init_pid = getpid();
 	if (!registered) {
 		registered = 1;
 		atexit(iotsafe_exit_handler);
