@@ -1130,3 +1130,16 @@ func TestHostObjectsBoundToTheirSIM(t *testing.T) {
 		t.Fatalf("SIM b sees %d objects of SIM a", n)
 	}
 }
+
+// The public half of a key agreement key says it derives (OpenSC's tools
+// look for CKA_DERIVE on it); that of a signing key does not.
+func TestPublicKeyDerive(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, false)
+	if !f.isTrue(t, h, f.one(t, h, CKO_PUBLIC_KEY, "ecdh-key"), CKA_DERIVE) {
+		t.Error("the ECDH public key has CKA_DERIVE false")
+	}
+	if f.isTrue(t, h, f.one(t, h, CKO_PUBLIC_KEY, "device-key"), CKA_DERIVE) {
+		t.Error("the signing key's public key has CKA_DERIVE true")
+	}
+}

@@ -617,7 +617,7 @@ func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *objec
 		CKA_ID:                 s.ckaID(o.ID),
 		CKA_START_DATE:         nil,
 		CKA_END_DATE:           nil,
-		CKA_DERIVE:             bbool(false),
+		CKA_DERIVE:             bbool(o.CryptoFunctions&spec.FuncKeyAgreement != 0),
 		CKA_LOCAL:              bbool(false),
 		CKA_KEY_GEN_MECHANISM:  ulong(CK_UNAVAILABLE_INFORMATION),
 		CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanisms...),

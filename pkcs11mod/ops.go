@@ -680,7 +680,9 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 				if target.CryptoFunctions&w.fn != 0 {
 					offered++
 				} else {
-					log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container does not allow "+w.what+"; the new key will not have it", "id", hex.EncodeToString(target.ID))
+					// pkcs11-tool asks EC keys for sign and derive at once:
+					// not worth a warning on every key generation.
+					log.Info("iotsafe-pkcs11: C_GenerateKeyPair: the container does not allow "+w.what+"; the new key will not have it", "id", hex.EncodeToString(target.ID))
 				}
 			}
 		}
