@@ -1143,3 +1143,41 @@ func TestPublicKeyDerive(t *testing.T) {
 		t.Error("the signing key's public key has CKA_DERIVE true")
 	}
 }
+
+// Java's Signature.initVerify with SunPKCS11 turns a public key into a
+// session object (C_CreateObject, no CKA_TOKEN) and verifies with it:
+// session public keys live in host memory and verify in software; token
+// public keys stay the SIM's; a point off the curve is refused.
+func TestSessionPublicKeyVerifies(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, false)
+	pub := f.publicKey(t, h, "device-key")
+	raw, _ := pub.Bytes()
+	der, _ := asn1.Marshal(raw)
+	tmpl := func(token bool, point []byte) []Attribute {
+		return []Attribute{{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, {CKA_KEY_TYPE, ulong(CKK_EC)}, {CKA_TOKEN, bbool(token)},
+			{CKA_EC_PARAMS, oidP256}, {CKA_EC_POINT, point}}
+	}
+	o, rv := f.m.CreateObject(h, tmpl(false, der))
+	must(t, "CreateObject(session public key)", rv)
+	d := sha256.Sum256([]byte("verify me"))
+	sig := f.sign(t, h, CKM_ECDSA, f.one(t, h, CKO_PRIVATE_KEY, "device-key"), d[:])
+	must(t, "VerifyInit", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, o))
+	must(t, "Verify", f.m.Verify(h, d[:], sig))
+	bad := bytes.Clone(sig)
+	bad[5] ^= 1
+	must(t, "VerifyInit", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, o))
+	want(t, "Verify(bad)", f.m.Verify(h, d[:], bad), CKR_SIGNATURE_INVALID)
+	_, rv = f.m.CreateObject(h, tmpl(true, der))
+	want(t, "CreateObject(token public key)", rv, CKR_TEMPLATE_INCONSISTENT)
+	off := bytes.Clone(raw)
+	off[40] ^= 1
+	_, rv = f.m.CreateObject(h, tmpl(false, off))
+	want(t, "CreateObject(point off the curve)", rv, CKR_ATTRIBUTE_VALUE_INVALID)
+	// The session object goes with its session.
+	f.m.CloseSession(h)
+	h = f.session(t, false)
+	if n := len(f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, Attribute{CKA_TOKEN, bbool(false)})); n != 0 {
+		t.Fatalf("%d session public keys outlived their session", n)
+	}
+}

@@ -742,15 +742,8 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 		log.Warn("iotsafe-pkcs11: CKM_ECDH1_DERIVE: only CKD_NULL without shared data is offered")
 		return 0, CKR_MECHANISM_PARAM_INVALID
 	}
-	point := p.PublicData
-	if len(point) > 0 && point[0] == 0x04 && len(point) != spec.P256PointLen {
-		// A DER OCTET STRING around the point.
-		var inner []byte
-		if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
-			point = inner
-		}
-	}
-	if _, err := ecdh.P256().NewPublicKey(point); err != nil {
+	point, err := parseECPoint(p.PublicData)
+	if err != nil {
 		log.Warn("iotsafe-pkcs11: CKM_ECDH1_DERIVE: the peer key is not an uncompressed P-256 point", "err", err)
 		return 0, CKR_MECHANISM_PARAM_INVALID
 	}
@@ -851,4 +844,20 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 		return CKR_OK
 	})
 	return handle, rv
+}
+
+// parseECPoint takes an uncompressed P-256 point, raw or in a DER OCTET
+// STRING (the CKA_EC_POINT form), and checks that it is on the curve.
+func parseECPoint(b []byte) ([]byte, error) {
+	point := b
+	if len(point) > 0 && point[0] == 0x04 && len(point) != spec.P256PointLen {
+		var inner []byte
+		if rest, err := asn1.Unmarshal(point, &inner); err == nil && len(rest) == 0 {
+			point = inner
+		}
+	}
+	if _, err := ecdh.P256().NewPublicKey(point); err != nil {
+		return nil, err
+	}
+	return point, nil
 }

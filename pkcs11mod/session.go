@@ -610,8 +610,45 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 		if _, ok := at[CKA_OBJECT_ID]; !ok {
 			at[CKA_OBJECT_ID] = nil
 		}
+	case CKO_PUBLIC_KEY:
+		// A session public key, for C_Verify in software (Java's
+		// Signature.initVerify converts its key so). Token public keys
+		// are the SIM's.
+		if tok, _ := getBool(at[CKA_TOKEN]); tok {
+			m.log.Warn("iotsafe-pkcs11: C_CreateObject: public keys can be session objects only; the token's are the SIM's")
+			return 0, CKR_TEMPLATE_INCONSISTENT
+		}
+		if kt, ok := getUlong(at[CKA_KEY_TYPE]); !ok || kt != CKK_EC {
+			return 0, CKR_TEMPLATE_INCONSISTENT
+		}
+		if p, ok := at[CKA_EC_PARAMS]; !ok || !bytes.Equal(p, oidP256) {
+			m.log.Warn("iotsafe-pkcs11: C_CreateObject: public keys on P-256 only")
+			return 0, CKR_CURVE_NOT_SUPPORTED
+		}
+		point, err := parseECPoint(at[CKA_EC_POINT])
+		if err != nil {
+			return 0, CKR_ATTRIBUTE_VALUE_INVALID
+		}
+		for t, v := range map[uint][]byte{CKA_ID: nil, CKA_START_DATE: nil, CKA_END_DATE: nil, CKA_DERIVE: bbool(false),
+			CKA_LOCAL: bbool(false), CKA_KEY_GEN_MECHANISM: ulong(CK_UNAVAILABLE_INFORMATION), CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanisms...),
+			CKA_SUBJECT: nil, CKA_ENCRYPT: bbool(false), CKA_VERIFY: bbool(true), CKA_VERIFY_RECOVER: bbool(false), CKA_WRAP: bbool(false),
+			CKA_TRUSTED: bbool(false), CKA_PUBLIC_KEY_INFO: spki(point)} {
+			if _, set := at[t]; !set {
+				at[t] = v
+			}
+		}
+		at[CKA_EC_POINT] = ecPointDER(point)
+		var handle uint
+		rv := ss.withSlot(false, func(s *slot, _ context.Context) uint {
+			o := &object{handle: m.handles.get(""), class: class, attrs: at, owner: ss.handle, point: point}
+			fillStorage(o)
+			s.objects = append(s.objects, o)
+			handle = o.handle
+			return CKR_OK
+		})
+		return handle, rv
 	default:
-		m.log.Warn("iotsafe-pkcs11: C_CreateObject: only certificates and data objects can be created; keys are generated on the SIM with C_GenerateKeyPair", "class", class)
+		m.log.Warn("iotsafe-pkcs11: C_CreateObject: only certificates, data objects and session public keys can be created; keys are generated on the SIM with C_GenerateKeyPair", "class", class)
 		return 0, CKR_TEMPLATE_INCONSISTENT
 	}
 	token, _ := getBool(at[CKA_TOKEN])
