@@ -401,7 +401,7 @@ func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, Op) {
 		data, sw = c.selectAID(ch, cmd)
 	default:
 		if !ch.selected {
-			return nil, apdu.SWInvalidInstruction, OpNone
+			return nil, noApplet(cmd), OpNone
 		}
 		if ci.Family != c.st.Variant.Family {
 			return nil, apdu.SWInvalidClass, OpNone
@@ -621,4 +621,36 @@ func (c *Card) Objects() []ObjectInfo {
 			Access: o.Access, KeyType: o.KeyType, FileUsage: o.FileUsage, Size: o.Size})
 	}
 	return out
+}
+
+// noApplet answers a command on a channel where no applet is selected the
+// way the UICC itself does (ETSI TS 102 221 §11.1): its PIN commands check
+// P1 and the data length (a real SIM without the applet answered the IoT
+// SAFE Verify Signature Init, INS 2C, as UNBLOCK PIN: 6A86 for P1 = 01, 6700
+// for 14 data bytes); anything else is an instruction it does not know.
+func noApplet(cmd apdu.Command) apdu.StatusWord {
+	pinCmd := func(p1ok bool, lengths ...int) apdu.StatusWord {
+		if !p1ok {
+			return apdu.SWIncorrectP1P2
+		}
+		for _, n := range lengths {
+			if len(cmd.Data) == n {
+				return apdu.SWReferenceNotFound
+			}
+		}
+		return apdu.SWWrongLength
+	}
+	switch cmd.INS {
+	case 0x20: // VERIFY PIN: P1 00; 8 bytes, or none to ask the retry counter
+		return pinCmd(cmd.P1 == 0x00, 0, 8)
+	case 0x24: // CHANGE PIN: P1 00; old and new PIN
+		return pinCmd(cmd.P1 == 0x00, 16)
+	case 0x26: // DISABLE PIN: P1 00 or 80; the PIN
+		return pinCmd(cmd.P1 == 0x00 || cmd.P1 == 0x80, 8)
+	case 0x28: // ENABLE PIN: P1 00; the PIN
+		return pinCmd(cmd.P1 == 0x00, 8)
+	case 0x2C: // UNBLOCK PIN: P1 00; PUK and new PIN, or none to ask the counter
+		return pinCmd(cmd.P1 == 0x00, 0, 16)
+	}
+	return apdu.SWInvalidInstruction
 }

@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,4 +122,34 @@ func mustDER(t *testing.T, raw []byte) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// A SIM without the IoT SAFE applet, as a published trace of a 1NCE SIM
+// shows it (Orange IoT-SAFE-APDU-library issue 7, a MKR1500 modem): after
+// the failed SELECT, the library's commands on channel 1 reach the UICC,
+// which answers Get Data and Compute Signature with 6D00 and takes INS 2C
+// (Verify Signature Init for IoT SAFE) as UNBLOCK PIN. Byte for byte,
+// through the fake modem on a real pty.
+func TestSIMWithoutTheApplet(t *testing.T) {
+	r := newRig(t, emulator.Options{}, atmodem.Quirks{}, modem.Options{})
+	ctx := context.Background()
+	for _, step := range []struct{ cmd, want string }{
+		{"0070000001", "019000"},
+		{"01A4040007A0000005590099", "6A82"}, // an AID the card does not hold
+		{"01CB010000", "6D00"},
+		{"012A010100", "6D00"},
+		{"012A00010E84021234A1010191020001920104", "6D00"},
+		{"012C010100", "6A86"},
+		{"012C00010E8502ABCDA1010191020001920104", "6700"},
+		{"0070800100", "9000"},
+	} {
+		cmd, _ := hex.DecodeString(step.cmd)
+		resp, err := r.m.Transmit(ctx, cmd)
+		if err != nil {
+			t.Fatalf("%s: %v", step.cmd, err)
+		}
+		if got := strings.ToUpper(hex.EncodeToString(resp)); got != step.want {
+			t.Errorf("%s: card answered %s, the real SIM %s", step.cmd, got, step.want)
+		}
+	}
 }
