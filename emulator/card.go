@@ -376,7 +376,9 @@ func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, Op) {
 	}
 	ch := &c.channels[ci.Channel]
 	if cmd.INS == spec.InsGetResponse {
-		if ci.Family != apdu.Interindustry {
+		// A real T=0 IoT SAFE SIM takes GET RESPONSE in the applet's class
+		// too (81 C0 on channel 1), as hosts send it.
+		if ci.Family != apdu.Interindustry && !(ch.selected && ci.Family == c.st.Variant.Family) {
 			return nil, apdu.SWInvalidClass, OpNone
 		}
 		return c.getResponse(ch, cmd)
@@ -417,7 +419,11 @@ func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, Op) {
 		}
 	}
 	if len(data) > 0 && sw.OK() {
-		if c.opts.T0 {
+		// Like a real T=0 card: a command that sent data (case 4) gets
+		// 61xx and its answer through GET RESPONSE; a case 2 command, whose
+		// Le the card had before answering, gets its data at once (MANAGE
+		// CHANNEL open, Get Random, Get Data).
+		if c.opts.T0 && len(cmd.Data) > 0 {
 			ch.pending, ch.pendingSW = data, sw
 			return nil, apdu.StatusWord(0x6100 | uint16(byte(min(len(data), 256)))), cost
 		}
