@@ -34,7 +34,8 @@
 // ProfileGSMA (the default) takes IoT SAFE commands in class 8X only and
 // writes signatures 33 00 40; ProfileThalesMVP has the Thales MVP AID,
 // class 0X only, 33 40, a 14-byte applet identifier, objects grouped per
-// kind and file information without its C3 wrapper. Options.T0 makes any
+// kind and file information without its C3 wrapper; ProfileOrange has the
+// GSMA AID with class 0X and 33 40 (Orange's library's flow). Options.T0 makes any
 // profile answer 61xx to every command with response data, as a T=0 card
 // behind a modem does. Variant fields override single behaviours (3-byte
 // IDs as on ZARIOT cards, DER signatures, keys that get new IDs when

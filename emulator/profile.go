@@ -19,10 +19,18 @@ const (
 	// 14-byte applet identifier, objects grouped under one tag per kind, file
 	// information without its C3 wrapper.
 	ProfileThalesMVP Profile = "thales-mvp"
+	// ProfileOrange serves the flow of Orange's IoT-SAFE-APDU-library: the
+	// GSMA AID with IoT SAFE commands in the interindustry class 0X (the
+	// library sends the channel number itself as class byte) and
+	// signatures as 33 40, which is the only length form the library
+	// parses. Orange's partner applets take class 0X under the GSMA AID
+	// (see the protocol notes); the GSMA profile, class 8X only, answers
+	// that library 6E00 everywhere.
+	ProfileOrange Profile = "orange"
 )
 
 // Profiles lists the known profiles.
-func Profiles() []Profile { return []Profile{ProfileGSMA, ProfileThalesMVP} }
+func Profiles() []Profile { return []Profile{ProfileGSMA, ProfileThalesMVP, ProfileOrange} }
 
 // Variant is the detailed behaviour a Profile expands into. Tests override
 // single fields to reproduce one real card's quirk.
@@ -61,6 +69,9 @@ func (p Profile) Variant() (Variant, bool) {
 	switch p {
 	case ProfileGSMA, "":
 		return Variant{AID: spec.AIDGSMA, Family: apdu.Proprietary, SigStyle: spec.SigLenTwoByte,
+			AppletIDLen: 32, HashFieldLen: 2, ObjectListChunk: 256, FileInfoWrapper: true, IDLen: 1}, true
+	case ProfileOrange:
+		return Variant{AID: spec.AIDGSMA, Family: apdu.Interindustry, SigStyle: spec.SigLenOneByte,
 			AppletIDLen: 32, HashFieldLen: 2, ObjectListChunk: 256, FileInfoWrapper: true, IDLen: 1}, true
 	case ProfileThalesMVP:
 		return Variant{AID: spec.AIDThalesMVP, Family: apdu.Interindustry, SigStyle: spec.SigLenOneByte,

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -151,5 +152,81 @@ func TestSIMWithoutTheApplet(t *testing.T) {
 		if got := strings.ToUpper(hex.EncodeToString(resp)); got != step.want {
 			t.Errorf("%s: card answered %s, the real SIM %s", step.cmd, got, step.want)
 		}
+	}
+}
+
+// Orange's IoT-SAFE-APDU-library flow (vectors A2: class 0X on channel 1
+// under the GSMA AID, Read File in 50-byte pieces, signatures it can parse
+// only as 33 40) against the orange profile, through the pty. The GSMA
+// profile (class 8X only) answers the same commands 6E00.
+func TestOrangeLibraryFlow(t *testing.T) {
+	for _, p := range []emulator.Profile{emulator.ProfileOrange, emulator.ProfileGSMA} {
+		t.Run(string(p), func(t *testing.T) {
+			r := newRig(t, emulator.Options{Profile: p}, atmodem.Quirks{}, modem.Options{})
+			ctx := context.Background()
+			x := func(cmd string) []byte {
+				t.Helper()
+				b, _ := hex.DecodeString(strings.ReplaceAll(cmd, " ", ""))
+				resp, err := r.m.Transmit(ctx, b)
+				if err != nil {
+					t.Fatalf("%s: %v", cmd, err)
+				}
+				return resp
+			}
+			sw := func(resp []byte) string { return strings.ToUpper(hex.EncodeToString(resp[len(resp)-2:])) }
+			if got := x("00 70 00 00 01"); sw(got) != "9000" || got[0] != 1 {
+				t.Fatalf("open: %X", got)
+			}
+			if got := x("01 A4 04 00 07 A0 00 00 05 59 00 10"); sw(got) != "9000" {
+				t.Fatalf("select: %X", got)
+			}
+			rnd := x("01 84 00 00 20")
+			if p == emulator.ProfileGSMA {
+				if sw(rnd) != "6E00" {
+					t.Fatalf("the GSMA profile took class 0X: %X", rnd)
+				}
+				return
+			}
+			if sw(rnd) != "9000" || len(rnd) != 34 {
+				t.Fatalf("Get Random 32: %X", rnd)
+			}
+			pub := x("01 CD 00 00 03 85 01 01 00") // the device key's public key
+			if sw(pub) != "9000" {
+				t.Fatalf("read public key: %X", pub)
+			}
+			point := pub[len(pub)-2-65 : len(pub)-2]
+			key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hash := sha256.Sum256([]byte("orange"))
+			if got := x("01 2A 00 01 0D 84 01 01 A1 01 03 91 02 00 01 92 01 04"); sw(got) != "9000" {
+				t.Fatalf("sign init: %X", got)
+			}
+			sig := x("01 2B 80 01 22 9E 20" + hex.EncodeToString(hash[:]) + "00")
+			if sw(sig) != "9000" || len(sig) != 2+2+64 || sig[0] != 0x33 || sig[1] != 0x40 {
+				t.Fatalf("sign update: %X (the library parses 33 40 only)", sig)
+			}
+			if !ecdsa.VerifyASN1(key, hash[:], mustDER(t, sig[2:66])) {
+				t.Fatal("the signature does not verify")
+			}
+			var file []byte
+			for off := 0; ; off += 50 {
+				got := x(fmt.Sprintf("01 B0 %04X 03 83 01 02 32", off))
+				if sw(got) != "9000" {
+					t.Fatalf("read file at %d: %X", off, got)
+				}
+				file = append(file, got[:len(got)-2]...)
+				if len(got)-2 < 50 {
+					break
+				}
+			}
+			if _, err := x509.ParseCertificate(file); err != nil {
+				t.Fatalf("the certificate read in 50-byte pieces: %v", err)
+			}
+			if got := x("00 70 80 01"); sw(got) != "9000" {
+				t.Fatalf("close: %X", got)
+			}
+		})
 	}
 }
