@@ -203,6 +203,13 @@ func objectTLVs(dst []byte, o *object) []byte {
 	return dst
 }
 
+// maxGroupLen is the longest group of objects under one kind tag: a group
+// that would be longer is split into several groups of the same tag, so
+// that every group length fits the one byte the Thales PKCS#11 module
+// reads (it takes the first length byte as the length, and a long-form
+// "81 8C" sends its parser into an endless loop); still valid BER.
+const maxGroupLen = 0x7F
+
 func (c *Card) objectList() []byte {
 	var out []byte
 	for _, k := range []spec.ObjectKind{spec.KindPrivateKey, spec.KindPublicKey, spec.KindSecretKey, spec.KindFile} {
@@ -211,11 +218,16 @@ func (c *Card) objectList() []byte {
 			if o.Kind != k {
 				continue
 			}
-			if c.st.Variant.GroupObjects {
-				group = objectTLVs(group, o)
-			} else {
-				out = apdu.AppendTLV(out, apdu.Tag(k), objectTLVs(nil, o))
+			tlvs := objectTLVs(nil, o)
+			if !c.st.Variant.GroupObjects {
+				out = apdu.AppendTLV(out, apdu.Tag(k), tlvs)
+				continue
 			}
+			if group != nil && len(group)+len(tlvs) > maxGroupLen {
+				out = apdu.AppendTLV(out, apdu.Tag(k), group)
+				group = nil
+			}
+			group = append(group, tlvs...)
 		}
 		if group != nil {
 			out = apdu.AppendTLV(out, apdu.Tag(k), group)

@@ -488,3 +488,33 @@ func FuzzCommand(f *testing.F) {
 		}
 	})
 }
+
+// The Thales PKCS#11 module reads the object list's group lengths as one
+// byte (and loops for ever on a long form): the thales-mvp profile keeps
+// every group at most 127 bytes, splitting a kind into several groups, and
+// the client reads them all.
+func TestThalesGroupsFitOneLengthByte(t *testing.T) {
+	c := testCard(t, Options{Profile: ProfileThalesMVP})
+	send(t, c, "00 A4 04 00 0F A0000000305 3F12401770101495341")
+	var list []byte
+	r := send(t, c, "00 CB 01 00 00")
+	for {
+		list = append(list, r.Data...)
+		if r.SW != apdu.SWMoreData {
+			break
+		}
+		r = send(t, c, "00 CB 01 01 00")
+	}
+	kinds := map[byte]int{}
+	for i := 0; i < len(list); {
+		tag, l := list[i], int(list[i+1])
+		if l > 0x7F {
+			t.Fatalf("group %02X has length byte %02X: not one byte", tag, list[i+1])
+		}
+		kinds[tag]++
+		i += 2 + l
+	}
+	if kinds[0xC2] < 2 {
+		t.Fatalf("the public keys (over 127 bytes) were not split: groups %v", kinds)
+	}
+}
