@@ -501,9 +501,27 @@ int main(int argc, char **argv)
 		       THREADS, PER_THREAD, app_locks);
 	}
 
-	/* functions this library does not have answer CKR_FUNCTION_NOT_SUPPORTED */
+	/* functions this library does not have answer CKR_FUNCTION_NOT_SUPPORTED,
+	 * but only after the checks every function makes: initialized first,
+	 * then the session handle (or slot) */
+	CHECK(f->C_EncryptInit(1, NULL, 0), CKR_CRYPTOKI_NOT_INITIALIZED);
+	CHECK(f->C_SetPIN(1, NULL, 0, NULL, 0), CKR_CRYPTOKI_NOT_INITIALIZED);
+	CHECK(f->C_InitToken(0, NULL, 0, NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+	CHECK(f->C_CopyObject(1, 1, NULL, 0, NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
 	CHECK(f->C_Initialize(NULL), CKR_OK);
-	CHECK(f->C_EncryptInit(0, NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	CHECK(f->C_EncryptInit(0xdead, NULL, 0), CKR_SESSION_HANDLE_INVALID);
+	CHECK(f->C_DigestKey(0xdead, 1), CKR_SESSION_HANDLE_INVALID);
+	CHECK(f->C_InitToken(0xdead, NULL, 0, NULL), CKR_SLOT_ID_INVALID);
+	{
+		CK_SESSION_HANDLE us;
+		CK_SLOT_ID sl[8];
+		CK_ULONG nsl = 8;
+		CHECK(f->C_GetSlotList(CK_TRUE, sl, &nsl), CKR_OK);
+		CHECK(f->C_OpenSession(sl[0], CKF_SERIAL_SESSION, NULL, NULL, &us), CKR_OK);
+		CHECK(f->C_EncryptInit(us, NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+		CHECK(f->C_GenerateKey(us, NULL, NULL, 0, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+		CHECK(f->C_CloseSession(us), CKR_OK);
+	}
 	CHECK(f->C_Finalize(NULL), CKR_OK);
 
 	printf("misuse: %d checks, %d failed\n", checks, failures);

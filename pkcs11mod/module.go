@@ -218,6 +218,28 @@ func (m *Module) check() uint {
 	return CKR_OK
 }
 
+// CheckSession is what every function taking a session checks first, in
+// order: the library is initialized, the session handle is valid. The C
+// entry points of functions this token does not offer call it before they
+// answer CKR_FUNCTION_NOT_SUPPORTED.
+func (m *Module) CheckSession(h uint) uint {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.initialized {
+		return CKR_CRYPTOKI_NOT_INITIALIZED
+	}
+	if _, ok := m.sessions[h]; !ok {
+		return CKR_SESSION_HANDLE_INVALID
+	}
+	return CKR_OK
+}
+
+// CheckSlot is CheckSession for functions taking a slot ID.
+func (m *Module) CheckSlot(id uint) uint {
+	_, rv := m.slot(id)
+	return rv
+}
+
 func (m *Module) slot(id uint) (*slot, uint) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -15,156 +15,234 @@
 CK_RV C_InitToken(CK_SLOT_ID a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_PTR d)
 {
 	(void)a; (void)b; (void)c; (void)d;
+	CK_RV rv = iotsafeCheckSlot(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_InitPIN(CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_SetPIN(CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_PTR d, CK_ULONG e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_GetOperationState(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_SetOperationState(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_OBJECT_HANDLE d, CK_OBJECT_HANDLE e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_CopyObject(CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c, CK_ULONG d, CK_OBJECT_HANDLE_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_EncryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_Encrypt(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_EncryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_DecryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_Decrypt(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_DigestKey(CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b)
 {
 	(void)a; (void)b;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_SignRecoverInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_SignRecover(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_VerifyRecoverInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)
 {
 	(void)a; (void)b; (void)c;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_VerifyRecover(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_DigestEncryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_DecryptDigestUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_SignEncryptUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_DecryptVerifyUpdate(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_BYTE_PTR d, CK_ULONG_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_GenerateKey(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_ATTRIBUTE_PTR c, CK_ULONG d, CK_OBJECT_HANDLE_PTR e)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_WrapKey(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c, CK_OBJECT_HANDLE d, CK_BYTE_PTR e, CK_ULONG_PTR f)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV C_UnwrapKey(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c, CK_BYTE_PTR d, CK_ULONG e, CK_ATTRIBUTE_PTR f, CK_ULONG g, CK_OBJECT_HANDLE_PTR h)
 {
 	(void)a; (void)b; (void)c; (void)d; (void)e; (void)f; (void)g; (void)h;
+	CK_RV rv = iotsafeCheckSession(a);
+	if (rv != CKR_OK)
+		return rv;
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 

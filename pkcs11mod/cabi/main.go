@@ -225,6 +225,21 @@ func C_Initialize(pInitArgs C.CK_VOID_PTR) (rv C.CK_RV) {
 	return rv
 }
 
+// iotsafeCheckSession and iotsafeCheckSlot let the C entry points of the
+// functions this token does not offer answer what every function answers
+// first (CKR_CRYPTOKI_NOT_INITIALIZED, an invalid handle) before
+// CKR_FUNCTION_NOT_SUPPORTED.
+//
+//export iotsafeCheckSession
+func iotsafeCheckSession(h C.CK_SESSION_HANDLE) C.CK_RV {
+	return call("session check", func() C.CK_RV { return C.CK_RV(module.CheckSession(uint(h))) })
+}
+
+//export iotsafeCheckSlot
+func iotsafeCheckSlot(id C.CK_SLOT_ID) C.CK_RV {
+	return call("slot check", func() C.CK_RV { return C.CK_RV(module.CheckSlot(uint(id))) })
+}
+
 // iotsafeAtExit runs at process exit (atexit, registered by C_Initialize):
 // it finalizes the library if the application did not, so that SIM logical
 // channels and PC/SC handles are released. Bounded: a call still running
