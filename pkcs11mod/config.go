@@ -52,6 +52,7 @@ const (
 //	pin-tries: 5                     # retry counter for the user PIN
 //	peer-key: 05                     # public key container for ECDH peers (default: first writable one)
 //	replace-keys: no                 # yes: C_GenerateKeyPair may overwrite an active key
+//	secret-keys: no                  # yes: show the SIM's PRF/HKDF secrets as CKO_SECRET_KEY
 type Config struct {
 	// Path is the file the configuration came from ("" for the environment).
 	Path string
@@ -90,6 +91,12 @@ type SlotConfig struct {
 	// ReplaceKeys lets C_GenerateKeyPair overwrite a container that holds
 	// an active key (default no: the old key would be lost for good).
 	ReplaceKeys bool
+	// SecretKeys shows the SIM's secret keys (PRF/HKDF secrets) as
+	// CKO_SECRET_KEY objects. Default no: no PKCS#11 mechanism of this
+	// library uses them, the card does not say their length (CKA_VALUE_LEN
+	// can only be answered as unavailable), and consumers that read it for
+	// every key they list (Java's KeyStore, OpenSC's p11test) fail on them.
+	SecretKeys bool
 }
 
 // LoadConfig finds the configuration: the file named by $IOTSAFE_PKCS11_CONF,
@@ -219,6 +226,12 @@ func ParseConfig(b []byte) (*Config, error) {
 				return nil, fmt.Errorf("line %d: peer-key %q: want an IoT SAFE ID in hex (1 to 20 bytes, e.g. 05)", n, v)
 			}
 			slot.PeerKey = v
+		case "secret-keys":
+			b, err := parseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: secret-keys: %w", n, err)
+			}
+			slot.SecretKeys = b
 		case "replace-keys":
 			b, err := parseBool(v)
 			if err != nil {
@@ -226,7 +239,7 @@ func ParseConfig(b []byte) (*Config, error) {
 			}
 			slot.ReplaceKeys = b
 		default:
-			return nil, fmt.Errorf("line %d: unknown slot key %q (sim, label, hex-ids, user-pin, pin-tries, peer-key, replace-keys)", n, k)
+			return nil, fmt.Errorf("line %d: unknown slot key %q (sim, label, hex-ids, user-pin, pin-tries, peer-key, replace-keys, secret-keys)", n, k)
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -298,11 +298,11 @@ func TestObjectsMappedFromTheApplet(t *testing.T) {
 		t.Error("the certificate does not certify the token's public key")
 	}
 
-	// The secret and the general-purpose file.
-	psk := f.one(t, h, CKO_SECRET_KEY, "psk")
-	if !f.isTrue(t, h, psk, CKA_SENSITIVE) || !f.isTrue(t, h, psk, CKA_DERIVE) || f.isTrue(t, h, psk, CKA_EXTRACTABLE) {
-		t.Error("secret key: want sensitive, derive, not extractable")
+	// SIM secrets are not shown unless configured (no mechanism uses them).
+	if n := len(f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_SECRET_KEY)})); n != 0 {
+		t.Errorf("%d secret keys shown without secret-keys: yes", n)
 	}
+	// The general-purpose file.
 	data := f.one(t, h, CKO_DATA, "data")
 	if v := f.attr(t, h, data, CKA_VALUE); len(v) != 512 {
 		t.Errorf("data object: %d bytes", len(v))
@@ -1179,5 +1179,24 @@ func TestSessionPublicKeyVerifies(t *testing.T) {
 	h = f.session(t, false)
 	if n := len(f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, Attribute{CKA_TOKEN, bbool(false)})); n != 0 {
 		t.Fatalf("%d session public keys outlived their session", n)
+	}
+}
+
+// With secret-keys: yes the SIM's secrets are CKO_SECRET_KEY objects: every
+// attribute of a generic secret key is answered, CKA_VALUE_LEN (which the
+// card does not give) as unavailable, like the value itself.
+func TestSecretKeysWhenConfigured(t *testing.T) {
+	f := newFixture(t, SlotConfig{SIM: "sim1", SecretKeys: true})
+	h := f.session(t, false)
+	psk := f.one(t, h, CKO_SECRET_KEY, "psk")
+	if !f.isTrue(t, h, psk, CKA_SENSITIVE) || !f.isTrue(t, h, psk, CKA_DERIVE) || f.isTrue(t, h, psk, CKA_EXTRACTABLE) {
+		t.Error("secret key: want sensitive, derive, not extractable")
+	}
+	v, rv := f.m.GetAttributeValue(h, psk, []uint{CKA_VALUE_LEN, CKA_VALUE, CKA_KEY_TYPE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE})
+	must(t, "GetAttributeValue", rv)
+	for i, want := range []uint{CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_SENSITIVE, CKR_OK, CKR_OK, CKR_OK} {
+		if v[i].RV != want {
+			t.Errorf("attribute %d: %s, want %s", i, rvName(v[i].RV), rvName(want))
+		}
 	}
 }

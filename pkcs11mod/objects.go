@@ -183,7 +183,7 @@ func (s *slot) lookup(ctx context.Context, tmpl []Attribute) (bool, uint) {
 		obj = s.privateKey(hs, *o, nil, loginReq)
 	case kind == spec.KindPublicKey && isP256(o.KeyType):
 		obj = s.publicKey(hs, *o, nil)
-	case kind == spec.KindSecretKey:
+	case kind == spec.KindSecretKey && s.cfg.SecretKeys:
 		obj = s.secretKey(hs, *o, loginReq)
 	default:
 		return true, CKR_OK
@@ -287,7 +287,7 @@ func (s *slot) build(ctx context.Context) uint {
 			out = append(out, s.privateKey(hs, o, nil, loginReq))
 		case o.Kind == spec.KindPublicKey && o.Active() && isP256(o.KeyType):
 			out = append(out, s.publicKey(hs, o, nil))
-		case o.Kind == spec.KindSecretKey && o.Active():
+		case o.Kind == spec.KindSecretKey && o.Active() && s.cfg.SecretKeys:
 			out = append(out, s.secretKey(hs, o, loginReq))
 		case o.Kind == spec.KindFile && o.Active() && o.FileUsage != spec.FileUsageCertificate:
 			if o.Access&spec.AccessRead != 0 {
@@ -664,12 +664,16 @@ func (s *slot) secretKey(hs *handleSpace, o iotsafe.Object, loginReq bool) *obje
 		CKA_NEVER_EXTRACTABLE:  bbool(true),
 		CKA_WRAP_WITH_TRUSTED:  bbool(false),
 		CKA_TRUSTED:            bbool(false),
+		CKA_VALUE_LEN:          nil,
 	} {
 		at[t] = v
 	}
 	return &object{
 		handle: hs.get("card-secret:" + hex.EncodeToString(o.ID)), class: CKO_SECRET_KEY, attrs: at,
-		sensitive: map[uint]bool{CKA_VALUE: true, CKA_CHECK_VALUE: true},
+		// The card does not say how long the secret is: the length
+		// exists but cannot be given (C_GetAttributeValue answers it
+		// unavailable, CKR_ATTRIBUTE_SENSITIVE).
+		sensitive: map[uint]bool{CKA_VALUE: true, CKA_CHECK_VALUE: true, CKA_VALUE_LEN: true},
 		card:      true, kind: spec.KindSecretKey, cardID: bytes.Clone(o.ID), private: loginReq,
 	}
 }
