@@ -1164,6 +1164,10 @@ func TestSessionPublicKeyVerifies(t *testing.T) {
 	sig := f.sign(t, h, CKM_ECDSA, f.one(t, h, CKO_PRIVATE_KEY, "device-key"), d[:])
 	must(t, "VerifyInit", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, o))
 	must(t, "Verify", f.m.Verify(h, d[:], sig))
+	// Another session of the application uses it too (Java's session pool).
+	h2 := f.session(t, false)
+	must(t, "VerifyInit(other session)", f.m.VerifyInit(h2, Mechanism{Type: CKM_ECDSA}, o))
+	must(t, "Verify(other session)", f.m.Verify(h2, d[:], sig))
 	bad := bytes.Clone(sig)
 	bad[5] ^= 1
 	must(t, "VerifyInit", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, o))

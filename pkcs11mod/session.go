@@ -345,11 +345,11 @@ func (m *Module) Logout(h uint) uint {
 	return CKR_OK
 }
 
-// visible reports whether the session may see o. Called with s.mu held.
+// visible reports whether the session may see o: session objects belong
+// to the application, so every session of it sees them (Java creates a
+// public key in one pooled session and verifies in another); they go when
+// the session that created them closes. Called with s.mu held.
 func (ss *session) visible(o *object) bool {
-	if o.owner != 0 && o.owner != ss.handle {
-		return false
-	}
 	if pv, _ := getBool(o.attrs[CKA_PRIVATE]); pv && !ss.slot.loggedIn {
 		return false
 	}
