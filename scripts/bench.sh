@@ -17,6 +17,29 @@ conformance/bench.sh "$COUNT" 2 | tee -a "$out"
 go run ./bench/report < "$out" > bench/REPORT.md
 make -s build pkcs11
 bench/startup.sh "$COUNT" >> bench/REPORT.md
+# Java's SunPKCS11 signing loop against the C harness's rate (same library,
+# in-process emulator).
+jdir=$(mktemp -d /tmp/iotsafe-benchjava.XXXXXX)
+build/iotsafe emulator init --state "$jdir/sim.json" >/dev/null
+javac -d "$jdir" conformance/java/P11Check.java
+printf 'name = IoTSAFE\nlibrary = %s\nslotListIndex = 0\n' "$PWD/build/libiotsafe-pkcs11.so" >"$jdir/p11.cfg"
+java_rate() { IOTSAFE_SIM="emulator:$jdir/sim.json" IOTSAFE_PKCS11_STORE="$jdir/store" java -cp "$jdir" P11Check "$jdir/p11.cfg" device-key 0 - "$1" "$2" 2>/dev/null | sed -nE 's/.*: ([0-9]+) signatures\/s/\1/p'; }
+j1=$(java_rate 1 20000)
+j4=$(java_rate 4 5000)
+rm -rf "$jdir"
+c=$(awk '/^BenchmarkCSignIoTSAFE/ {print $3}' "$out" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+{
+  echo
+  echo "## Java 17 SunPKCS11 signing loop (conformance/java/P11Check.java, no -Xcheck:jni)"
+  echo
+  echo "| Loop | signatures/s | C harness (C_SignInit + C_Sign, one thread) | ratio (goal ≥ 0.5) |"
+  echo "|---|---|---|---|"
+  for row in "1 thread x 20000:$j1" "4 threads x 5000:$j4"; do
+    r=${row##*:}
+    printf '| %s | %s | %s | %s |\n' "${row%%:*}" "$r" "$(awk -v n="$c" 'BEGIN{printf "%.0f", 1e9/n}')" \
+      "$(awk -v r="$r" -v n="$c" 'BEGIN{ if (r > 0 && n > 0) printf "%.2f", r/(1e9/n); else print "-" }')"
+  done
+} >> bench/REPORT.md
 {
   echo
   echo "## Sizes of the release builds (stripped: -s -w, -trimpath)"

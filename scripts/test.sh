@@ -77,6 +77,9 @@ scripts/bridge-test.sh
 step "PC/SC faults from separate processes: SIM pulled during a C signing loop, pcscd restarted"
 scripts/pcsc-faults-test.sh
 
+step "PKCS#11 consumers: PyKCS11, mosquitto_pub/sub with the pkcs11 engine, Java 17 SunPKCS11"
+conformance/consumers.sh
+
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm
 

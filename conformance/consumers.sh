@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The PKCS#11 consumers of IoT gateways beyond those conformance/run.sh
+# drives, each against libiotsafe-pkcs11 on the software SIM: PyKCS11
+# (Python agents), mosquitto_pub and mosquitto_sub with the OpenSSL pkcs11
+# engine against a mosquitto broker on 127.0.0.1 that requires client
+# certificates, and Java 17 through SunPKCS11 (KeyStore, signatures, TLS 1.3
+# and 1.2 client authentication with the default KeyManagerFactory against
+# openssl s_server, 4 threads x 1000 signatures under -Xcheck:jni, no JVM
+# crash file). Forking programs: conformance/fork.c (scripts/test.sh).
+# Usage: conformance/consumers.sh   (needs build/iotsafe and the library)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=$ROOT/build/iotsafe
+LIB=$ROOT/build/libiotsafe-pkcs11.so
+WORK=$(mktemp -d /tmp/iotsafe-consumers.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+"$BIN" emulator init --state sim.json >/dev/null
+export IOTSAFE_SIM=emulator:$WORK/sim.json IOTSAFE_PKCS11_STORE=$WORK/store PKCS11_MODULE_PATH=$LIB
+"$BIN" read-file --label ca-cert --pem --out fca.pem
+"$BIN" read-file --label device-cert --pem --out dev.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.pem \
+  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 2>/dev/null
+
+pass=0 fail=0
+T() { # T NAME CMD...: one check
+  local name=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    echo "  ok    $name"
+    pass=$((pass + 1))
+  else
+    echo "  FAIL  $name"
+    printf '%s\n' "$out" | tail -20 | sed 's/^/        /'
+    fail=$((fail + 1))
+  fi
+}
+freeport() { # a port nobody listens on, on 127.0.0.1
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( 20000 + RANDOM % 30000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  return 1
+}
+waitport() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+echo "== consumers: libiotsafe-pkcs11 on the software SIM"
+T "PyKCS11: find the key pair, sign CKM_ECDSA and CKM_ECDSA_SHA256, verify with python3-cryptography" \
+  timeout 60 /usr/bin/python3 "$ROOT/conformance/pykcs11check.py" "$LIB" device-key
+
+# mosquitto: a broker that requires client certificates from the SIM's CA.
+MQ=$(freeport)
+cat >m.conf <<CONF
+per_listener_settings true
+user $(id -un)
+listener $MQ 127.0.0.1
+cafile $WORK/fca.pem
+certfile $WORK/srv.pem
+keyfile $WORK/srv.key
+require_certificate true
+use_identity_as_username true
+allow_anonymous false
+log_dest file $WORK/mosquitto.log
+CONF
+mosquitto -c m.conf >/dev/null 2>&1 &
+PIDS+=($!)
+waitport "$MQ" || { echo "mosquitto did not start"; cat mosquitto.log; exit 1; }
+KEY='pkcs11:token=IoT%20SAFE;object=device-key;type=private'
+# mosquitto 2.0 checks that --key names a file, even with --keyform engine:
+# an empty file named as the key URI, in the working directory, satisfies
+# the check, and the engine gets the URI.
+: >"$KEY"
+MQTLS=(-h 127.0.0.1 -p "$MQ" --cafile srv.pem --cert dev.pem --key "$KEY" --keyform engine --tls-engine pkcs11)
+T "mosquitto_pub --tls-engine pkcs11 --keyform engine (key on the SIM) to a broker requiring client certificates" \
+  timeout 30 mosquitto_pub "${MQTLS[@]}" -t devices/telemetry -m "kWh=1" -q 1
+mqsub() {
+  timeout 30 mosquitto_sub "${MQTLS[@]}" -t devices/cmd -C 1 -W 25 >got.txt &
+  local sub=$!
+  sleep 1
+  timeout 30 mosquitto_pub "${MQTLS[@]}" -t devices/cmd -m ping -q 1
+  wait "$sub"
+  grep -qx ping got.txt
+}
+T "mosquitto_sub --tls-engine pkcs11 receives what mosquitto_pub (both keys on the SIM) sends" mqsub
+rm -f "$KEY"
+
+# Java 17 and SunPKCS11.
+mkdir -p java
+javac -d java "$ROOT/conformance/java/P11Check.java"
+printf 'name = IoTSAFE\nlibrary = %s\nslotListIndex = 0\n' "$LIB" >p11.cfg
+TLS=$(freeport)
+openssl s_server -accept "127.0.0.1:$TLS" -cert srv.pem -key srv.key -Verify 1 -CAfile fca.pem -www -naccept 3 >s_server.log 2>&1 &
+PIDS+=($!)
+waitport "$TLS" || { echo "openssl s_server did not start"; exit 1; }
+java_check() {
+  timeout 300 java -Xcheck:jni -cp java P11Check p11.cfg device-key "$TLS" srv.pem 4 1000 | grep -v '^ *SIG\|jsig\|^Warning: SIG'
+  ! ls hs_err_pid* >/dev/null 2>&1
+}
+T "Java 17 SunPKCS11: KeyStore, SHA256withECDSA (software and token verification), TLS 1.3 and 1.2 client auth with the default KeyManagerFactory, 4 threads x 1000 signatures under -Xcheck:jni, no crash file" java_check
+
+echo "== consumers: $pass passed, $fail failed"
+[ "$fail" = 0 ]
