@@ -91,6 +91,30 @@ mqsub() {
 T "mosquitto_sub --tls-engine pkcs11 receives what mosquitto_pub (both keys on the SIM) sends" mqsub
 rm -f "$KEY"
 
+# strongSwan's pki: a CSR signed with the token key through its pkcs11
+# plugin. It asks for a PIN even though the token needs none (reported in
+# issue 13); any PIN does, since C_Login without a configured PIN succeeds.
+cat >strongswan.conf <<CONF
+libstrongswan {
+  plugins {
+    pkcs11 {
+      modules {
+        iotsafe {
+          path = $LIB
+        }
+      }
+    }
+  }
+}
+CONF
+ss_req() {
+  echo 0000 | STRONGSWAN_CONF=$WORK/strongswan.conf timeout 60 pki --req --keyid 01 --dn "CN=meter-strongswan" --outform pem >ss.csr
+  openssl req -in ss.csr -noout -verify
+  "$BIN" pubkey --key 01 >k01.pem
+  cmp <(openssl req -in ss.csr -noout -pubkey | openssl pkey -pubin -outform DER) <(openssl pkey -pubin -in k01.pem -outform DER)
+}
+T "strongSwan pki --req --keyid 01: the CSR's signature and key check out (the key is the SIM's)" ss_req
+
 # Java 17 and SunPKCS11.
 mkdir -p java
 javac -d java "$ROOT/conformance/java/P11Check.java"
