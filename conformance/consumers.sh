@@ -115,6 +115,46 @@ ss_req() {
 }
 T "strongSwan pki --req --keyid 01: the CSR's signature and key check out (the key is the SIM's)" ss_req
 
+# OpenVPN 2.6 (pkcs11-helper): list the token's ids, then a peer-to-peer
+# TLS session on 127.0.0.1 (--dev null) with the client's key on the SIM,
+# in the foreground and with --daemon (which forks before loading the
+# library).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ovca.key -out ovca.pem \
+  -subj /CN=ovpn-ca -days 1 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ovsrv.key -out ovsrv.csr -subj /CN=server 2>/dev/null
+printf 'extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n' >ovext
+openssl x509 -req -in ovsrv.csr -CA ovca.pem -CAkey ovca.key -CAcreateserial -days 1 -out ovsrv.pem -extfile ovext 2>/dev/null
+# (T runs each check in a subshell: what a check sets or starts is its own.)
+timeout 60 openvpn --show-pkcs11-ids "$LIB" >ovids.txt 2>&1 || true
+OVID=$(sed -n 's/.*Serialized id: *//p' ovids.txt | head -1)
+T "OpenVPN --show-pkcs11-ids lists the SIM's credential" test -n "$OVID"
+ov_session() { # ov_session foreground|daemon
+  local port log=$WORK/ov-$1.log srv pid
+  port=$(freeport)
+  openvpn --dev null --local 127.0.0.1 --lport "$port" --tls-server --ca fca.pem --cert ovsrv.pem \
+    --key ovsrv.key --dh none --verb 3 --writepid "$WORK/ov-server.pid" >"$WORK/ov-server-$1.log" 2>&1 &
+  srv=$!
+  sleep 0.5
+  local client=(--dev null --remote 127.0.0.1 "$port" --nobind --tls-client --ca ovca.pem --remote-cert-tls server
+    --pkcs11-providers "$LIB" --pkcs11-id "$OVID" --verb 3)
+  rm -f "$WORK/ov.pid"
+  if [ "$1" = daemon ]; then
+    openvpn --daemon --log "$log" --writepid "$WORK/ov.pid" "${client[@]}"
+  else
+    openvpn --writepid "$WORK/ov.pid" "${client[@]}" >"$log" 2>&1 &
+  fi
+  for _ in $(seq 1 60); do grep -q "Initialization Sequence Completed" "$log" 2>/dev/null && break; sleep 0.5; done
+  local ok=1
+  grep -q "Initialization Sequence Completed" "$log" && grep -q "VERIFY OK: depth=0" "$WORK/ov-server-$1.log" || ok=0
+  # Both ends are this check's: stop them.
+  [ -f "$WORK/ov.pid" ] && kill "$(cat "$WORK/ov.pid")" 2>/dev/null
+  kill "$srv" 2>/dev/null
+  wait "$srv" 2>/dev/null || true
+  [ "$ok" = 1 ] || { tail -5 "$log"; return 1; }
+}
+T "OpenVPN peer-to-peer TLS session with --pkcs11-id (foreground)" ov_session foreground
+T "OpenVPN peer-to-peer TLS session with --pkcs11-id and --daemon" ov_session daemon
+
 # Java 17 and SunPKCS11.
 mkdir -p java
 javac -d java "$ROOT/conformance/java/P11Check.java"
