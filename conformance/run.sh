@@ -379,11 +379,17 @@ T "ssh logs in with the token key (PKCS11Provider) to an SSH server on 127.0.0.1
   for i in $(seq 1 100); do [ -s ssh.port ] && break; sleep 0.1; done
   [ -s ssh.port ] || { cat sshd.log; false; }
   how=(-o PKCS11Provider="$0")
+  # ssh creates ~/.ssh (of the passwd home, not $HOME) when it is missing:
+  # remove it again if this test made it, empty.
+  home=$(getent passwd "$(id -un)" | cut -d: -f6)
+  atexit=true
+  [ -d "$home/.ssh" ] || atexit="rmdir \"$home/.ssh\" 2>/dev/null || true"
+  trap "$atexit" EXIT
   if [ -n "$2" ]; then
     # A token that needs a PIN: the key goes through ssh-agent (ssh-add -s
     # asks for the PIN once), as OpenSSH users do.
     eval "$(ssh-agent -s)" >/dev/null
-    trap "kill $SSH_AGENT_PID" EXIT
+    trap "kill $SSH_AGENT_PID; $atexit" EXIT
     printf "#!/bin/sh\necho %s\n" "$2" >askpin; chmod +x askpin
     SSH_ASKPASS=$PWD/askpin SSH_ASKPASS_REQUIRE=force DISPLAY=none timeout 60 ssh-add -s "$0" </dev/null
     how=()
