@@ -158,8 +158,13 @@ func (e *enrolFlags) registerBootstrap(cmd *cobra.Command) {
 	f.StringVar(&e.passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
 }
 
-// setup reads the anchor and prepares the delivery path.
+// setup reads the anchor and the password, and prepares the delivery path.
 func (e *enrolFlags) setup(g *globals) (*x509.CertPool, provision.Operator, *pkcs11mod.CertStore, error) {
+	pw, err := secretFrom(e.password, e.passwordFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e.password = pw
 	if e.server == "" || e.anchor == "" {
 		return nil, nil, nil, errors.New("--est URL and --est-ca FILE are required")
 	}
@@ -234,10 +239,6 @@ func newProvisionCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pw, err := secretFrom(e.password, e.passwordFile)
-			if err != nil {
-				return err
-			}
 			var ref iotsafe.Ref
 			if container != "" {
 				id, err := parseID(container)
@@ -249,7 +250,7 @@ func newProvisionCmd(g *globals) *cobra.Command {
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				pc := e.config(a, roots, op, store)
 				pc.Container, pc.Subject, pc.DNSNames = ref, pkix.Name{CommonName: cn}, dns
-				pc.EST.Username, pc.EST.Password = e.user, pw
+				pc.EST.Username, pc.EST.Password = e.user, e.password
 				if e.factoryKey != "" {
 					fc, err := factoryCredential(cmd.Context(), a, e.factoryKey)
 					if err != nil {
@@ -300,13 +301,9 @@ func newRenewCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pw, err := secretFrom(e.password, e.passwordFile)
-			if err != nil {
-				return err
-			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				pc := e.config(a, roots, op, store)
-				pc.EST.Username, pc.EST.Password = e.user, pw
+				pc.EST.Username, pc.EST.Password = e.user, e.password
 				cur, err := provision.Current(cmd.Context(), pc, ref)
 				if err != nil {
 					return err
