@@ -12,14 +12,22 @@
 //     them), and MANAGE CHANNEL close becomes AT+CCHC. Commands on the basic
 //     channel use AT+CSIM. The unchanged client runs over either mode.
 //
-// It copes with what modems do: command echo on or off, unsolicited result
-// codes between a command and its answer, ERROR and +CME ERROR, length
-// fields written in several styles, answers that never come (the caller's
-// context bounds every exchange, and the line is resynchronized before the
-// next command so a late answer is never taken for the next one), and a
-// maximum command length (reported through MaxCommandLen so the applet
-// client sends smaller blocks). 61xx answers from modems with small buffers
-// are handled by transport.Normalize, like for every transport.
+// Every answer is tied to the command that asked for it: command echo is
+// turned on and required, the answer must follow the command's echo, hold
+// at most one information line and end with a final result code, and the
+// APDU it carries must have a shape its command allows
+// (transport.CheckAnswer). A late, repeated, dropped or reordered answer
+// fails that operation (ErrOutOfStep) and the line is resynchronized (drained
+// until quiet, probed with ATE1 and AT, proved quiet again) before the next
+// command. Unsolicited result codes, ERROR and +CME ERROR, length fields in
+// several styles and a maximum command length (MaxCommandLen, so the applet
+// client sends smaller blocks) are handled; 61xx answers from modems with
+// small buffers are handled by transport.Normalize, like for every
+// transport. The caller's context bounds every exchange.
+//
+// Several processes may use one port (Open): each holds the port's advisory
+// lock (flock) for an operation (Begin) or an exchange, and reads the line
+// only while it holds it.
 package modem
 
 import (
