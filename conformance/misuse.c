@@ -214,6 +214,15 @@ static void misuse(void)
 	/* card objects are read-only */
 	CHECK(f->C_DestroyObject(s, key), CKR_ACTION_PROHIBITED);
 	CHECK(f->C_DestroyObject(s, 0xdead), CKR_OBJECT_HANDLE_INVALID);
+	/* nothing is copyable (CKA_COPYABLE false) */
+	{
+		CK_OBJECT_HANDLE copy = 0;
+		CHECK(f->C_CopyObject(s, key, NULL, 0, &copy), CKR_ACTION_PROHIBITED);
+		CHECK(f->C_CopyObject(s, key, NULL, 0, NULL), CKR_ARGUMENTS_BAD);
+		CHECK(f->C_CopyObject(s, key, NULL, 1, &copy), CKR_ARGUMENTS_BAD);
+		CHECK(f->C_CopyObject(s, 0xdead, NULL, 0, &copy), CKR_OBJECT_HANDLE_INVALID);
+		CHECK(f->C_CopyObject(0xdead, key, NULL, 0, &copy), CKR_SESSION_HANDLE_INVALID);
+	}
 
 	/* signing: wrong order, bad handles, two-call convention, short buffer */
 	n = sizeof buf;

@@ -590,6 +590,7 @@ func (s *slot) privateKey(hs *handleSpace, o iotsafe.Object, point []byte, login
 		CKA_NEVER_EXTRACTABLE:   bbool(true),
 		CKA_WRAP_WITH_TRUSTED:   bbool(false),
 		CKA_ALWAYS_AUTHENTICATE: bbool(false),
+		CKA_UNWRAP_TEMPLATE:     nil, // no unwrapping: an empty attribute array
 		CKA_EC_PARAMS:           oidP256,
 	} {
 		at[t] = v
@@ -627,6 +628,7 @@ func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *objec
 		CKA_VERIFY_RECOVER:     bbool(false),
 		CKA_WRAP:               bbool(false),
 		CKA_TRUSTED:            bbool(false),
+		CKA_WRAP_TEMPLATE:      nil, // no wrapping: an empty attribute array
 		CKA_EC_PARAMS:          oidP256,
 	} {
 		at[t] = v
@@ -664,6 +666,8 @@ func (s *slot) secretKey(hs *handleSpace, o iotsafe.Object, loginReq bool) *obje
 		CKA_NEVER_EXTRACTABLE:  bbool(true),
 		CKA_WRAP_WITH_TRUSTED:  bbool(false),
 		CKA_TRUSTED:            bbool(false),
+		CKA_WRAP_TEMPLATE:      nil,
+		CKA_UNWRAP_TEMPLATE:    nil,
 		CKA_VALUE_LEN:          nil,
 	} {
 		at[t] = v

@@ -516,6 +516,28 @@ func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint)
 	return out, rv
 }
 
+// CopyObject is C_CopyObject: every object of this token has CKA_COPYABLE
+// false, so a copy of an object the session sees is refused with
+// CKR_ACTION_PROHIBITED (PKCS#11 2.40 §4.4).
+func (m *Module) CopyObject(h, oh uint) uint {
+	ss, rv := m.session(h)
+	if rv != CKR_OK {
+		return rv
+	}
+	defer ss.mu.Unlock()
+	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
+		o := ss.object(oh)
+		if o == nil {
+			return CKR_OBJECT_HANDLE_INVALID
+		}
+		if ok, _ := getBool(o.attrs[CKA_COPYABLE]); ok {
+			// No object is copyable today; a future one must get a real copy.
+			return CKR_FUNCTION_FAILED
+		}
+		return CKR_ACTION_PROHIBITED
+	})
+}
+
 // GetObjectSize is C_GetObjectSize: the bytes of its attribute values.
 func (m *Module) GetObjectSize(h, oh uint) (uint, uint) {
 	ss, rv := m.session(h)
@@ -632,7 +654,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 		for t, v := range map[uint][]byte{CKA_ID: nil, CKA_START_DATE: nil, CKA_END_DATE: nil, CKA_DERIVE: bbool(false),
 			CKA_LOCAL: bbool(false), CKA_KEY_GEN_MECHANISM: ulong(CK_UNAVAILABLE_INFORMATION), CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanisms...),
 			CKA_SUBJECT: nil, CKA_ENCRYPT: bbool(false), CKA_VERIFY: bbool(true), CKA_VERIFY_RECOVER: bbool(false), CKA_WRAP: bbool(false),
-			CKA_TRUSTED: bbool(false), CKA_PUBLIC_KEY_INFO: spki(point)} {
+			CKA_TRUSTED: bbool(false), CKA_WRAP_TEMPLATE: nil, CKA_PUBLIC_KEY_INFO: spki(point)} {
 			if _, set := at[t]; !set {
 				at[t] = v
 			}

@@ -57,13 +57,18 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_OBJ
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
+/* Every object of this token has CKA_COPYABLE false (SIM objects cannot be
+ * duplicated; host and session objects are created anew instead): a copy
+ * is refused with CKR_ACTION_PROHIBITED once the arguments, the session
+ * and the object handle check out. */
 CK_RV C_CopyObject(CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c, CK_ULONG d, CK_OBJECT_HANDLE_PTR e)
 {
-	(void)a; (void)b; (void)c; (void)d; (void)e;
 	CK_RV rv = iotsafeCheckSession(a);
 	if (rv != CKR_OK)
 		return rv;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	if ((c == NULL && d > 0) || e == NULL)
+		return CKR_ARGUMENTS_BAD;
+	return iotsafeCopyObject(a, b);
 }
 
 CK_RV C_EncryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)

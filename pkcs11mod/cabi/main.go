@@ -235,6 +235,11 @@ func iotsafeCheckSession(h C.CK_SESSION_HANDLE) C.CK_RV {
 	return call("session check", func() C.CK_RV { return C.CK_RV(module.CheckSession(uint(h))) })
 }
 
+//export iotsafeCopyObject
+func iotsafeCopyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE) C.CK_RV {
+	return call("C_CopyObject", func() C.CK_RV { return C.CK_RV(module.CopyObject(uint(h), uint(o))) })
+}
+
 //export iotsafeCheckSlot
 func iotsafeCheckSlot(id C.CK_SLOT_ID) C.CK_RV {
 	return call("slot check", func() C.CK_RV { return C.CK_RV(module.CheckSlot(uint(id))) })

@@ -1,0 +1,72 @@
+package pkcs11mod
+
+import "testing"
+
+// The attributes PKCS#11 2.40 defines for each object class and key type
+// this library shows (§4.4 storage objects, §4.5 data, §4.6 certificates,
+// §4.7 keys, §4.8 public keys, §4.9 private keys, §4.10 secret keys; §2.3
+// elliptic curve keys; §6.7 generic secret keys). External suites (OpenSC
+// p11test, google/pkcs11test) and consumers (Java's KeyStore) read them
+// all; each must be answered, with a value or, where the value cannot be
+// revealed, as sensitive (unavailable) -- never as an attribute the object
+// does not have.
+var (
+	storageAttrsDefined = []uint{CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE, CKA_LABEL, CKA_COPYABLE, CKA_DESTROYABLE}
+	keyAttrsDefined     = []uint{CKA_KEY_TYPE, CKA_ID, CKA_START_DATE, CKA_END_DATE, CKA_DERIVE, CKA_LOCAL,
+		CKA_KEY_GEN_MECHANISM, CKA_ALLOWED_MECHANISMS}
+	publicAttrsDefined = []uint{CKA_SUBJECT, CKA_ENCRYPT, CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP, CKA_TRUSTED,
+		CKA_WRAP_TEMPLATE, CKA_PUBLIC_KEY_INFO, CKA_EC_PARAMS, CKA_EC_POINT}
+	privateAttrsDefined = []uint{CKA_SUBJECT, CKA_SENSITIVE, CKA_DECRYPT, CKA_SIGN, CKA_SIGN_RECOVER, CKA_UNWRAP,
+		CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED, CKA_UNWRAP_TEMPLATE,
+		CKA_ALWAYS_AUTHENTICATE, CKA_PUBLIC_KEY_INFO, CKA_EC_PARAMS, CKA_VALUE}
+	secretAttrsDefined = []uint{CKA_SENSITIVE, CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_WRAP, CKA_UNWRAP,
+		CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_CHECK_VALUE, CKA_WRAP_WITH_TRUSTED,
+		CKA_TRUSTED, CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_VALUE, CKA_VALUE_LEN}
+	certAttrsDefined = []uint{CKA_CERTIFICATE_TYPE, CKA_TRUSTED, CKA_CERTIFICATE_CATEGORY, CKA_CHECK_VALUE,
+		CKA_START_DATE, CKA_END_DATE, CKA_PUBLIC_KEY_INFO, CKA_SUBJECT, CKA_ID, CKA_ISSUER, CKA_SERIAL_NUMBER,
+		CKA_VALUE, CKA_URL, CKA_HASH_OF_SUBJECT_PUBLIC_KEY, CKA_HASH_OF_ISSUER_PUBLIC_KEY,
+		CKA_JAVA_MIDP_SECURITY_DOMAIN, CKA_NAME_HASH_ALGORITHM}
+	dataAttrsDefined = []uint{CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE}
+)
+
+func TestEveryDefinedAttributeAnswered(t *testing.T) {
+	f := newFixture(t, SlotConfig{SIM: "sim1", SecretKeys: true})
+	h := f.session(t, false)
+	all := f.find(t, h)
+	seen := map[uint]int{}
+	for _, o := range all {
+		cls, _ := getUlong(f.attr(t, h, o, CKA_CLASS))
+		want := append([]uint(nil), storageAttrsDefined...)
+		switch cls {
+		case CKO_PUBLIC_KEY:
+			want = append(append(want, keyAttrsDefined...), publicAttrsDefined...)
+		case CKO_PRIVATE_KEY:
+			want = append(append(want, keyAttrsDefined...), privateAttrsDefined...)
+		case CKO_SECRET_KEY:
+			want = append(append(want, keyAttrsDefined...), secretAttrsDefined...)
+		case CKO_CERTIFICATE:
+			want = append(want, certAttrsDefined...)
+		case CKO_DATA:
+			want = append(want, dataAttrsDefined...)
+		default:
+			t.Errorf("object of class %#x", cls)
+			continue
+		}
+		seen[cls]++
+		vals, rv := f.m.GetAttributeValue(h, o, want)
+		if rv != CKR_OK {
+			t.Fatalf("GetAttributeValue: %s", rvName(rv))
+		}
+		for i, v := range vals {
+			if v.RV != CKR_OK && v.RV != CKR_ATTRIBUTE_SENSITIVE {
+				label := f.attr(t, h, o, CKA_LABEL)
+				t.Errorf("class %#x %q: attribute %#x answered %s", cls, label, want[i], rvName(v.RV))
+			}
+		}
+	}
+	for _, cls := range []uint{CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKO_SECRET_KEY, CKO_CERTIFICATE, CKO_DATA} {
+		if seen[cls] == 0 {
+			t.Errorf("no object of class %#x checked", cls)
+		}
+	}
+}
