@@ -258,7 +258,8 @@ T "sign CKM_ECDSA_SHA384 and CKM_ECDSA_SHA512, openssl verifies" SUB '
 fi
 T "a wrong signature is refused" SUB '
   P11 --sign -m ECDSA --id 01 -i msg.sha256 -o bad.raw
-  printf "\x01" | dd of=bad.raw bs=1 seek=10 conv=notrunc 2>/dev/null
+  b=$(od -An -tu1 -j10 -N1 bad.raw | tr -d " ")
+  printf "\\$(printf %o $(( b ^ 1 )))" | dd of=bad.raw bs=1 seek=10 conv=notrunc 2>/dev/null
   P11 --verify -m ECDSA --id 01 -i msg.sha256 --signature-file bad.raw >v.txt 2>&1 || true
   cat v.txt
   grep -q "^Invalid signature" v.txt'

@@ -46,7 +46,8 @@ say "8. Verify it independently with openssl"
 openssl dgst -sha256 -verify "$dir/key01.pem" -signature "$dir/firmware.sig" "$dir/firmware.bin"
 
 say "9. A tampered image is refused"
-printf 'X' | dd of="$dir/firmware.bin" bs=1 seek=500 conv=notrunc status=none
+b=$(od -An -tu1 -j500 -N1 "$dir/firmware.bin" | tr -d ' ')   # flip one bit: always a change
+printf "\\$(printf %o $((b ^ 1)))" | dd of="$dir/firmware.bin" bs=1 seek=500 conv=notrunc status=none
 if "$bin" --sim "$sim" verify --key 01 --in "$dir/firmware.bin" --sig "$dir/firmware.sig"; then
   echo "tampered image accepted: this is a bug" >&2; exit 1
 fi
