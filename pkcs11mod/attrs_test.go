@@ -1,6 +1,9 @@
 package pkcs11mod
 
-import "testing"
+import (
+	"encoding/asn1"
+	"testing"
+)
 
 // The attributes PKCS#11 2.40 defines for each object class and key type
 // this library shows (§4.4 storage objects, §4.5 data, §4.6 certificates,
@@ -31,8 +34,34 @@ var (
 
 func TestEveryDefinedAttributeAnswered(t *testing.T) {
 	f := newFixture(t, SlotConfig{SIM: "sim1", SecretKeys: true})
-	h := f.session(t, false)
+	h := f.session(t, true)
+	// Besides the SIM's objects: host-stored ones (a certificate and a
+	// data object) and a session public key, as applications create them.
+	pub := f.publicKey(t, h, "device-key")
+	raw, _ := pub.Bytes()
+	point, _ := asn1.Marshal(raw)
+	created := map[uint]bool{}
+	for _, tmpl := range [][]Attribute{
+		{{CKA_CLASS, ulong(CKO_CERTIFICATE)}, {CKA_CERTIFICATE_TYPE, ulong(CKC_X_509)}, {CKA_TOKEN, bbool(true)},
+			{CKA_ID, []byte{2}}, {CKA_LABEL, []byte("enrolled")}, {CKA_VALUE, selfSigned(t, "enrolled")}},
+		{{CKA_CLASS, ulong(CKO_DATA)}, {CKA_TOKEN, bbool(true)}, {CKA_LABEL, []byte("note")}, {CKA_VALUE, []byte("kept")}},
+		{{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, {CKA_KEY_TYPE, ulong(CKK_EC)}, {CKA_TOKEN, bbool(false)},
+			{CKA_EC_PARAMS, oidP256}, {CKA_EC_POINT, point}},
+	} {
+		o, rv := f.m.CreateObject(h, tmpl)
+		must(t, "CreateObject", rv)
+		created[o] = true
+	}
 	all := f.find(t, h)
+	for o := range created {
+		found := false
+		for _, x := range all {
+			found = found || x == o
+		}
+		if !found {
+			t.Fatalf("created object %d not listed", o)
+		}
+	}
 	seen := map[uint]int{}
 	for _, o := range all {
 		cls, _ := getUlong(f.attr(t, h, o, CKA_CLASS))
