@@ -191,3 +191,29 @@ func TestOrangeLibraryFlowThroughPCSCD(t *testing.T) {
 	}
 	c.ok("00 70 80 01")
 }
+
+// The published trace of a 1NCE SIM without the IoT SAFE applet (Orange
+// IoT-SAFE-APDU-library issue 7), byte for byte through pcscd, as
+// TestSIMWithoutTheApplet replays it over the modem pty: after the failed
+// SELECT the UICC answers Get Data and Compute Signature 6D00 and takes
+// INS 2C as UNBLOCK PIN.
+func TestSIMWithoutTheAppletThroughPCSCD(t *testing.T) {
+	card, _ := emulator.New(emulator.Options{})
+	defer insert(t, card)()
+	c := openRaw(t)
+	for _, step := range []struct{ cmd, want string }{
+		{"0070000001", "019000"},
+		{"01A4040007A0000005590099", "6A82"},
+		{"01CB010000", "6D00"},
+		{"012A010100", "6D00"},
+		{"012A00010E84021234A1010191020001920104", "6D00"},
+		{"012C010100", "6A86"},
+		{"012C00010E8502ABCDA1010191020001920104", "6700"},
+		{"0070800100", "9000"},
+	} {
+		data, sw := c.x(step.cmd)
+		if got := strings.ToUpper(hex.EncodeToString(data)) + sw; got != step.want {
+			t.Errorf("%s: card answered %s, the real SIM %s", step.cmd, got, step.want)
+		}
+	}
+}
