@@ -12,6 +12,7 @@ import (
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -446,4 +447,43 @@ func FuzzResponses(f *testing.F) {
 		_, _ = a.GetRandom(ctx, 4)
 		_, _ = a.ComputeDH(ctx, iotsafe.ByID(4), iotsafe.ByID(5))
 	})
+}
+
+// The TLS 1.2 PRF vectors of the Thales iot-safe-middleware unit tests
+// (tests/unit/src/rot_tests_unit_applet_tests.cpp, ComputePRF): an extended
+// master secret from a 32-byte premaster secret, then 255 bytes of key
+// expansion from that master secret, computed on the card from a secret
+// value in the command, as the middleware sends it. The expected bytes are the
+// middleware's, not ours. Its unit tests, built by hand against `iotsafe
+// emulator serve --modem` on the thales-mvp profile, pass (docs/foreign-hosts.md).
+func TestVectorsThalesPRF(t *testing.T) {
+	const (
+		secret1 = "C0485B054863F6DFA458789768B9035C6CACB160DD1A01834811F5783309DB81"
+		seed1   = "CE15B44D68440B652624244DB8D2FB7DD601C759E9EB627FB10529AB0DB76049"
+		master  = "A1F02A766DA04C8FD83A40E358267528F8D815C48E3DC353D55FE3861C350622C78B48FE6F49F6E13E1B6B175CFE59FB"
+		seed2   = "CB52E451A752CA812EA9646F2E5A0EC138C3D4D8AEFA744E17F01499867450815DCADEED3917D046311A4B5D73BBD75E" +
+			"500CE963A7D05D8122EA9745F2E0D9E9"
+		keyBlock = "ED6C6644C075653F1919FD05A11A93C8057267B9C2CBD09E6D8882B355473E8E179737CDC0063BBFEE5D6524EAC1724B" +
+			"575141D716427B9FAAF75C9F0E0903A5411130F27372494D8AF520EFFAD64CF34CA2231D2BD7B4CF015C40E85D4C62B2" +
+			"B75888ACA4D57995365342F62F2395E47FE05E754953BA2E1AC7A1D7F966E92C352020395E6CCB5970DD8A67398CE1CE" +
+			"09586A20F6D4E0912BAADB683B41442070F9590BBB175D0EDFDC2D85C0B0C6849A7E187155F8E987B0D81FC43F516C9A" +
+			"229692EBD7AC88C50CA14715DF328023C49D8776A2AB7CF8B5258D269A2F17BA6BD6F753F39DEC1890BAA4283B313992" +
+			"2D80D1E7D3DA69669877125B8C0B41"
+	)
+	for _, p := range []emulator.Profile{emulator.ProfileThalesMVP, emulator.ProfileGSMA} {
+		t.Run(string(p), func(t *testing.T) {
+			a, _ := open(t, emulator.Options{Profile: p})
+			ctx := context.Background()
+			got, err := a.ComputePRF(ctx, iotsafe.PRFParams{SecretValue: h(secret1),
+				Label: []byte("extended master secret"), Seed: h(seed1), Length: 48})
+			if err != nil || !bytes.Equal(got, h(master)) {
+				t.Fatalf("master secret: %X %v\nthe middleware expects %s", got, err, master)
+			}
+			got, err = a.ComputePRF(ctx, iotsafe.PRFParams{SecretValue: h(master),
+				Label: []byte("key expansion"), Seed: h(seed2), Length: 255})
+			if err != nil || !bytes.Equal(got, h(keyBlock)) {
+				t.Fatalf("key expansion: %X %v\nthe middleware expects %s", got, err, keyBlock)
+			}
+		})
+	}
 }
