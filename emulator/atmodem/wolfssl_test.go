@@ -5,10 +5,13 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"os"
 	"strings"
 	"testing"
@@ -63,10 +66,10 @@ func (m *rawModem) send(line string) (payload, final string) {
 // hard-codes, Get Random, sign (init, update, close: class 81, session 1,
 // signature read as 33 00 40), Put Public Key (session 2), verify (33 00 40
 // signature in a 2-byte-length TLV; 6D01 on a mismatch), Compute DH, Read
-// Public Key, and GET RESPONSE in class 01. One difference: wolfSSL sends
-// its class-81 commands without opening channel 1 (MANAGE CHANNEL); a card,
-// and the emulator, answer 6881 to that, so the test opens the channel
-// first.
+// Public Key, HKDF-Extract (INS 4A), and GET RESPONSE in class 01. One
+// difference: wolfSSL sends its class-81 commands without opening channel 1
+// (MANAGE CHANNEL); a card, and the emulator, answer 6881 to that, so the
+// test opens the channel first.
 func TestWolfSSLSequences(t *testing.T) {
 	card, err := emulator.New(emulator.Options{})
 	if err != nil {
@@ -170,6 +173,24 @@ func TestWolfSSLSequences(t *testing.T) {
 	want, _ := peer.ECDH(cardKey)
 	if z != strings.ToUpper(hex.EncodeToString(want))+"9000" {
 		t.Fatalf("Compute DH: %s", z)
+	}
+
+	// HKDF-Extract as wolfIoT_hkdf_extract sends it: IKM in D1, salt in
+	// D5, hash 91 02 00 01, no Le; the PRK is checked against RFC 5869's
+	// Extract (crypto/hkdf), for SHA-256 and SHA-384.
+	ikm, salt := make([]byte, 32), make([]byte, 16)
+	rand.Read(ikm)
+	rand.Read(salt)
+	for _, hc := range []struct {
+		alg string
+		h   func() hash.Hash
+	}{{"0001", sha256.New}, {"0002", sha512.New384}} {
+		body := "D1 20" + hex.EncodeToString(ikm) + "D5 10" + hex.EncodeToString(salt) + "91 02" + hc.alg
+		prk, _ := m.send(wolfCSIM(fmt.Sprintf("81 4A 00 00 %02X", 2+32+2+16+4) + body))
+		want, _ := hkdf.Extract(hc.h, ikm, salt)
+		if prk != strings.ToUpper(hex.EncodeToString(want))+"9000" {
+			t.Fatalf("HKDF extract (hash %s): %s, RFC 5869 gives %X", hc.alg, prk, want)
+		}
 	}
 
 	// A T=0 card: the signature comes as 61xx and wolfSSL fetches it with

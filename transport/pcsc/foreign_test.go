@@ -7,6 +7,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -63,7 +64,7 @@ func openRaw(t *testing.T) rawCard {
 // emulator/atmodem sends as AT+CSIM strings) through pcscd: Get Random,
 // Read Public Key parsed as 34 45 49 43 86 41 04 X Y, sign init/update/
 // close with the signature as 33 00 40, Put Public Key into slot 05, verify
-// (9000, and 6D01 on a mismatch), Compute DH; on a T=0 card the signature
+// (9000, and 6D01 on a mismatch), Compute DH, HKDF-Extract; on a T=0 card the signature
 // comes as 6143 and GET RESPONSE in class 01 fetches it.
 func TestWolfSSLSequencesThroughPCSCD(t *testing.T) {
 	card, _ := emulator.New(emulator.Options{})
@@ -128,6 +129,13 @@ func TestWolfSSLSequencesThroughPCSCD(t *testing.T) {
 	cardKey, _ := ecdh.P256().NewPublicKey(readKey("04"))
 	if want, _ := peer.ECDH(cardKey); hex.EncodeToString(z) != hex.EncodeToString(want) {
 		t.Fatalf("Compute DH: %X, want %X", z, want)
+	}
+	ikm, salt := make([]byte, 32), make([]byte, 16)
+	rand.Read(ikm)
+	rand.Read(salt)
+	prk := c.ok("81 4A 00 00 38 D1 20" + hex.EncodeToString(ikm) + "D5 10" + hex.EncodeToString(salt) + "91 02 00 01")
+	if want, _ := hkdf.Extract(sha256.New, ikm, salt); hex.EncodeToString(prk) != hex.EncodeToString(want) {
+		t.Fatalf("HKDF extract: %X, RFC 5869 gives %X", prk, want)
 	}
 	c.ok("00 70 80 01")
 }
