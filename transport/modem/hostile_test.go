@@ -230,3 +230,39 @@ func TestOrangeLibraryFlow(t *testing.T) {
 		})
 	}
 }
+
+// The published ZARIOT T=0 trace's pattern (Atsign's host behind AT+CSIM)
+// through the fake modem on a real pty: case-2 commands with Le answered at
+// once, 61xx only for a case-4 command with data, GET RESPONSE taken in the
+// applet's class 81 (transport/pcsc has the same through pcscd).
+func TestZARIOTT0OverPTY(t *testing.T) {
+	r := newRig(t, emulator.Options{T0: true}, atmodem.Quirks{}, modem.Options{})
+	ctx := context.Background()
+	x := func(cmd string) (string, string) {
+		t.Helper()
+		b, _ := hex.DecodeString(strings.ReplaceAll(cmd, " ", ""))
+		resp, err := r.m.Transmit(ctx, b)
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		return strings.ToUpper(hex.EncodeToString(resp[:len(resp)-2])), strings.ToUpper(hex.EncodeToString(resp[len(resp)-2:]))
+	}
+	if d, sw := x("00 70 00 00 00"); d != "01" || sw != "9000" {
+		t.Fatalf("MANAGE CHANNEL open with Le 00: %s %s, the real card 01 9000", d, sw)
+	}
+	if _, sw := x("01 A4 04 00 07 A0000005590010"); sw != "9000" {
+		t.Fatalf("select: %s", sw)
+	}
+	if d, sw := x("81 84 00 00 10"); len(d) != 32 || sw != "9000" {
+		t.Fatalf("Get Random with Le (case 2): %s %s, the real card answers at once", d, sw)
+	}
+	if _, sw := x("81 CD 00 00 03 85 01 01 00"); sw != "6147" {
+		t.Fatalf("Read Public Key (case 4): %s, want 6147", sw)
+	}
+	if d, sw := x("81 C0 00 00 47"); len(d) != 2*0x47 || !strings.HasPrefix(d, "34") || sw != "9000" {
+		t.Fatalf("GET RESPONSE in class 81: %s %s", d, sw)
+	}
+	if _, sw := x("00 70 80 01"); sw != "9000" {
+		t.Fatalf("close: %s", sw)
+	}
+}

@@ -225,3 +225,27 @@ func TestSIMWithoutTheAppletThroughPCSCD(t *testing.T) {
 		}
 	}
 }
+
+// A T=0 card as the published ZARIOT trace shows it (Atsign's host behind
+// AT+CSIM), through pcscd: case-2 commands with Le answered at once (MANAGE
+// CHANNEL open with Le 00, Get Random), 61xx only for a case-4 command with
+// data to return, GET RESPONSE taken in the applet's class 81.
+func TestZARIOTT0ThroughPCSCD(t *testing.T) {
+	card, _ := emulator.New(emulator.Options{T0: true})
+	defer insert(t, card)()
+	c := openRaw(t)
+	if ch, sw := c.x("00 70 00 00 00"); len(ch) != 1 || ch[0] != 1 || sw != "9000" {
+		t.Fatalf("MANAGE CHANNEL open with Le 00: %X %s, the real card 01 9000", ch, sw)
+	}
+	c.ok("01 A4 04 00 07 A0000005590010")
+	if r, sw := c.x("81 84 00 00 10"); len(r) != 16 || sw != "9000" {
+		t.Fatalf("Get Random with Le (case 2): %d bytes %s, the real card answers at once", len(r), sw)
+	}
+	if _, sw := c.x("81 CD 00 00 03 85 01 01 00"); sw != "6147" {
+		t.Fatalf("Read Public Key (case 4): %s, want 6147", sw)
+	}
+	if d := c.ok("81 C0 00 00 47"); len(d) != 0x47 || d[0] != 0x34 {
+		t.Fatalf("GET RESPONSE in class 81: %X", d)
+	}
+	c.ok("00 70 80 01")
+}
