@@ -13,6 +13,16 @@ export IOTSAFE_REQUIRE_TOOLS=${IOTSAFE_REQUIRE_TOOLS:-1}
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# What the suite starts or writes outside its own test directories goes,
+# pass or fail: the pcscd it started, the footprint snapshot.
+started_pcscd=0
+footprint_before=
+cleanup() {
+  if [ "$started_pcscd" = 1 ]; then scripts/pcscd.sh stop || true; fi
+  if [ -n "$footprint_before" ]; then rm -f "$footprint_before"; fi
+}
+trap cleanup EXIT
+
 step "footprint before (checked at the end: /var/lib/iotsafe, /etc/iotsafe and \$HOME unchanged)"
 footprint_before=$(mktemp /tmp/iotsafe-footprint.XXXXXX)
 scripts/footprint.sh >"$footprint_before"
@@ -34,11 +44,6 @@ go vet ./...
 step "build without cgo"
 CGO_ENABLED=0 go build ./...
 
-started_pcscd=0
-cleanup() {
-  if [ "$started_pcscd" = 1 ]; then scripts/pcscd.sh stop || true; fi
-}
-trap cleanup EXIT
 if [ -x scripts/pcscd.sh ]; then
   step "start pcscd (vpcd on 127.0.0.1)"
   scripts/pcscd.sh start
