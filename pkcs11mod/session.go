@@ -463,19 +463,28 @@ func (m *Module) FindObjectsFinal(h uint) uint {
 	return CKR_OK
 }
 
-// GetAttributeValue is C_GetAttributeValue: one answer per asked type.
-func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint) {
+// withObject runs f for object oh as session h sees it, with the session
+// locked and the slot's card at hand: the prologue every per-object
+// function shares (session, then handle, in PKCS#11's order of checks).
+func (m *Module) withObject(h, oh uint, f func(ss *session, s *slot, ctx context.Context, o *object) uint) uint {
 	ss, rv := m.session(h)
 	if rv != CKR_OK {
-		return nil, rv
+		return rv
 	}
 	defer ss.mu.Unlock()
-	var out []AttrValue
-	rv = ss.withSlot(false, func(s *slot, ctx context.Context) uint {
+	return ss.withSlot(false, func(s *slot, ctx context.Context) uint {
 		o := ss.object(oh)
 		if o == nil {
 			return CKR_OBJECT_HANDLE_INVALID
 		}
+		return f(ss, s, ctx, o)
+	})
+}
+
+// GetAttributeValue is C_GetAttributeValue: one answer per asked type.
+func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint) {
+	var out []AttrValue
+	rv := m.withObject(h, oh, func(ss *session, s *slot, ctx context.Context, o *object) uint {
 		if o.lazyValue {
 			for _, t := range types {
 				if t == CKA_VALUE {
@@ -520,16 +529,7 @@ func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint)
 // false, so a copy of an object the session sees is refused with
 // CKR_ACTION_PROHIBITED (PKCS#11 2.40 §4.4).
 func (m *Module) CopyObject(h, oh uint) uint {
-	ss, rv := m.session(h)
-	if rv != CKR_OK {
-		return rv
-	}
-	defer ss.mu.Unlock()
-	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
-		o := ss.object(oh)
-		if o == nil {
-			return CKR_OBJECT_HANDLE_INVALID
-		}
+	return m.withObject(h, oh, func(_ *session, _ *slot, _ context.Context, o *object) uint {
 		if ok, _ := getBool(o.attrs[CKA_COPYABLE]); ok {
 			// No object is copyable today; a future one must get a real copy.
 			return CKR_FUNCTION_FAILED
@@ -540,17 +540,8 @@ func (m *Module) CopyObject(h, oh uint) uint {
 
 // GetObjectSize is C_GetObjectSize: the bytes of its attribute values.
 func (m *Module) GetObjectSize(h, oh uint) (uint, uint) {
-	ss, rv := m.session(h)
-	if rv != CKR_OK {
-		return 0, rv
-	}
-	defer ss.mu.Unlock()
 	var n uint
-	rv = ss.withSlot(false, func(s *slot, ctx context.Context) uint {
-		o := ss.object(oh)
-		if o == nil {
-			return CKR_OBJECT_HANDLE_INVALID
-		}
+	rv := m.withObject(h, oh, func(_ *session, s *slot, ctx context.Context, o *object) uint {
 		if rv := s.loadValue(ctx, o); rv != CKR_OK {
 			return rv
 		}
@@ -748,16 +739,7 @@ func fillStorage(o *object) {
 // destroyed; card objects cannot (CKR_ACTION_PROHIBITED: CKA_DESTROYABLE is
 // false; the operator removes them over the air).
 func (m *Module) DestroyObject(h, oh uint) uint {
-	ss, rv := m.session(h)
-	if rv != CKR_OK {
-		return rv
-	}
-	defer ss.mu.Unlock()
-	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
-		o := ss.object(oh)
-		if o == nil {
-			return CKR_OBJECT_HANDLE_INVALID
-		}
+	return m.withObject(h, oh, func(ss *session, s *slot, _ context.Context, o *object) uint {
 		if o.card {
 			return CKR_ACTION_PROHIBITED
 		}
@@ -787,16 +769,7 @@ func (m *Module) DestroyObject(h, oh uint) uint {
 // SetAttributeValue is C_SetAttributeValue: host-side and session objects
 // may change their label, ID and value; card objects are read-only.
 func (m *Module) SetAttributeValue(h, oh uint, tmpl []Attribute) uint {
-	ss, rv := m.session(h)
-	if rv != CKR_OK {
-		return rv
-	}
-	defer ss.mu.Unlock()
-	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
-		o := ss.object(oh)
-		if o == nil {
-			return CKR_OBJECT_HANDLE_INVALID
-		}
+	return m.withObject(h, oh, func(ss *session, s *slot, _ context.Context, o *object) uint {
 		if o.card || !o.bool(CKA_MODIFIABLE) {
 			return CKR_ACTION_PROHIBITED
 		}
