@@ -519,16 +519,26 @@ func (a *Applet) putPublicKey(ctx context.Context, pub Ref, point []byte) error 
 // the public key object between the two calls: use ECDH, which does both
 // as one operation.
 func (a *Applet) ComputeDH(ctx context.Context, priv, peer Ref) ([]byte, error) {
-	if err := priv.check(); err != nil {
+	c, err := dhCommand(priv, peer)
+	if err != nil {
 		return nil, err
 	}
+	return a.derive(ctx, "compute DH", describe(spec.KindPrivateKey, priv), c, dhSecretLen)
+}
+
+// IoT SAFE keys are 256-bit curves: the secret is a 32-byte X coordinate.
+const dhSecretLen = 32
+
+func dhCommand(priv, peer Ref) (apdu.Command, error) {
+	if err := priv.check(); err != nil {
+		return apdu.Command{}, err
+	}
 	if err := peer.check(); err != nil {
-		return nil, err
+		return apdu.Command{}, err
 	}
 	d := priv.appendTLV(nil, spec.KindPrivateKey)
 	d = peer.appendTLV(d, spec.KindPublicKey)
-	// IoT SAFE keys are 256-bit curves: the secret is a 32-byte X coordinate.
-	return a.derive(ctx, "compute DH", describe(spec.KindPrivateKey, priv), apdu.Command{INS: spec.InsComputeDH, Data: d, Ne: 256}, 32)
+	return apdu.Command{INS: spec.InsComputeDH, Data: d, Ne: 256}, nil
 }
 
 // ECDH puts a peer's public key (uncompressed point) into the public key
@@ -536,50 +546,44 @@ func (a *Applet) ComputeDH(ctx context.Context, priv, peer Ref) ([]byte, error) 
 // one operation: no other thread or process using the card can put its own
 // peer key in between (the object is shared by everyone who uses the card).
 func (a *Applet) ECDH(ctx context.Context, priv, peer Ref, point []byte) ([]byte, error) {
-	if err := priv.check(); err != nil {
-		return nil, err
-	}
-	if err := peer.check(); err != nil {
+	c, err := dhCommand(priv, peer)
+	if err != nil {
 		return nil, err
 	}
 	if len(point) == 0 || point[0] != 0x04 {
 		return nil, fmt.Errorf("iotsafe: ECDH: the peer's point must be uncompressed (04||X||Y)")
 	}
-	d := priv.appendTLV(nil, spec.KindPrivateKey)
-	d = peer.appendTLV(d, spec.KindPublicKey)
-	op, obj := "compute DH", describe(spec.KindPrivateKey, priv)
 	var out []byte
-	err := a.do(ctx, func() error {
+	err = a.do(ctx, func() (err error) {
 		if err := a.putPublicKey(ctx, peer, point); err != nil {
 			return err
 		}
-		resp, err := a.command(ctx, op, obj, apdu.Command{INS: spec.InsComputeDH, Data: d, Ne: 256})
-		if err != nil {
-			return err
-		}
-		if len(resp.Data) != 32 {
-			return malformed(op, "asked 32 bytes, got %d", len(resp.Data))
-		}
-		out = bytes.Clone(resp.Data)
-		return nil
+		out, err = a.deriveLocked(ctx, "compute DH", describe(spec.KindPrivateKey, priv), c, dhSecretLen)
+		return err
 	})
 	return out, err
 }
 
 func (a *Applet) derive(ctx context.Context, op, obj string, c apdu.Command, want int) ([]byte, error) {
 	var out []byte
-	err := a.do(ctx, func() error {
-		resp, err := a.command(ctx, op, obj, c)
-		if err != nil {
-			return err
-		}
-		if len(resp.Data) != want {
-			return malformed(op, "asked %d bytes, got %d", want, len(resp.Data))
-		}
-		out = bytes.Clone(resp.Data)
-		return nil
+	err := a.do(ctx, func() (err error) {
+		out, err = a.deriveLocked(ctx, op, obj, c, want)
+		return err
 	})
 	return out, err
+}
+
+// deriveLocked sends one derivation command inside an operation (a.do) and
+// checks the answer's length.
+func (a *Applet) deriveLocked(ctx context.Context, op, obj string, c apdu.Command, want int) ([]byte, error) {
+	resp, err := a.command(ctx, op, obj, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Data) != want {
+		return nil, malformed(op, "asked %d bytes, got %d", want, len(resp.Data))
+	}
+	return bytes.Clone(resp.Data), nil
 }
 
 // PRFParams are the inputs of Compute PRF (TLS 1.2 PRF with P_SHA256).
