@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
-	"time"
+
+	"github.com/go-iotsafe/iotsafe/internal/flock"
 )
 
 const (
@@ -14,24 +15,12 @@ const (
 	lockUN = syscall.LOCK_UN
 )
 
-// flockCtx takes the lock without blocking the caller past ctx: it polls.
+// flockCtx takes the lock without blocking the caller past ctx.
 func (f *fileStore) flockCtx(ctx context.Context, how int) error {
-	delay := time.Millisecond
-	for {
-		err := syscall.Flock(int(f.lock.Fd()), how|syscall.LOCK_NB)
-		if err == nil {
-			return nil
-		}
-		if err != syscall.EWOULDBLOCK && err != syscall.EINTR {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("emulator: %s is held by another process: %w", f.path, ctx.Err())
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 10*time.Millisecond)
+	if err := flock.Wait(ctx, f.lock, how); err != nil {
+		return fmt.Errorf("emulator: locking %s: %w", f.path, err)
 	}
+	return nil
 }
 
 // Begin holds the card for one operation of several commands

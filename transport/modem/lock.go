@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/go-iotsafe/iotsafe/internal/flock"
 )
 
 // openLock opens the port a second time, read-only and without becoming
@@ -24,27 +25,18 @@ func openLock(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// flockCtx takes the exclusive lock on f, polling so that ctx bounds the wait.
+// flockCtx takes the exclusive lock on f, ctx bounding the wait.
 func flockCtx(ctx context.Context, f *os.File) error {
-	delay := time.Millisecond
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return nil
+	if err := flock.Wait(ctx, f, unix.LOCK_EX); err != nil {
+		if errors.Is(err, flock.ErrBusy) {
+			return fmt.Errorf("modem: %s is in use (an iotsafe bridge or another program using the SIM): %w", f.Name(), err)
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("modem: locking %s: %w", f.Name(), err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("modem: %s is locked by another process (an iotsafe bridge or another program using the SIM): %w", f.Name(), ctx.Err())
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 20*time.Millisecond)
+		return fmt.Errorf("modem: locking %s: %w", f.Name(), err)
 	}
+	return nil
 }
 
-func unflock(f *os.File) { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }
+func unflock(f *os.File) { _ = flock.Unlock(f) }
 
 // Begin holds the modem for one operation (transport.Transactor): against
 // other goroutines of this process, and against other processes through

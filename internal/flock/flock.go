@@ -1,0 +1,47 @@
+// Package flock takes advisory file locks (flock(2)) with a wait bounded by
+// a context: the lock is tried without blocking and retried with a short,
+// growing delay until it is free or the context ends. The emulator's state
+// file and the modem port's lock share it.
+package flock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrBusy is wrapped, with the context's error, when ctx ended while
+// another open file description held the lock.
+var ErrBusy = errors.New("held by another process")
+
+// maxDelay bounds the delay between two tries.
+const maxDelay = 10 * time.Millisecond
+
+// Wait takes lock how (unix.LOCK_EX or unix.LOCK_SH) on f. It returns nil
+// once held, an error wrapping ErrBusy and ctx.Err() when ctx ends first,
+// or the system's error for anything else.
+func Wait(ctx context.Context, f *os.File, how int) error {
+	delay := time.Millisecond
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxDelay)
+	}
+}
+
+// Unlock releases f's lock.
+func Unlock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
