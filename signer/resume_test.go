@@ -3,7 +3,6 @@ package signer_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -43,29 +42,7 @@ func TestSessionResumptionMakesNoSIMSignature(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer a.Close()
-			cert, self := newServerCert(t)
-			pool := x509.NewCertPool()
-			pool.AddCert(f.ca)
-			ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert},
-				ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool, MinVersion: v, MaxVersion: v})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						io.WriteString(c, "hello\n")
-					}()
-				}
-			}()
-			roots := x509.NewCertPool()
-			roots.AddCert(self)
+			srv, roots := startTLS(t, f.ca, func(c *tls.Config) { c.MinVersion, c.MaxVersion = v, v })
 			creds := signer.NewClientCertificates(a)
 			creds.SessionPollInterval = -1 // see the operator's change at once
 			cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", GetClientCertificate: creds.GetClientCertificate,
@@ -73,7 +50,7 @@ func TestSessionResumptionMakesNoSIMSignature(t *testing.T) {
 			dial := func() (resumed bool, sigs int32) {
 				t.Helper()
 				before := sc.n.Load()
-				c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+				c, err := tls.Dial("tcp", srv.ln.Addr().String(), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
