@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/internal/hostseq"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport/modem"
 )
@@ -125,144 +125,48 @@ func mustDER(t *testing.T, raw []byte) []byte {
 	return der
 }
 
-// A SIM without the IoT SAFE applet, as a published trace of a 1NCE SIM
-// shows it (Orange IoT-SAFE-APDU-library issue 7, a MKR1500 modem): after
-// the failed SELECT, the library's commands on channel 1 reach the UICC,
-// which answers Get Data and Compute Signature with 6D00 and takes INS 2C
-// (Verify Signature Init for IoT SAFE) as UNBLOCK PIN. Byte for byte,
-// through the fake modem on a real pty.
-func TestSIMWithoutTheApplet(t *testing.T) {
-	r := newRig(t, emulator.Options{}, atmodem.Quirks{}, modem.Options{})
-	ctx := context.Background()
-	for _, step := range []struct{ cmd, want string }{
-		{"0070000001", "019000"},
-		{"01A4040007A0000005590099", "6A82"}, // an AID the card does not hold
-		{"01CB010000", "6D00"},
-		{"012A010100", "6D00"},
-		{"012A00010E84021234A1010191020001920104", "6D00"},
-		{"012C010100", "6A86"},
-		{"012C00010E8502ABCDA1010191020001920104", "6700"},
-		{"0070800100", "9000"},
-	} {
-		cmd, _ := hex.DecodeString(step.cmd)
-		resp, err := r.m.Transmit(ctx, cmd)
+// rawExchange sends the foreign hosts' APDUs through the modem transport
+// on the rig's pty, as they are.
+func rawExchange(r *rig) hostseq.Exchange {
+	return func(t testing.TB, apduHex string) ([]byte, string) {
+		t.Helper()
+		b, err := hex.DecodeString(strings.ReplaceAll(apduHex, " ", ""))
 		if err != nil {
-			t.Fatalf("%s: %v", step.cmd, err)
+			t.Fatal(err)
 		}
-		if got := strings.ToUpper(hex.EncodeToString(resp)); got != step.want {
-			t.Errorf("%s: card answered %s, the real SIM %s", step.cmd, got, step.want)
+		resp, err := r.m.Transmit(context.Background(), b)
+		if err != nil {
+			t.Fatalf("%s: %v", apduHex, err)
 		}
+		return resp[:len(resp)-2], strings.ToUpper(hex.EncodeToString(resp[len(resp)-2:]))
 	}
 }
 
-// Orange's IoT-SAFE-APDU-library flow (vectors A2: class 0X on channel 1
-// under the GSMA AID, Read File in 50-byte pieces, signatures it can parse
-// only as 33 40) against the orange profile, through the pty. The GSMA
-// profile (class 8X only) answers the same commands 6E00.
+// A SIM without the IoT SAFE applet, as a published trace of a 1NCE SIM
+// shows it (internal/hostseq.NoApplet), byte for byte through the fake
+// modem on a real pty.
+func TestSIMWithoutTheApplet(t *testing.T) {
+	hostseq.NoApplet(t, rawExchange(newRig(t, emulator.Options{}, atmodem.Quirks{}, modem.Options{})))
+}
+
+// Orange's IoT-SAFE-APDU-library flow (internal/hostseq.Orange: class 0X
+// on channel 1 under the GSMA AID, 33 40 signatures, 50-byte file reads)
+// against the orange profile, through the pty. The GSMA profile (class 8X
+// only) answers the same commands 6E00.
 func TestOrangeLibraryFlow(t *testing.T) {
 	for _, p := range []emulator.Profile{emulator.ProfileOrange, emulator.ProfileGSMA} {
 		t.Run(string(p), func(t *testing.T) {
 			r := newRig(t, emulator.Options{Profile: p}, atmodem.Quirks{}, modem.Options{})
-			ctx := context.Background()
-			x := func(cmd string) []byte {
-				t.Helper()
-				b, _ := hex.DecodeString(strings.ReplaceAll(cmd, " ", ""))
-				resp, err := r.m.Transmit(ctx, b)
-				if err != nil {
-					t.Fatalf("%s: %v", cmd, err)
-				}
-				return resp
-			}
-			sw := func(resp []byte) string { return strings.ToUpper(hex.EncodeToString(resp[len(resp)-2:])) }
-			if got := x("00 70 00 00 01"); sw(got) != "9000" || got[0] != 1 {
-				t.Fatalf("open: %X", got)
-			}
-			if got := x("01 A4 04 00 07 A0 00 00 05 59 00 10"); sw(got) != "9000" {
-				t.Fatalf("select: %X", got)
-			}
-			rnd := x("01 84 00 00 20")
-			if p == emulator.ProfileGSMA {
-				if sw(rnd) != "6E00" {
-					t.Fatalf("the GSMA profile took class 0X: %X", rnd)
-				}
-				return
-			}
-			if sw(rnd) != "9000" || len(rnd) != 34 {
-				t.Fatalf("Get Random 32: %X", rnd)
-			}
-			pub := x("01 CD 00 00 03 85 01 01 00") // the device key's public key
-			if sw(pub) != "9000" {
-				t.Fatalf("read public key: %X", pub)
-			}
-			point := pub[len(pub)-2-65 : len(pub)-2]
-			key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hash := sha256.Sum256([]byte("orange"))
-			if got := x("01 2A 00 01 0D 84 01 01 A1 01 03 91 02 00 01 92 01 04"); sw(got) != "9000" {
-				t.Fatalf("sign init: %X", got)
-			}
-			sig := x("01 2B 80 01 22 9E 20" + hex.EncodeToString(hash[:]) + "00")
-			if sw(sig) != "9000" || len(sig) != 2+2+64 || sig[0] != 0x33 || sig[1] != 0x40 {
-				t.Fatalf("sign update: %X (the library parses 33 40 only)", sig)
-			}
-			if !ecdsa.VerifyASN1(key, hash[:], mustDER(t, sig[2:66])) {
-				t.Fatal("the signature does not verify")
-			}
-			var file []byte
-			for off := 0; ; off += 50 {
-				got := x(fmt.Sprintf("01 B0 %04X 03 83 01 02 32", off))
-				if sw(got) != "9000" {
-					t.Fatalf("read file at %d: %X", off, got)
-				}
-				file = append(file, got[:len(got)-2]...)
-				if len(got)-2 < 50 {
-					break
-				}
-			}
-			if _, err := x509.ParseCertificate(file); err != nil {
-				t.Fatalf("the certificate read in 50-byte pieces: %v", err)
-			}
-			if got := x("00 70 80 01"); sw(got) != "9000" {
-				t.Fatalf("close: %X", got)
+			if refused := hostseq.Orange(t, rawExchange(r)); refused != (p == emulator.ProfileGSMA) {
+				t.Fatalf("profile %s: class 0X refused %v", p, refused)
 			}
 		})
 	}
 }
 
-// The published ZARIOT T=0 trace's pattern (Atsign's host behind AT+CSIM)
-// through the fake modem on a real pty: case-2 commands with Le answered at
-// once, 61xx only for a case-4 command with data, GET RESPONSE taken in the
-// applet's class 81 (transport/pcsc has the same through pcscd).
+// The published ZARIOT T=0 trace's pattern (internal/hostseq.ZARIOTT0)
+// through the fake modem on a real pty (transport/pcsc has the same
+// through pcscd).
 func TestZARIOTT0OverPTY(t *testing.T) {
-	r := newRig(t, emulator.Options{T0: true}, atmodem.Quirks{}, modem.Options{})
-	ctx := context.Background()
-	x := func(cmd string) (string, string) {
-		t.Helper()
-		b, _ := hex.DecodeString(strings.ReplaceAll(cmd, " ", ""))
-		resp, err := r.m.Transmit(ctx, b)
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return strings.ToUpper(hex.EncodeToString(resp[:len(resp)-2])), strings.ToUpper(hex.EncodeToString(resp[len(resp)-2:]))
-	}
-	if d, sw := x("00 70 00 00 00"); d != "01" || sw != "9000" {
-		t.Fatalf("MANAGE CHANNEL open with Le 00: %s %s, the real card 01 9000", d, sw)
-	}
-	if _, sw := x("01 A4 04 00 07 A0000005590010"); sw != "9000" {
-		t.Fatalf("select: %s", sw)
-	}
-	if d, sw := x("81 84 00 00 10"); len(d) != 32 || sw != "9000" {
-		t.Fatalf("Get Random with Le (case 2): %s %s, the real card answers at once", d, sw)
-	}
-	if _, sw := x("81 CD 00 00 03 85 01 01 00"); sw != "6147" {
-		t.Fatalf("Read Public Key (case 4): %s, want 6147", sw)
-	}
-	if d, sw := x("81 C0 00 00 47"); len(d) != 2*0x47 || !strings.HasPrefix(d, "34") || sw != "9000" {
-		t.Fatalf("GET RESPONSE in class 81: %s %s", d, sw)
-	}
-	if _, sw := x("00 70 80 01"); sw != "9000" {
-		t.Fatalf("close: %s", sw)
-	}
+	hostseq.ZARIOTT0(t, rawExchange(newRig(t, emulator.Options{T0: true}, atmodem.Quirks{}, modem.Options{})))
 }
