@@ -354,20 +354,7 @@ func (a *Applet) verify(ctx context.Context, pub Ref, mode byte, h Hash, stream,
 			return err
 		}
 		stream := spec.AppendSignatureTLV(stream, sig, a.sigStyle)
-		blocks := a.split(stream)
-		for i, b := range blocks {
-			c := apdu.Command{INS: spec.InsVerifySigUpdate, P1: spec.BlockMore, P2: s, Data: b}
-			if i == len(blocks)-1 {
-				c.P1 = spec.BlockLast
-			}
-			if _, err := a.command(ctx, "verify signature", obj, c); err != nil {
-				if i < len(blocks)-1 {
-					a.closeSession(ctx, spec.InsVerifySigInit, s)
-				}
-				return err
-			}
-		}
-		return nil
+		return a.sendBlocks(ctx, "verify signature", obj, spec.InsVerifySigInit, spec.InsVerifySigUpdate, s, a.split(stream))
 	})
 }
 
@@ -497,15 +484,22 @@ func (a *Applet) putPublicKey(ctx context.Context, pub Ref, point []byte) error 
 		apdu.Command{INS: spec.InsPutPublicKeyInit, P1: spec.SessionOpen, P2: s, Data: pub.appendTLV(nil, spec.KindPublicKey)}); err != nil {
 		return err
 	}
-	blocks := a.split(spec.AppendPublicKeyTLV(nil, point))
+	return a.sendBlocks(ctx, "put public key", obj, spec.InsPutPublicKeyInit, spec.InsPutPublicKeyUpdate, s, a.split(spec.AppendPublicKeyTLV(nil, point)))
+}
+
+// sendBlocks sends the Update commands of session s that return no data,
+// the last one marked so. A failure before the last block closes the
+// session (its Init instruction with P1 = close) so that the card does
+// not keep it half-filled; after the last block none is sent.
+func (a *Applet) sendBlocks(ctx context.Context, op, obj string, initINS, updateINS, s byte, blocks [][]byte) error {
 	for i, b := range blocks {
-		c := apdu.Command{INS: spec.InsPutPublicKeyUpdate, P1: spec.BlockMore, P2: s, Data: b}
+		c := apdu.Command{INS: updateINS, P1: spec.BlockMore, P2: s, Data: b}
 		if i == len(blocks)-1 {
 			c.P1 = spec.BlockLast
 		}
-		if _, err := a.command(ctx, "put public key", obj, c); err != nil {
+		if _, err := a.command(ctx, op, obj, c); err != nil {
 			if i < len(blocks)-1 {
-				a.closeSession(ctx, spec.InsPutPublicKeyInit, s)
+				a.closeSession(ctx, initINS, s)
 			}
 			return err
 		}
