@@ -32,6 +32,20 @@ import (
 )
 
 // startTLS serves h over TLS on 127.0.0.1 with a certificate from ca.
+// bootstrapServer starts an EST server on 127.0.0.1 with a new CA, the
+// bootstrap credential device/bootstrap and policy pol; roots trusts it.
+func bootstrapServer(t *testing.T, name string, pol estserver.Policy) (*estserver.CA, *httptest.Server, *x509.CertPool) {
+	t.Helper()
+	ca, err := estserver.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap", Policy: pol})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	return ca, srv, roots
+}
+
 func startTLS(t *testing.T, ca *estserver.CA, h http.Handler) *httptest.Server {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -61,13 +75,7 @@ func newCSR(t *testing.T, cn string) (*ecdsa.PrivateKey, []byte) {
 }
 
 func TestEnrollReenrollRevoke(t *testing.T) {
-	ca, err := estserver.NewCA("test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
+	ca, srv, roots := bootstrapServer(t, "test CA", estserver.Policy{})
 	ctx := context.Background()
 
 	c := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
@@ -238,13 +246,7 @@ func TestPersistentCA(t *testing.T) {
 // password guessing at full speed, and a server configured without a
 // password that accepted an empty one.
 func TestBootstrapGuessingIsThrottled(t *testing.T) {
-	ca, err := estserver.NewCA("test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
+	ca, srv, roots := bootstrapServer(t, "test CA", estserver.Policy{})
 	ctx := context.Background()
 	_, csr := newCSR(t, "dev-guess")
 	var throttled int
@@ -284,14 +286,7 @@ func TestBootstrapGuessingIsThrottled(t *testing.T) {
 // another device, names added at renewal. Each refusal is a 4xx whose body
 // says why.
 func TestIssuancePolicy(t *testing.T) {
-	ca, err := estserver.NewCA("test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap",
-		Policy: estserver.Policy{Organization: []string{"Fleet"}}})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
+	_, srv, roots := bootstrapServer(t, "test CA", estserver.Policy{Organization: []string{"Fleet"}})
 	ctx := context.Background()
 	boot := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
 	p256 := func() *ecdsa.PrivateKey { k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader); return k }
@@ -372,13 +367,7 @@ func TestIssuancePolicy(t *testing.T) {
 // still authenticated the same key. Once the renewed certificate is in use
 // (or its grace period is over), the old one is revoked.
 func TestRenewalRetiresThePreviousCertificate(t *testing.T) {
-	ca, err := estserver.NewCA("test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
+	ca, srv, roots := bootstrapServer(t, "test CA", estserver.Policy{})
 	ctx := context.Background()
 	key, csr := newCSR(t, "dev-r")
 	boot := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
@@ -439,14 +428,7 @@ func TestRenewalRetiresThePreviousCertificate(t *testing.T) {
 // says so in its CSR attributes and takes only a CSR whose challengePassword
 // is the channel binding of the TLS 1.2 connection it came over.
 func TestProofOfPossession(t *testing.T) {
-	ca, err := estserver.NewCA("pop CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap",
-		Policy: estserver.Policy{RequirePoP: true}})
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
+	_, srv, roots := bootstrapServer(t, "pop CA", estserver.Policy{RequirePoP: true})
 	ctx := context.Background()
 	c := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
 	attrs, err := c.CSRAttrs(ctx)
