@@ -128,7 +128,7 @@ func WolfSSL(t testing.TB, x Exchange) {
 
 // WolfSSLT0 runs wolfSSL's T=0 path on a T=0 card, from a fresh card: the
 // signature comes as 6143 and wolfSSL fetches it with GET RESPONSE in
-// class 01 and Le 43.
+// class 01 and Le 43; it verifies with the public key fetched the same way.
 func WolfSSLT0(t testing.TB, x Exchange) {
 	t.Helper()
 	ok(t, x, "00 70 00 00 01")
@@ -138,9 +138,19 @@ func WolfSSLT0(t testing.TB, x Exchange) {
 	if _, sw := x(t, "81 2B 80 01 22 9E 20"+hex.EncodeToString(digest[:])); sw != "6143" {
 		t.Fatalf("T=0 sign update: %s, want 6143", sw)
 	}
-	if sig := ok(t, x, "01 C0 00 00 43"); len(sig) != 0x43 || sig[0] != 0x33 {
+	sig := ok(t, x, "01 C0 00 00 43")
+	if len(sig) != 0x43 || sig[0] != 0x33 || sig[1] != 0x00 || sig[2] != 0x40 {
 		t.Fatalf("GET RESPONSE in class 01: %X", sig)
 	}
+	// The key to check it with: Read Public Key is case 4 too.
+	if _, sw := x(t, "81 CD 00 00 03 85 01 01"); sw != "6147" {
+		t.Fatalf("T=0 read public key: %s, want 6147", sw)
+	}
+	pub := ok(t, x, "01 C0 00 00 47")
+	if len(pub) != 0x47 {
+		t.Fatalf("GET RESPONSE for the public key: %X", pub)
+	}
+	verifies(t, pub[6:], digest[:], sig[3:])
 	ok(t, x, "00 70 80 01")
 }
 
