@@ -90,7 +90,7 @@ type Applet struct {
 	info    *AppInfo
 	objects []Object
 	files   map[string][]byte
-	pubkeys map[string][]byte
+	pubkeys map[string]spec.PublicKeyData
 	buf     []byte
 }
 
@@ -159,7 +159,7 @@ func (a *Applet) Refresh() {
 func (a *Applet) resetCaches() {
 	a.info, a.objects = nil, nil
 	a.files = map[string][]byte{}
-	a.pubkeys = map[string][]byte{}
+	a.pubkeys = map[string]spec.PublicKeyData{}
 	a.generation++
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -167,17 +168,65 @@ func (a *Applet) ReadFile(ctx context.Context, ref Ref) ([]byte, error) {
 	return bytes.Clone(data), nil
 }
 
-func sigInitData(kind spec.ObjectKind, key Ref, mode byte, h Hash) []byte {
+// SigAlg is an IoT SAFE signature algorithm (one bit of tag 92).
+type SigAlg byte
+
+// The signature algorithms IoT SAFE knows.
+const (
+	// SigECDSA is ECDSA (P-256, brainpoolP256r1 keys); signatures are r||s.
+	SigECDSA = SigAlg(spec.SigECDSA)
+	// SigRSAPKCS1 is RSASSA-PKCS1-v1_5 (RSA keys): the card builds the
+	// DigestInfo of the hash named at Init.
+	SigRSAPKCS1 = SigAlg(spec.SigRSAPKCS1)
+	// SigRSAPSS is RSASSA-PSS (RSA keys): MGF1 with the signing hash, and
+	// a salt as long as the hash.
+	SigRSAPSS = SigAlg(spec.SigRSAPSS)
+)
+
+// String returns "ECDSA", "RSA PKCS#1 v1.5" or "RSA-PSS".
+func (s SigAlg) String() string {
+	switch s {
+	case SigECDSA:
+		return "ECDSA"
+	case SigRSAPKCS1:
+		return "RSA PKCS#1 v1.5"
+	case SigRSAPSS:
+		return "RSA-PSS"
+	}
+	return fmt.Sprintf("signature algorithm %02X", byte(s))
+}
+
+func (s SigAlg) rsa() bool { return s == SigRSAPKCS1 || s == SigRSAPSS }
+
+func (s SigAlg) check() error {
+	if s != SigECDSA && !s.rsa() {
+		return fmt.Errorf("iotsafe: unknown %s", s)
+	}
+	return nil
+}
+
+func sigInitData(kind spec.ObjectKind, key Ref, mode byte, h Hash, alg SigAlg) []byte {
 	d := key.appendTLV(make([]byte, 0, 32), kind)
 	d = append(d, byte(spec.TagMode), 1, mode)
 	d = append(d, byte(spec.TagHashAlgs), 2, byte(h>>8), byte(h))
-	return append(d, byte(spec.TagSigAlgs), 1, spec.SigECDSA)
+	return append(d, byte(spec.TagSigAlgs), 1, byte(alg))
 }
 
-// Sign signs a precomputed digest with a private key on the card
-// (pad-and-sign mode) and returns the raw signature r||s.
+// Sign signs a precomputed digest with a private EC key on the card
+// (ECDSA, pad-and-sign mode) and returns the raw signature r||s.
 func (a *Applet) Sign(ctx context.Context, key Ref, h Hash, digest []byte) ([]byte, error) {
+	return a.SignWith(ctx, key, SigECDSA, h, digest)
+}
+
+// SignWith signs a precomputed digest with a private key on the card in
+// pad-and-sign mode with signature algorithm alg. ECDSA signatures are
+// returned as r||s; RSA signatures as the big-endian signature value
+// (256 bytes for RSA-2048).
+func (a *Applet) SignWith(ctx context.Context, key Ref, alg SigAlg, h Hash, digest []byte) ([]byte, error) {
 	if err := key.check(); err != nil {
+		return nil, err
+	}
+	if err := alg.check(); err != nil {
 		return nil, err
 	}
 	if h.Size() == 0 || len(digest) != h.Size() {
@@ -185,7 +234,7 @@ func (a *Applet) Sign(ctx context.Context, key Ref, h Hash, digest []byte) ([]by
 	}
 	upd := make([]byte, 0, 2+len(digest))
 	upd = apdu.AppendTLV(upd, spec.TagFinalHash, digest)
-	return a.sign(ctx, key, spec.ModePadSign, h, [][]byte{upd})
+	return a.sign(ctx, key, spec.ModePadSign, h, alg, [][]byte{upd})
 }
 
 // SignMessage sends a whole message to the card, which hashes it with h and
@@ -202,7 +251,7 @@ func (a *Applet) SignMessage(ctx context.Context, key Ref, h Hash, msg []byte) (
 		return nil, fmt.Errorf("iotsafe: sign message: %d bytes exceed the IoT SAFE limit of %d", len(msg), apdu.MaxTLVLength)
 	}
 	stream := apdu.AppendTLV(nil, spec.TagFullText, msg)
-	return a.sign(ctx, key, spec.ModeFullText, h, a.split(stream))
+	return a.sign(ctx, key, spec.ModeFullText, h, SigECDSA, a.split(stream))
 }
 
 // SignLastBlock signs msg in last-block mode: the host hashes every
@@ -224,7 +273,7 @@ func (a *Applet) SignLastBlock(ctx context.Context, key Ref, msg []byte) ([]byte
 	d = apdu.AppendTLV(d, spec.TagIntermediateHash, state)
 	d = apdu.AppendTLV(d, spec.TagBytesHashed, []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 	d = apdu.AppendTLV(d, spec.TagLastBlock, msg[n:])
-	return a.sign(ctx, key, spec.ModeLastBlock, HashSHA256, [][]byte{d})
+	return a.sign(ctx, key, spec.ModeLastBlock, HashSHA256, SigECDSA, [][]byte{d})
 }
 
 // sha256State returns the SHA-256 chaining value after hashing b, whose
@@ -255,13 +304,13 @@ func (a *Applet) split(stream []byte) [][]byte {
 }
 
 // sign runs Compute Signature Init and Update(s) and decodes the signature.
-func (a *Applet) sign(ctx context.Context, key Ref, mode byte, h Hash, blocks [][]byte) ([]byte, error) {
+func (a *Applet) sign(ctx context.Context, key Ref, mode byte, h Hash, alg SigAlg, blocks [][]byte) ([]byte, error) {
 	var sig []byte
 	obj := describe(spec.KindPrivateKey, key)
 	err := a.do(ctx, func() error {
 		s := a.session(ctx, sessionSign)
 		resp, err := a.command(ctx, "compute signature", obj,
-			apdu.Command{INS: spec.InsComputeSigInit, P1: spec.SessionOpen, P2: s, Data: sigInitData(spec.KindPrivateKey, key, mode, h)})
+			apdu.Command{INS: spec.InsComputeSigInit, P1: spec.SessionOpen, P2: s, Data: sigInitData(spec.KindPrivateKey, key, mode, h, alg)})
 		if err != nil {
 			return err
 		}
@@ -276,7 +325,7 @@ func (a *Applet) sign(ctx context.Context, key Ref, mode byte, h Hash, blocks []
 				return err
 			}
 		}
-		sig, err = a.decodeSignature(resp.Data)
+		sig, err = a.decodeSignature(alg, resp.Data)
 		return err
 	})
 	return sig, err
@@ -289,11 +338,16 @@ func (a *Applet) closeSession(ctx context.Context, ins, s byte) {
 }
 
 // decodeSignature reads tag 33 in any length style; a DER ECDSA value is
-// converted to r||s. It remembers the card's length style for Verify.
-func (a *Applet) decodeSignature(b []byte) ([]byte, error) {
+// converted to r||s. It remembers the card's length style for Verify. An
+// RSA signature is returned as sent (its size is checked by the caller,
+// who knows the modulus).
+func (a *Applet) decodeSignature(alg SigAlg, b []byte) ([]byte, error) {
 	v, _, err := spec.ReadSignatureTLV(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: compute signature: %w", ErrMalformedResponse, err)
+	}
+	if alg.rsa() {
+		return bytes.Clone(v), nil
 	}
 	if len(b) > 2 && b[1] != 0x00 {
 		a.sigStyle = spec.SigLenOneByte
@@ -313,14 +367,23 @@ func (a *Applet) decodeSignature(b []byte) ([]byte, error) {
 // digest with a public key it holds. It returns nil when the signature is
 // valid and an error matching ErrSignatureMismatch when it is not.
 func (a *Applet) Verify(ctx context.Context, pub Ref, h Hash, digest, sig []byte) error {
+	return a.VerifyWith(ctx, pub, SigECDSA, h, digest, sig)
+}
+
+// VerifyWith is Verify for any signature algorithm: an RSA signature is
+// the big-endian signature value.
+func (a *Applet) VerifyWith(ctx context.Context, pub Ref, alg SigAlg, h Hash, digest, sig []byte) error {
 	if err := pub.check(); err != nil {
+		return err
+	}
+	if err := alg.check(); err != nil {
 		return err
 	}
 	if h.Size() == 0 || len(digest) != h.Size() {
 		return fmt.Errorf("iotsafe: verify: a %s digest has %d bytes, got %d", h, h.Size(), len(digest))
 	}
 	upd := apdu.AppendTLV(nil, spec.TagFinalHash, digest)
-	return a.verify(ctx, pub, spec.ModePadSign, h, upd, sig)
+	return a.verify(ctx, pub, spec.ModePadSign, h, alg, upd, sig)
 }
 
 // VerifyMessage is Verify in full-text mode: the card hashes msg.
@@ -334,23 +397,30 @@ func (a *Applet) VerifyMessage(ctx context.Context, pub Ref, h Hash, msg, sig []
 	if len(msg) > apdu.MaxTLVLength {
 		return fmt.Errorf("iotsafe: verify message: %d bytes exceed the IoT SAFE limit", len(msg))
 	}
-	return a.verify(ctx, pub, spec.ModeFullText, h, apdu.AppendTLV(nil, spec.TagFullText, msg), sig)
+	return a.verify(ctx, pub, spec.ModeFullText, h, SigECDSA, apdu.AppendTLV(nil, spec.TagFullText, msg), sig)
 }
 
-func (a *Applet) verify(ctx context.Context, pub Ref, mode byte, h Hash, stream, sig []byte) error {
-	if len(sig) > 0 && sig[0] == 0x30 {
-		if raw, err := spec.SignatureFromDER(sig, 0); err == nil {
-			sig = raw
+func (a *Applet) verify(ctx context.Context, pub Ref, mode byte, h Hash, alg SigAlg, stream, sig []byte) error {
+	switch {
+	case alg.rsa():
+		if len(sig) != spec.RSA2048Bytes {
+			return fmt.Errorf("iotsafe: verify: an RSA-2048 signature has %d bytes, got %d", spec.RSA2048Bytes, len(sig))
 		}
-	}
-	if len(sig) == 0 || len(sig)%2 != 0 || len(sig) > 255 {
-		return fmt.Errorf("iotsafe: verify: signature of %d bytes is not r||s", len(sig))
+	default:
+		if len(sig) > 0 && sig[0] == 0x30 {
+			if raw, err := spec.SignatureFromDER(sig, 0); err == nil {
+				sig = raw
+			}
+		}
+		if len(sig) == 0 || len(sig)%2 != 0 || len(sig) > 255 {
+			return fmt.Errorf("iotsafe: verify: signature of %d bytes is not r||s", len(sig))
+		}
 	}
 	obj := describe(spec.KindPublicKey, pub)
 	return a.do(ctx, func() error {
 		s := a.session(ctx, sessionVerify)
 		if _, err := a.command(ctx, "verify signature", obj,
-			apdu.Command{INS: spec.InsVerifySigInit, P1: spec.SessionOpen, P2: s, Data: sigInitData(spec.KindPublicKey, pub, mode, h)}); err != nil {
+			apdu.Command{INS: spec.InsVerifySigInit, P1: spec.SessionOpen, P2: s, Data: sigInitData(spec.KindPublicKey, pub, mode, h, alg)}); err != nil {
 			return err
 		}
 		stream := spec.AppendSignatureTLV(stream, sig, a.sigStyle)
@@ -362,8 +432,11 @@ func (a *Applet) verify(ctx context.Context, pub Ref, mode byte, h Hash, stream,
 // than the ones asked for.
 type KeyPair struct {
 	PrivateID, PublicID []byte
-	// Point is the public key as an uncompressed point 04||X||Y.
+	// Point is an EC public key as an uncompressed point 04||X||Y (nil
+	// for an RSA key).
 	Point []byte
+	// Data is the public key of any type as the card sent it, decoded.
+	Data spec.PublicKeyData
 }
 
 // GenerateKeyPair generates a key pair on the card in the private key
@@ -379,7 +452,7 @@ func (a *Applet) GenerateKeyPair(ctx context.Context, key Ref) (*KeyPair, error)
 			apdu.Command{INS: spec.InsGenerateKeyPair, Data: key.appendTLV(nil, spec.KindPrivateKey), Ne: 256})
 		// The store changed (or may have): drop what describes it.
 		a.objects = nil
-		a.pubkeys = map[string][]byte{}
+		a.pubkeys = map[string]spec.PublicKeyData{}
 		if err != nil {
 			return err
 		}
@@ -396,11 +469,11 @@ func (a *Applet) GenerateKeyPair(ctx context.Context, key Ref) (*KeyPair, error)
 			case spec.TagPublicKeyID:
 				kp.PublicID = bytes.Clone(t.Value)
 			case spec.TagPublicKeyData:
-				p, err := spec.ParsePublicKey(t.Value)
+				d, err := spec.ParsePublicKeyData(t.Value)
 				if err != nil {
 					return fmt.Errorf("%w: generate key pair: %w", ErrMalformedResponse, err)
 				}
-				kp.Point = bytes.Clone(p)
+				kp.Data = d
 			}
 		}
 		if kp.PrivateID == nil {
@@ -412,17 +485,18 @@ func (a *Applet) GenerateKeyPair(ctx context.Context, key Ref) (*KeyPair, error)
 		if len(kp.PrivateID) > spec.MaxIDLen || len(kp.PublicID) > spec.MaxIDLen {
 			return malformed("generate key pair", "ID longer than %d bytes", spec.MaxIDLen)
 		}
-		if kp.Point == nil {
+		if kp.Data.Point == nil && !kp.Data.IsRSA() {
 			// Some applets return only the IDs: read the key.
 			if len(kp.PublicID) == 0 {
 				return malformed("generate key pair", "answer holds neither a public key nor its ID")
 			}
-			p, err := a.readPublicKey(ctx, ByID(kp.PublicID...))
+			d, err := a.readPublicKeyData(ctx, ByID(kp.PublicID...))
 			if err != nil {
 				return err
 			}
-			kp.Point = p
+			kp.Data = d
 		}
+		kp.Point = bytes.Clone(kp.Data.Point)
 		return nil
 	})
 	if err != nil {
@@ -431,7 +505,8 @@ func (a *Applet) GenerateKeyPair(ctx context.Context, key Ref) (*KeyPair, error)
 	return kp, nil
 }
 
-// ReadPublicKey returns a public key held on the card as 04||X||Y (cached).
+// ReadPublicKey returns an EC public key held on the card as 04||X||Y
+// (cached). For a key of any type use PublicKey or ReadPublicKeyData.
 func (a *Applet) ReadPublicKey(ctx context.Context, pub Ref) ([]byte, error) {
 	if err := pub.check(); err != nil {
 		return nil, err
@@ -446,21 +521,73 @@ func (a *Applet) ReadPublicKey(ctx context.Context, pub Ref) ([]byte, error) {
 }
 
 func (a *Applet) readPublicKey(ctx context.Context, pub Ref) ([]byte, error) {
-	if p, ok := a.pubkeys[pub.key(spec.KindPublicKey)]; ok {
-		return p, nil
+	d, err := a.readPublicKeyData(ctx, pub)
+	if err != nil {
+		return nil, err
+	}
+	if d.IsRSA() {
+		return nil, fmt.Errorf("iotsafe: read public key: %s holds an RSA key, not an EC point", describe(spec.KindPublicKey, pub))
+	}
+	return d.Point, nil
+}
+
+// ReadPublicKeyData returns a public key of any type held on the card,
+// decoded from the card's public key data (cached).
+func (a *Applet) ReadPublicKeyData(ctx context.Context, pub Ref) (spec.PublicKeyData, error) {
+	if err := pub.check(); err != nil {
+		return spec.PublicKeyData{}, err
+	}
+	var d spec.PublicKeyData
+	err := a.do(ctx, func() error {
+		var err error
+		d, err = a.readPublicKeyData(ctx, pub)
+		return err
+	})
+	return spec.PublicKeyData{Point: bytes.Clone(d.Point), N: bytes.Clone(d.N), E: bytes.Clone(d.E)}, err
+}
+
+func (a *Applet) readPublicKeyData(ctx context.Context, pub Ref) (spec.PublicKeyData, error) {
+	if d, ok := a.pubkeys[pub.key(spec.KindPublicKey)]; ok {
+		return d, nil
 	}
 	resp, err := a.command(ctx, "read public key", describe(spec.KindPublicKey, pub),
 		apdu.Command{INS: spec.InsReadPublicKey, Data: pub.appendTLV(nil, spec.KindPublicKey), Ne: 256})
 	if err != nil {
+		return spec.PublicKeyData{}, err
+	}
+	d, err := spec.ParsePublicKeyData(resp.Data)
+	if err != nil {
+		return spec.PublicKeyData{}, fmt.Errorf("%w: read public key: %w", ErrMalformedResponse, err)
+	}
+	d.Point = bytes.Clone(d.Point)
+	a.pubkeys[pub.key(spec.KindPublicKey)] = d
+	return d, nil
+}
+
+// PublicKey returns the Go public key of a public key object of the card:
+// *ecdsa.PublicKey for P-256 and brainpoolP256r1 keys, *rsa.PublicKey for
+// RSA-2048 keys. The key type comes from the object's attributes; the key
+// is checked (point on its curve, modulus of 2048 bits).
+func (a *Applet) PublicKey(ctx context.Context, pub Ref) (crypto.PublicKey, error) {
+	if err := pub.check(); err != nil {
 		return nil, err
 	}
-	p, err := spec.ParsePublicKey(resp.Data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: read public key: %w", ErrMalformedResponse, err)
-	}
-	p = bytes.Clone(p)
-	a.pubkeys[pub.key(spec.KindPublicKey)] = p
-	return p, nil
+	var k crypto.PublicKey
+	err := a.do(ctx, func() error {
+		var keyType byte
+		if o, err := a.find(ctx, spec.KindPublicKey, pub); err == nil {
+			keyType = o.KeyType
+		}
+		d, err := a.readPublicKeyData(ctx, pub)
+		if err != nil {
+			return err
+		}
+		if k, err = keys.Public(keyType, d); err != nil {
+			return fmt.Errorf("%w: read public key: %s: %w", ErrMalformedResponse, describe(spec.KindPublicKey, pub), err)
+		}
+		return nil
+	})
+	return k, err
 }
 
 // PutPublicKey stores a public key (uncompressed point) into a public key

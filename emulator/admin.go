@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"errors"
@@ -260,7 +261,7 @@ func (a *AdminSession) Commit() error {
 		return fmt.Errorf("emulator: committing the administration session failed (%s)", sw)
 	}
 	a.done = true
-	c.keys = map[string]*ecdsa.PrivateKey{}
+	c.keys = map[string]crypto.Signer{}
 	return nil
 }
 

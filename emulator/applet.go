@@ -1,15 +1,13 @@
 package emulator
 
 import (
-	"crypto/ecdh"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"hash"
-	"math/big"
+	"math/bits"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -28,6 +26,9 @@ const (
 	OpKDF
 	OpRandom
 	OpRead
+	OpSignRSA   // RSA-2048 signature
+	OpVerifyRSA // RSA-2048 verification
+	OpKeyGenRSA // RSA-2048 key pair generation
 )
 
 // applet dispatches an IoT SAFE command on a channel where the applet is
@@ -46,15 +47,14 @@ func (c *Card) applet(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord, O
 	case spec.InsComputeSigInit, spec.InsVerifySigInit, spec.InsPutPublicKeyInit:
 		return nil, c.sessionInit(ch, cmd), OpNone
 	case spec.InsComputeSigUpdate:
-		d, sw := c.signUpdate(ch, cmd)
-		return d, sw, OpSign
+		return c.signUpdate(ch, cmd)
 	case spec.InsVerifySigUpdate:
-		return nil, c.verifyUpdate(ch, cmd), OpVerify
+		sw, op := c.verifyUpdate(ch, cmd)
+		return nil, sw, op
 	case spec.InsPutPublicKeyUpdate:
 		return nil, c.putKeyUpdate(ch, cmd), OpNone
 	case spec.InsGenerateKeyPair:
-		d, sw := c.generateKeyPair(cmd)
-		return d, sw, OpKeyGen
+		return c.generateKeyPair(cmd)
 	case spec.InsReadPublicKey:
 		d, sw := c.readPublicKey(cmd)
 		return d, sw, OpNone
@@ -170,9 +170,19 @@ func (c *Card) appInfo() []byte {
 	} else {
 		d = append(d, byte(spec.TagHashAlgs), 2, byte(hashes>>8), byte(hashes))
 	}
-	d = append(d, byte(spec.TagSigAlgs), 1, spec.SigECDSA, byte(spec.TagAppKeyAgreement), 1, spec.KeyAgreementECKA,
+	d = append(d, byte(spec.TagSigAlgs), 1, c.sigAlgs(), byte(spec.TagAppKeyAgreement), 1, spec.KeyAgreementECKA,
 		byte(spec.TagKeyDerivation), 1, spec.KDFPRFSHA256|spec.KDFHKDF, byte(spec.TagMaxSessions), 1, byte(c.opts.MaxSessions))
 	return d
+}
+
+// sigAlgs returns the signature algorithms the applet offers: ECDSA, and
+// those of the key types its store holds.
+func (c *Card) sigAlgs() byte {
+	algs := spec.SigECDSA
+	for _, o := range c.st.Objects {
+		algs |= spec.KindOfKeyType(o.KeyType).SigAlgsFor()
+	}
+	return algs
 }
 
 // objectTLVs encodes an object's attributes (without the outer tag).
@@ -386,7 +396,11 @@ func (c *Card) sessionInit(ch *channel, cmd apdu.Command) apdu.StatusWord {
 		return sw
 	}
 	mode, sig := f[spec.TagMode], f[spec.TagSigAlgs]
-	if len(mode) != 1 || mode[0] < spec.ModeFullText || mode[0] > spec.ModePadSign || len(sig) != 1 || sig[0] != spec.SigECDSA {
+	// An algorithm the applet does not offer at all (application
+	// information, tag 92) is incorrect data; one it offers but the key
+	// cannot run is refused below as a condition of use.
+	if len(mode) != 1 || mode[0] < spec.ModeFullText || mode[0] > spec.ModePadSign || len(sig) != 1 ||
+		bits.OnesCount8(sig[0]) != 1 || c.sigAlgs()&sig[0] == 0 {
 		return apdu.SWIncorrectData
 	}
 	h := spec.HashSHA256
@@ -406,10 +420,12 @@ func (c *Card) sessionInit(ch *channel, cmd apdu.Command) apdu.StatusWord {
 	if sw != apdu.SWSuccess {
 		return sw
 	}
-	if !o.active() || o.Funcs&spec.FuncSignature == 0 || o.SigAlgs&spec.SigECDSA == 0 || o.HashAlgs&h == 0 {
+	// An algorithm the key cannot run (RSA-PSS with an EC key, ECDSA with
+	// an RSA key) is refused like any function the object lacks.
+	if !o.active() || o.Funcs&spec.FuncSignature == 0 || !algAllowed(o, sig[0]) || o.HashAlgs&h == 0 {
 		return apdu.SWConditionsNotSatisfied
 	}
-	*s = session{op: op, obj: o, mode: mode[0], hash: h}
+	*s = session{op: op, obj: o, mode: mode[0], hash: h, alg: sig[0]}
 	if mode[0] == spec.ModeFullText {
 		s.stream.h = hashFor(h)()
 	}
@@ -490,12 +506,26 @@ func (c *Card) sessionFor(ch *channel, cmd apdu.Command, op sessionOp) (*session
 // returning the digest once the last block is in (nil before).
 func (s *session) digest(cmd apdu.Command, verify bool) ([]byte, apdu.StatusWord) {
 	last := cmd.P1 == spec.BlockLast
+	data := cmd.Data
+	if verify && s.mode != spec.ModeFullText {
+		// The hash and an RSA signature (33 01 00 + 256 bytes) do not fit
+		// one command: the host sends them in blocks, all but the last
+		// marked "more".
+		s.stream.value = append(s.stream.value, cmd.Data...)
+		if len(s.stream.value) > maxVerifyData {
+			return nil, apdu.SWWrongLength
+		}
+		if !last {
+			return nil, apdu.SWSuccess
+		}
+		data = s.stream.value
+	}
 	switch s.mode {
 	case spec.ModePadSign:
 		if !last {
 			return nil, apdu.SWConditionsNotSatisfied
 		}
-		t, rest, err := apdu.ReadTLV(cmd.Data)
+		t, rest, err := apdu.ReadTLV(data)
 		if err != nil || t.Tag != spec.TagFinalHash || len(t.Value) != hashSize(s.hash) {
 			return nil, apdu.SWIncorrectData
 		}
@@ -520,9 +550,8 @@ func (s *session) digest(cmd apdu.Command, verify bool) ([]byte, apdu.StatusWord
 		if !last {
 			return nil, apdu.SWConditionsNotSatisfied
 		}
-		var f fields
-		rest := cmd.Data
-		f = fields{}
+		rest := data
+		f := fields{}
 		for _, want := range []apdu.Tag{spec.TagIntermediateHash, spec.TagBytesHashed, spec.TagLastBlock} {
 			t, r, err := apdu.ReadTLV(rest)
 			if err != nil || t.Tag != want {
@@ -573,73 +602,79 @@ func resumeSHA256(state []byte, n uint64) (hash.Hash, bool) {
 	return h, true
 }
 
-func (c *Card) signUpdate(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord) {
+// maxVerifyData bounds what Verify Signature collects in pad-and-sign and
+// last-block modes: a 64-byte hash or 170 bytes of last-block fields,
+// plus an RSA-2048 signature TLV, with room to spare.
+const maxVerifyData = 1024
+
+// opFor returns the timing class of an operation with a key of this type.
+func opFor(o *object, op Op) Op {
+	if o == nil || spec.KindOfKeyType(o.KeyType) != spec.KeyKindRSA2048 {
+		return op
+	}
+	switch op {
+	case OpSign:
+		return OpSignRSA
+	case OpVerify:
+		return OpVerifyRSA
+	case OpKeyGen:
+		return OpKeyGenRSA
+	}
+	return op
+}
+
+func (c *Card) signUpdate(ch *channel, cmd apdu.Command) ([]byte, apdu.StatusWord, Op) {
 	s, sw := c.sessionFor(ch, cmd, opSign)
 	if sw != apdu.SWSuccess {
-		return nil, sw
+		return nil, sw, OpNone
 	}
 	digest, sw := s.digest(cmd, false)
 	if sw != apdu.SWSuccess {
 		*s = session{}
-		return nil, sw
+		return nil, sw, OpNone
 	}
 	if cmd.P1 != spec.BlockLast {
-		return nil, apdu.SWSuccess
+		return nil, apdu.SWSuccess, OpNone
 	}
-	obj := s.obj
+	obj, alg, h := s.obj, s.alg, s.hash
 	*s = session{} // the card closes the session after the last block
+	op := opFor(obj, OpSign)
 	key, err := c.privateKey(obj)
 	if err != nil {
-		return nil, apdu.SWIntegrity
+		return nil, apdu.SWIntegrity, op
 	}
-	r, ss, err := ecdsa.Sign(c.rnd, key, digest)
+	sig, err := cardSign(c.rnd, key, alg, h, digest)
 	if err != nil {
-		return nil, apdu.SWUnknown
+		return nil, apdu.SWUnknown, op
 	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	ss.FillBytes(sig[32:])
-	if c.st.Variant.DERSignatures {
+	if c.st.Variant.DERSignatures && alg == spec.SigECDSA {
 		if sig, err = spec.SignatureToDER(sig); err != nil {
-			return nil, apdu.SWUnknown
+			return nil, apdu.SWUnknown, op
 		}
 	}
-	return spec.AppendSignatureTLV(make([]byte, 0, 3+len(sig)), sig, c.st.Variant.SigStyle), apdu.SWSuccess
+	return spec.AppendSignatureTLV(make([]byte, 0, 4+len(sig)), sig, c.st.Variant.SigStyle), apdu.SWSuccess, op
 }
 
-func (c *Card) verifyUpdate(ch *channel, cmd apdu.Command) apdu.StatusWord {
+func (c *Card) verifyUpdate(ch *channel, cmd apdu.Command) (apdu.StatusWord, Op) {
 	s, sw := c.sessionFor(ch, cmd, opVerify)
 	if sw != apdu.SWSuccess {
-		return sw
+		return sw, OpNone
 	}
 	digest, sw := s.digest(cmd, true)
 	if sw != apdu.SWSuccess {
 		*s = session{}
-		return sw
+		return sw, OpNone
 	}
 	if cmd.P1 != spec.BlockLast {
-		return apdu.SWSuccess
+		return apdu.SWSuccess, OpNone
 	}
-	obj, tail := s.obj, s.stream.tail
+	obj, tail, alg, h := s.obj, s.stream.tail, s.alg, s.hash
 	*s = session{}
 	sig, rest, err := spec.ReadSignatureTLV(tail)
 	if err != nil || len(rest) != 0 {
-		return apdu.SWIncorrectData
+		return apdu.SWIncorrectData, OpNone
 	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), obj.Value)
-	if err != nil {
-		return apdu.SWIntegrity
-	}
-	if len(sig) != 64 {
-		if sig, err = spec.SignatureFromDER(sig, 32); err != nil {
-			return apdu.SWIncorrectData
-		}
-	}
-	r, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(pub, digest, r, ss) {
-		return apdu.SWSignatureMismatch
-	}
-	return apdu.SWSuccess
+	return cardVerify(obj, alg, h, digest, sig), opFor(obj, OpVerify)
 }
 
 func (c *Card) putKeyUpdate(ch *channel, cmd apdu.Command) apdu.StatusWord {
@@ -663,8 +698,8 @@ func (c *Card) putKeyUpdate(ch *channel, cmd apdu.Command) apdu.StatusWord {
 	if !complete {
 		return apdu.SWIncorrectData
 	}
-	point, err := spec.ParsePublicKey(value)
-	if err != nil || !pointOnP256(point) {
+	point, ok := storedPublic(obj.KeyType, value)
+	if !ok {
 		return apdu.SWIncorrectData
 	}
 	kind, id := obj.Kind, obj.ID
@@ -681,27 +716,34 @@ func (c *Card) putKeyUpdate(ch *channel, cmd apdu.Command) apdu.StatusWord {
 
 // ---- keys ----
 
-func (c *Card) generateKeyPair(cmd apdu.Command) ([]byte, apdu.StatusWord) {
+func (c *Card) generateKeyPair(cmd apdu.Command) ([]byte, apdu.StatusWord, Op) {
+	d, sw, o := c.generateKeyPairOn(cmd)
+	return d, sw, opFor(o, OpKeyGen)
+}
+
+func (c *Card) generateKeyPairOn(cmd apdu.Command) ([]byte, apdu.StatusWord, *object) {
 	if cmd.P1 != 0 || cmd.P2 != 0 {
-		return nil, apdu.SWIncorrectP1P2
+		return nil, apdu.SWIncorrectP1P2, nil
 	}
 	f, sw := parseFields(cmd.Data, spec.TagPrivateKeyID, spec.TagPrivateKeyLabel)
 	if sw != apdu.SWSuccess {
-		return nil, sw
+		return nil, sw, nil
 	}
 	o, sw := c.ref(f, spec.KindPrivateKey)
 	if sw != apdu.SWSuccess {
-		return nil, sw
+		return nil, sw, nil
 	}
 	if o.Funcs&spec.FuncKeyGeneration == 0 || o.Access&spec.AccessUpdate == 0 {
-		return nil, apdu.SWConditionsNotSatisfied
+		return nil, apdu.SWConditionsNotSatisfied, o
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), c.rnd)
+	priv, point, err := genKey(c.rnd, o.KeyType)
 	if err != nil {
-		return nil, apdu.SWUnknown
+		return nil, apdu.SWConditionsNotSatisfied, o
 	}
-	priv, _ := key.Bytes()
-	point, _ := key.PublicKey.Bytes()
+	pubData, err := publicKeyData(&object{KeyType: o.KeyType, Value: point})
+	if err != nil {
+		return nil, apdu.SWUnknown, o
+	}
 	oldID := o.ID
 	var privID, pubID []byte
 	sw = c.mutate(func(st *state) apdu.StatusWord {
@@ -729,12 +771,12 @@ func (c *Card) generateKeyPair(cmd apdu.Command) ([]byte, apdu.StatusWord) {
 		return apdu.SWSuccess
 	})
 	if sw != apdu.SWSuccess {
-		return nil, sw
+		return nil, sw, o
 	}
 	delete(c.keys, objKey(spec.KindPrivateKey, oldID))
 	out := apdu.AppendTLV(nil, spec.TagPrivateKeyID, privID)
 	out = apdu.AppendTLV(out, spec.TagPublicKeyID, pubID)
-	return spec.AppendPublicKeyTLV(out, point), apdu.SWSuccess
+	return spec.AppendPublicKeyDataTLV(out, pubData), apdu.SWSuccess, o
 }
 
 // freshID returns an ID of the same length unused by private and public keys.
@@ -763,7 +805,11 @@ func (c *Card) readPublicKey(cmd apdu.Command) ([]byte, apdu.StatusWord) {
 	if !o.active() || o.Access&spec.AccessRead == 0 {
 		return nil, apdu.SWConditionsNotSatisfied
 	}
-	return spec.AppendPublicKeyTLV(nil, o.Value), apdu.SWSuccess
+	d, err := publicKeyData(o)
+	if err != nil {
+		return nil, apdu.SWIntegrity
+	}
+	return spec.AppendPublicKeyDataTLV(nil, d), apdu.SWSuccess
 }
 
 func (c *Card) computeDH(cmd apdu.Command) ([]byte, apdu.StatusWord) {
@@ -785,21 +831,15 @@ func (c *Card) computeDH(cmd apdu.Command) ([]byte, apdu.StatusWord) {
 	if !priv.active() || priv.Funcs&spec.FuncKeyAgreement == 0 || !pub.active() {
 		return nil, apdu.SWConditionsNotSatisfied
 	}
-	key, err := c.privateKey(priv)
+	// Both keys on the same curve: ECKA of a brainpool key with a P-256
+	// point (or of an RSA key) is refused.
+	kind := spec.KindOfKeyType(priv.KeyType)
+	if keys.Curve(kind) == nil || spec.KindOfKeyType(pub.KeyType) != kind {
+		return nil, apdu.SWConditionsNotSatisfied
+	}
+	z, err := keys.SharedSecret(kind, priv.Value, pub.Value)
 	if err != nil {
 		return nil, apdu.SWIntegrity
-	}
-	ek, err := key.ECDH()
-	if err != nil {
-		return nil, apdu.SWIntegrity
-	}
-	peer, err := ecdh.P256().NewPublicKey(pub.Value)
-	if err != nil {
-		return nil, apdu.SWIntegrity
-	}
-	z, err := ek.ECDH(peer)
-	if err != nil {
-		return nil, apdu.SWIncorrectData
 	}
 	return z, apdu.SWSuccess
 }

@@ -2,7 +2,7 @@ package emulator
 
 import (
 	"context"
-	"crypto/ecdsa"
+	"crypto"
 	"crypto/rand"
 	"fmt"
 	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
@@ -61,6 +61,7 @@ type session struct {
 	obj    *object
 	mode   byte
 	hash   uint16
+	alg    byte // signature algorithm (tag 92)
 	stream streamState
 }
 
@@ -86,7 +87,7 @@ type Card struct {
 	st       *state
 	channels []channel
 	seenGen  uint64
-	keys     map[string]*ecdsa.PrivateKey
+	keys     map[string]crypto.Signer
 	count    uint64
 	modelAll time.Duration // timing-model cost of every APDU
 	modelSig time.Duration // of Compute Signature commands
@@ -118,7 +119,7 @@ func (o *Options) defaults() error {
 }
 
 func newCard(opts Options, st *state) *Card {
-	c := &Card{opts: opts, st: st, rnd: opts.Rand, log: opts.Logger, keys: map[string]*ecdsa.PrivateKey{}, seenGen: st.AdminGen,
+	c := &Card{opts: opts, st: st, rnd: opts.Rand, log: opts.Logger, keys: map[string]crypto.Signer{}, seenGen: st.AdminGen,
 		txSem: make(chan struct{}, 1)}
 	if c.rnd == nil {
 		c.rnd = rand.Reader
@@ -432,6 +433,13 @@ func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, Op) {
 				return nil, apdu.StatusWord(0x6C00 | uint16(byte(len(data)))), cost
 			}
 		}
+		// More than a short answer holds (an RSA-2048 signature or public
+		// key): the first 256 bytes with 61xx, the rest by GET RESPONSE,
+		// as ISO 7816-4 has a card do for a short Le.
+		if len(data) > 256 {
+			ch.pending, ch.pendingSW = data[256:], sw
+			return data[:256], apdu.StatusWord(0x6100 | uint16(byte(min(len(ch.pending), 256)))), cost
+		}
 	}
 	return data, sw, cost
 }
@@ -577,7 +585,7 @@ func (c *Card) mutate(fn func(st *state) apdu.StatusWord) apdu.StatusWord {
 // objects (a session whose object is gone is dropped).
 func (c *Card) install(st *state, stp stamp) {
 	c.st, c.stamp = st, stp
-	c.keys = map[string]*ecdsa.PrivateKey{}
+	c.keys = map[string]crypto.Signer{}
 	for i := range c.channels {
 		for j := range c.channels[i].sessions {
 			if s := &c.channels[i].sessions[j]; s.obj != nil {
@@ -592,7 +600,7 @@ func (c *Card) install(st *state, stp stamp) {
 }
 
 // privateKey returns the parsed key of a private key object (cached).
-func (c *Card) privateKey(o *object) (*ecdsa.PrivateKey, error) {
+func (c *Card) privateKey(o *object) (crypto.Signer, error) {
 	if k, ok := c.keys[o.key()]; ok {
 		return k, nil
 	}

@@ -27,10 +27,18 @@ const (
 	// (see the protocol notes); the GSMA profile, class 8X only, answers
 	// that library 6E00 everywhere.
 	ProfileOrange Profile = "orange"
+	// ProfileKeyTypes behaves as ProfileGSMA and adds to the factory layout
+	// the optional key types of IoT SAFE: an RSA-2048 key pair (container
+	// 07, key type 03, RSASSA-PKCS1-v1_5 and RSASSA-PSS) and a
+	// brainpoolP256r1 key pair (container 08, key type 23, ECDSA and
+	// ECKA), both filled at the factory and open to key generation.
+	ProfileKeyTypes Profile = "gsma-keytypes"
 )
 
 // Profiles lists the known profiles.
-func Profiles() []Profile { return []Profile{ProfileGSMA, ProfileThalesMVP, ProfileOrange} }
+func Profiles() []Profile {
+	return []Profile{ProfileGSMA, ProfileThalesMVP, ProfileOrange, ProfileKeyTypes}
+}
 
 // Variant is the detailed behaviour a Profile expands into. Tests override
 // single fields to reproduce one real card's quirk.
@@ -67,7 +75,7 @@ type Variant struct {
 // Variant returns the profile's default behaviour.
 func (p Profile) Variant() (Variant, bool) {
 	switch p {
-	case ProfileGSMA, "":
+	case ProfileGSMA, ProfileKeyTypes, "":
 		return Variant{AID: spec.AIDGSMA, Family: apdu.Proprietary, SigStyle: spec.SigLenTwoByte,
 			AppletIDLen: 32, HashFieldLen: 2, ObjectListChunk: 256, FileInfoWrapper: true, IDLen: 1}, true
 	case ProfileOrange:

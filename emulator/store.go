@@ -222,25 +222,7 @@ func factoryState(p Profile, v Variant, rnd io.Reader) (*state, error) {
 	copy(data, "go-iotsafe emulator data file\n")
 
 	keyPair := func(b byte, label string, funcs, usage byte, priv, pub []byte) []*object {
-		state := spec.StateDeactivated
-		if priv != nil {
-			state = spec.StateActivated
-		}
-		common := object{ID: id(b), Label: label, KeyType: spec.KeyTypeP256Persistent, KeyUsage: usage,
-			Funcs: funcs, State: state}
-		if funcs&spec.FuncSignature != 0 {
-			common.SigAlgs, common.HashAlgs = spec.SigECDSA, allHashes
-		}
-		if funcs&spec.FuncKeyAgreement != 0 {
-			common.KeyAgreement = spec.KeyAgreementECKA
-		}
-		pr, pu := common, common
-		pr.Kind, pr.Access, pr.Value = spec.KindPrivateKey, spec.AccessUpdate, priv
-		pu.Kind, pu.Access, pu.Value = spec.KindPublicKey, spec.AccessRead|spec.AccessUpdate, pub
-		if funcs&spec.FuncKeyGeneration == 0 {
-			pr.Access, pu.Access = 0, spec.AccessRead
-		}
-		return []*object{&pr, &pu}
+		return typedKeyPair(id(b), label, spec.KeyTypeP256Persistent, funcs, usage, priv, pub)
 	}
 	s.Objects = append(s.Objects, keyPair(0x01, "device-key", spec.FuncSignature, spec.KeyUsageTLS13, signPriv, signPub)...)
 	s.Objects = append(s.Objects, keyPair(0x02, "ztp-key", spec.FuncSignature|spec.FuncKeyGeneration, spec.KeyUsageTLS13, nil, nil)...)
@@ -258,7 +240,51 @@ func factoryState(p Profile, v Variant, rnd io.Reader) (*state, error) {
 		&object{Kind: spec.KindFile, ID: id(0x10), Label: "data", Access: spec.AccessRead | spec.AccessUpdate, State: spec.StateActivated,
 			FileUsage: spec.FileUsageGeneral, Size: len(data), Value: data},
 	)
+	if p == ProfileKeyTypes {
+		// The optional key types, filled at the factory: RSA-2048 in
+		// container 07, brainpoolP256r1 in container 08.
+		rsaPriv, rsaPub, err := genKey(rnd, spec.KeyTypeRSA2048)
+		if err != nil {
+			return nil, err
+		}
+		bpPriv, bpPub, err := genKey(rnd, spec.KeyTypeBrainpoolPersistent)
+		if err != nil {
+			return nil, err
+		}
+		s.Objects = append(s.Objects, typedKeyPair(id(0x07), "rsa-key", spec.KeyTypeRSA2048,
+			spec.FuncSignature|spec.FuncKeyGeneration, spec.KeyUsageTLS13, rsaPriv, rsaPub)...)
+		s.Objects = append(s.Objects, typedKeyPair(id(0x08), "brainpool-key", spec.KeyTypeBrainpoolPersistent,
+			spec.FuncSignature|spec.FuncKeyAgreement|spec.FuncKeyGeneration, spec.KeyUsageTLS13, bpPriv, bpPub)...)
+		s.Objects = append(s.Objects, &object{Kind: spec.KindPublicKey, ID: id(0x09), Label: "brainpool-peer-key",
+			Access: spec.AccessRead | spec.AccessUpdate, State: spec.StateDeactivated, KeyType: spec.KeyTypeBrainpoolVolatile,
+			KeyUsage: spec.KeyUsageGeneral, Funcs: spec.FuncKeyAgreement | spec.FuncSignature, SigAlgs: spec.SigECDSA,
+			HashAlgs: allHashes, KeyAgreement: spec.KeyAgreementECKA})
+	}
 	return s, nil
+}
+
+// typedKeyPair returns a private and a public key object of one container
+// (deactivated when priv is nil).
+func typedKeyPair(id hexBytes, label string, keyType, funcs, usage byte, priv, pub []byte) []*object {
+	state := spec.StateDeactivated
+	if priv != nil {
+		state = spec.StateActivated
+	}
+	common := object{ID: id, Label: label, KeyType: keyType, KeyUsage: usage, Funcs: funcs, State: state}
+	if funcs&spec.FuncSignature != 0 {
+		common.SigAlgs = spec.KindOfKeyType(keyType).SigAlgsFor()
+		common.HashAlgs = spec.HashSHA256 | spec.HashSHA384 | spec.HashSHA512
+	}
+	if funcs&spec.FuncKeyAgreement != 0 {
+		common.KeyAgreement = spec.KeyAgreementECKA
+	}
+	pr, pu := common, common
+	pr.Kind, pr.Access, pr.Value = spec.KindPrivateKey, spec.AccessUpdate, priv
+	pu.Kind, pu.Access, pu.Value = spec.KindPublicKey, spec.AccessRead|spec.AccessUpdate, pub
+	if funcs&spec.FuncKeyGeneration == 0 {
+		pr.Access, pu.Access = 0, spec.AccessRead
+	}
+	return []*object{&pr, &pu}
 }
 
 // factoryCertificates issues the device certificate for key 01 from a
@@ -381,11 +407,6 @@ func (f *fileStore) save(s *state) (stamp, error) {
 		return stamp{}, fmt.Errorf("%w %s: %v", ErrStateFile, f.path, err)
 	}
 	return statStamp(f.path)
-}
-
-// parsePrivate returns the ECDSA key of a private key object.
-func parsePrivate(o *object) (*ecdsa.PrivateKey, error) {
-	return ecdsa.ParseRawPrivateKey(elliptic.P256(), o.Value)
 }
 
 // pointOnP256 reports whether p is an uncompressed point on P-256.

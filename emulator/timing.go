@@ -23,6 +23,8 @@ type Timing struct {
 	KDF     time.Duration // PRF / HKDF
 	Random  time.Duration // Get Random
 	Read    time.Duration // Read File chunk
+	// RSA-2048 operations, far slower on a real SIM than ECDSA.
+	RSASign, RSAVerify, RSAKeyGen time.Duration
 	// Baud, when non-zero, adds the cost of an AT+CSIM exchange over a
 	// serial line at this rate: each APDU byte travels as two hex
 	// characters, plus about 20 characters of AT framing each way, at
@@ -68,6 +70,12 @@ func (t *Timing) Cost(cmdLen, respLen int, class Op) time.Duration {
 		d += t.Random
 	case OpRead:
 		d += t.Read
+	case OpSignRSA:
+		d += t.RSASign
+	case OpVerifyRSA:
+		d += t.RSAVerify
+	case OpKeyGenRSA:
+		d += t.RSAKeyGen
 	}
 	return d + t.LinkCost(cmdLen, respLen)
 }

@@ -79,9 +79,16 @@ const (
 	SigLenBER
 )
 
-// AppendSignatureTLV appends 33 <len> sig with the given length style.
+// AppendSignatureTLV appends 33 <len> sig with the given length style
+// (two bytes whatever the style for signatures over 255 bytes).
 func AppendSignatureTLV(dst, sig []byte, style SigLenStyle) []byte {
 	dst = append(dst, byte(TagSignature))
+	if style == SigLenOneByte && len(sig) > 0xFF {
+		// One byte cannot say 256: applets of that style write an RSA-2048
+		// signature as 33 01 00 (the Thales PKCS#11 module strips three
+		// header bytes from it).
+		style = SigLenTwoByte
+	}
 	switch style {
 	case SigLenTwoByte:
 		dst = append(dst, byte(len(sig)>>8), byte(len(sig)))

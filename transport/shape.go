@@ -8,7 +8,8 @@ import (
 
 // CheckAnswer checks that resp has a shape an answer to cmd can have: a
 // status word of a valid ISO 7816-4 class; no data with a status word that
-// carries none (61xx, 6Cxx, errors 64xx to 6Fxx); no data for a command that
+// carries none (6Cxx, errors 64xx to 6Fxx; 61xx may carry the first part of
+// an answer longer than a short Le, ISO 7816-4); no data for a command that
 // asked for none (no Le; SELECT excepted, which some cards answer with
 // control parameters regardless); never more data than Le allows. Transports
 // whose link can deliver an answer that belongs to another command (a modem
@@ -25,7 +26,7 @@ func CheckAnswer(cmd, resp []byte) error {
 	if n == 0 {
 		return nil
 	}
-	if sw1 == 0x61 || sw1 == 0x6C || sw1 >= 0x64 && sw1 <= 0x6F {
+	if sw1 == 0x6C || sw1 >= 0x64 && sw1 <= 0x6F {
 		return fmt.Errorf("%w: %d data bytes with status word %02X%02X, which carries none", ErrProtocol, n, sw1, sw2)
 	}
 	c, err := apdu.ParseCommand(cmd)
