@@ -12,8 +12,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdh"
-	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -40,12 +40,19 @@ type Key struct {
 	ref     iotsafe.Ref
 	id      []byte
 	label   string
-	pub     *ecdsa.PublicKey
+	pub     publicKey
+	kind    spec.KeyTypeKind
 	hashes  uint16
+	algs    byte // signature algorithms the key offers (tag 92)
 	timeout time.Duration
 }
 
 var _ crypto.Signer = (*Key)(nil)
+
+// publicKey is what *ecdsa.PublicKey and *rsa.PublicKey have in common.
+type publicKey interface {
+	Equal(crypto.PublicKey) bool
+}
 
 // Options configure New.
 type Options struct {
@@ -71,18 +78,30 @@ func New(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, opts *Options)
 	if obj.CryptoFunctions&spec.FuncSignature == 0 {
 		return nil, fmt.Errorf("signer: private key %X (%q) cannot sign (functions %02X)", obj.ID, obj.Label, obj.CryptoFunctions)
 	}
-	if obj.KeyType != 0 && obj.KeyType != spec.KeyTypeP256Persistent && obj.KeyType != spec.KeyTypeP256Volatile {
-		return nil, fmt.Errorf("signer: private key %X has key type %02X; only NIST P-256 keys are supported", obj.ID, obj.KeyType)
+	kind := spec.KindOfKeyType(obj.KeyType)
+	if obj.KeyType == 0 {
+		kind = spec.KeyKindUnknown // an applet that omits tag 4B: the key tells
+	} else if kind == spec.KeyKindUnknown {
+		return nil, fmt.Errorf("signer: private key %X has key type %02X; P-256 (13, 14), brainpoolP256r1 (23, 24) and RSA-2048 (03) keys sign", obj.ID, obj.KeyType)
 	}
-	point, err := a.ReadPublicKey(ctx, iotsafe.ByID(obj.ID...))
+	pk, err := a.PublicKey(ctx, iotsafe.ByID(obj.ID...))
 	if err != nil {
 		return nil, fmt.Errorf("signer: reading the public key of %X: %w", obj.ID, err)
 	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-	if err != nil {
-		return nil, fmt.Errorf("signer: public key %X is not a P-256 point: %w", obj.ID, err)
+	got := keys.KindOf(pk)
+	if kind != spec.KeyKindUnknown && got != kind {
+		return nil, fmt.Errorf("signer: private key %X has key type %s but its public key is %s", obj.ID, kind, got)
 	}
-	k := &Key{a: a, ref: iotsafe.ByID(obj.ID...), id: obj.ID, label: obj.Label, pub: pub, hashes: obj.HashAlgorithms, timeout: DefaultTimeout}
+	kind = got
+	pub, ok := pk.(publicKey)
+	if !ok || kind == spec.KeyKindUnknown {
+		return nil, fmt.Errorf("signer: public key %X is of no type the signer knows (%T)", obj.ID, pk)
+	}
+	k := &Key{a: a, ref: iotsafe.ByID(obj.ID...), id: obj.ID, label: obj.Label, pub: pub, kind: kind,
+		hashes: obj.HashAlgorithms, algs: obj.SignatureAlgorithms, timeout: DefaultTimeout}
+	if k.algs == 0 {
+		k.algs = kind.SigAlgsFor()
+	}
 	if opts != nil && opts.Timeout > 0 {
 		k.timeout = opts.Timeout
 	}
@@ -92,8 +111,12 @@ func New(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, opts *Options)
 	return k, nil
 }
 
-// Public returns the key's *ecdsa.PublicKey.
+// Public returns the key's public key: *ecdsa.PublicKey (P-256 or
+// brainpoolP256r1) or *rsa.PublicKey (RSA-2048).
 func (k *Key) Public() crypto.PublicKey { return k.pub }
+
+// KeyKind returns the key's algorithm family.
+func (k *Key) KeyKind() spec.KeyTypeKind { return k.kind }
 
 // ID returns the key's IoT SAFE ID.
 func (k *Key) ID() []byte { return append([]byte(nil), k.id...) }
@@ -105,10 +128,14 @@ func (k *Key) Label() string { return k.label }
 func (k *Key) Applet() *iotsafe.Applet { return k.a }
 
 // Sign signs digest, the output of opts.HashFunc() (SHA-256, SHA-384 or
-// SHA-512), on the card and returns an ASN.1 DER ECDSA signature. When the
-// key does not offer that hash, the card is asked to sign the digest cut to
-// the curve size (X9.62: the leftmost 256 bits), which is the same
-// signature. rand is not used: the card draws its own nonce.
+// SHA-512), on the card. An EC key returns an ASN.1 DER ECDSA signature;
+// when the key does not offer that hash, the card is asked to sign the
+// digest cut to the curve size (X9.62: the leftmost 256 bits), which is
+// the same signature. An RSA key returns an RSASSA-PKCS1-v1_5 signature,
+// or an RSASSA-PSS one when opts is *rsa.PSSOptions; the card's PSS salt is
+// as long as the hash, so SaltLength must be rsa.PSSSaltLengthEqualsHash
+// (what crypto/tls and crypto/x509 ask for) or that length. rand is not
+// used: the card draws its own randomness.
 func (k *Key) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), k.timeout)
 	defer cancel()
@@ -128,6 +155,12 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	if len(digest) != hf.Size() {
 		return nil, fmt.Errorf("signer: a %v digest has %d bytes, got %d", hf, hf.Size(), len(digest))
 	}
+	if k.kind == spec.KeyKindRSA2048 {
+		return k.signRSA(ctx, h, digest, opts)
+	}
+	if _, pss := opts.(*rsa.PSSOptions); pss {
+		return nil, fmt.Errorf("signer: RSA-PSS options for %s key %X", k.kind, k.id)
+	}
 	if k.hashes&uint16(h) == 0 {
 		if k.hashes&spec.HashSHA256 == 0 {
 			return nil, fmt.Errorf("signer: key %X offers no hash the card can sign with", k.id)
@@ -141,12 +174,40 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	return spec.SignatureToDER(raw)
 }
 
+// signRSA signs with the RSA key: PKCS#1 v1.5, or PSS for *rsa.PSSOptions.
+func (k *Key) signRSA(ctx context.Context, h iotsafe.Hash, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	alg := iotsafe.SigRSAPKCS1
+	if po, ok := opts.(*rsa.PSSOptions); ok {
+		if po.SaltLength != rsa.PSSSaltLengthEqualsHash && po.SaltLength != len(digest) {
+			return nil, fmt.Errorf("signer: the card makes RSA-PSS signatures with a salt of the hash length (%d bytes); salt length %d asked (use rsa.PSSSaltLengthEqualsHash)", len(digest), po.SaltLength)
+		}
+		alg = iotsafe.SigRSAPSS
+	}
+	if k.algs&byte(alg) == 0 {
+		return nil, fmt.Errorf("signer: RSA key %X does not offer %s (signature algorithms %02X)", k.id, alg, k.algs)
+	}
+	if k.hashes&uint16(h) == 0 {
+		return nil, fmt.Errorf("signer: RSA key %X does not offer %s (an RSA signature cannot fall back to another hash)", k.id, h)
+	}
+	sig, err := k.a.SignWith(ctx, k.ref, alg, h, digest)
+	if err != nil {
+		return nil, k.explain(err)
+	}
+	if len(sig) != spec.RSA2048Bytes {
+		return nil, fmt.Errorf("%w: the card sent an RSA-2048 signature of %d bytes", iotsafe.ErrMalformedResponse, len(sig))
+	}
+	return sig, nil
+}
+
 // SignMessage sends a whole message to the card, which hashes it with h
 // and signs it (full-text mode); it returns a DER signature.
 func (k *Key) SignMessage(ctx context.Context, msg []byte, h crypto.Hash) ([]byte, error) {
 	ih, ok := iotsafe.HashFor(h)
 	if !ok {
 		return nil, fmt.Errorf("signer: hash %v is not supported", h)
+	}
+	if k.kind == spec.KeyKindRSA2048 {
+		return nil, fmt.Errorf("signer: full-text signing is implemented for EC keys only; sign a digest with Sign for RSA key %X", k.id)
 	}
 	raw, err := k.a.SignMessage(ctx, k.ref, ih, msg)
 	if err != nil {
@@ -239,11 +300,19 @@ func (r cardRand) Read(p []byte) (int, error) {
 
 // CreateCSR returns a DER PKCS#10 request for the key, signed on the card,
 // with the subject and SANs of tmpl (its SignatureAlgorithm may be left
-// zero: ECDSA with SHA-256).
+// zero: ECDSA with SHA-256 for a P-256 key, PKCS#1 v1.5 with SHA-256 for an
+// RSA key). crypto/x509 cannot encode brainpool keys: their CSR is an
+// error.
 func CreateCSR(k *Key, tmpl *x509.CertificateRequest) ([]byte, error) {
 	t := *tmpl
 	if t.SignatureAlgorithm == x509.UnknownSignatureAlgorithm {
 		t.SignatureAlgorithm = x509.ECDSAWithSHA256
+		if k.kind == spec.KeyKindRSA2048 {
+			t.SignatureAlgorithm = x509.SHA256WithRSA
+		}
+	}
+	if k.kind == spec.KeyKindBrainpoolP256 {
+		return nil, fmt.Errorf("signer: crypto/x509 has no brainpoolP256r1: make the CSR of key %X with OpenSSL through the PKCS#11 module", k.id)
 	}
 	return x509.CreateCertificateRequest(rand.Reader, &t, k)
 }
