@@ -3,6 +3,8 @@ package pkcs11mod
 import (
 	"encoding/asn1"
 	"testing"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
 )
 
 // The attributes PKCS#11 2.40 defines for each object class and key type
@@ -18,10 +20,16 @@ var (
 	keyAttrsDefined     = []uint{CKA_KEY_TYPE, CKA_ID, CKA_START_DATE, CKA_END_DATE, CKA_DERIVE, CKA_LOCAL,
 		CKA_KEY_GEN_MECHANISM, CKA_ALLOWED_MECHANISMS}
 	publicAttrsDefined = []uint{CKA_SUBJECT, CKA_ENCRYPT, CKA_VERIFY, CKA_VERIFY_RECOVER, CKA_WRAP, CKA_TRUSTED,
-		CKA_WRAP_TEMPLATE, CKA_PUBLIC_KEY_INFO, CKA_EC_PARAMS, CKA_EC_POINT}
+		CKA_WRAP_TEMPLATE, CKA_PUBLIC_KEY_INFO}
 	privateAttrsDefined = []uint{CKA_SUBJECT, CKA_SENSITIVE, CKA_DECRYPT, CKA_SIGN, CKA_SIGN_RECOVER, CKA_UNWRAP,
 		CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_WRAP_WITH_TRUSTED, CKA_UNWRAP_TEMPLATE,
-		CKA_ALWAYS_AUTHENTICATE, CKA_PUBLIC_KEY_INFO, CKA_EC_PARAMS, CKA_VALUE}
+		CKA_ALWAYS_AUTHENTICATE, CKA_PUBLIC_KEY_INFO}
+	// §2.3 EC keys, §2.1 RSA keys (PKCS#11 2.40 mechanisms document).
+	ecPublicAttrsDefined   = []uint{CKA_EC_PARAMS, CKA_EC_POINT}
+	ecPrivateAttrsDefined  = []uint{CKA_EC_PARAMS, CKA_VALUE}
+	rsaPublicAttrsDefined  = []uint{CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT}
+	rsaPrivateAttrsDefined = []uint{CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2,
+		CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT}
 	secretAttrsDefined = []uint{CKA_SENSITIVE, CKA_ENCRYPT, CKA_DECRYPT, CKA_SIGN, CKA_VERIFY, CKA_WRAP, CKA_UNWRAP,
 		CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_CHECK_VALUE, CKA_WRAP_WITH_TRUSTED,
 		CKA_TRUSTED, CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_VALUE, CKA_VALUE_LEN}
@@ -33,7 +41,8 @@ var (
 )
 
 func TestEveryDefinedAttributeAnswered(t *testing.T) {
-	f := newFixture(t, SlotConfig{SIM: "sim1", SecretKeys: true})
+	// The key-types profile: P-256, brainpoolP256r1 and RSA-2048 keys.
+	f := newFixtureWith(t, emulator.Options{Profile: emulator.ProfileKeyTypes}, SlotConfig{SIM: "sim1", SecretKeys: true})
 	h := f.session(t, true)
 	// Besides the SIM's objects: host-stored ones (a certificate and a
 	// data object) and a session public key, as applications create them.
@@ -63,19 +72,29 @@ func TestEveryDefinedAttributeAnswered(t *testing.T) {
 		}
 	}
 	seen := map[uint]int{}
+	keyTypes := map[uint]int{}
 	for _, o := range all {
 		cls, _ := getUlong(f.attr(t, h, o, CKA_CLASS))
 		want := append([]uint(nil), storageAttrsDefined...)
-		switch cls {
-		case CKO_PUBLIC_KEY:
-			want = append(append(want, keyAttrsDefined...), publicAttrsDefined...)
-		case CKO_PRIVATE_KEY:
-			want = append(append(want, keyAttrsDefined...), privateAttrsDefined...)
-		case CKO_SECRET_KEY:
+		var kt uint
+		if cls == CKO_PUBLIC_KEY || cls == CKO_PRIVATE_KEY {
+			kt, _ = getUlong(f.attr(t, h, o, CKA_KEY_TYPE))
+			keyTypes[kt]++
+		}
+		switch {
+		case cls == CKO_PUBLIC_KEY && kt == CKK_RSA:
+			want = append(append(append(want, keyAttrsDefined...), publicAttrsDefined...), rsaPublicAttrsDefined...)
+		case cls == CKO_PRIVATE_KEY && kt == CKK_RSA:
+			want = append(append(append(want, keyAttrsDefined...), privateAttrsDefined...), rsaPrivateAttrsDefined...)
+		case cls == CKO_PUBLIC_KEY:
+			want = append(append(append(want, keyAttrsDefined...), publicAttrsDefined...), ecPublicAttrsDefined...)
+		case cls == CKO_PRIVATE_KEY:
+			want = append(append(append(want, keyAttrsDefined...), privateAttrsDefined...), ecPrivateAttrsDefined...)
+		case cls == CKO_SECRET_KEY:
 			want = append(append(want, keyAttrsDefined...), secretAttrsDefined...)
-		case CKO_CERTIFICATE:
+		case cls == CKO_CERTIFICATE:
 			want = append(want, certAttrsDefined...)
-		case CKO_DATA:
+		case cls == CKO_DATA:
 			want = append(want, dataAttrsDefined...)
 		default:
 			t.Errorf("object of class %#x", cls)
@@ -97,5 +116,8 @@ func TestEveryDefinedAttributeAnswered(t *testing.T) {
 		if seen[cls] == 0 {
 			t.Errorf("no object of class %#x checked", cls)
 		}
+	}
+	if keyTypes[CKK_RSA] < 2 || keyTypes[CKK_EC] < 4 {
+		t.Errorf("key objects checked by type: %v", keyTypes)
 	}
 }

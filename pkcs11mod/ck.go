@@ -228,6 +228,7 @@ const (
 
 // Key types.
 const (
+	CKK_RSA            uint = (0)
 	CKK_ECDSA          uint = (3)
 	CKK_EC             uint = (3)
 	CKK_GENERIC_SECRET uint = (0x10)
@@ -249,6 +250,29 @@ const (
 	CKM_ECDH1_DERIVE    uint = (0x1050)
 	CKM_VENDOR_DEFINED  uint = (1 << 31)
 	CKM_SHA224          uint = (0x255)
+
+	CKM_RSA_PKCS_KEY_PAIR_GEN uint = (0)
+	CKM_RSA_PKCS              uint = (1)
+	CKM_SHA1_RSA_PKCS         uint = (6)
+	CKM_RSA_PKCS_PSS          uint = (0xd)
+	CKM_SHA1_RSA_PKCS_PSS     uint = (0xe)
+	CKM_SHA256_RSA_PKCS       uint = (0x40)
+	CKM_SHA384_RSA_PKCS       uint = (0x41)
+	CKM_SHA512_RSA_PKCS       uint = (0x42)
+	CKM_SHA256_RSA_PKCS_PSS   uint = (0x43)
+	CKM_SHA384_RSA_PKCS_PSS   uint = (0x44)
+	CKM_SHA512_RSA_PKCS_PSS   uint = (0x45)
+	CKM_SHA224_RSA_PKCS       uint = (0x46)
+	CKM_SHA224_RSA_PKCS_PSS   uint = (0x47)
+)
+
+// Mask generation functions of CK_RSA_PKCS_PSS_PARAMS.
+const (
+	CKG_MGF1_SHA1   uint = (1)
+	CKG_MGF1_SHA256 uint = (2)
+	CKG_MGF1_SHA384 uint = (3)
+	CKG_MGF1_SHA512 uint = (4)
+	CKG_MGF1_SHA224 uint = (5)
 )
 
 // Flags of the info structures, C_Initialize and sessions.

@@ -69,7 +69,8 @@ func (c *CertStore) ckaID(keyID []byte) []byte {
 // certify the key the SIM holds under it now (the store may hold
 // certificates of another SIM with the same applet, or of a replaced key).
 func (c *CertStore) find(ctx context.Context, st *Store, keyID []byte) ([]StoredObject, error) {
-	point, perr := c.Applet.ReadPublicKey(ctx, iotsafe.ByID(keyID...))
+	d, perr := c.Applet.ReadPublicKeyData(ctx, iotsafe.ByID(keyID...))
+	point := pubDataID(d)
 	objs, err := st.List()
 	var out []StoredObject
 	for _, o := range objs {

@@ -71,12 +71,18 @@ type fixture struct {
 // in-memory emulator with the factory layout.
 func newFixture(t testing.TB, slots ...SlotConfig) *fixture {
 	t.Helper()
+	return newFixtureWith(t, emulator.Options{}, slots...)
+}
+
+// newFixtureWith is newFixture with emulators made with opts.
+func newFixtureWith(t testing.TB, opts emulator.Options, slots ...SlotConfig) *fixture {
+	t.Helper()
 	f := &fixture{cards: map[string]*counting{}}
 	if len(slots) == 0 {
 		slots = []SlotConfig{{SIM: "sim1"}}
 	}
 	for _, s := range slots {
-		card, err := emulator.New(emulator.Options{})
+		card, err := emulator.New(opts)
 		if err != nil {
 			t.Fatal(err)
 		}

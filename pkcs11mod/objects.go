@@ -3,24 +3,54 @@ package pkcs11mod
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
 // oidP256 is the DER of the named curve prime256v1 (CKA_EC_PARAMS).
 var oidP256 = []byte{0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07}
+
+// oidBrainpoolP256r1 is the DER of the named curve brainpoolP256r1
+// (1.3.36.3.3.2.8.1.1.7, RFC 5639), as the Thales PKCS#11 module maps key
+// types 23 and 24.
+var oidBrainpoolP256r1 = []byte{0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07}
+
+// ecParams returns the CKA_EC_PARAMS of an EC key family.
+func ecParams(k spec.KeyTypeKind) []byte {
+	if k == spec.KeyKindBrainpoolP256 {
+		return oidBrainpoolP256r1
+	}
+	return oidP256
+}
+
+// curveOf returns the EC key family of a CKA_EC_PARAMS value, unknown for
+// other curves.
+func curveOf(p []byte) spec.KeyTypeKind {
+	switch {
+	case bytes.Equal(p, oidP256):
+		return spec.KeyKindP256
+	case bytes.Equal(p, oidBrainpoolP256r1):
+		return spec.KeyKindBrainpoolP256
+	}
+	return spec.KeyKindUnknown
+}
 
 // object is one PKCS#11 object with every attribute precomputed.
 type object struct {
@@ -34,11 +64,15 @@ type object struct {
 	card   bool
 	kind   spec.ObjectKind
 	cardID []byte
-	point  []byte // public key 04||X||Y of key objects
-	// pointPending: the public key is not read yet (CKA_EC_POINT and
-	// CKA_PUBLIC_KEY_INFO come with it, see slot.resolvePoint).
+	kt     spec.KeyTypeKind // key objects: P-256, brainpoolP256r1 or RSA-2048
+	point  []byte           // EC key objects: public key 04||X||Y
+	rsa    *rsa.PublicKey   // RSA key objects: the public key
+	// pointPending: the public key is not read yet (CKA_EC_POINT or
+	// CKA_MODULUS and CKA_PUBLIC_EXPONENT, and CKA_PUBLIC_KEY_INFO come
+	// with it, see slot.resolvePoint).
 	pointPending bool
 	hashes       uint16 // hash algorithms of a private key
+	sigAlgs      byte   // signature algorithms of a private key (tag 92)
 	private      bool   // CKA_PRIVATE
 	// lazyValue: CKA_VALUE is the content of a card data file, read from
 	// the card the first time someone asks for it (see loadValue).
@@ -48,6 +82,30 @@ type object struct {
 	hostName string
 	// session objects: the session that owns them (0 for token objects)
 	owner uint
+}
+
+// pubID is what identifies the key object's public key: the EC point or
+// the RSA modulus; nil while it is not known.
+func (o *object) pubID() []byte {
+	if o.rsa != nil {
+		return o.rsa.N.Bytes()
+	}
+	return o.point
+}
+
+// publicKey returns the Go public key of a key object, nil when unknown.
+func (o *object) publicKey() crypto.PublicKey {
+	if o.rsa != nil {
+		return o.rsa
+	}
+	if o.point == nil {
+		return nil
+	}
+	pub, err := keys.ECPublic(o.kt, o.point)
+	if err != nil {
+		return nil
+	}
+	return pub
 }
 
 func (o *object) bool(t uint) bool {
@@ -179,9 +237,9 @@ func (s *slot) lookup(ctx context.Context, tmpl []Attribute) (bool, uint) {
 	var obj *object
 	loginReq := s.cfg.UserPIN != ""
 	switch {
-	case kind == spec.KindPrivateKey && isP256(o.KeyType):
+	case kind == spec.KindPrivateKey && keyTypeShown(o.KeyType):
 		obj = s.privateKey(hs, *o, nil, loginReq)
-	case kind == spec.KindPublicKey && isP256(o.KeyType):
+	case kind == spec.KindPublicKey && keyTypeShown(o.KeyType):
 		obj = s.publicKey(hs, *o, nil)
 	case kind == spec.KindSecretKey && s.cfg.SecretKeys:
 		obj = s.secretKey(hs, *o, loginReq)
@@ -233,12 +291,12 @@ func (s *slot) simIdentity(ctx context.Context) ([]byte, uint) {
 		s.simID = []byte{}
 		return s.simID, CKR_OK
 	}
-	p, err := s.applet.ReadPublicKey(ctx, iotsafe.ByID(pick.ID...))
+	d, err := s.applet.ReadPublicKeyData(ctx, iotsafe.ByID(pick.ID...))
 	if err != nil {
 		return nil, s.fail("read public key", err)
 	}
-	s.simID = p
-	return p, CKR_OK
+	s.simID = pubDataID(d)
+	return s.simID, CKR_OK
 }
 
 // ckaBoundKey is a vendor attribute of host-stored certificates for SIM
@@ -247,22 +305,41 @@ func (s *slot) simIdentity(ctx context.Context) ([]byte, uint) {
 // removal of a credential removes its certificate from view too.
 const ckaBoundKey = CKA_VENDOR_DEFINED | 0x494F5401
 
-// certPoint returns the uncompressed P-256 point a DER certificate
-// certifies, or nil.
+// pubDataID is the identity of decoded public key data, as pubID.
+func pubDataID(d spec.PublicKeyData) []byte {
+	if d.IsRSA() {
+		return d.N
+	}
+	return d.Point
+}
+
+// certPoint returns the identity (as pubID) of the public key a DER
+// certificate certifies: the uncompressed P-256 point, or the RSA
+// modulus; nil for others.
 func certPoint(der []byte) []byte {
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil
 	}
-	k, ok := c.PublicKey.(*ecdsa.PublicKey)
-	if !ok || k.Curve != elliptic.P256() {
-		return nil
+	return keyIdentity(c.PublicKey)
+}
+
+// keyIdentity is pubID for a Go public key.
+func keyIdentity(pub crypto.PublicKey) []byte {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return nil
+		}
+		p, err := k.Bytes()
+		if err != nil {
+			return nil
+		}
+		return p
+	case *rsa.PublicKey:
+		return k.N.Bytes()
 	}
-	p, err := k.Bytes()
-	if err != nil {
-		return nil
-	}
-	return p
+	return nil
 }
 
 // build maps the applet store's object list (one command, cached by the
@@ -283,9 +360,9 @@ func (s *slot) build(ctx context.Context) uint {
 	loginReq := s.cfg.UserPIN != ""
 	for _, o := range objs {
 		switch {
-		case o.Kind == spec.KindPrivateKey && o.Active() && isP256(o.KeyType):
+		case o.Kind == spec.KindPrivateKey && o.Active() && keyTypeShown(o.KeyType):
 			out = append(out, s.privateKey(hs, o, nil, loginReq))
-		case o.Kind == spec.KindPublicKey && o.Active() && isP256(o.KeyType):
+		case o.Kind == spec.KindPublicKey && o.Active() && keyTypeShown(o.KeyType):
 			out = append(out, s.publicKey(hs, o, nil))
 		case o.Kind == spec.KindSecretKey && o.Active() && s.cfg.SecretKeys:
 			out = append(out, s.secretKey(hs, o, loginReq))
@@ -314,7 +391,11 @@ func (s *slot) build(ctx context.Context) uint {
 }
 
 // pointAttrs are the attributes of key objects that need the public key.
-var pointAttrs = []uint{CKA_EC_POINT, CKA_PUBLIC_KEY_INFO}
+var pointAttrs = []uint{CKA_EC_POINT, CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PUBLIC_KEY_INFO}
+
+// isPointAttr reports whether attribute t of a key object comes with its
+// public key.
+func isPointAttr(t uint) bool { return slices.Contains(pointAttrs, t) }
 
 // resolvePoint reads the public key of one key object (the public key
 // object with its ID) and fills its point attributes. A key whose public
@@ -323,7 +404,10 @@ func (s *slot) resolvePoint(ctx context.Context, o *object) uint {
 	if !o.pointPending {
 		return CKR_OK
 	}
-	p, err := s.applet.ReadPublicKey(ctx, iotsafe.ByID(o.cardID...))
+	d, err := s.applet.ReadPublicKeyData(ctx, iotsafe.ByID(o.cardID...))
+	if err == nil {
+		err = o.setPublic(d)
+	}
 	if err != nil {
 		if rv := s.fail("read public key", err); rv == CKR_DEVICE_REMOVED {
 			return rv
@@ -331,17 +415,47 @@ func (s *slot) resolvePoint(ctx context.Context, o *object) uint {
 		o.pointPending = false
 		return CKR_OK
 	}
-	o.setPoint(p)
 	return CKR_OK
 }
 
-// setPoint fills the attributes that come from the public key.
+// setPublic fills the attributes that come from the public key, after
+// checking it is a key of the object's type.
+func (o *object) setPublic(d spec.PublicKeyData) error {
+	pub, err := keys.Public(typeCodeOf(o.kt), d)
+	if err != nil {
+		return err
+	}
+	o.pointPending = false
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		o.rsa = k
+		o.attrs[CKA_MODULUS] = k.N.Bytes()
+		o.attrs[CKA_PUBLIC_EXPONENT] = big.NewInt(int64(k.E)).Bytes()
+		o.attrs[CKA_PUBLIC_KEY_INFO], _ = x509.MarshalPKIXPublicKey(k)
+	default:
+		o.setPoint(d.Point)
+	}
+	return nil
+}
+
+// setPoint fills the attributes that come from an EC public key.
 func (o *object) setPoint(p []byte) {
 	o.point, o.pointPending = p, false
-	o.attrs[CKA_PUBLIC_KEY_INFO] = spki(p)
+	o.attrs[CKA_PUBLIC_KEY_INFO] = ecSPKI(o.kt, p)
 	// Many consumers (libp11, OpenSSH) look for the point on the private
 	// key too; it is public information.
 	o.attrs[CKA_EC_POINT] = ecPointDER(p)
+}
+
+// typeCodeOf returns an IoT SAFE key type code of a key family.
+func typeCodeOf(k spec.KeyTypeKind) byte {
+	switch k {
+	case spec.KeyKindRSA2048:
+		return spec.KeyTypeRSA2048
+	case spec.KeyKindBrainpoolP256:
+		return spec.KeyTypeBrainpoolPersistent
+	}
+	return spec.KeyTypeP256Persistent
 }
 
 // completeObjects maps what build leaves out: the public points of every
@@ -374,14 +488,14 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 		if rv := s.resolvePoint(ctx, o); rv != CKR_OK {
 			return rv
 		}
-		if o.class == CKO_PRIVATE_KEY && o.point != nil {
-			pairs = append(pairs, pair{string(o.attrs[CKA_LABEL]), o.cardID, o.point})
+		if o.class == CKO_PRIVATE_KEY && o.pubID() != nil {
+			pairs = append(pairs, pair{string(o.attrs[CKA_LABEL]), o.cardID, o.pubID()})
 		}
 	}
 	// A public key object whose key cannot be read is not shown.
 	kept := s.objects[:0]
 	for _, o := range s.objects {
-		if o.card && o.class == CKO_PUBLIC_KEY && o.point == nil {
+		if o.card && o.class == CKO_PUBLIC_KEY && o.pubID() == nil {
 			continue
 		}
 		kept = append(kept, o)
@@ -414,13 +528,11 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 				if cert.IsCA {
 					category = 2
 				}
-				if pk, ok := cert.PublicKey.(*ecdsa.PublicKey); ok {
-					if pt, err := pk.Bytes(); err == nil {
-						for _, p := range pairs {
-							if bytes.Equal(p.point, pt) {
-								id, label, category = p.id, p.label, 1
-								break
-							}
+				if pt := keyIdentity(cert.PublicKey); pt != nil {
+					for _, p := range pairs {
+						if bytes.Equal(p.point, pt) {
+							id, label, category = p.id, p.label, 1
+							break
 						}
 					}
 				}
@@ -496,7 +608,7 @@ func needsComplete(tmpl []Attribute) bool {
 	}
 	for _, a := range tmpl {
 		switch a.Type {
-		case CKA_EC_POINT, CKA_PUBLIC_KEY_INFO, CKA_SUBJECT:
+		case CKA_EC_POINT, CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_PUBLIC_KEY_INFO, CKA_SUBJECT:
 			return true
 		}
 	}
@@ -505,6 +617,21 @@ func needsComplete(tmpl []Attribute) bool {
 
 func isP256(t byte) bool {
 	return t == 0 || t == spec.KeyTypeP256Persistent || t == spec.KeyTypeP256Volatile
+}
+
+// keyTypeShown reports whether key objects of IoT SAFE key type t are
+// shown: P-256 (also when the applet omits the type), brainpoolP256r1 and
+// RSA-2048.
+func keyTypeShown(t byte) bool {
+	return isP256(t) || spec.KindOfKeyType(t) != spec.KeyKindUnknown
+}
+
+// kindOf is the key family of an object's key type (P-256 when omitted).
+func kindOf(t byte) spec.KeyTypeKind {
+	if t == 0 {
+		return spec.KeyKindP256
+	}
+	return spec.KindOfKeyType(t)
 }
 
 // ckaID is the CKA_ID of a card ID: the bytes themselves, or their ASCII
@@ -526,12 +653,23 @@ func (s *slot) cardIDFromCKA(v []byte) []byte {
 	return v
 }
 
-func spki(point []byte) []byte {
-	pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-	if err != nil {
+func spki(point []byte) []byte { return ecSPKI(spec.KeyKindP256, point) }
+
+// ecSPKI returns the DER SubjectPublicKeyInfo of an EC point (RFC 5480),
+// written here because crypto/x509 knows no brainpool curve.
+func ecSPKI(k spec.KeyTypeKind, point []byte) []byte {
+	if _, err := keys.ECPublic(k, point); err != nil {
 		return nil
 	}
-	der, err := x509.MarshalPKIXPublicKey(pk)
+	type algo struct {
+		OID   asn1.ObjectIdentifier
+		Curve asn1.RawValue
+	}
+	der, err := asn1.Marshal(struct {
+		Algo algo
+		Key  asn1.BitString
+	}{algo{asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, asn1.RawValue{FullBytes: ecParams(k)}},
+		asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
 	if err != nil {
 		return nil
 	}
@@ -556,22 +694,22 @@ func storageAttrs(class uint, token, private, modifiable, destroyable bool, labe
 }
 
 func (s *slot) privateKey(hs *handleSpace, o iotsafe.Object, point []byte, loginReq bool) *object {
+	kt := kindOf(o.KeyType)
 	sign := o.CryptoFunctions&spec.FuncSignature != 0
-	derive := o.CryptoFunctions&spec.FuncKeyAgreement != 0
+	derive := o.CryptoFunctions&spec.FuncKeyAgreement != 0 && kt != spec.KeyKindRSA2048
 	at := storageAttrs(CKO_PRIVATE_KEY, true, loginReq, false, false, o.Label)
 	var mechs []uint
 	if sign {
-		mechs = append(mechs, signMechanisms...)
+		mechs = append(mechs, signMechanismsFor(kt, o.SignatureAlgorithms, o.HashAlgorithms)...)
 	}
 	if derive {
 		mechs = append(mechs, CKM_ECDH1_DERIVE)
 	}
 	kgm := CK_UNAVAILABLE_INFORMATION
 	if o.CryptoFunctions&spec.FuncKeyGeneration != 0 {
-		kgm = CKM_EC_KEY_PAIR_GEN
+		kgm = keyGenMechanism(kt)
 	}
 	for t, v := range map[uint][]byte{
-		CKA_KEY_TYPE:            ulong(CKK_EC),
 		CKA_ID:                  s.ckaID(o.ID),
 		CKA_START_DATE:          nil,
 		CKA_END_DATE:            nil,
@@ -591,9 +729,18 @@ func (s *slot) privateKey(hs *handleSpace, o iotsafe.Object, point []byte, login
 		CKA_WRAP_WITH_TRUSTED:   bbool(false),
 		CKA_ALWAYS_AUTHENTICATE: bbool(false),
 		CKA_UNWRAP_TEMPLATE:     nil, // no unwrapping: an empty attribute array
-		CKA_EC_PARAMS:           oidP256,
 	} {
 		at[t] = v
+	}
+	sensitive := map[uint]bool{CKA_VALUE: true}
+	if kt == spec.KeyKindRSA2048 {
+		at[CKA_KEY_TYPE] = ulong(CKK_RSA)
+		at[CKA_MODULUS_BITS] = ulong(2048)
+		sensitive = map[uint]bool{CKA_PRIVATE_EXPONENT: true, CKA_PRIME_1: true, CKA_PRIME_2: true,
+			CKA_EXPONENT_1: true, CKA_EXPONENT_2: true, CKA_COEFFICIENT: true}
+	} else {
+		at[CKA_KEY_TYPE] = ulong(CKK_EC)
+		at[CKA_EC_PARAMS] = ecParams(kt)
 	}
 	hashes := o.HashAlgorithms
 	if hashes == 0 {
@@ -601,8 +748,9 @@ func (s *slot) privateKey(hs *handleSpace, o iotsafe.Object, point []byte, login
 	}
 	obj := &object{
 		handle: hs.get("card-priv:" + hex.EncodeToString(o.ID)), class: CKO_PRIVATE_KEY, attrs: at,
-		sensitive: map[uint]bool{CKA_VALUE: true},
-		card:      true, kind: spec.KindPrivateKey, cardID: bytes.Clone(o.ID), hashes: hashes, private: loginReq,
+		sensitive: sensitive,
+		card:      true, kind: spec.KindPrivateKey, cardID: bytes.Clone(o.ID), kt: kt, hashes: hashes,
+		sigAlgs: sigAlgsOf(kt, o.SignatureAlgorithms), private: loginReq,
 		pointPending: true,
 	}
 	if point != nil {
@@ -612,16 +760,16 @@ func (s *slot) privateKey(hs *handleSpace, o iotsafe.Object, point []byte, login
 }
 
 func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *object {
+	kt := kindOf(o.KeyType)
 	at := storageAttrs(CKO_PUBLIC_KEY, true, false, false, false, o.Label)
 	for t, v := range map[uint][]byte{
-		CKA_KEY_TYPE:           ulong(CKK_EC),
 		CKA_ID:                 s.ckaID(o.ID),
 		CKA_START_DATE:         nil,
 		CKA_END_DATE:           nil,
-		CKA_DERIVE:             bbool(o.CryptoFunctions&spec.FuncKeyAgreement != 0),
+		CKA_DERIVE:             bbool(o.CryptoFunctions&spec.FuncKeyAgreement != 0 && kt != spec.KeyKindRSA2048),
 		CKA_LOCAL:              bbool(false),
 		CKA_KEY_GEN_MECHANISM:  ulong(CK_UNAVAILABLE_INFORMATION),
-		CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanisms...),
+		CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanismsFor(kt)...),
 		CKA_SUBJECT:            nil,
 		CKA_ENCRYPT:            bbool(false),
 		CKA_VERIFY:             bbool(true),
@@ -629,13 +777,19 @@ func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *objec
 		CKA_WRAP:               bbool(false),
 		CKA_TRUSTED:            bbool(false),
 		CKA_WRAP_TEMPLATE:      nil, // no wrapping: an empty attribute array
-		CKA_EC_PARAMS:          oidP256,
 	} {
 		at[t] = v
 	}
+	if kt == spec.KeyKindRSA2048 {
+		at[CKA_KEY_TYPE] = ulong(CKK_RSA)
+		at[CKA_MODULUS_BITS] = ulong(2048)
+	} else {
+		at[CKA_KEY_TYPE] = ulong(CKK_EC)
+		at[CKA_EC_PARAMS] = ecParams(kt)
+	}
 	obj := &object{
 		handle: hs.get("card-pub:" + hex.EncodeToString(o.ID)), class: CKO_PUBLIC_KEY, attrs: at,
-		card: true, kind: spec.KindPublicKey, cardID: bytes.Clone(o.ID), pointPending: true,
+		card: true, kind: spec.KindPublicKey, cardID: bytes.Clone(o.ID), kt: kt, pointPending: true,
 	}
 	if point != nil {
 		obj.setPoint(point)

@@ -3,18 +3,20 @@ package pkcs11mod
 import (
 	"bytes"
 	"context"
-	"crypto/ecdh"
+	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/asn1"
 	"encoding/hex"
 	"hash"
+	"math/big"
 	"slices"
 
 	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -55,10 +57,10 @@ func (m *Module) MechanismList(id uint) ([]uint, uint) {
 	return out, CKR_OK
 }
 
-var allMechanisms = []uint{
+var allMechanisms = slices.Concat([]uint{CKM_RSA_PKCS_KEY_PAIR_GEN}, rsaVerify, []uint{
 	CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKM_ECDSA_SHA1, CKM_ECDSA_SHA224, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384, CKM_ECDSA_SHA512,
 	CKM_ECDH1_DERIVE, CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512,
-}
+})
 
 // capabilities computes the mechanism table of the SIM. Called with s.mu
 // held.
@@ -67,23 +69,51 @@ func (s *slot) capabilities(ctx context.Context) (map[uint]MechanismInfo, uint) 
 	if err != nil {
 		return nil, s.fail("list objects", err)
 	}
-	var sign, agree, gen, peer bool
+	var sign, agree, gen, rsaGen, rsaKey bool
+	var rsaSign []uint
 	for _, o := range objs {
+		if !keyTypeShown(o.KeyType) {
+			continue
+		}
+		kt := kindOf(o.KeyType)
 		switch o.Kind {
 		case spec.KindPrivateKey:
-			if !isP256(o.KeyType) {
+			if kt == spec.KeyKindRSA2048 {
+				rsaKey = true
+				if o.CryptoFunctions&spec.FuncSignature != 0 {
+					rsaSign = append(rsaSign, signMechanismsFor(kt, o.SignatureAlgorithms, o.HashAlgorithms)...)
+				}
+				rsaGen = rsaGen || o.CryptoFunctions&spec.FuncKeyGeneration != 0
 				continue
 			}
 			sign = sign || o.CryptoFunctions&spec.FuncSignature != 0
-			agree = agree || o.CryptoFunctions&spec.FuncKeyAgreement != 0
 			gen = gen || o.CryptoFunctions&spec.FuncKeyGeneration != 0
+			if o.CryptoFunctions&spec.FuncKeyAgreement != 0 {
+				for _, p := range objs {
+					agree = agree || s.peerCandidate(kt, p, objs)
+				}
+			}
 		case spec.KindPublicKey:
-			peer = peer || s.peerCandidate(o, objs)
+			rsaKey = rsaKey || kt == spec.KeyKindRSA2048
 		}
 	}
 	caps := map[uint]MechanismInfo{}
 	ec := func(flags uint) MechanismInfo {
 		return MechanismInfo{MinKeySize: 256, MaxKeySize: 256, Flags: flags | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS}
+	}
+	if rsaKey {
+		// Verification runs on the host with any RSA public key; signing
+		// on the card with the mechanisms its keys offer.
+		for _, mech := range rsaVerify {
+			flags := CKF_VERIFY
+			if slices.Contains(rsaSign, mech) {
+				flags |= CKF_HW | CKF_SIGN
+			}
+			caps[mech] = MechanismInfo{MinKeySize: 2048, MaxKeySize: 2048, Flags: flags}
+		}
+	}
+	if rsaGen {
+		caps[CKM_RSA_PKCS_KEY_PAIR_GEN] = MechanismInfo{MinKeySize: 2048, MaxKeySize: 2048, Flags: CKF_HW | CKF_GENERATE_KEY_PAIR}
 	}
 	if sign {
 		caps[CKM_ECDSA] = ec(CKF_HW | CKF_SIGN | CKF_VERIFY)
@@ -96,7 +126,7 @@ func (s *slot) capabilities(ctx context.Context) (map[uint]MechanismInfo, uint) 
 			caps[mech] = ec(CKF_VERIFY)
 		}
 	}
-	if agree && peer {
+	if agree {
 		caps[CKM_ECDH1_DERIVE] = ec(CKF_HW | CKF_DERIVE)
 	}
 	if gen {
@@ -109,12 +139,13 @@ func (s *slot) capabilities(ctx context.Context) (map[uint]MechanismInfo, uint) 
 }
 
 // peerCandidate reports whether a public key container can receive a peer
-// key for ECDH: the configured peer-key container, else a writable P-256
-// public key container for key agreement that is not the public half of a
-// key pair (a container sharing its ID or label with a private key holds
-// that key's own public key, which must not be overwritten).
-func (s *slot) peerCandidate(o iotsafe.Object, all []iotsafe.Object) bool {
-	if o.Kind != spec.KindPublicKey || !isP256(o.KeyType) || o.Access&spec.AccessUpdate == 0 {
+// key for ECDH with a key of family kt: the configured peer-key container,
+// else a writable public key container of that curve for key agreement
+// that is not the public half of a key pair (a container sharing its ID or
+// label with a private key holds that key's own public key, which must not
+// be overwritten).
+func (s *slot) peerCandidate(kt spec.KeyTypeKind, o iotsafe.Object, all []iotsafe.Object) bool {
+	if o.Kind != spec.KindPublicKey || !keyTypeShown(o.KeyType) || kindOf(o.KeyType) != kt || o.Access&spec.AccessUpdate == 0 {
 		return false
 	}
 	if s.cfg.PeerKey != "" {
@@ -157,27 +188,72 @@ func (m *Module) MechanismInfo(id, mech uint) (MechanismInfo, uint) {
 type cryptoOp struct {
 	mech uint
 	key  *object
-	h    hash.Hash // nil for CKM_ECDSA
+	h    hash.Hash // nil for CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_PSS
 	// multi is set once an Update call made this a multi-part operation.
 	multi bool
+	// RSA-PSS: the parameters and the hash they name.
+	pss     *PSSParams
+	pssHash crypto.Hash
+}
+
+// sigLen returns the signature size of the operation's key.
+func (op *cryptoOp) sigLen() int {
+	if op.key.kt == spec.KeyKindRSA2048 {
+		return spec.RSA2048Bytes
+	}
+	return ecSigLen
 }
 
 // newHash returns the hash of a digest or CKM_ECDSA_SHA* mechanism, nil
 // for the others (CKM_ECDSA signs what it is given).
 func newHash(mech uint) hash.Hash {
-	switch mech {
-	case CKM_SHA_1, CKM_ECDSA_SHA1:
+	switch mechHash(mech) {
+	case crypto.SHA1:
 		return sha1.New()
-	case CKM_SHA224, CKM_ECDSA_SHA224:
+	case crypto.SHA224:
 		return sha256.New224()
-	case CKM_SHA256, CKM_ECDSA_SHA256:
+	case crypto.SHA256:
 		return sha256.New()
-	case CKM_SHA384, CKM_ECDSA_SHA384:
+	case crypto.SHA384:
 		return sha512.New384()
-	case CKM_SHA512, CKM_ECDSA_SHA512:
+	case crypto.SHA512:
 		return sha512.New()
 	}
 	return nil
+}
+
+// initOp checks a sign or verify mechanism against the key and builds the
+// operation. Called with the slot held.
+func initOp(mech Mechanism, o *object, signing bool) (*cryptoOp, uint) {
+	ec := o.kt != spec.KeyKindRSA2048
+	if ec != slices.Contains(signMechanisms, mech.Type) {
+		return nil, CKR_KEY_TYPE_INCONSISTENT
+	}
+	op := &cryptoOp{mech: mech.Type, key: o, h: newHash(mech.Type)}
+	if isPSSMech(mech.Type) {
+		h, rv := checkPSS(mech.Type, mech.PSS, signing)
+		if rv != CKR_OK {
+			return nil, rv
+		}
+		op.pss, op.pssHash = mech.PSS, h
+	} else if len(mech.Param) != 0 || mech.PSS != nil {
+		return nil, CKR_MECHANISM_PARAM_INVALID
+	}
+	if signing && !slices.Contains(signMechanismsFor(o.kt, o.sigAlgs, o.hashes), mech.Type) {
+		if ec {
+			return nil, CKR_KEY_FUNCTION_NOT_PERMITTED
+		}
+		// The key lacks the algorithm or the hash (SHA-1 and SHA-224
+		// never exist on the card).
+		return nil, CKR_KEY_FUNCTION_NOT_PERMITTED
+	}
+	if signing && op.pss != nil {
+		ih, _ := iotsafe.HashFor(op.pssHash)
+		if o.hashes&uint16(ih) == 0 {
+			return nil, CKR_MECHANISM_PARAM_INVALID
+		}
+	}
+	return op, CKR_OK
 }
 
 // SignInit is C_SignInit.
@@ -190,11 +266,8 @@ func (m *Module) SignInit(h uint, mech Mechanism, key uint) uint {
 	if ss.sign != nil {
 		return CKR_OPERATION_ACTIVE
 	}
-	if !slices.Contains(signMechanisms, mech.Type) {
+	if !slices.Contains(signMechanisms, mech.Type) && !isRSAMech(mech.Type) {
 		return CKR_MECHANISM_INVALID
-	}
-	if len(mech.Param) != 0 {
-		return CKR_MECHANISM_PARAM_INVALID
 	}
 	return ss.withSlot(false, func(s *slot, _ context.Context) uint {
 		if s.cfg.UserPIN != "" && !s.loggedIn {
@@ -212,14 +285,16 @@ func (m *Module) SignInit(h uint, mech Mechanism, key uint) uint {
 		if o.class != CKO_PRIVATE_KEY {
 			return CKR_KEY_TYPE_INCONSISTENT
 		}
-		op := &cryptoOp{mech: mech.Type, key: o}
-		op.h = newHash(mech.Type)
+		op, rv := initOp(mech, o, true)
+		if rv != CKR_OK {
+			return rv
+		}
 		ss.sign = op
 		return CKR_OK
 	})
 }
 
-const sigLen = 64 // raw r||s of P-256
+const ecSigLen = 64 // raw r||s of P-256 and brainpoolP256r1
 
 // Sign is C_Sign. outCap < 0 asks for the length only. The operation stays
 // active after a length query and after CKR_BUFFER_TOO_SMALL.
@@ -238,10 +313,10 @@ func (m *Module) Sign(h uint, data []byte, outCap int) ([]byte, int, uint) {
 		return nil, 0, CKR_OPERATION_ACTIVE
 	}
 	if outCap < 0 {
-		return nil, sigLen, CKR_OK
+		return nil, op.sigLen(), CKR_OK
 	}
-	if outCap < sigLen {
-		return nil, sigLen, CKR_BUFFER_TOO_SMALL
+	if outCap < op.sigLen() {
+		return nil, op.sigLen(), CKR_BUFFER_TOO_SMALL
 	}
 	ss.sign = nil
 	digest := data
@@ -249,7 +324,7 @@ func (m *Module) Sign(h uint, data []byte, outCap int) ([]byte, int, uint) {
 		op.h.Write(data)
 		digest = op.h.Sum(nil)
 	}
-	sig, rv := ss.signDigest(op.key, digest)
+	sig, rv := ss.signDigest(op, digest)
 	return sig, len(sig), rv
 }
 
@@ -296,13 +371,13 @@ func (m *Module) SignFinal(h uint, outCap int) ([]byte, int, uint) {
 		return nil, 0, CKR_FUNCTION_NOT_SUPPORTED
 	}
 	if outCap < 0 {
-		return nil, sigLen, CKR_OK
+		return nil, op.sigLen(), CKR_OK
 	}
-	if outCap < sigLen {
-		return nil, sigLen, CKR_BUFFER_TOO_SMALL
+	if outCap < op.sigLen() {
+		return nil, op.sigLen(), CKR_BUFFER_TOO_SMALL
 	}
 	ss.sign = nil
-	sig, rv := ss.signDigest(op.key, op.h.Sum(nil))
+	sig, rv := ss.signDigest(op, op.h.Sum(nil))
 	return sig, len(sig), rv
 }
 
@@ -310,7 +385,11 @@ func (m *Module) SignFinal(h uint, outCap int) ([]byte, int, uint) {
 // leftmost 256 bits of a longer digest and the value of a shorter one, so
 // the card signs a 32-byte digest in SHA-256 mode, or a 48/64-byte digest
 // in SHA-384/512 mode when the key declares only those.
-func (ss *session) signDigest(key *object, digest []byte) ([]byte, uint) {
+func (ss *session) signDigest(op *cryptoOp, digest []byte) ([]byte, uint) {
+	key := op.key
+	if key.kt == spec.KeyKindRSA2048 {
+		return ss.signRSA(op, digest)
+	}
 	var sig []byte
 	rv := ss.withSlot(false, func(s *slot, ctx context.Context) uint {
 		if ss.object(key.handle) == nil {
@@ -332,8 +411,56 @@ func (ss *session) signDigest(key *object, digest []byte) ([]byte, uint) {
 		if err != nil {
 			return s.fail("sign", err)
 		}
-		if len(sig) != sigLen {
+		if len(sig) != ecSigLen {
 			s.m.log.Error("iotsafe-pkcs11: the card returned a signature of unexpected length", "len", len(sig))
+			return CKR_DEVICE_ERROR
+		}
+		return CKR_OK
+	})
+	return sig, rv
+}
+
+// signRSA signs with an RSA key on the card: data is a DigestInfo
+// (CKM_RSA_PKCS), a digest of the PSS parameters' hash (CKM_RSA_PKCS_PSS)
+// or the host's digest (the CKM_SHA*_RSA_* mechanisms).
+func (ss *session) signRSA(op *cryptoOp, data []byte) ([]byte, uint) {
+	alg := iotsafe.SigRSAPKCS1
+	var h iotsafe.Hash
+	digest := data
+	switch {
+	case op.mech == CKM_RSA_PKCS:
+		if len(data) > spec.RSA2048Bytes-11 {
+			return nil, CKR_DATA_LEN_RANGE
+		}
+		var ok bool
+		if h, digest, ok = splitDigestInfo(data); !ok {
+			ss.slot.m.Logger().Warn("iotsafe-pkcs11: CKM_RSA_PKCS: the SIM signs the DigestInfo of a SHA-256, SHA-384 or SHA-512 digest only (IoT SAFE has no raw RSA)", "len", len(data))
+			return nil, CKR_DATA_INVALID
+		}
+	case op.pss != nil:
+		alg = iotsafe.SigRSAPSS
+		h, _ = iotsafe.HashFor(op.pssHash)
+		if len(data) != op.pssHash.Size() {
+			return nil, CKR_DATA_LEN_RANGE
+		}
+	default:
+		h, _ = iotsafe.HashFor(mechHash(op.mech))
+	}
+	var sig []byte
+	rv := ss.withSlot(false, func(s *slot, ctx context.Context) uint {
+		if ss.object(op.key.handle) == nil {
+			return CKR_KEY_HANDLE_INVALID
+		}
+		if op.key.hashes&uint16(h) == 0 {
+			return CKR_DATA_INVALID
+		}
+		var err error
+		sig, err = s.applet.SignWith(ctx, iotsafe.ByID(op.key.cardID...), alg, h, digest)
+		if err != nil {
+			return s.fail("sign", err)
+		}
+		if len(sig) != spec.RSA2048Bytes {
+			s.m.log.Error("iotsafe-pkcs11: the card returned an RSA signature of unexpected length", "len", len(sig))
 			return CKR_DEVICE_ERROR
 		}
 		return CKR_OK
@@ -362,7 +489,7 @@ func (m *Module) VerifyInit(h uint, mech Mechanism, key uint) uint {
 	if ss.verify != nil {
 		return CKR_OPERATION_ACTIVE
 	}
-	if !slices.Contains(signMechanisms, mech.Type) {
+	if !slices.Contains(signMechanisms, mech.Type) && !isRSAMech(mech.Type) {
 		return CKR_MECHANISM_INVALID
 	}
 	return ss.withSlot(false, func(s *slot, ctx context.Context) uint {
@@ -376,11 +503,13 @@ func (m *Module) VerifyInit(h uint, mech Mechanism, key uint) uint {
 		if rv := s.resolvePoint(ctx, o); rv != CKR_OK {
 			return rv
 		}
-		if !o.bool(CKA_VERIFY) || o.point == nil {
+		if !o.bool(CKA_VERIFY) || o.publicKey() == nil {
 			return CKR_KEY_FUNCTION_NOT_PERMITTED
 		}
-		op := &cryptoOp{mech: mech.Type, key: o}
-		op.h = newHash(mech.Type)
+		op, rv := initOp(mech, o, false)
+		if rv != CKR_OK {
+			return rv
+		}
 		ss.verify = op
 		return CKR_OK
 	})
@@ -406,7 +535,7 @@ func (m *Module) Verify(h uint, data, sig []byte) uint {
 		op.h.Write(data)
 		digest = op.h.Sum(nil)
 	}
-	return verifyRaw(op.key.point, digest, sig)
+	return verifyOp(op, digest, sig)
 }
 
 // VerifyUpdate is C_VerifyUpdate.
@@ -429,16 +558,23 @@ func (m *Module) VerifyFinal(h uint, sig []byte) uint {
 	if op.h == nil {
 		return CKR_FUNCTION_NOT_SUPPORTED
 	}
-	return verifyRaw(op.key.point, op.h.Sum(nil), sig)
+	return verifyOp(op, op.h.Sum(nil), sig)
 }
 
-func verifyRaw(point, digest, sig []byte) uint {
-	if len(sig) != sigLen {
-		return CKR_SIGNATURE_LEN_RANGE
+// verifyOp verifies on the host with the operation's public key.
+func verifyOp(op *cryptoOp, digest, sig []byte) uint {
+	switch pub := op.key.publicKey().(type) {
+	case *rsa.PublicKey:
+		return verifyRSA(pub, op, digest, sig)
+	case *ecdsa.PublicKey:
+		return verifyEC(pub, digest, sig)
 	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-	if err != nil {
-		return CKR_KEY_HANDLE_INVALID
+	return CKR_KEY_HANDLE_INVALID
+}
+
+func verifyEC(pub *ecdsa.PublicKey, digest, sig []byte) uint {
+	if len(sig) != ecSigLen {
+		return CKR_SIGNATURE_LEN_RANGE
 	}
 	der, err := spec.SignatureToDER(sig)
 	if err != nil || !ecdsa.VerifyASN1(pub, digest, der) {
@@ -562,8 +698,11 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 		return 0, 0, rv
 	}
 	defer ss.mu.Unlock()
-	if mech.Type != CKM_EC_KEY_PAIR_GEN {
+	if mech.Type != CKM_EC_KEY_PAIR_GEN && mech.Type != CKM_RSA_PKCS_KEY_PAIR_GEN {
 		return 0, 0, CKR_MECHANISM_INVALID
+	}
+	if len(mech.Param) != 0 {
+		return 0, 0, CKR_MECHANISM_PARAM_INVALID
 	}
 	pa, rv := attrMap(pubTmpl)
 	if rv != CKR_OK {
@@ -574,13 +713,33 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 		return 0, 0, rv
 	}
 	log := m.Logger()
-	if p, ok := pa[CKA_EC_PARAMS]; ok && !bytes.Equal(p, oidP256) {
-		log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the SIM generates NIST P-256 keys only")
-		return 0, 0, CKR_CURVE_NOT_SUPPORTED
+	// The family asked for: RSA-2048 (public exponent 65537, what cards
+	// generate), or an EC curve by CKA_EC_PARAMS (any EC container when
+	// the template names none).
+	want, ckk := spec.KeyKindRSA2048, CKK_RSA
+	if mech.Type == CKM_EC_KEY_PAIR_GEN {
+		want, ckk = spec.KeyKindUnknown, CKK_EC
+		if p, ok := pa[CKA_EC_PARAMS]; ok {
+			if want = curveOf(p); want == spec.KeyKindUnknown {
+				log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the SIM generates NIST P-256 and brainpoolP256r1 keys only")
+				return 0, 0, CKR_CURVE_NOT_SUPPORTED
+			}
+		}
+	} else {
+		if v, ok := pa[CKA_MODULUS_BITS]; ok {
+			if n, _ := getUlong(v); n != 2048 {
+				log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: IoT SAFE RSA keys have 2048 bits", "asked", n)
+				return 0, 0, CKR_KEY_SIZE_RANGE
+			}
+		}
+		if v, ok := pa[CKA_PUBLIC_EXPONENT]; ok && new(big.Int).SetBytes(v).Cmp(big.NewInt(65537)) != 0 {
+			log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the SIM chooses the public exponent 65537")
+			return 0, 0, CKR_TEMPLATE_INCONSISTENT
+		}
 	}
 	for _, t := range []map[uint][]byte{pa, ka} {
 		if c, ok := t[CKA_KEY_TYPE]; ok {
-			if kt, _ := getUlong(c); kt != CKK_EC {
+			if kt, _ := getUlong(c); kt != ckk {
 				return 0, 0, CKR_TEMPLATE_INCONSISTENT
 			}
 		}
@@ -625,10 +784,26 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 		if err != nil {
 			return s.fail("list objects", err)
 		}
+		// A container of the family asked for (RSA, or the curve named;
+		// any EC container when none is named).
+		family := func(o *iotsafe.Object) bool {
+			kt := kindOf(o.KeyType)
+			if want != spec.KeyKindUnknown {
+				return kt == want
+			}
+			return kt == spec.KeyKindP256 || kt == spec.KeyKindBrainpoolP256
+		}
 		var target *iotsafe.Object
 		for i := range objs {
 			o := &objs[i]
-			if o.Kind != spec.KindPrivateKey {
+			if o.Kind != spec.KindPrivateKey || !keyTypeShown(o.KeyType) {
+				continue
+			}
+			if !family(o) {
+				if idOK && bytes.Equal(o.ID, s.cardIDFromCKA(id)) {
+					log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container holds keys of another type", "id", hex.EncodeToString(o.ID), "type", kindOf(o.KeyType).String())
+					return CKR_TEMPLATE_INCONSISTENT
+				}
 				continue
 			}
 			switch {
@@ -742,11 +917,6 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 		log.Warn("iotsafe-pkcs11: CKM_ECDH1_DERIVE: only CKD_NULL without shared data is offered")
 		return 0, CKR_MECHANISM_PARAM_INVALID
 	}
-	point, err := parseECPoint(p.PublicData)
-	if err != nil {
-		log.Warn("iotsafe-pkcs11: CKM_ECDH1_DERIVE: the peer key is not an uncompressed P-256 point", "err", err)
-		return 0, CKR_MECHANISM_PARAM_INVALID
-	}
 	at, rv := attrMap(tmpl)
 	if rv != CKR_OK {
 		return 0, rv
@@ -775,13 +945,18 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 		if !k.bool(CKA_DERIVE) {
 			return CKR_KEY_FUNCTION_NOT_PERMITTED
 		}
+		point, err := parseECPoint(k.kt, p.PublicData)
+		if err != nil {
+			log.Warn("iotsafe-pkcs11: CKM_ECDH1_DERIVE: the peer key is not an uncompressed point on the base key's curve", "curve", k.kt.String(), "err", err)
+			return CKR_MECHANISM_PARAM_INVALID
+		}
 		objs, err := s.applet.Objects(ctx)
 		if err != nil {
 			return s.fail("list objects", err)
 		}
 		var peer []byte
 		for _, o := range objs {
-			if s.peerCandidate(o, objs) {
+			if s.peerCandidate(k.kt, o, objs) {
 				peer = o.ID
 				break
 			}
@@ -846,9 +1021,10 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 	return handle, rv
 }
 
-// parseECPoint takes an uncompressed P-256 point, raw or in a DER OCTET
-// STRING (the CKA_EC_POINT form), and checks that it is on the curve.
-func parseECPoint(b []byte) ([]byte, error) {
+// parseECPoint takes an uncompressed point of the curve of family kt
+// (P-256 or brainpoolP256r1), raw or in a DER OCTET STRING (the
+// CKA_EC_POINT form), and checks that it is on the curve.
+func parseECPoint(kt spec.KeyTypeKind, b []byte) ([]byte, error) {
 	point := b
 	if len(point) > 0 && point[0] == 0x04 && len(point) != spec.P256PointLen {
 		var inner []byte
@@ -856,7 +1032,7 @@ func parseECPoint(b []byte) ([]byte, error) {
 			point = inner
 		}
 	}
-	if _, err := ecdh.P256().NewPublicKey(point); err != nil {
+	if _, err := keys.ECPublic(kt, point); err != nil {
 		return nil, err
 	}
 	return point, nil

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/go-iotsafe/iotsafe/spec"
 	"sync"
 
 	"github.com/go-iotsafe/iotsafe"
@@ -497,7 +498,7 @@ func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint)
 		}
 		for _, t := range types {
 			switch {
-			case o.pointPending && (t == CKA_EC_POINT || t == CKA_PUBLIC_KEY_INFO):
+			case o.pointPending && isPointAttr(t):
 				if rv := s.resolvePoint(ctx, o); rv != CKR_OK {
 					return rv
 				}
@@ -638,7 +639,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 			m.log.Warn("iotsafe-pkcs11: C_CreateObject: public keys on P-256 only")
 			return 0, CKR_CURVE_NOT_SUPPORTED
 		}
-		point, err := parseECPoint(at[CKA_EC_POINT])
+		point, err := parseECPoint(spec.KeyKindP256, at[CKA_EC_POINT])
 		if err != nil {
 			return 0, CKR_ATTRIBUTE_VALUE_INVALID
 		}
@@ -653,7 +654,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 		at[CKA_EC_POINT] = ecPointDER(point)
 		var handle uint
 		rv := ss.withSlot(false, func(s *slot, _ context.Context) uint {
-			o := &object{handle: m.handles.get(""), class: class, attrs: at, owner: ss.handle, point: point}
+			o := &object{handle: m.handles.get(""), class: class, attrs: at, owner: ss.handle, point: point, kt: spec.KeyKindP256}
 			fillStorage(o)
 			s.objects = append(s.objects, o)
 			handle = o.handle
@@ -698,7 +699,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 		if class == CKO_CERTIFICATE {
 			if p := certPoint(at[CKA_VALUE]); p != nil {
 				for _, o := range s.objects {
-					if o.card && o.class == CKO_PRIVATE_KEY && bytes.Equal(o.point, p) {
+					if o.card && o.class == CKO_PRIVATE_KEY && bytes.Equal(o.pubID(), p) {
 						at[ckaBoundKey] = p
 						break
 					}

@@ -40,6 +40,14 @@ type Mechanism struct {
 	Param []byte
 	// ECDH is the decoded CK_ECDH1_DERIVE_PARAMS of CKM_ECDH1_DERIVE.
 	ECDH *ECDH1DeriveParams
+	// PSS is the decoded CK_RSA_PKCS_PSS_PARAMS of the RSA-PSS mechanisms
+	// (nil when the caller gave none, or a parameter of another size).
+	PSS *PSSParams
+}
+
+// PSSParams is CK_RSA_PKCS_PSS_PARAMS.
+type PSSParams struct {
+	Hash, MGF, SaltLen uint
 }
 
 // ECDH1DeriveParams is CK_ECDH1_DERIVE_PARAMS.

@@ -88,6 +88,11 @@ conformance/consumers.sh
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm
 
+step "PKCS#11 key types: RSA-2048 and brainpoolP256r1 keys on the emulator, through pcscd, and in SoftHSM2"
+conformance/keytypes.sh iotsafe
+conformance/keytypes.sh pcsc
+conformance/keytypes.sh softhsm
+
 step "examples/curl: curl and openssl with a provisioned credential through the PKCS#11 library"
 examples/curl/run.sh >/tmp/iotsafe-example-curl.log 2>&1 || { cat /tmp/iotsafe-example-curl.log; exit 1; }
 tail -3 /tmp/iotsafe-example-curl.log

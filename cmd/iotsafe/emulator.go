@@ -64,7 +64,7 @@ func newEmulatorInitCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&state, "state", "", "state file to create (it holds the SIM's keys: keep it private)")
-	cmd.Flags().StringVar(&profile, "profile", string(emulator.ProfileGSMA), "applet profile: gsma, thales-mvp or orange")
+	cmd.Flags().StringVar(&profile, "profile", string(emulator.ProfileGSMA), "applet profile: gsma, thales-mvp, orange or gsma-keytypes (gsma plus an RSA-2048 and a brainpoolP256r1 key)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing state file")
 	return cmd
 }

@@ -129,6 +129,16 @@ func mechanism(p *C.CK_MECHANISM) (pkcs11mod.Mechanism, bool) {
 		m.ECDH = &pkcs11mod.ECDH1DeriveParams{KDF: uint(ep.kdf), SharedData: shared, PublicData: public}
 		return m, true
 	}
+	switch m.Type {
+	case pkcs11mod.CKM_RSA_PKCS_PSS, pkcs11mod.CKM_SHA1_RSA_PKCS_PSS, pkcs11mod.CKM_SHA224_RSA_PKCS_PSS,
+		pkcs11mod.CKM_SHA256_RSA_PKCS_PSS, pkcs11mod.CKM_SHA384_RSA_PKCS_PSS, pkcs11mod.CKM_SHA512_RSA_PKCS_PSS:
+		if p.pParameter == nil || p.ulParameterLen != C.CK_ULONG(unsafe.Sizeof(C.CK_RSA_PKCS_PSS_PARAMS{})) {
+			return m, true // the engine answers CKR_MECHANISM_PARAM_INVALID
+		}
+		pp := (*C.CK_RSA_PKCS_PSS_PARAMS)(p.pParameter)
+		m.PSS = &pkcs11mod.PSSParams{Hash: uint(pp.hashAlg), MGF: uint(pp.mgf), SaltLen: uint(pp.sLen)}
+		return m, true
+	}
 	param, ok := goBytes((*C.CK_BYTE)(p.pParameter), p.ulParameterLen)
 	m.Param = param
 	return m, ok

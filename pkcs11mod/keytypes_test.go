@@ -1,0 +1,285 @@
+package pkcs11mod
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/asn1"
+	"math/big"
+	"slices"
+	"testing"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
+	"github.com/go-iotsafe/iotsafe/spec"
+)
+
+func keyTypesFixture(t *testing.T, cfg SlotConfig) (*fixture, uint) {
+	t.Helper()
+	cfg.SIM = "sim1"
+	f := newFixtureWith(t, emulator.Options{Profile: emulator.ProfileKeyTypes}, cfg)
+	return f, f.session(t, true)
+}
+
+func (f *fixture) rsaPublic(t *testing.T, h, o uint) *rsa.PublicKey {
+	t.Helper()
+	n := f.attr(t, h, o, CKA_MODULUS)
+	e := new(big.Int).SetBytes(f.attr(t, h, o, CKA_PUBLIC_EXPONENT))
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(e.Int64())}
+	if len(n) != 256 || pub.E != 65537 {
+		t.Fatalf("CKA_MODULUS of %d bytes, exponent %d", len(n), pub.E)
+	}
+	if bits, _ := getUlong(f.attr(t, h, o, CKA_MODULUS_BITS)); bits != 2048 {
+		t.Fatalf("CKA_MODULUS_BITS = %d", bits)
+	}
+	spki, err := x509.ParsePKIXPublicKey(f.attr(t, h, o, CKA_PUBLIC_KEY_INFO))
+	if err != nil || !pub.Equal(spki) {
+		t.Fatalf("CKA_PUBLIC_KEY_INFO: %v", err)
+	}
+	return pub
+}
+
+func (f *fixture) signWith(t *testing.T, h uint, m Mechanism, key uint, data []byte) ([]byte, uint) {
+	t.Helper()
+	if rv := f.m.SignInit(h, m, key); rv != CKR_OK {
+		return nil, rv
+	}
+	sig, _, rv := f.m.Sign(h, data, 512)
+	return sig, rv
+}
+
+var digestInfoSHA256 = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
+
+// The RSA key of the SIM through PKCS#11: its objects, every signing
+// mechanism the card can honour (each signature checked by crypto/rsa),
+// and every one it cannot refused with the right return value.
+func TestRSAKeyObjectsAndMechanisms(t *testing.T) {
+	f, h := keyTypesFixture(t, SlotConfig{})
+	priv := f.one(t, h, CKO_PRIVATE_KEY, "rsa-key")
+	pubObj := f.one(t, h, CKO_PUBLIC_KEY, "rsa-key")
+	if kt, _ := getUlong(f.attr(t, h, priv, CKA_KEY_TYPE)); kt != CKK_RSA {
+		t.Fatalf("CKA_KEY_TYPE = %d", kt)
+	}
+	pub := f.rsaPublic(t, h, pubObj)
+	if !pub.Equal(f.rsaPublic(t, h, priv)) {
+		t.Fatal("private and public objects disagree")
+	}
+	for _, a := range []uint{CKA_PRIVATE_EXPONENT, CKA_PRIME_1, CKA_PRIME_2, CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_COEFFICIENT} {
+		vs, rv := f.m.GetAttributeValue(h, priv, []uint{a})
+		if rv != CKR_OK || vs[0].RV != CKR_ATTRIBUTE_SENSITIVE || vs[0].Value != nil {
+			t.Errorf("attribute %#x: %s/%s, want CKR_ATTRIBUTE_SENSITIVE", a, rvName(rv), rvName(vs[0].RV))
+		}
+	}
+	msg := []byte("go-iotsafe through PKCS#11")
+	d256 := sha256.Sum256(msg)
+	d384 := sha512.Sum384(msg)
+	pssParams := func(hash, mgf, salt uint) *PSSParams { return &PSSParams{Hash: hash, MGF: mgf, SaltLen: salt} }
+	for _, tc := range []struct {
+		name  string
+		mech  Mechanism
+		data  []byte
+		check func([]byte) error
+	}{
+		{"CKM_SHA256_RSA_PKCS", Mechanism{Type: CKM_SHA256_RSA_PKCS}, msg, func(s []byte) error { return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d256[:], s) }},
+		{"CKM_SHA384_RSA_PKCS", Mechanism{Type: CKM_SHA384_RSA_PKCS}, msg, func(s []byte) error { return rsa.VerifyPKCS1v15(pub, crypto.SHA384, d384[:], s) }},
+		{"CKM_RSA_PKCS DigestInfo", Mechanism{Type: CKM_RSA_PKCS}, append(slices.Clone(digestInfoSHA256), d256[:]...), func(s []byte) error { return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d256[:], s) }},
+		{"CKM_RSA_PKCS_PSS SHA-256", Mechanism{Type: CKM_RSA_PKCS_PSS, PSS: pssParams(CKM_SHA256, CKG_MGF1_SHA256, 32)}, d256[:], func(s []byte) error {
+			return rsa.VerifyPSS(pub, crypto.SHA256, d256[:], s, &rsa.PSSOptions{SaltLength: 32})
+		}},
+		{"CKM_SHA384_RSA_PKCS_PSS", Mechanism{Type: CKM_SHA384_RSA_PKCS_PSS, PSS: pssParams(CKM_SHA384, CKG_MGF1_SHA384, 48)}, msg, func(s []byte) error {
+			return rsa.VerifyPSS(pub, crypto.SHA384, d384[:], s, &rsa.PSSOptions{SaltLength: 48})
+		}},
+	} {
+		sig, rv := f.signWith(t, h, tc.mech, priv, tc.data)
+		if rv != CKR_OK {
+			t.Fatalf("%s: %s", tc.name, rvName(rv))
+		}
+		if err := tc.check(sig); err != nil {
+			t.Fatalf("%s: crypto/rsa rejects the signature: %v", tc.name, err)
+		}
+		// And the token verifies it (on the host) with the public object.
+		must(t, tc.name+" VerifyInit", f.m.VerifyInit(h, tc.mech, pubObj))
+		must(t, tc.name+" Verify", f.m.Verify(h, tc.data, sig))
+		bad := slices.Clone(sig)
+		bad[7] ^= 1
+		must(t, tc.name+" VerifyInit", f.m.VerifyInit(h, tc.mech, pubObj))
+		want(t, tc.name+" Verify of a tampered signature", f.m.Verify(h, tc.data, bad), CKR_SIGNATURE_INVALID)
+	}
+	// Multi-part signing with a hashing RSA mechanism.
+	must(t, "SignInit", f.m.SignInit(h, Mechanism{Type: CKM_SHA256_RSA_PKCS}, priv))
+	must(t, "SignUpdate", f.m.SignUpdate(h, msg[:5]))
+	must(t, "SignUpdate", f.m.SignUpdate(h, msg[5:]))
+	if _, n, rv := f.m.SignFinal(h, 255); rv != CKR_BUFFER_TOO_SMALL || n != 256 {
+		t.Fatalf("SignFinal into 255 bytes: %s, %d", rvName(rv), n)
+	}
+	sig, _, rv := f.m.SignFinal(h, 256)
+	must(t, "SignFinal", rv)
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, d256[:], sig); err != nil {
+		t.Fatal(err)
+	}
+	// What the card cannot honour.
+	for _, tc := range []struct {
+		name string
+		mech Mechanism
+		data []byte
+		rv   uint
+	}{
+		{"PSS without parameters", Mechanism{Type: CKM_RSA_PKCS_PSS}, d256[:], CKR_MECHANISM_PARAM_INVALID},
+		{"PSS salt 20", Mechanism{Type: CKM_RSA_PKCS_PSS, PSS: pssParams(CKM_SHA256, CKG_MGF1_SHA256, 20)}, d256[:], CKR_MECHANISM_PARAM_INVALID},
+		{"PSS MGF1-SHA1 with SHA-256", Mechanism{Type: CKM_RSA_PKCS_PSS, PSS: pssParams(CKM_SHA256, CKG_MGF1_SHA1, 32)}, d256[:], CKR_MECHANISM_PARAM_INVALID},
+		{"PSS with SHA-1", Mechanism{Type: CKM_RSA_PKCS_PSS, PSS: pssParams(CKM_SHA_1, CKG_MGF1_SHA1, 20)}, d256[:20], CKR_MECHANISM_PARAM_INVALID},
+		{"SHA384 PSS naming SHA-256", Mechanism{Type: CKM_SHA384_RSA_PKCS_PSS, PSS: pssParams(CKM_SHA256, CKG_MGF1_SHA256, 32)}, msg, CKR_MECHANISM_PARAM_INVALID},
+		{"PSS digest of the wrong length", Mechanism{Type: CKM_RSA_PKCS_PSS, PSS: pssParams(CKM_SHA256, CKG_MGF1_SHA256, 32)}, d256[:31], CKR_DATA_LEN_RANGE},
+		{"PKCS#1 parameter given", Mechanism{Type: CKM_SHA256_RSA_PKCS, Param: []byte{1}}, msg, CKR_MECHANISM_PARAM_INVALID},
+		{"CKM_SHA1_RSA_PKCS (no SHA-1 on the card)", Mechanism{Type: CKM_SHA1_RSA_PKCS}, msg, CKR_KEY_FUNCTION_NOT_PERMITTED},
+		{"CKM_RSA_PKCS raw data", Mechanism{Type: CKM_RSA_PKCS}, d256[:], CKR_DATA_INVALID},
+		{"CKM_RSA_PKCS over k-11 bytes", Mechanism{Type: CKM_RSA_PKCS}, make([]byte, 246), CKR_DATA_LEN_RANGE},
+		{"CKM_ECDSA with an RSA key", Mechanism{Type: CKM_ECDSA}, d256[:], CKR_KEY_TYPE_INCONSISTENT},
+	} {
+		if _, rv := f.signWith(t, h, tc.mech, priv, tc.data); rv != tc.rv {
+			t.Errorf("%s: %s, want %s", tc.name, rvName(rv), rvName(tc.rv))
+		}
+	}
+	ecKey := f.one(t, h, CKO_PRIVATE_KEY, "device-key")
+	want(t, "CKM_SHA256_RSA_PKCS with a P-256 key", f.m.SignInit(h, Mechanism{Type: CKM_SHA256_RSA_PKCS}, ecKey), CKR_KEY_TYPE_INCONSISTENT)
+
+	// Mechanisms: RSA signing is on the card, SHA-1/224 RSA verify only.
+	list, rv := f.m.MechanismList(0)
+	must(t, "MechanismList", rv)
+	for _, mech := range []uint{CKM_RSA_PKCS, CKM_SHA256_RSA_PKCS, CKM_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA1_RSA_PKCS} {
+		if !slices.Contains(list, mech) {
+			t.Errorf("mechanism %#x not listed", mech)
+		}
+	}
+	info, rv := f.m.MechanismInfo(0, CKM_SHA1_RSA_PKCS)
+	must(t, "MechanismInfo", rv)
+	if info.Flags&CKF_SIGN != 0 || info.Flags&CKF_VERIFY == 0 || info.MinKeySize != 2048 {
+		t.Errorf("CKM_SHA1_RSA_PKCS info %+v: verify only", info)
+	}
+	info, _ = f.m.MechanismInfo(0, CKM_SHA256_RSA_PKCS_PSS)
+	if info.Flags&(CKF_SIGN|CKF_HW) != CKF_SIGN|CKF_HW {
+		t.Errorf("CKM_SHA256_RSA_PKCS_PSS info %+v", info)
+	}
+}
+
+// The default (P-256 only) SIM advertises no RSA mechanism.
+func TestNoRSAMechanismsWithoutRSAKey(t *testing.T) {
+	f := newFixture(t)
+	list, rv := f.m.MechanismList(0)
+	must(t, "MechanismList", rv)
+	for _, mech := range rsaVerify {
+		if slices.Contains(list, mech) {
+			t.Errorf("mechanism %#x listed on a SIM without RSA keys", mech)
+		}
+	}
+}
+
+// RSA key generation into the RSA container, and its template rules.
+func TestRSAKeyPairGeneration(t *testing.T) {
+	f, h := keyTypesFixture(t, SlotConfig{ReplaceKeys: true})
+	old := f.rsaPublic(t, h, f.one(t, h, CKO_PUBLIC_KEY, "rsa-key"))
+	gen := Mechanism{Type: CKM_RSA_PKCS_KEY_PAIR_GEN}
+	tok := Attribute{CKA_TOKEN, bbool(true)}
+	for _, tc := range []struct {
+		name string
+		pub  []Attribute
+		rv   uint
+	}{
+		{"1024 bits", []Attribute{{CKA_MODULUS_BITS, ulong(1024)}}, CKR_KEY_SIZE_RANGE},
+		{"exponent 3", []Attribute{{CKA_PUBLIC_EXPONENT, []byte{3}}}, CKR_TEMPLATE_INCONSISTENT},
+		{"EC key type", []Attribute{{CKA_KEY_TYPE, ulong(CKK_EC)}}, CKR_TEMPLATE_INCONSISTENT},
+		{"P-256 container", []Attribute{{CKA_ID, []byte{1}}}, CKR_TEMPLATE_INCONSISTENT},
+	} {
+		if _, _, rv := f.m.GenerateKeyPair(h, gen, tc.pub, []Attribute{tok}); rv != tc.rv {
+			t.Errorf("%s: %s, want %s", tc.name, rvName(rv), rvName(tc.rv))
+		}
+	}
+	pubH, privH, rv := f.m.GenerateKeyPair(h, gen,
+		[]Attribute{{CKA_MODULUS_BITS, ulong(2048)}, {CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}}, {CKA_LABEL, []byte("rsa-key")}},
+		[]Attribute{tok, {CKA_SIGN, bbool(true)}, {CKA_LABEL, []byte("rsa-key")}})
+	must(t, "GenerateKeyPair", rv)
+	pub := f.rsaPublic(t, h, pubH)
+	if pub.Equal(old) {
+		t.Fatal("the RSA key was not replaced")
+	}
+	d := sha256.Sum256([]byte("new"))
+	sig, rv := f.signWith(t, h, Mechanism{Type: CKM_RSA_PKCS_PSS, PSS: &PSSParams{CKM_SHA256, CKG_MGF1_SHA256, 32}}, privH, d[:])
+	must(t, "Sign", rv)
+	if err := rsa.VerifyPSS(pub, crypto.SHA256, d[:], sig, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := getUlong(f.attr(t, h, privH, CKA_KEY_GEN_MECHANISM)); m != CKM_RSA_PKCS_KEY_PAIR_GEN {
+		t.Fatalf("CKA_KEY_GEN_MECHANISM = %#x", m)
+	}
+}
+
+// The brainpool key: CKA_EC_PARAMS names brainpoolP256r1, CKM_ECDSA
+// signatures check out with crypto/ecdsa on that curve, ECDH derives the
+// secret a software ECDH computes, and key generation asks the curve.
+func TestBrainpoolKey(t *testing.T) {
+	f, h := keyTypesFixture(t, SlotConfig{ReplaceKeys: true})
+	priv := f.one(t, h, CKO_PRIVATE_KEY, "brainpool-key")
+	if !bytes.Equal(f.attr(t, h, priv, CKA_EC_PARAMS), oidBrainpoolP256r1) {
+		t.Fatalf("CKA_EC_PARAMS = %X", f.attr(t, h, priv, CKA_EC_PARAMS))
+	}
+	var point []byte
+	if _, err := asn1.Unmarshal(f.attr(t, h, f.one(t, h, CKO_PUBLIC_KEY, "brainpool-key"), CKA_EC_POINT), &point); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := keys.ECPublic(spec.KeyKindBrainpoolP256, point)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("bp"))
+	sig, rv := f.signWith(t, h, Mechanism{Type: CKM_ECDSA}, priv, d[:])
+	must(t, "Sign", rv)
+	if !rawVerify2(pub, d[:], sig) {
+		t.Fatal("brainpool signature rejected by crypto/ecdsa")
+	}
+	// SPKI with the brainpool OID (crypto/x509 cannot parse it; check the DER).
+	if spki := f.attr(t, h, priv, CKA_PUBLIC_KEY_INFO); !bytes.Contains(spki, oidBrainpoolP256r1) || !bytes.Contains(spki, point) {
+		t.Fatalf("CKA_PUBLIC_KEY_INFO %X", spki)
+	}
+	// ECDH with a brainpool peer: the card's secret equals the software one.
+	peer, _ := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)
+	pp := make([]byte, 65)
+	pp[0] = 4
+	peer.X.FillBytes(pp[1:33])
+	peer.Y.FillBytes(pp[33:])
+	der, _ := asn1.Marshal(pp)
+	sk, rv := f.m.DeriveKey(h, Mechanism{Type: CKM_ECDH1_DERIVE, ECDH: &ECDH1DeriveParams{KDF: CKD_NULL, PublicData: der}}, priv,
+		[]Attribute{{CKA_CLASS, ulong(CKO_SECRET_KEY)}, {CKA_SENSITIVE, bbool(false)}, {CKA_EXTRACTABLE, bbool(true)}})
+	must(t, "DeriveKey", rv)
+	x, _ := keys.BrainpoolP256r1().ScalarMult(pub.X, pub.Y, peer.D.FillBytes(make([]byte, 32)))
+	if got := f.attr(t, h, sk, CKA_VALUE); !bytes.Equal(got, x.FillBytes(make([]byte, 32))) {
+		t.Fatalf("ECDH secret %X", got)
+	}
+	// A P-256 point is refused for the brainpool key.
+	p256, _ := f.publicKey(t, h, "device-key").Bytes()
+	der, _ = asn1.Marshal(p256)
+	if _, rv := f.m.DeriveKey(h, Mechanism{Type: CKM_ECDH1_DERIVE, ECDH: &ECDH1DeriveParams{KDF: CKD_NULL, PublicData: der}}, priv,
+		[]Attribute{{CKA_CLASS, ulong(CKO_SECRET_KEY)}}); rv != CKR_MECHANISM_PARAM_INVALID {
+		t.Fatalf("P-256 point for brainpool ECDH: %s", rvName(rv))
+	}
+	// Key generation: CKA_EC_PARAMS brainpool picks the brainpool container.
+	pubH, _, rv := f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN},
+		[]Attribute{{CKA_EC_PARAMS, oidBrainpoolP256r1}, {CKA_ID, []byte{8}}}, []Attribute{{CKA_TOKEN, bbool(true)}, {CKA_SIGN, bbool(true)}})
+	must(t, "GenerateKeyPair brainpool", rv)
+	if !bytes.Equal(f.attr(t, h, pubH, CKA_EC_PARAMS), oidBrainpoolP256r1) {
+		t.Fatal("generated key is not brainpool")
+	}
+	if _, _, rv := f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN},
+		[]Attribute{{CKA_EC_PARAMS, oidP256}, {CKA_ID, []byte{8}}}, []Attribute{{CKA_TOKEN, bbool(true)}}); rv != CKR_TEMPLATE_INCONSISTENT {
+		t.Fatalf("P-256 generation into the brainpool container: %s", rvName(rv))
+	}
+}
+
+func rawVerify2(pub *ecdsa.PublicKey, digest, sig []byte) bool {
+	der, err := spec.SignatureToDER(sig)
+	return len(sig) == 64 && err == nil && ecdsa.VerifyASN1(pub, digest, der)
+}
