@@ -655,21 +655,14 @@ func (s *slot) cardIDFromCKA(v []byte) []byte {
 
 func spki(point []byte) []byte { return ecSPKI(spec.KeyKindP256, point) }
 
-// ecSPKI returns the DER SubjectPublicKeyInfo of an EC point (RFC 5480),
-// written here because crypto/x509 knows no brainpool curve.
+// ecSPKI returns the DER SubjectPublicKeyInfo of an EC point of family k
+// (nil for a point off the curve).
 func ecSPKI(k spec.KeyTypeKind, point []byte) []byte {
-	if _, err := keys.ECPublic(k, point); err != nil {
+	pub, err := keys.ECPublic(k, point)
+	if err != nil {
 		return nil
 	}
-	type algo struct {
-		OID   asn1.ObjectIdentifier
-		Curve asn1.RawValue
-	}
-	der, err := asn1.Marshal(struct {
-		Algo algo
-		Key  asn1.BitString
-	}{algo{asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, asn1.RawValue{FullBytes: ecParams(k)}},
-		asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
+	der, err := keys.MarshalPKIX(pub)
 	if err != nil {
 		return nil
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
@@ -18,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -135,7 +139,7 @@ func newPubkeyCmd(g *globals) *cobra.Command {
 	var key refFlags
 	cmd := &cobra.Command{
 		Use:   "pubkey",
-		Short: "Print a public key from the card as PEM",
+		Short: "Print a public key from the card as PEM (P-256, brainpoolP256r1 or RSA-2048)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ref, err := key.ref()
@@ -143,11 +147,11 @@ func newPubkeyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				point, err := a.ReadPublicKey(cmd.Context(), ref)
+				pub, err := a.PublicKey(cmd.Context(), ref)
 				if err != nil {
 					return err
 				}
-				return emitPublicKey(g, point, nil)
+				return emitPublicKey(g, pub, nil)
 			})
 		},
 	}
@@ -181,7 +185,11 @@ func newKeygenCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return emitPublicKey(g, kp.Point, map[string]string{
+				pub, err := keys.Public(o.KeyType, kp.Data)
+				if err != nil {
+					return fmt.Errorf("%w: generate key pair: %w", iotsafe.ErrMalformedResponse, err)
+				}
+				return emitPublicKey(g, pub, map[string]string{
 					"private_key_id": hex.EncodeToString(kp.PrivateID), "public_key_id": hex.EncodeToString(kp.PublicID)})
 			})
 		},
@@ -191,17 +199,20 @@ func newKeygenCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func emitPublicKey(g *globals, point []byte, extra map[string]string) error {
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-	if err != nil {
-		return fmt.Errorf("the card's public key is not a P-256 point: %w", err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
+func emitPublicKey(g *globals, pub crypto.PublicKey, extra map[string]string) error {
+	der, err := keys.MarshalPKIX(pub)
 	if err != nil {
 		return err
 	}
 	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-	out := map[string]string{"pem": pemText, "point": hex.EncodeToString(point)}
+	out := map[string]string{"pem": pemText, "type": keys.KindOf(pub).String()}
+	if ec, ok := pub.(*ecdsa.PublicKey); ok {
+		point := make([]byte, spec.P256PointLen)
+		point[0] = 4
+		ec.X.FillBytes(point[1:33])
+		ec.Y.FillBytes(point[33:])
+		out["point"] = hex.EncodeToString(point)
+	}
 	for k, v := range extra {
 		out[k] = v
 	}
@@ -281,6 +292,61 @@ func derToRaw(sig []byte) ([]byte, error) {
 	return raw, nil
 }
 
+// verifySignature verifies sig on the card, or (local) on the host with
+// the card's public key. verr is the verdict (nil or a mismatch); err an
+// error that prevented one.
+func verifySignature(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, alg iotsafe.SigAlg, local bool,
+	h iotsafe.Hash, digest, sig []byte) (verr, err error) {
+	if alg != iotsafe.SigECDSA {
+		if !local {
+			return a.VerifyWith(ctx, ref, alg, h, digest, sig), nil
+		}
+		pub, err := a.PublicKey(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		return verifyRSA(pub, alg, h, digest, sig), nil
+	}
+	raw, err := derToRaw(sig)
+	if err != nil {
+		return nil, err
+	}
+	if !local {
+		return a.Verify(ctx, ref, h, digest, raw), nil
+	}
+	pk, err := a.PublicKey(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := pk.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("the card's public key is a %T", pk)
+	}
+	der, _ := rawToDER(raw)
+	if !ecdsa.VerifyASN1(pub, digest, der) {
+		return iotsafe.ErrSignatureMismatch, nil
+	}
+	return nil, nil
+}
+
+// verifyRSA checks an RSA signature on the host.
+func verifyRSA(pk crypto.PublicKey, alg iotsafe.SigAlg, h iotsafe.Hash, digest, sig []byte) error {
+	pub, ok := pk.(*rsa.PublicKey)
+	if !ok {
+		return fmt.Errorf("the card's public key is a %T, not RSA", pk)
+	}
+	var err error
+	if alg == iotsafe.SigRSAPSS {
+		err = rsa.VerifyPSS(pub, h.CryptoHash(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
+	} else {
+		err = rsa.VerifyPKCS1v15(pub, h.CryptoHash(), digest, sig)
+	}
+	if err != nil {
+		return iotsafe.ErrSignatureMismatch
+	}
+	return nil
+}
+
 // commonInputs reads what sign and verify share: the key, the hash and the
 // input.
 func commonInputs(key *refFlags, hashName, in string) (iotsafe.Ref, iotsafe.Hash, []byte, error) {
@@ -299,18 +365,40 @@ func commonInputs(key *refFlags, hashName, in string) (iotsafe.Ref, iotsafe.Hash
 func newSignCmd(g *globals) *cobra.Command {
 	var key refFlags
 	var in, out, hashName string
-	var precomputed, raw, fullText bool
+	var precomputed, raw, fullText, pss bool
 	cmd := &cobra.Command{
 		Use:   "sign",
-		Short: "Sign a file with a key on the card (DER ECDSA over SHA-256 of the input)",
-		Args:  cobra.NoArgs,
+		Short: "Sign a file with a key on the card (DER ECDSA, or RSA PKCS#1 v1.5 / PSS, over SHA-256 of the input)",
+		Long: "Signs with an EC key (DER ECDSA; --raw: r||s) or an RSA key (the 256-byte signature: " +
+			"RSASSA-PKCS1-v1_5, or RSASSA-PSS with --pss, salt as long as the hash, MGF1 with the same hash).",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ref, h, data, err := commonInputs(&key, hashName, in)
 			if err != nil {
 				return err
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
+				alg, err := sigAlgFor(cmd.Context(), a, spec.KindPrivateKey, ref, pss)
+				if err != nil {
+					return err
+				}
 				var sig []byte
+				if alg != iotsafe.SigECDSA {
+					if fullText {
+						return errors.New("--full-text signs with EC keys only")
+					}
+					digest, dh, derr := digestOf(h, data, precomputed)
+					if derr != nil {
+						return derr
+					}
+					if sig, err = a.SignWith(cmd.Context(), ref, alg, dh, digest); err != nil {
+						return err
+					}
+					if g.json {
+						return g.emit(map[string]string{"signature": hex.EncodeToString(sig)}, nil)
+					}
+					return g.writeOutput(out, sig)
+				}
 				if fullText {
 					if precomputed {
 						return errors.New("--full-text and --digest exclude each other")
@@ -345,20 +433,41 @@ func newSignCmd(g *globals) *cobra.Command {
 	f.StringVar(&hashName, "hash", "sha256", "hash: sha256, sha384 or sha512")
 	f.BoolVar(&precomputed, "digest", false, "the input is a precomputed digest (32, 48 or 64 bytes)")
 	f.BoolVar(&fullText, "full-text", false, "send the whole input to the card, which hashes it (full-text mode)")
-	f.BoolVar(&raw, "raw", false, "write raw r||s instead of DER")
+	f.BoolVar(&raw, "raw", false, "write raw r||s instead of DER (EC keys)")
+	f.BoolVar(&pss, "pss", false, "RSA keys: RSASSA-PSS instead of PKCS#1 v1.5")
 	return cmd
+}
+
+// sigAlgFor returns the signature algorithm for the key ref names: ECDSA
+// for EC keys (an applet that omits the key type included), PKCS#1 v1.5 or
+// (pss) PSS for RSA keys.
+func sigAlgFor(ctx context.Context, a *iotsafe.Applet, kind spec.ObjectKind, ref iotsafe.Ref, pss bool) (iotsafe.SigAlg, error) {
+	o, err := a.Find(ctx, kind, ref)
+	if err != nil {
+		return 0, err
+	}
+	if spec.KindOfKeyType(o.KeyType) != spec.KeyKindRSA2048 {
+		if pss {
+			return 0, fmt.Errorf("--pss: %s is not an RSA key", o)
+		}
+		return iotsafe.SigECDSA, nil
+	}
+	if pss {
+		return iotsafe.SigRSAPSS, nil
+	}
+	return iotsafe.SigRSAPKCS1, nil
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var key refFlags
 	var in, sigPath, hashName string
-	var precomputed, local bool
+	var precomputed, local, pss bool
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Verify a signature with a public key held on the card (on the card, or --local on the host)",
-		Long: "Verify a DER (or raw r||s) ECDSA signature over the input. By default the card verifies " +
-			"it with its public key object (Verify Signature); --local reads the public key and verifies " +
-			"on the host. Exits with status 2 when the signature does not match.",
+		Long: "Verify a DER (or raw r||s) ECDSA signature, or an RSA signature (PKCS#1 v1.5, --pss for PSS), over " +
+			"the input. By default the card verifies it with its public key object (Verify Signature); --local " +
+			"reads the public key and verifies on the host. Exits with status 2 when the signature does not match.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ref, h, data, err := commonInputs(&key, hashName, in)
@@ -369,31 +478,18 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rawSig, err := derToRaw(sigBytes)
-			if err != nil {
-				return err
-			}
 			digest, dh, err := digestOf(h, data, precomputed)
 			if err != nil {
 				return err
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				var verr error
-				if local {
-					point, err := a.ReadPublicKey(cmd.Context(), ref)
-					if err != nil {
-						return err
-					}
-					pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-					if err != nil {
-						return fmt.Errorf("the card's public key is not a P-256 point: %w", err)
-					}
-					der, _ := rawToDER(rawSig)
-					if !ecdsa.VerifyASN1(pub, digest, der) {
-						verr = iotsafe.ErrSignatureMismatch
-					}
-				} else {
-					verr = a.Verify(cmd.Context(), ref, dh, digest, rawSig)
+				alg, err := sigAlgFor(cmd.Context(), a, spec.KindPublicKey, ref, pss)
+				if err != nil {
+					return err
+				}
+				verr, err := verifySignature(cmd.Context(), a, ref, alg, local, dh, digest, sigBytes)
+				if err != nil {
+					return err
 				}
 				if errors.Is(verr, iotsafe.ErrSignatureMismatch) {
 					if g.json {
@@ -415,6 +511,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	f.StringVar(&hashName, "hash", "sha256", "hash: sha256, sha384 or sha512")
 	f.BoolVar(&precomputed, "digest", false, "the input is a precomputed digest")
 	f.BoolVar(&local, "local", false, "verify on the host with the public key read from the card")
+	f.BoolVar(&pss, "pss", false, "RSA keys: the signature is RSASSA-PSS (salt as long as the hash)")
 	_ = cmd.MarkFlagRequired("sig")
 	return cmd
 }

@@ -11,6 +11,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
@@ -156,4 +158,31 @@ func SharedSecret(k spec.KeyTypeKind, scalar, peer []byte) ([]byte, error) {
 		return x.FillBytes(make([]byte, 32)), nil
 	}
 	return nil, fmt.Errorf("%w: %s has no key agreement", ErrKey, k)
+}
+
+// oidBrainpoolP256r1 is 1.3.36.3.3.2.8.1.1.7 (RFC 5639).
+var oidBrainpoolP256r1 = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 7}
+
+// MarshalPKIX returns the DER SubjectPublicKeyInfo of a public key of any
+// IoT SAFE type. crypto/x509 encodes P-256 and RSA keys; a brainpool key is
+// encoded here (RFC 5480: id-ecPublicKey with the named curve).
+func MarshalPKIX(pub crypto.PublicKey) ([]byte, error) {
+	k, ok := pub.(*ecdsa.PublicKey)
+	if !ok || KindOf(pub) != spec.KeyKindBrainpoolP256 {
+		return x509.MarshalPKIXPublicKey(pub)
+	}
+	point := make([]byte, spec.P256PointLen)
+	point[0] = 4
+	k.X.FillBytes(point[1:33])
+	k.Y.FillBytes(point[33:])
+	curve, _ := asn1.Marshal(oidBrainpoolP256r1)
+	type algo struct {
+		OID   asn1.ObjectIdentifier
+		Curve asn1.RawValue
+	}
+	return asn1.Marshal(struct {
+		Algo algo
+		Key  asn1.BitString
+	}{algo{asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, asn1.RawValue{FullBytes: curve}},
+		asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The CLI with RSA-2048 and brainpoolP256r1 keys: pubkey, sign (PKCS#1
+// v1.5 and PSS), verify on the card and on the host, keygen. Signatures
+// are checked by crypto/rsa and, for brainpool, by openssl.
+func TestCLIKeyTypes(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	sim := "--sim=emulator:" + state
+	mustRun(t, "emulator", "init", "--state", state, "--profile", "gsma-keytypes")
+	blk, _ := pem.Decode([]byte(mustRun(t, sim, "pubkey", "--key", "07")))
+	if blk == nil {
+		t.Fatal("pubkey 07 printed no PEM")
+	}
+	pk, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := pk.(*rsa.PublicKey)
+	msg := filepath.Join(dir, "msg")
+	os.WriteFile(msg, []byte("signed by the SIM's RSA key"), 0o600)
+	d := sha256.Sum256([]byte("signed by the SIM's RSA key"))
+	for _, pss := range []bool{false, true} {
+		sig := filepath.Join(dir, "sig")
+		args := []string{sim, "sign", "--key", "07", "--in", msg, "--out", sig}
+		if pss {
+			args = append(args, "--pss")
+		}
+		mustRun(t, args...)
+		b, _ := os.ReadFile(sig)
+		if pss {
+			err = rsa.VerifyPSS(pub, crypto.SHA256, d[:], b, &rsa.PSSOptions{SaltLength: 32})
+		} else {
+			err = rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], b)
+		}
+		if err != nil {
+			t.Fatalf("pss %v: crypto/rsa: %v", pss, err)
+		}
+		vargs := []string{sim, "verify", "--key", "07", "--in", msg, "--sig", sig}
+		if pss {
+			vargs = append(vargs, "--pss")
+		}
+		mustRun(t, vargs...)
+		mustRun(t, append(vargs, "--local")...)
+		b[9] ^= 1
+		os.WriteFile(sig, b, 0o600)
+		if _, err := run(t, vargs...); err == nil || !strings.Contains(err.Error(), "does NOT match") {
+			t.Fatalf("pss %v: tampered signature: %v", pss, err)
+		}
+	}
+	if _, err := run(t, sim, "sign", "--key", "01", "--in", msg, "--pss"); err == nil {
+		t.Fatal("--pss with a P-256 key")
+	}
+	// Keygen in the RSA container prints the new RSA key.
+	out := mustRun(t, sim, "keygen", "--key", "07", "--replace")
+	if blk, _ = pem.Decode([]byte(out)); blk == nil {
+		t.Fatalf("keygen printed %q", out)
+	}
+	if nk, err := x509.ParsePKIXPublicKey(blk.Bytes); err != nil || nk.(*rsa.PublicKey).Equal(pub) {
+		t.Fatalf("keygen: %v", err)
+	}
+
+	// Brainpool: the PEM names the curve; openssl verifies the signature.
+	bpPEM := mustRun(t, sim, "pubkey", "--key", "08")
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed")
+	}
+	bpFile := filepath.Join(dir, "bp.pem")
+	os.WriteFile(bpFile, []byte(bpPEM), 0o600)
+	text, err := exec.Command(openssl, "pkey", "-pubin", "-in", bpFile, "-noout", "-text").CombinedOutput()
+	if err != nil || !strings.Contains(string(text), "brainpoolP256r1") {
+		t.Fatalf("openssl reads the brainpool PEM: %v\n%s", err, text)
+	}
+	sig := filepath.Join(dir, "bp.sig")
+	mustRun(t, sim, "sign", "--key", "08", "--in", msg, "--out", sig)
+	if o, err := exec.Command(openssl, "dgst", "-sha256", "-verify", bpFile, "-signature", sig, msg).CombinedOutput(); err != nil {
+		t.Fatalf("openssl rejects the brainpool signature: %v\n%s", err, o)
+	}
+	mustRun(t, sim, "verify", "--key", "08", "--in", msg, "--sig", sig)
+}
