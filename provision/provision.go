@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -28,6 +27,7 @@ import (
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/internal/csrpop"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 	"github.com/go-iotsafe/iotsafe/signer"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -128,10 +128,6 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 		return nil, errors.New("provision: Applet, EST and Operator (or Store) are required")
 	}
 	log := c.log()
-	container, err := c.chooseContainer(ctx)
-	if err != nil {
-		return nil, err
-	}
 	// Ask the server what it wants in a CSR before anything happens on
 	// the SIM: over verified TLS this also proves the server is the one
 	// trusted (a wrong anchor leaves no key without a certificate).
@@ -139,9 +135,17 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provision: asking the EST server for its CSR attributes (before generating a key): %w", err)
 	}
-	sigAlg, err := c.honour(attrs)
+	container, kind, err := c.chooseContainer(ctx, wantedKind(attrs))
 	if err != nil {
 		return nil, err
+	}
+	sigAlg, err := c.honour(attrs, kind)
+	if err != nil {
+		return nil, err
+	}
+	if kind == spec.KeyKindBrainpoolP256 {
+		// Refused before a key is generated: nothing half done.
+		return nil, errors.New("provision: enrolling brainpoolP256r1 keys is not implemented: crypto/x509 can neither write their CSR nor parse one in the EST server (sign the CSR with OpenSSL through the PKCS#11 module instead)")
 	}
 	kp, err := c.Applet.GenerateKeyPair(ctx, container)
 	if err != nil {
@@ -195,7 +199,7 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provision: asking the EST server for its CSR attributes: %w", err)
 	}
-	sigAlg, err := c.honour(attrs)
+	sigAlg, err := c.honour(attrs, cur.Key.KeyKind())
 	if err != nil {
 		return nil, err
 	}
@@ -266,66 +270,99 @@ func Current(ctx context.Context, c *Config, key iotsafe.Ref) (*Result, error) {
 	return nil, fmt.Errorf("provision: key %X has no certificate in the certificate files %X and %X", k.ID(), c.files()[0], c.files()[1])
 }
 
-// chooseContainer returns the container to generate the key in:
-// c.Container when given (refused when its key already has a certificate,
-// on the SIM or in c.Store, unless c.Replace), else the first container
-// that can generate keys and sign and holds no credential: an empty one,
-// else one whose key has no certificate (left by an interrupted run).
-func (c *Config) chooseContainer(ctx context.Context) (iotsafe.Ref, error) {
+// wantedKind returns the key family an EST server's CSR attributes ask
+// for: RSA (rsaEncryption), an EC curve (id-ecPublicKey with P-256 or
+// brainpoolP256r1), or unknown (no preference, or one no SIM key has).
+func wantedKind(attrs est.CSRAttrs) spec.KeyTypeKind {
+	switch {
+	case attrs.Has(est.OIDRSAEncryption):
+		return spec.KeyKindRSA2048
+	case attrs.Curve().Equal(est.OIDP256):
+		return spec.KeyKindP256
+	case attrs.Curve().Equal(est.OIDBrainpoolP256r1):
+		return spec.KeyKindBrainpoolP256
+	}
+	return spec.KeyKindUnknown
+}
+
+// kindOf is the key family of a private key object (P-256 when the applet
+// omits the key type).
+func kindOf(o *iotsafe.Object) spec.KeyTypeKind {
+	if o.KeyType == 0 {
+		return spec.KeyKindP256
+	}
+	return spec.KindOfKeyType(o.KeyType)
+}
+
+// chooseContainer returns the container to generate the key in, and its
+// key family: c.Container when given (refused when its key already has a
+// certificate, on the SIM or in c.Store, unless c.Replace), else the first
+// container of the family the server wants (any, when it says none) that
+// can generate keys and sign and holds no credential: an empty one, else
+// one whose key has no certificate (left by an interrupted run).
+func (c *Config) chooseContainer(ctx context.Context, want spec.KeyTypeKind) (iotsafe.Ref, spec.KeyTypeKind, error) {
 	a, ref := c.Applet, c.Container
 	if ref.ID != nil || ref.Label != "" {
-		if c.Replace {
-			return ref, nil
-		}
 		o, err := a.Find(ctx, spec.KindPrivateKey, ref)
 		if err != nil {
-			return iotsafe.Ref{}, err
+			return iotsafe.Ref{}, 0, err
+		}
+		if c.Replace {
+			return ref, kindOf(o), nil
 		}
 		if o.Active() {
 			used, err := c.certified(ctx, o.ID)
 			if err != nil {
-				return iotsafe.Ref{}, err
+				return iotsafe.Ref{}, 0, err
 			}
 			if used {
-				return iotsafe.Ref{}, fmt.Errorf("provision: container %X holds a credential with a certificate; renew it, or set Replace to overwrite it", o.ID)
+				return iotsafe.Ref{}, 0, fmt.Errorf("provision: container %X holds a credential with a certificate; renew it, or set Replace to overwrite it", o.ID)
 			}
 		}
-		return iotsafe.ByID(o.ID...), nil
+		return iotsafe.ByID(o.ID...), kindOf(o), nil
 	}
 	objs, err := a.Objects(ctx)
 	if err != nil {
-		return iotsafe.Ref{}, err
+		return iotsafe.Ref{}, 0, err
 	}
 	var pending []iotsafe.Object
 	for _, o := range objs {
 		f := o.CryptoFunctions
-		if o.Kind != spec.KindPrivateKey || f&spec.FuncKeyGeneration == 0 || f&spec.FuncSignature == 0 {
+		if o.Kind != spec.KindPrivateKey || f&spec.FuncKeyGeneration == 0 || f&spec.FuncSignature == 0 ||
+			(want != spec.KeyKindUnknown && kindOf(&o) != want) {
 			continue
 		}
 		if !o.Active() {
-			return iotsafe.ByID(o.ID...), nil
+			return iotsafe.ByID(o.ID...), kindOf(&o), nil
 		}
 		pending = append(pending, o)
 	}
 	for _, o := range pending {
 		used, err := c.certified(ctx, o.ID)
 		if err != nil {
-			return iotsafe.Ref{}, err
+			return iotsafe.Ref{}, 0, err
 		}
 		if !used {
-			return iotsafe.ByID(o.ID...), nil
+			return iotsafe.ByID(o.ID...), kindOf(&o), nil
 		}
 	}
-	return iotsafe.Ref{}, errors.New("provision: the SIM has no free key container for on-SIM key generation (all hold credentials); name one")
+	if want != spec.KeyKindUnknown {
+		return iotsafe.Ref{}, 0, fmt.Errorf("provision: the SIM has no free key container for on-SIM generation of the %s keys the EST server asks for (all hold credentials); name one", want)
+	}
+	return iotsafe.Ref{}, 0, errors.New("provision: the SIM has no free key container for on-SIM key generation (all hold credentials); name one")
 }
 
 // certified reports whether the SIM, or the host store when the
 // certificates go there, holds a certificate for the public key of key
 // container id.
 func (c *Config) certified(ctx context.Context, id []byte) (bool, error) {
-	point, err := c.Applet.ReadPublicKey(ctx, iotsafe.ByID(id...))
+	pk, err := c.Applet.PublicKey(ctx, iotsafe.ByID(id...))
 	if err != nil {
 		return false, nil // no readable public key: nothing can be certified for it
+	}
+	pub, ok := pk.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok {
+		return false, nil
 	}
 	certs, err := signer.Certificates(ctx, c.Applet)
 	if err != nil {
@@ -337,29 +374,30 @@ func (c *Config) certified(ctx context.Context, id []byte) (bool, error) {
 		}
 	}
 	for _, cert := range certs {
-		if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); ok {
-			if b, err := pub.Bytes(); err == nil && bytes.Equal(b, point) {
-				return true, nil
-			}
+		if pub.Equal(cert.PublicKey) {
+			return true, nil
 		}
 	}
 	return false, nil
 }
 
 // honour checks what the EST server asks CSRs to contain against what a
-// SIM key can give, and returns the signature algorithm to use. What cannot
-// be honoured is an error when it would only get the request refused (a
-// key type or curve the SIM does not generate), and is logged otherwise.
-func (c *Config) honour(attrs est.CSRAttrs) (x509.SignatureAlgorithm, error) {
+// SIM key of family kind can give, and returns the signature algorithm to
+// use. What cannot be honoured is an error when it would only get the
+// request refused (a curve no IoT SAFE key has), and is logged otherwise.
+func (c *Config) honour(attrs est.CSRAttrs, kind spec.KeyTypeKind) (x509.SignatureAlgorithm, error) {
 	log := c.log()
-	if attrs.Has(est.OIDRSAEncryption) {
-		return 0, errors.New("provision: the EST server asks for RSA keys; the SIM key containers generate EC P-256 keys")
+	if want := wantedKind(attrs); want != spec.KeyKindUnknown && want != kind {
+		// Only a container named by the caller can differ (chooseContainer
+		// picks the family asked for): CSR attributes are a hint (RFC 7030
+		// §4.5.2), the server decides.
+		log.Warn("the EST server asks for keys of another type than the named container holds; the request goes with the container's key", "asked", want.String(), "key", kind.String())
 	}
-	if curve := attrs.Curve(); curve != nil && !curve.Equal(est.OIDP256) {
-		return 0, fmt.Errorf("provision: the EST server asks for keys on curve %v; the SIM key containers generate P-256 keys", curve)
+	if curve := attrs.Curve(); curve != nil && wantedKind(attrs) == spec.KeyKindUnknown {
+		return 0, fmt.Errorf("provision: the EST server asks for keys on curve %v, which no IoT SAFE key type has", curve)
 	}
-	if curve := attrs.BareCurve(); curve != nil && !curve.Equal(est.OIDP256) {
-		log.Warn("the EST server lists a curve other than P-256 (as a bare OID, not as a key type); the SIM generates P-256 keys, the request goes with one", "curve", curve.String())
+	if curve := attrs.BareCurve(); curve != nil && !curve.Equal(est.OIDP256) && !curve.Equal(est.OIDBrainpoolP256r1) {
+		log.Warn("the EST server lists a curve no IoT SAFE key type has (as a bare OID, not as a key type); the request goes with the container's key", "curve", curve.String(), "key", kind.String())
 	}
 	if attrs.Has(est.OIDChallengePassword) {
 		log.Info("the EST server asks for proof of possession: the request carries the TLS 1.2 channel binding (tls-unique, RFC 7030 §3.5)")
@@ -367,7 +405,14 @@ func (c *Config) honour(attrs est.CSRAttrs) (x509.SignatureAlgorithm, error) {
 	if attrs.Has(est.OIDExtensionRequest) {
 		log.Warn("the EST server asks for extensions in the request; this client sends none (the CA sets them)")
 	}
-	return attrs.SignatureAlgorithm(), nil
+	alg := attrs.SignatureAlgorithm()
+	rsaAlg := alg == x509.SHA256WithRSA || alg == x509.SHA384WithRSA || alg == x509.SHA512WithRSA ||
+		alg == x509.SHA256WithRSAPSS || alg == x509.SHA384WithRSAPSS || alg == x509.SHA512WithRSAPSS
+	if alg != x509.UnknownSignatureAlgorithm && rsaAlg != (kind == spec.KeyKindRSA2048) {
+		log.Warn("the EST server asks for a signature algorithm the SIM key cannot make; the request goes with the key's own", "asked", alg.String(), "key", kind.String())
+		alg = x509.UnknownSignatureAlgorithm
+	}
+	return alg, nil
 }
 
 // requestWith builds the CSR signed with alg (ECDSA with SHA-256 when
@@ -377,7 +422,7 @@ func (c *Config) requestWith(ctx context.Context, key *signer.Key, alg x509.Sign
 	if err != nil {
 		return nil, err
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	pubDER, err := keys.MarshalPKIX(key.Public())
 	if err != nil {
 		return nil, err
 	}

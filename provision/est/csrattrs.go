@@ -26,6 +26,7 @@ var (
 	OIDSHA512            = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 3}
 	OIDP384              = asn1.ObjectIdentifier{1, 3, 132, 0, 34}
 	OIDP521              = asn1.ObjectIdentifier{1, 3, 132, 0, 35}
+	OIDBrainpoolP256r1   = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 7}
 )
 
 // CSRAttr is one entry of a CSR attributes answer: an OID alone, or an
