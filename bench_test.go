@@ -2,14 +2,17 @@ package iotsafe_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"testing"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 )
 
 // BenchmarkSign measures a steady-state signature through the client and
@@ -81,6 +84,74 @@ func BenchmarkSignPersistent(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchSignKeyType signs steadily with one key of the gsma-keytypes
+// emulator and reports the APDUs each signature costs.
+func benchSignKeyType(b *testing.B, id byte, alg iotsafe.SigAlg) {
+	a, card := open(b, emulator.Options{Profile: emulator.ProfileKeyTypes})
+	ctx := context.Background()
+	d := sha256.Sum256([]byte("benchmark"))
+	if _, err := a.SignWith(ctx, iotsafe.ByID(id), alg, iotsafe.HashSHA256, d[:]); err != nil {
+		b.Fatal(err)
+	}
+	before := card.APDUCount()
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		if _, err := a.SignWith(ctx, iotsafe.ByID(id), alg, iotsafe.HashSHA256, d[:]); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(card.APDUCount()-before)/float64(n), "apdus/op")
+}
+
+// BenchmarkSignRSA: an RSA-2048 PKCS#1 v1.5 signature through the client
+// and the in-process emulator. Compare with BenchmarkRSASign.
+func BenchmarkSignRSA(b *testing.B) { benchSignKeyType(b, 7, iotsafe.SigRSAPKCS1) }
+
+// BenchmarkSignRSAPSS: the same with RSA-PSS.
+func BenchmarkSignRSAPSS(b *testing.B) { benchSignKeyType(b, 7, iotsafe.SigRSAPSS) }
+
+// BenchmarkSignBrainpool: a brainpoolP256r1 ECDSA signature through the
+// client and the emulator. Compare with BenchmarkBrainpoolSign.
+func BenchmarkSignBrainpool(b *testing.B) { benchSignKeyType(b, 8, iotsafe.SigECDSA) }
+
+// BenchmarkRSASign is the baseline: crypto/rsa PKCS#1 v1.5 with a 2048-bit
+// key in memory.
+func BenchmarkRSASign(b *testing.B) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("benchmark"))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, d[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBrainpoolSign is the baseline: crypto/ecdsa on the brainpool
+// curve of github.com/ProtonMail/go-crypto (the library the emulator and
+// the signer use), key in memory.
+func BenchmarkBrainpoolSign(b *testing.B) {
+	key, err := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("benchmark"))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := ecdsa.SignASN1(rand.Reader, key, d[:]); err != nil {
 			b.Fatal(err)
 		}
 	}

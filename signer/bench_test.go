@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -184,4 +185,31 @@ func BenchmarkHandshakeSIMTimingResumed(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(resumed)/float64(b.N)*100, "%resumed")
+}
+
+// rsaHandshakes runs TLS 1.3 mutual-TLS handshakes with an RSA-2048 client
+// key (rsa_pss_rsae_sha256) certified by a local CA.
+func rsaHandshakes(b *testing.B, key crypto.Signer) {
+	ca := newClientCA(b)
+	leaf := issue(b, ca, key.Public(), "rsa device")
+	cert := &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+	handshakes(b, ca.Leaf, func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil })
+}
+
+// BenchmarkHandshakeSIMRSA: TLS 1.3 mutual TLS with the SIM's RSA-2048 key
+// (gsma-keytypes emulator, in process, timing model off). Compare with
+// BenchmarkHandshakeMemoryRSA.
+func BenchmarkHandshakeSIMRSA(b *testing.B) {
+	_, k := keyTypesCard(b, nil, "rsa-key")
+	rsaHandshakes(b, k)
+}
+
+// BenchmarkHandshakeMemoryRSA: the same handshakes with an in-memory
+// RSA-2048 key.
+func BenchmarkHandshakeMemoryRSA(b *testing.B) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rsaHandshakes(b, key)
 }

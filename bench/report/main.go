@@ -35,6 +35,9 @@ var goals = []goal{
 	{"TLS 1.3 mutual-TLS handshakes, SIM key vs in-memory key (issue 3)", "BenchmarkHandshakeSIM", "BenchmarkHandshakeMemory", 0.70},
 	{"C_Sign (CKM_ECDSA, P-256) through libiotsafe-pkcs11 on the in-process emulator vs SoftHSM2, same C harness (issue 4)", "BenchmarkCSignIoTSAFE", "BenchmarkCSignSoftHSM2", 1.00},
 	{"TLS 1.3 reconnections resumed with signer's session cache vs full handshakes, SIM timing model (issue 14: two orders of magnitude)", "BenchmarkHandshakeSIMTimingResumed", "BenchmarkHandshakeSIMTiming", 100.0},
+	{"RSA-2048 PKCS#1 v1.5 signatures through client + in-process emulator vs crypto/rsa (issue 12)", "BenchmarkSignRSA", "BenchmarkRSASign", 0.90},
+	{"TLS 1.3 mutual-TLS handshakes, RSA-2048 SIM key vs in-memory RSA key (issue 12)", "BenchmarkHandshakeSIMRSA", "BenchmarkHandshakeMemoryRSA", 0.90},
+	{"brainpoolP256r1 signatures through client + in-process emulator vs ProtonMail/go-crypto brainpool with crypto/ecdsa (issue 12)", "BenchmarkSignBrainpool", "BenchmarkBrainpoolSign", 0.80},
 }
 
 type result struct {
