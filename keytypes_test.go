@@ -10,9 +10,12 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
+	"fmt"
 	"hash"
 	"math/big"
+	"os"
 	"testing"
+	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/apdu"
@@ -216,3 +219,40 @@ func TestBrainpoolKeyRoundTrip(t *testing.T) {
 }
 
 func ellipticP256() elliptic.Curve { return elliptic.P256() }
+
+// The timing model prices RSA operations with their own figures: an RSA
+// signature costs Timing.RSASign in the model (read from the card's stats
+// line), an ECDSA one Timing.Sign.
+func TestRSATimingModel(t *testing.T) {
+	for _, tc := range []struct {
+		id      byte
+		alg     iotsafe.SigAlg
+		wantMin float64
+		wantMax float64
+	}{{7, iotsafe.SigRSAPKCS1, 250, 260}, {8, iotsafe.SigECDSA, 5, 15}} {
+		stats := t.TempDir() + "/stats"
+		card, err := emulator.New(emulator.Options{Profile: emulator.ProfileKeyTypes, StatsFile: stats,
+			Timing: &emulator.Timing{Sign: 10 * time.Millisecond, RSASign: 250 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := iotsafe.Open(context.Background(), card, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := sha256.Sum256([]byte("t"))
+		if _, err := a.SignWith(context.Background(), iotsafe.ByID(tc.id), tc.alg, iotsafe.HashSHA256, d[:]); err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		b, _ := os.ReadFile(stats)
+		var apdus int
+		var all, sig float64
+		if _, err := fmt.Sscanf(string(b), "apdus=%d model_ms=%f sign_ms=%f", &apdus, &all, &sig); err != nil {
+			t.Fatalf("stats %q: %v", b, err)
+		}
+		if sig < tc.wantMin || sig > tc.wantMax {
+			t.Fatalf("%s: signature model time %.1f ms, want %.0f..%.0f", tc.alg, sig, tc.wantMin, tc.wantMax)
+		}
+	}
+}

@@ -243,6 +243,10 @@ T "gnutls-cli TLS 1.3 mutual TLS with the RSA key" bash -c '
   has "(TLS1.3" gc.txt
   served srv.gnutls.log' "$MOD" "$TOK;object=rsa-key;type=private${PIN:+;pin-value=$PIN}" "$PIN"
 
+T "GnuTLS 3.7 (Debian 12) takes no brainpool key: p11tool says the curve is unsupported" bash -c '
+  GNUTLS_PIN="$2" timeout 60 p11tool --provider "$0" ${2:+--login} --test-sign "$1" >tb.txt 2>&1; cat tb.txt
+  grep -q "The curve is unsupported" tb.txt' "$MOD" "$TOK;object=brainpool-key;type=private" "$PIN"
+
 echo "-- key generation"
 if [ "$TARGET" = softhsm ]; then
   # SoftHSM adds a key pair beside the one of the same ID; the SIM replaces

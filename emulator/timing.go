@@ -23,7 +23,8 @@ type Timing struct {
 	KDF     time.Duration // PRF / HKDF
 	Random  time.Duration // Get Random
 	Read    time.Duration // Read File chunk
-	// RSA-2048 operations, far slower on a real SIM than ECDSA.
+	// RSA-2048 operations: signing and key generation are far slower on
+	// a real SIM than ECDSA; verification (small public exponent) faster.
 	RSASign, RSAVerify, RSAKeyGen time.Duration
 	// Baud, when non-zero, adds the cost of an AT+CSIM exchange over a
 	// serial line at this rate: each APDU byte travels as two hex
@@ -44,7 +45,11 @@ func DefaultTiming() *Timing {
 		KDF:     30 * time.Millisecond,
 		Random:  10 * time.Millisecond,
 		Read:    15 * time.Millisecond,
-		Baud:    115200,
+		// RSA-2048 (docs/design-notes.md, "Timing model", for the sources).
+		RSASign:   400 * time.Millisecond,
+		RSAVerify: 60 * time.Millisecond,
+		RSAKeyGen: 8 * time.Second,
+		Baud:      115200,
 	}
 }
 
