@@ -38,6 +38,9 @@ var keyTypeSetups = []setup{
 	{"3-byte IDs, new keygen IDs, DER ECDSA", emulator.Options{Profile: emulator.ProfileKeyTypes, Variant: variant(emulator.ProfileKeyTypes, func(v *emulator.Variant) {
 		v.IDLen, v.KeygenNewIDs, v.DERSignatures = 3, true, true
 	})}},
+	{"RSA public keys as PKCS#1 DER", emulator.Options{Profile: emulator.ProfileKeyTypes, Variant: variant(emulator.ProfileKeyTypes, func(v *emulator.Variant) {
+		v.RSAPublicKeyDER = true
+	})}},
 }
 
 var rsaHashes = []struct {

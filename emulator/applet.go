@@ -740,7 +740,7 @@ func (c *Card) generateKeyPairOn(cmd apdu.Command) ([]byte, apdu.StatusWord, *ob
 	if err != nil {
 		return nil, apdu.SWConditionsNotSatisfied, o
 	}
-	pubData, err := publicKeyData(&object{KeyType: o.KeyType, Value: point})
+	pubData, err := publicKeyData(&object{KeyType: o.KeyType, Value: point}, c.st.Variant.RSAPublicKeyDER)
 	if err != nil {
 		return nil, apdu.SWUnknown, o
 	}
@@ -805,7 +805,7 @@ func (c *Card) readPublicKey(cmd apdu.Command) ([]byte, apdu.StatusWord) {
 	if !o.active() || o.Access&spec.AccessRead == 0 {
 		return nil, apdu.SWConditionsNotSatisfied
 	}
-	d, err := publicKeyData(o)
+	d, err := publicKeyData(o, c.st.Variant.RSAPublicKeyDER)
 	if err != nil {
 		return nil, apdu.SWIntegrity
 	}

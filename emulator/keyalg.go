@@ -68,12 +68,17 @@ func parsePrivate(o *object) (crypto.Signer, error) {
 	return nil, errorf("private key %X of key type %02X", []byte(o.ID), o.KeyType)
 }
 
-// publicKeyData returns the value of tag 34 for a public key object.
-func publicKeyData(o *object) ([]byte, error) {
+// publicKeyData returns the value of tag 34 for a public key object: an
+// RSA key as 49 { 81 n, 82 e }, or with der as the PKCS#1 DER (the
+// Variant's RSAPublicKeyDER, for an applet that answers ASN.1).
+func publicKeyData(o *object, der bool) ([]byte, error) {
 	if spec.KindOfKeyType(o.KeyType) == spec.KeyKindRSA2048 {
 		pub, err := x509.ParsePKCS1PublicKey(o.Value)
 		if err != nil {
 			return nil, err
+		}
+		if der {
+			return x509.MarshalPKCS1PublicKey(pub), nil
 		}
 		return spec.EncodeRSAPublicKeyData(pub.N.Bytes(), big.NewInt(int64(pub.E)).Bytes()), nil
 	}

@@ -70,6 +70,9 @@ type Variant struct {
 	// KeygenNewIDs makes Generate Key Pair store the new key under fresh
 	// IDs, as the specification allows ("may modify the key ID").
 	KeygenNewIDs bool `json:"keygen_new_ids,omitempty"`
+	// RSAPublicKeyDER answers RSA public keys as a DER PKCS#1
+	// RSAPublicKey inside tag 34, instead of 49 { 81 n, 82 e }.
+	RSAPublicKeyDER bool `json:"rsa_public_key_der,omitempty"`
 }
 
 // Variant returns the profile's default behaviour.

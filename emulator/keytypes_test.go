@@ -1,0 +1,116 @@
+package emulator
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
+	"math/big"
+	"testing"
+
+	"github.com/go-iotsafe/iotsafe/apdu"
+)
+
+// chained sends cmd and follows 61xx with GET RESPONSE on channel 1, as
+// the host's transport does; it returns the whole answer.
+func chained(t *testing.T, c *Card, cmd string) apdu.Response {
+	t.Helper()
+	r := send(t, c, cmd)
+	data := append([]byte(nil), r.Data...)
+	for r.SW.SW1() == 0x61 {
+		r = send(t, c, fmt.Sprintf("01C00000%02X", r.SW.SW2()))
+		data = append(data, r.Data...)
+	}
+	r.Data = data
+	return r
+}
+
+// The RSA container byte by byte, with the commands the Thales PKCS#11
+// module builds for RSA (PrivateKeySignRSA: `84 01 <id> A1 01 03 91 02 00
+// 01 92 01 01`, then `2B 80 .. 22 9E 20 <SHA-256>`; it strips the three
+// bytes `33 01 00` from the answer), on channel 1 in the gsma class: the
+// 259-byte answer comes as 256 bytes with 6103, then 3 bytes by GET
+// RESPONSE; crypto/rsa checks the signature with the key Read Public Key
+// gives. Then the status words of algorithm/key mismatches.
+func TestRSAContainerBytes(t *testing.T) {
+	for _, der := range []bool{false, true} {
+		v, _ := ProfileKeyTypes.Variant()
+		v.RSAPublicKeyDER = der
+		c := testCard(t, Options{Profile: ProfileKeyTypes, Variant: &v})
+		expectSW(t, c, "0070000001", apdu.SWSuccess)
+		expectSW(t, c, "01A4040007A0000005590010", apdu.SWSuccess)
+		pubAns := chained(t, c, "81CD000003850107 00")
+		if pubAns.SW != apdu.SWSuccess {
+			t.Fatalf("read public key: %s", pubAns.SW)
+		}
+		var pub *rsa.PublicKey
+		if der {
+			// 34 82 01 0E | 30 82 01 0A (PKCS#1 RSAPublicKey)
+			if !bytes.HasPrefix(pubAns.Data, h("3482010E 3082010A")) {
+				t.Fatalf("DER variant: %X", pubAns.Data[:8])
+			}
+			k, err := x509.ParsePKCS1PublicKey(pubAns.Data[4:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub = k
+		} else {
+			// 34 82 01 0D | 49 82 01 09 | 81 82 01 00 <n> | 82 03 01 00 01
+			if !bytes.HasPrefix(pubAns.Data, h("3482010D 49820109 81820100")) || !bytes.HasSuffix(pubAns.Data, h("8203010001")) {
+				t.Fatalf("template: %X...%X", pubAns.Data[:12], pubAns.Data[len(pubAns.Data)-5:])
+			}
+			k, err := x509.ParsePKCS1PublicKey(mustPKCS1(t, pubAns.Data[12:268]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub = k
+		}
+		digest := sha256.Sum256([]byte("Thales PKCS#11 RSA"))
+		expectSW(t, c, "812A00000D 840107 A10103 91020001 920101", apdu.SWSuccess)
+		first := send(t, c, fmt.Sprintf("812B800022 9E20%X 00", digest))
+		if first.SW != 0x6103 || len(first.Data) != 256 {
+			t.Fatalf("sign update: %d bytes, %s; want 256 and 6103", len(first.Data), first.SW)
+		}
+		rest := expectSW(t, c, "01C0000003", apdu.SWSuccess)
+		sig := append(first.Data, rest.Data...)
+		if !bytes.HasPrefix(sig, h("330100")) || len(sig) != 259 {
+			t.Fatalf("signature TLV %X (%d bytes)", sig[:3], len(sig))
+		}
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig[3:]); err != nil {
+			t.Fatalf("crypto/rsa rejects the card's signature: %v", err)
+		}
+		// Mismatches: ECDSA with the RSA key and RSA with the P-256 key are
+		// conditions of use (6985); two algorithm bits, or CMAC (offered
+		// for no key), are incorrect data (6A80).
+		expectSW(t, c, "812A00000D 840107 A10103 91020001 920104", apdu.SWConditionsNotSatisfied)
+		expectSW(t, c, "812A00000D 840101 A10103 91020001 920102", apdu.SWConditionsNotSatisfied)
+		expectSW(t, c, "812A00000D 840107 A10103 91020001 920103", apdu.SWIncorrectData)
+		expectSW(t, c, "812A00000D 840107 A10103 91020001 920108", apdu.SWIncorrectData)
+		// The application information lists RSA PKCS#1, PSS and ECDSA.
+		info := send(t, c, "81CB000000")
+		if !bytes.Contains(info.Data, h("920107")) {
+			t.Fatalf("application information lacks 92 01 07: %X", info.Data)
+		}
+	}
+}
+
+// mustPKCS1 wraps a raw modulus and exponent 65537 in PKCS#1 DER.
+func mustPKCS1(t *testing.T, n []byte) []byte {
+	t.Helper()
+	k := &rsa.PublicKey{E: 65537}
+	k.N = new(big.Int).SetBytes(n)
+	return x509.MarshalPKCS1PublicKey(k)
+}
+
+// The brainpool peer container takes only brainpool points: a P-256 point
+// (the Thales test key of the vectors) is incorrect data.
+func TestBrainpoolPeerRefusesP256Point(t *testing.T) {
+	c := testCard(t, Options{Profile: ProfileKeyTypes})
+	expectSW(t, c, "0070000001", apdu.SWSuccess)
+	expectSW(t, c, "01A4040007A0000005590010", apdu.SWSuccess)
+	expectSW(t, c, "8124000003 850109", apdu.SWSuccess)
+	p256 := "049E5B7F778B7997617C8993B6406608EFE2D3F2D6751D6B3F5F5320FFFD6A7DC9A8F6C5C1474F64D668364AE2ED8DC4C1C6C4767423B013937B4499F52C4F89A0"
+	expectSW(t, c, fmt.Sprintf("81D8800047 3445 4943 8641 %s", p256), apdu.SWIncorrectData)
+}
