@@ -229,6 +229,25 @@ T "curl mutual TLS with the RSA key" bash -c '
   timeout 30 curl -sS --engine pkcs11 --key-type ENG --key "$0" --cert r.pem --cacert srv.pem https://127.0.0.1:$PORT/ >curl.out
   has "Cipher is" curl.out
   served srv.curl.log' "$RKEY"
+T "write-object the RSA certificate to the token; curl takes certificate and key from the token" bash -c '
+  set -e
+  '"$(declare -f serve served has)"'
+  PIDS=(); DEV_CN="rsa device"
+  openssl x509 -in r.pem -outform DER -out r.der
+  timeout 60 pkcs11-tool --module "$0" --token-label "$1" ${4:+--login --pin $4} --write-object r.der --type cert --id 07 --label rsa-key
+  serve srv.curl2.log
+  timeout 30 curl -sS --cert "$2" --key "$3" --cacert srv.pem https://127.0.0.1:$PORT/ >curl2.out
+  has "Cipher is" curl2.out
+  served srv.curl2.log' "$MOD" "$TOKEN" "$TOK;object=rsa-key;type=cert$URIPIN" "$RKEY" "$PIN"
+if [ "$TARGET" != softhsm ]; then
+  T "a brainpool certificate is refused by the host store with a reason (Go's x509 has no brainpool)" SUB '
+    openssl x509 -in b.pem -outform DER -out b.der
+    ! P11 --write-object b.der --type cert --id 08 --label brainpool-key >wb.txt 2>&1
+    grep -q CKR_ATTRIBUTE_VALUE_INVALID wb.txt
+    grep -q "unsupported elliptic curve" "'"$WORK"'/module.log"'
+else
+  NA "a brainpool certificate is refused by the host store" "SoftHSM2 stores any certificate"
+fi
 T "p11tool --test-sign with the RSA key" bash -c '
   GNUTLS_PIN="$2" timeout 60 p11tool --provider "$0" ${2:+--login} --test-sign "$1" >ts.txt 2>&1; r=$?; cat ts.txt
   [ $r = 0 ] && grep -q "Verifying against public key in the token... ok" ts.txt' "$MOD" "$TOK;object=rsa-key;type=private" "$PIN"
