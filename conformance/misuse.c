@@ -5,7 +5,12 @@
  * callbacks, and 16 threads signing at once.
  *
  *   cc -O2 -I pkcs11mod/cabi -o misuse misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
- *   IOTSAFE_SIM=emulator:sim.json ./misuse build/libiotsafe-pkcs11.so device-key
+ *   IOTSAFE_SIM=emulator:sim.json ./misuse build/libiotsafe-pkcs11.so device-key [rsa-key]
+ *
+ * With a third argument, the label of an RSA-2048 key pair, the RSA
+ * mechanisms get the same treatment (PSS parameters missing or short, the
+ * two-call length convention with 256-byte signatures, input the card
+ * cannot sign, a mechanism of the other key type).
  *
  * Exit status 0 when every check passed; each failure is printed. */
 #include <dlfcn.h>
@@ -18,6 +23,7 @@
 static CK_FUNCTION_LIST_PTR f;
 static int failures, checks;
 static const char *key_label;
+static const char *rsa_label;
 
 #define CHECK(call, want)                                                               \
 	do {                                                                            \
@@ -50,11 +56,11 @@ static CK_SLOT_ID first_slot(void)
 	return slots[0];
 }
 
-static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
+static CK_OBJECT_HANDLE find_label(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls, const char *label)
 {
 	CK_ATTRIBUTE t[] = {
 		{CKA_CLASS, &cls, sizeof cls},
-		{CKA_LABEL, (void *)key_label, strlen(key_label)},
+		{CKA_LABEL, (void *)label, strlen(label)},
 	};
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	CK_ULONG n = 0;
@@ -65,8 +71,80 @@ static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
 	return n == 1 ? h : CK_INVALID_HANDLE;
 }
 
+static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls) { return find_label(s, cls, key_label); }
+
 static CK_BYTE digest[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 			     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+
+/* ---- RSA mechanisms -------------------------------------------------------- */
+
+static void rsa_misuse(void)
+{
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE key, pub, ec;
+	CK_BYTE sig[300];
+	CK_ULONG n;
+	CK_RSA_PKCS_PSS_PARAMS pp = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+	CK_MECHANISM pss = {CKM_RSA_PKCS_PSS, &pp, sizeof pp};
+	CK_MECHANISM pss_null = {CKM_RSA_PKCS_PSS, NULL, sizeof pp};
+	CK_MECHANISM pss_short = {CKM_RSA_PKCS_PSS, &pp, sizeof pp - 1};
+	CK_MECHANISM pkcs = {CKM_RSA_PKCS, NULL, 0};
+	CK_MECHANISM sha256_pkcs = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
+
+	CHECK(f->C_Initialize(NULL), CKR_OK);
+	CHECK(f->C_OpenSession(first_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+	key = find_label(s, CKO_PRIVATE_KEY, rsa_label);
+	pub = find_label(s, CKO_PUBLIC_KEY, rsa_label);
+	ec = find(s, CKO_PRIVATE_KEY);
+	EXPECT(key != CK_INVALID_HANDLE && pub != CK_INVALID_HANDLE);
+
+	/* PSS parameters: missing, NULL with a length, short */
+	{
+		CK_MECHANISM none = {CKM_RSA_PKCS_PSS, NULL, 0};
+		CHECK(f->C_SignInit(s, &none, key), CKR_MECHANISM_PARAM_INVALID);
+	}
+	CHECK(f->C_SignInit(s, &pss_null, key), CKR_MECHANISM_PARAM_INVALID);
+	CHECK(f->C_SignInit(s, &pss_short, key), CKR_MECHANISM_PARAM_INVALID);
+	pp.sLen = 20;
+	CHECK(f->C_SignInit(s, &pss, key), CKR_MECHANISM_PARAM_INVALID);
+	pp.sLen = 32;
+	/* the two-call convention with a 256-byte signature */
+	CHECK(f->C_SignInit(s, &pss, key), CKR_OK);
+	CHECK(f->C_Sign(s, digest, 32, NULL, &n), CKR_OK);
+	EXPECT(n == 256);
+	n = 255;
+	CHECK(f->C_Sign(s, digest, 32, sig, &n), CKR_BUFFER_TOO_SMALL);
+	EXPECT(n == 256);
+	CHECK(f->C_Sign(s, digest, 32, sig, NULL), CKR_ARGUMENTS_BAD);
+	n = sizeof sig;
+	CHECK(f->C_Sign(s, digest, 32, sig, &n), CKR_OK);
+	EXPECT(n == 256);
+	CHECK(f->C_VerifyInit(s, &pss, pub), CKR_OK);
+	CHECK(f->C_Verify(s, digest, 32, sig, 256), CKR_OK);
+	CHECK(f->C_VerifyInit(s, &pss, pub), CKR_OK);
+	CHECK(f->C_Verify(s, digest, 32, sig, 255), CKR_SIGNATURE_LEN_RANGE);
+	/* a digest of the wrong length for the PSS hash */
+	CHECK(f->C_SignInit(s, &pss, key), CKR_OK);
+	n = sizeof sig;
+	CHECK(f->C_Sign(s, digest, 31, sig, &n), CKR_DATA_LEN_RANGE);
+	/* CKM_RSA_PKCS over data that is no DigestInfo */
+	CHECK(f->C_SignInit(s, &pkcs, key), CKR_OK);
+	n = sizeof sig;
+	CHECK(f->C_Sign(s, digest, 32, sig, &n), CKR_DATA_INVALID);
+	/* multi-part with a short final buffer */
+	CHECK(f->C_SignInit(s, &sha256_pkcs, key), CKR_OK);
+	CHECK(f->C_SignUpdate(s, digest, 32), CKR_OK);
+	n = 3;
+	CHECK(f->C_SignFinal(s, sig, &n), CKR_BUFFER_TOO_SMALL);
+	EXPECT(n == 256);
+	CHECK(f->C_SignFinal(s, sig, &n), CKR_OK);
+	/* a mechanism of the other key type */
+	CHECK(f->C_SignInit(s, &ecdsa, key), CKR_KEY_TYPE_INCONSISTENT);
+	CHECK(f->C_SignInit(s, &sha256_pkcs, ec), CKR_KEY_TYPE_INCONSISTENT);
+	CHECK(f->C_CloseSession(s), CKR_OK);
+	CHECK(f->C_Finalize(NULL), CKR_OK);
+}
 
 static CK_RV sign_once(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key, CK_BYTE *sig, CK_ULONG *len)
 {
@@ -145,7 +223,7 @@ static void misuse(void)
 		CHECK(f->C_GetMechanismList(slot, &one, &cnt), CKR_BUFFER_TOO_SMALL);
 		EXPECT(cnt > 1);
 		CHECK(f->C_GetMechanismInfo(slot, CKM_ECDSA, NULL), CKR_ARGUMENTS_BAD);
-		CHECK(f->C_GetMechanismInfo(slot, CKM_RSA_PKCS, &mi), CKR_MECHANISM_INVALID);
+		CHECK(f->C_GetMechanismInfo(slot, CKM_AES_ECB, &mi), CKR_MECHANISM_INVALID);
 		CHECK(f->C_GetMechanismInfo(slot, CKM_ECDSA, &mi), CKR_OK);
 		EXPECT(mi.flags & CKF_SIGN);
 	}
@@ -232,8 +310,8 @@ static void misuse(void)
 	CHECK(f->C_SignInit(s, &ecdsa, 0xdead), CKR_KEY_HANDLE_INVALID);
 	CHECK(f->C_SignInit(0xdead, &ecdsa, key), CKR_SESSION_HANDLE_INVALID);
 	{
-		CK_MECHANISM rsa = {CKM_RSA_PKCS, NULL, 0};
-		CHECK(f->C_SignInit(s, &rsa, key), CKR_MECHANISM_INVALID);
+		CK_MECHANISM aes = {CKM_AES_ECB, NULL, 0};
+		CHECK(f->C_SignInit(s, &aes, key), CKR_MECHANISM_INVALID);
 	}
 	CHECK(f->C_SignInit(s, &ecdsa, pub), CKR_KEY_FUNCTION_NOT_PERMITTED);
 	CHECK(f->C_SignInit(s, &ecdsa, key), CKR_OK);
@@ -466,10 +544,11 @@ int main(int argc, char **argv)
 	void *lib;
 	CK_C_GetFunctionList gfl;
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s MODULE.so KEY-LABEL\n", argv[0]);
+		fprintf(stderr, "usage: %s MODULE.so KEY-LABEL [RSA-KEY-LABEL]\n", argv[0]);
 		return 2;
 	}
 	key_label = argv[2];
+	rsa_label = argc > 3 ? argv[3] : NULL;
 	lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 	if (!lib) {
 		fprintf(stderr, "dlopen: %s\n", dlerror());
@@ -485,6 +564,10 @@ int main(int argc, char **argv)
 
 	misuse();
 	printf("misuse: argument/order checks done\n");
+	if (rsa_label) {
+		rsa_misuse();
+		printf("misuse: RSA mechanism checks done\n");
+	}
 	interfaces(lib);
 	printf("misuse: PKCS#11 3.0 interface checks done\n");
 	cycles(20);

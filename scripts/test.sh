@@ -60,9 +60,9 @@ step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short b
 make -s pkcs11
 cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
 misuse_dir=$(mktemp -d /tmp/iotsafe-misuse.XXXXXX)
-build/iotsafe emulator init --state "$misuse_dir/sim.json" >/dev/null
+build/iotsafe emulator init --profile gsma-keytypes --state "$misuse_dir/sim.json" >/dev/null
 IOTSAFE_SIM="emulator:$misuse_dir/sim.json" IOTSAFE_PKCS11_STORE="$misuse_dir/store" \
-  timeout 300 build/p11-misuse build/libiotsafe-pkcs11.so device-key
+  timeout 300 build/p11-misuse build/libiotsafe-pkcs11.so device-key rsa-key
 
 step "PKCS#11 library in a forking program: every fork pattern ends by itself"
 cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-fork conformance/fork.c $(pkg-config --cflags p11-kit-1) -ldl
