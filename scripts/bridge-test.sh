@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The bridge in real use: the software SIM behind a fake modem on a
-# pseudo-terminal, `iotsafe bridge` exposing it to pcscd, and three separate
+# pseudo-terminal (or, with the argument mbim, behind the fake MBIM
+# function), `iotsafe bridge` exposing it to pcscd, and three separate
 # processes signing through pcscd at once (two CLI loops and pkcs11-tool
 # through the PKCS#11 library); every signature verifies. Needs a running
 # pcscd with vpcd (test.sh starts one).
+#
+#   scripts/bridge-test.sh [modem|mbim]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,12 +18,20 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$BIN" emulator init --state "$DIR/sim.json" >/dev/null
-"$BIN" emulator serve --state "$DIR/sim.json" --modem --quirks >"$DIR/modem.out" 2>&1 &
+KIND=${1:-modem}
+case "$KIND" in
+  modem) SERVE=(--modem --quirks) ;;
+  mbim) SERVE=(--mbim) ;;
+  *) fail "usage: $0 [modem|mbim]" ;;
+esac
+"$BIN" emulator serve --state "$DIR/sim.json" "${SERVE[@]}" >"$DIR/modem.out" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 50); do [ -s "$DIR/modem.out" ] && break; sleep 0.1; done
 TTY=$(head -1 "$DIR/modem.out")
-[ -e "$TTY" ] || fail "the fake modem did not start: $(cat "$DIR/modem.out")"
-"$BIN" --sim "modem:$TTY" bridge --vpcd 127.0.0.1:35963 >"$DIR/bridge.log" 2>&1 &
+[ -e "$TTY" ] || fail "the fake $KIND did not start: $(cat "$DIR/modem.out")"
+SIM="modem:$TTY"
+[ "$KIND" = mbim ] && SIM="mbim:$TTY?proxy=0"
+"$BIN" --sim "$SIM" bridge --vpcd 127.0.0.1:35963 >"$DIR/bridge.log" 2>&1 &
 PIDS+=($!)
 export IOTSAFE_SIM=pcsc: IOTSAFE_PKCS11_STORE=$DIR/store IOTSAFE_PKCS11_LOG=$DIR/p11.log
 ok=0
@@ -51,4 +62,4 @@ p11signer & c=$!
 wait $a || fail "CLI process 1 failed"
 wait $b || fail "CLI process 2 failed"
 wait $c || fail "pkcs11-tool process failed: $(tail -3 "$DIR/p11.log" 2>/dev/null)"
-echo "bridge: three processes signed at once through pcscd and one modem port; 13 signatures verified"
+echo "bridge ($KIND): three processes signed at once through pcscd and one $KIND device; 13 signatures verified"

@@ -76,8 +76,12 @@ conformance/run.sh iotsafe
 step "PKCS#11 conformance: our library with a pcsc: SIM (the emulator in pcscd through vpcd)"
 conformance/run.sh pcsc
 
+step "PKCS#11 conformance: our library with an mbim: SIM (the emulator behind the fake MBIM function)"
+conformance/run.sh mbim
+
 step "the bridge: a modem's SIM shared through pcscd by three processes at once"
 scripts/bridge-test.sh
+scripts/bridge-test.sh mbim
 
 step "PC/SC faults from separate processes: SIM pulled during a C signing loop, pcscd restarted"
 scripts/pcsc-faults-test.sh

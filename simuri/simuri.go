@@ -7,6 +7,10 @@
 //	emulator:sim.json?timing=1&stats=FILE   ... appending APDU count and model time to FILE at close
 //	modem:/dev/ttyUSB2?baud=115200&mode=csim a SIM behind a cellular modem (mode csim or cgla,
 //	                                         maxcmd=N for a modem's command length limit)
+//	mbim:/dev/cdc-wdm0                      a SIM behind a modem's MBIM control channel (UICC low
+//	                                         level access: the modem opens the applet's channel),
+//	                                         through mbim-proxy when it runs (proxy=0: directly,
+//	                                         proxy=1: require the proxy)
 //	pcsc:                                   the first PC/SC reader whose card holds an IoT SAFE applet
 //	pcsc:Virtual%20PCD%2000%2000            that PC/SC reader (needs cgo; a no-cgo build says so)
 //
@@ -24,6 +28,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/transport"
+	"github.com/go-iotsafe/iotsafe/transport/mbim"
 	"github.com/go-iotsafe/iotsafe/transport/modem"
 	"github.com/go-iotsafe/iotsafe/transport/pcsc"
 )
@@ -43,10 +48,39 @@ func Open(ctx context.Context, uri string) (transport.Transport, error) {
 		return openEmulator(u)
 	case "modem":
 		return modem.OpenURI(ctx, u)
+	case "mbim":
+		return openMBIM(ctx, u)
 	case "pcsc":
 		return pcsc.OpenURI(ctx, u)
 	}
-	return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc: or modem:)", uri, u.Scheme)
+	return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc:, modem: or mbim:)", uri, u.Scheme)
+}
+
+// openMBIM opens mbim:PATH (no parameters yet).
+func openMBIM(ctx context.Context, u *url.URL) (transport.Transport, error) {
+	path := u.Opaque
+	if path == "" {
+		path = u.Path
+	}
+	if path == "" {
+		return nil, fmt.Errorf("SIM URI %q: give the MBIM device, e.g. mbim:/dev/cdc-wdm0", u.String())
+	}
+	var opts mbim.Options
+	for k := range u.Query() {
+		if k != "proxy" {
+			return nil, fmt.Errorf("SIM URI %q: unknown parameter %q (mbim takes proxy=0|1)", u.String(), k)
+		}
+	}
+	switch u.Query().Get("proxy") {
+	case "":
+	case "0":
+		opts.Proxy = mbim.ProxyOff
+	case "1":
+		opts.Proxy = mbim.ProxyOn
+	default:
+		return nil, fmt.Errorf("SIM URI %q: proxy=0 (open the device directly) or proxy=1 (require mbim-proxy)", u.String())
+	}
+	return mbim.Open(ctx, path, &opts)
 }
 
 // Parse checks the form of a SIM URI and returns it parsed.
@@ -59,9 +93,9 @@ func Parse(uri string) (*url.URL, error) {
 		return nil, fmt.Errorf("SIM URI %q: %w", uri, err)
 	}
 	switch u.Scheme {
-	case "emulator", "pcsc", "modem":
+	case "emulator", "pcsc", "modem", "mbim":
 	default:
-		return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc: or modem:)", uri, u.Scheme)
+		return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc:, modem: or mbim:)", uri, u.Scheme)
 	}
 	return u, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/emulator/mbimdev"
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
 	"github.com/go-iotsafe/iotsafe/operator"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -69,22 +70,29 @@ func newEmulatorInitCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func newEmulatorServeCmd(g *globals) *cobra.Command {
 	var state, vpcdAddr string
-	var modemFlag, t0, timing, quirks bool
+	var modemFlag, mbimFlag, t0, timing, quirks bool
 	var hostile []string
 	var late time.Duration
 	cmd := &cobra.Command{
 		Use:         "serve",
 		Annotations: map[string]string{longRunning: "yes"},
-		Short:       "Put the software SIM into pcscd as a virtual card (--vpcd) or behind a fake modem on a pseudo-terminal (--modem)",
+		Short:       "Put the software SIM into pcscd as a virtual card (--vpcd), behind a fake modem (--modem) or a fake MBIM function (--mbim) on a pseudo-terminal",
 		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
 				return errors.New("--state FILE is required")
 			}
-			if (vpcdAddr == "") == !modemFlag {
-				return errors.New("give exactly one of --vpcd HOST:PORT or --modem")
+			if n := btoi(vpcdAddr != "") + btoi(modemFlag) + btoi(mbimFlag); n != 1 {
+				return errors.New("give exactly one of --vpcd HOST:PORT, --modem or --mbim")
 			}
 			opts := emulator.Options{T0: t0}
 			if timing {
@@ -105,6 +113,17 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 			if vpcdAddr != "" {
 				fmt.Fprintf(os.Stderr, "serving %s to pcscd's vpcd at %s (Ctrl-C stops)\n", state, vpcdAddr)
 				return vpcd.Serve(cmd.Context(), vpcdAddr, served, vpcd.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+			}
+			if mbimFlag {
+				p, err := mbimdev.NewPTY(served, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				fmt.Fprintln(g.out, p.Path())
+				fmt.Fprintf(os.Stderr, "fake MBIM function for %s on %s (Ctrl-C stops); use --sim mbim:%s, or mbimcli -d %s\n", state, p.Path(), p.Path(), p.Path())
+				<-cmd.Context().Done()
+				return nil
 			}
 			var q atmodem.Quirks
 			if quirks {
@@ -136,6 +155,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 	f.StringVar(&state, "state", "", "state file of the software SIM")
 	f.StringVar(&vpcdAddr, "vpcd", "", "insert the SIM into pcscd's vpcd reader at HOST:PORT (e.g. 127.0.0.1:35963)")
 	f.BoolVar(&modemFlag, "modem", false, "serve AT commands on a new pseudo-terminal and print its path")
+	f.BoolVar(&mbimFlag, "mbim", false, "serve MBIM control messages (UICC low level access) on a new pseudo-terminal and print its path")
 	f.BoolVar(&t0, "t0", false, "answer 61xx like a T=0 card")
 	f.BoolVar(&timing, "timing", false, "delay answers like a real SIM behind a 115200-baud modem")
 	f.BoolVar(&quirks, "quirks", false, "modem quirks: echo, unsolicited result codes, 61xx for long answers, padded lengths")

@@ -20,10 +20,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
 	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/rawpty"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -472,19 +470,9 @@ type PTY struct {
 
 // NewPTY starts the fake modem for card on a new pseudo-terminal.
 func NewPTY(card Card, q Quirks) (*PTY, error) {
-	master, slave, err := pty.Open()
+	master, slave, err := rawpty.Open()
 	if err != nil {
-		return nil, fmt.Errorf("atmodem: opening a pseudo-terminal: %w", err)
-	}
-	// Raw mode: no echo or line editing by the terminal itself (the modem
-	// echoes when its quirk says so).
-	if t, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS); err == nil {
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		_ = unix.IoctlSetTermios(int(slave.Fd()), unix.TCSETS, t)
+		return nil, fmt.Errorf("atmodem: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &PTY{Modem: NewModem(card, q), master: master, slave: slave, cancel: cancel, done: make(chan error, 1)}

@@ -1,0 +1,406 @@
+// Package mbim reaches a SIM through a modem's MBIM control channel
+// (/dev/cdc-wdm0, /dev/wwan0mbim0) with Microsoft's "UICC low level
+// access" service: OPEN_CHANNEL with the applet's AID, APDU on that
+// channel, CLOSE_CHANNEL. It is what a gateway whose modem ModemManager
+// drives over MBIM offers instead of an AT port.
+//
+// The transport maps the host's channel management onto the service, as
+// the modem transport's CGLA mode does: MANAGE CHANNEL open gives a
+// channel number that the following SELECT by AID binds to a channel the
+// modem opens (OPEN_CHANNEL); commands on that channel go as APDU with the
+// class byte's channel bits left to the modem; MANAGE CHANNEL close sends
+// CLOSE_CHANNEL. Messages are matched to commands by transaction ID;
+// unsolicited indications are skipped.
+//
+// When libmbim's mbim-proxy runs (ModemManager starts it and keeps the
+// device open through it), the transport goes through the proxy by default,
+// so that ModemManager keeps working: it connects to the proxy's socket and
+// asks it for the device (proxy control Configuration), and the proxy
+// shares the device between its clients, each on its own logical channel.
+package mbim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/mbimmsg"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// ErrMBIM is matched by errors the MBIM function reports (a failed
+// command, FUNCTION_ERROR) and by messages that break the protocol.
+var ErrMBIM = errors.New("mbim")
+
+// ErrNoChannel means the modem has no logical channel left
+// (MBIM_STATUS_MS_NO_LOGICAL_CHANNELS).
+var ErrNoChannel = errors.New("mbim: the modem has no free logical channel")
+
+// ErrChannelLost means the modem no longer knows a channel the transport
+// opened (MBIM_STATUS_MS_INVALID_LOGICAL_CHANNEL): it was closed
+// underneath us, or the modem or SIM was reset.
+var ErrChannelLost = errors.New("mbim: the logical channel was closed underneath")
+
+// lost marks a host channel whose modem channel is gone.
+const lost = ^uint32(0)
+
+// maxControlTransfer is the largest message the transport announces.
+const maxControlTransfer = 4096
+
+// ProxySocket is the abstract Unix socket libmbim's mbim-proxy listens on.
+const ProxySocket = "@mbim-proxy"
+
+// Proxy says whether to go through mbim-proxy.
+type Proxy uint8
+
+// The proxy choices.
+const (
+	// ProxyAuto goes through mbim-proxy when it runs, else opens the
+	// device directly.
+	ProxyAuto Proxy = iota
+	// ProxyOff always opens the device directly (nothing else may use it).
+	ProxyOff
+	// ProxyOn requires mbim-proxy.
+	ProxyOn
+)
+
+// Options configure Open.
+type Options struct {
+	Proxy Proxy
+}
+
+// conn is the control channel: the device file, or the proxy's socket.
+type conn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
+// Device is an open MBIM function. It implements transport.Transport.
+type Device struct {
+	f     conn
+	path  string
+	proxy bool
+
+	mu       sync.Mutex
+	tid      uint32
+	buf      []byte
+	channels map[int]uint32 // host channel -> modem channel (0: opened, not yet bound)
+	closed   bool
+}
+
+var _ transport.Transport = (*Device)(nil)
+
+// Open opens the MBIM device at path, directly or through mbim-proxy
+// (opts nil: ProxyAuto), and the MBIM session on it (OPEN).
+func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	d := &Device{path: path, channels: map[int]uint32{}}
+	if o.Proxy != ProxyOff {
+		var dl net.Dialer
+		c, err := dl.DialContext(ctx, "unix", ProxySocket)
+		switch {
+		case err == nil:
+			d.f, d.proxy = c.(*net.UnixConn), true
+		case o.Proxy == ProxyOn:
+			return nil, fmt.Errorf("%w: mbim-proxy is not running (its socket %s): %w", ErrMBIM, ProxySocket, err)
+		}
+	}
+	if d.f == nil {
+		f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrMBIM, path, err)
+		}
+		d.f = f
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.proxy {
+		// The proxy opens the device for us (its answer waits for that).
+		info := new(mbimmsg.Info).String(path).Uint32(30).Build()
+		resp, err := d.exchange(ctx, func(tid uint32) []byte {
+			return mbimmsg.MarshalCommand(mbimmsg.Command{TID: tid, Service: mbimmsg.ServiceProxyControl,
+				CID: mbimmsg.CIDProxyConfiguration, CommandType: mbimmsg.CommandSet, Info: info})
+		}, mbimmsg.TypeCommandDone)
+		if err == nil {
+			var c mbimmsg.Command
+			if c, err = mbimmsg.ParseCommand(resp, true); err == nil && c.Status != mbimmsg.StatusNone {
+				err = fmt.Errorf("%w: mbim-proxy could not open %s (status %#x)", ErrMBIM, path, c.Status)
+			}
+		}
+		if err != nil {
+			d.f.Close()
+			return nil, fmt.Errorf("%s through mbim-proxy: %w", path, err)
+		}
+	}
+	resp, err := d.exchange(ctx, func(tid uint32) []byte { return mbimmsg.Open(tid, maxControlTransfer) }, mbimmsg.TypeOpenDone)
+	if err == nil {
+		var st uint32
+		if st, err = mbimmsg.StatusOf(resp); err == nil && st != mbimmsg.StatusNone {
+			err = fmt.Errorf("%w: OPEN answered status %#x", ErrMBIM, st)
+		}
+	}
+	if err != nil {
+		d.f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Proxied reports whether the device is reached through mbim-proxy.
+func (d *Device) Proxied() bool { return d.proxy }
+
+// Transmit sends one APDU. See the package documentation for how channel
+// management is mapped.
+func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("%w: %s is closed", transport.ErrClosed, d.path)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := apdu.ParseCommand(cmd)
+	if err != nil {
+		return nil, err
+	}
+	sw := func(s apdu.StatusWord) []byte { return []byte{s.SW1(), s.SW2()} }
+	ci, claErr := apdu.ParseCLA(c.CLA)
+	switch {
+	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x00:
+		for ch := 1; ch <= 19; ch++ {
+			if _, used := d.channels[ch]; !used {
+				d.channels[ch] = 0
+				return []byte{byte(ch), 0x90, 0x00}, nil
+			}
+		}
+		return sw(apdu.SWFunctionNotSupported), nil
+	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x80:
+		ch := int(c.P2)
+		if ch == 0 {
+			ch = ci.Channel
+		}
+		mch, ok := d.channels[ch]
+		if !ok {
+			return sw(apdu.SWIncorrectP1P2), nil
+		}
+		delete(d.channels, ch)
+		if mch == 0 || mch == lost {
+			return sw(apdu.SWSuccess), nil
+		}
+		return d.closeChannel(ctx, mch)
+	case claErr == nil && c.INS == spec.InsSelect && c.P1 == 0x04 && ci.Channel != 0:
+		old, ok := d.channels[ci.Channel]
+		if !ok {
+			return sw(apdu.SWLogicalChannelNotSupp), nil
+		}
+		if old != 0 && old != lost {
+			if _, err := d.closeChannel(ctx, old); err != nil {
+				return nil, err
+			}
+			d.channels[ci.Channel] = 0
+		}
+		return d.openChannel(ctx, ci.Channel, c.Data, c.P2)
+	}
+	mch := uint32(0)
+	if claErr == nil && ci.Channel != 0 {
+		var ok bool
+		if mch, ok = d.channels[ci.Channel]; !ok || mch == 0 {
+			return sw(apdu.SWLogicalChannelNotSupp), nil
+		}
+		if mch == lost {
+			return nil, fmt.Errorf("%w (host channel %d): close it and open another", ErrChannelLost, ci.Channel)
+		}
+	}
+	out := append([]byte(nil), cmd...)
+	if claErr == nil {
+		// The modem owns the channel bits of the class byte.
+		if out[0], err = apdu.WithChannel(out[0], 0); err != nil {
+			return nil, err
+		}
+	}
+	info := new(mbimmsg.Info).Uint32(mch).Uint32(0).Uint32(0).Bytes(out).Build()
+	st, r, err := d.command(ctx, mbimmsg.CIDAPDU, info)
+	if err != nil {
+		return nil, err
+	}
+	switch st {
+	case mbimmsg.StatusNone:
+	case mbimmsg.StatusMSInvalidLogicalChannel:
+		// Every later command on it fails the same way, until the host
+		// closes it (MANAGE CHANNEL close) and opens another.
+		d.channels[ci.Channel] = lost
+		return nil, fmt.Errorf("%w (host channel %d, modem channel %d)", ErrChannelLost, ci.Channel, mch)
+	default:
+		return nil, fmt.Errorf("%w: APDU answered status %#x", ErrMBIM, st)
+	}
+	status, data := r.Uint32(), r.Bytes()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("%w: APDU answer: %w", ErrMBIM, err)
+	}
+	sw1, sw2 := mbimmsg.SplitSW(status)
+	resp := append(append([]byte(nil), data...), sw1, sw2)
+	if err := transport.CheckAnswer(cmd, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (d *Device) openChannel(ctx context.Context, host int, aid []byte, p2 byte) ([]byte, error) {
+	info := new(mbimmsg.Info).Bytes(aid).Uint32(uint32(p2)).Uint32(1).Build()
+	st, r, err := d.command(ctx, mbimmsg.CIDOpenChannel, info)
+	if err != nil {
+		return nil, err
+	}
+	status, mch, data := r.Uint32(), r.Uint32(), r.Bytes()
+	switch {
+	case st == mbimmsg.StatusMSNoLogicalChannels:
+		return nil, ErrNoChannel
+	case st == mbimmsg.StatusMSSelectFailed:
+		// The applet is not there: the card's own status word when the
+		// modem gives one, else "not found".
+		if sw1, sw2 := mbimmsg.SplitSW(status); r.Err() == nil && sw1 >= 0x62 {
+			return []byte{sw1, sw2}, nil
+		}
+		return []byte{0x6A, 0x82}, nil
+	case st != mbimmsg.StatusNone:
+		return nil, fmt.Errorf("%w: OPEN_CHANNEL answered status %#x", ErrMBIM, st)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("%w: OPEN_CHANNEL answer: %w", ErrMBIM, err)
+	}
+	if mch == 0 || mch > 19 {
+		return nil, fmt.Errorf("%w: OPEN_CHANNEL gave channel %d", ErrMBIM, mch)
+	}
+	d.channels[host] = mch
+	sw1, sw2 := mbimmsg.SplitSW(status)
+	return append(append([]byte(nil), data...), sw1, sw2), nil
+}
+
+func (d *Device) closeChannel(ctx context.Context, mch uint32) ([]byte, error) {
+	st, _, err := d.command(ctx, mbimmsg.CIDCloseChannel, new(mbimmsg.Info).Uint32(mch).Uint32(1).Build())
+	if err != nil {
+		return nil, err
+	}
+	if st != mbimmsg.StatusNone && st != mbimmsg.StatusMSInvalidLogicalChannel {
+		return nil, fmt.Errorf("%w: CLOSE_CHANNEL answered status %#x", ErrMBIM, st)
+	}
+	return []byte{0x90, 0x00}, nil
+}
+
+// command sends a set command of the UICC service and returns the status
+// of its COMMAND_DONE and a reader on its information buffer.
+func (d *Device) command(ctx context.Context, cid uint32, info []byte) (uint32, *mbimmsg.Reader, error) {
+	resp, err := d.exchange(ctx, func(tid uint32) []byte {
+		return mbimmsg.MarshalCommand(mbimmsg.Command{TID: tid, Service: mbimmsg.ServiceUICC, CID: cid, CommandType: mbimmsg.CommandSet, Info: info})
+	}, mbimmsg.TypeCommandDone)
+	if err != nil {
+		return 0, nil, err
+	}
+	c, err := mbimmsg.ParseCommand(resp, true)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", ErrMBIM, err)
+	}
+	if c.Service != mbimmsg.ServiceUICC || c.CID != cid {
+		return 0, nil, fmt.Errorf("%w: COMMAND_DONE for service %X CID %d, not the UICC service's CID %d", ErrMBIM, c.Service, c.CID, cid)
+	}
+	return c.Status, mbimmsg.NewReader(c.Info), nil
+}
+
+// exchange writes the message build makes with the next transaction ID and
+// reads until the answer of type want with that ID. Indications and
+// answers to other transactions are skipped; FUNCTION_ERROR for this one
+// is an error. The read ends with ctx (and within 30 s without a deadline).
+func (d *Device) exchange(ctx context.Context, build func(tid uint32) []byte, want uint32) ([]byte, error) {
+	d.tid++
+	if d.tid == 0 {
+		d.tid = 1
+	}
+	tid := d.tid
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	_ = d.f.SetDeadline(deadline)
+	if _, err := d.f.Write(build(tid)); err != nil {
+		return nil, d.ioError(ctx, err)
+	}
+	chunk := make([]byte, maxControlTransfer)
+	for {
+		for len(d.buf) >= mbimmsg.HeaderLen {
+			h, err := mbimmsg.ReadHeader(d.buf)
+			if err != nil || h.Length > 1<<16 {
+				d.buf = nil
+				return nil, fmt.Errorf("%w: garbage on the control channel (%v)", ErrMBIM, err)
+			}
+			if len(d.buf) < int(h.Length) {
+				break
+			}
+			msg := append([]byte(nil), d.buf[:h.Length]...)
+			d.buf = d.buf[h.Length:]
+			switch {
+			case h.TID == tid && h.Type == want:
+				return msg, nil
+			case h.TID == tid && (h.Type == mbimmsg.TypeFunctionError || h.Type == mbimmsg.TypeHostError):
+				st, _ := mbimmsg.StatusOf(msg)
+				return nil, fmt.Errorf("%w: the function answered FUNCTION_ERROR %d", ErrMBIM, st)
+			}
+			// An indication, or an answer to another transaction (another
+			// program on the same device, a late answer): not ours.
+		}
+		n, err := d.f.Read(chunk)
+		if err != nil {
+			if len(d.buf) > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				d.buf = nil
+				return nil, fmt.Errorf("%w: truncated message on the control channel: %w", ErrMBIM, d.ioError(ctx, err))
+			}
+			return nil, d.ioError(ctx, err)
+		}
+		d.buf = append(d.buf, chunk[:n]...)
+	}
+}
+
+// ioError names what a read or write error means.
+func (d *Device) ioError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: %s did not answer in time: %w", ErrMBIM, d.path, context.DeadlineExceeded)
+	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO), errors.Is(err, os.ErrClosed),
+		errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w: %s: %w", transport.ErrCardRemoved, d.path, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrMBIM, d.path, err)
+}
+
+// Close closes the channels the transport opened, the MBIM session, and
+// the device.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, mch := range d.channels {
+		if mch != 0 && mch != lost {
+			_, _ = d.closeChannel(ctx, mch)
+		}
+	}
+	_, _ = d.exchange(ctx, mbimmsg.Close, mbimmsg.TypeCloseDone)
+	return d.f.Close()
+}

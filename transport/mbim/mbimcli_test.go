@@ -1,0 +1,192 @@
+package mbim_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport/mbim"
+)
+
+// requireTool finds a program, skipping the test when it is missing unless
+// IOTSAFE_REQUIRE_TOOLS=1 (make test), where a missing tool fails.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s is required (IOTSAFE_REQUIRE_TOOLS=1) but not installed", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+func mbimcli(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mbimcli %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// libmbim's mbimcli (software nobody here wrote) drives the fake MBIM
+// function: the ATR, OPEN_CHANNEL with the GSMA applet's AID, APDUs on the
+// channel (Get Random, Get Data), CLOSE_CHANNEL, and an APDU on the closed
+// channel, which the function refuses with
+// MBIM_STATUS_MS_INVALID_LOGICAL_CHANNEL. mbimcli prints the Status field
+// in decimal: 144 is 0x0090, SW 90 00 with SW1 in the lowest byte.
+func TestMbimcli(t *testing.T) {
+	bin := requireTool(t, "mbimcli")
+	r := newRig(t, emulator.Options{})
+	dev := r.pty.Path()
+	if out := mbimcli(t, bin, "-d", dev, "--ms-query-uicc-atr"); !strings.Contains(out, strings.ToUpper(hexColons(r.card.ATR()))) {
+		t.Fatalf("ATR: %s", out)
+	}
+	out := mbimcli(t, bin, "-d", dev, "--ms-set-uicc-open-channel=application-id=A0000005590010,channel-group=1")
+	m := regexp.MustCompile(`status: (\d+)\s+channel: (\d+)`).FindStringSubmatch(out)
+	if m == nil || m[1] != "144" {
+		t.Fatalf("open channel: %s", out)
+	}
+	ch := m[2]
+	apduArg := func(cmd string) string {
+		return fmt.Sprintf("--ms-set-uicc-apdu=channel=%s,secure-message=none,classbyte-type=inter-industry,command=%s", ch, cmd)
+	}
+	out = mbimcli(t, bin, "-d", dev, apduArg("8084000008"))
+	if !regexp.MustCompile(`status: 144\s+response: ([0-9A-F]{2}:){7}[0-9A-F]{2}\b`).MatchString(out) {
+		t.Fatalf("Get Random over mbimcli: %s", out)
+	}
+	out = mbimcli(t, bin, "-d", dev, apduArg("80CB000000"))
+	if !strings.Contains(out, "status: 144") || !strings.Contains(out, "response: 10:01:01:11:20") {
+		t.Fatalf("Get Data over mbimcli: %s", out)
+	}
+	out = mbimcli(t, bin, "-d", dev, "--ms-set-uicc-close-channel=channel="+ch+",channel-group=1")
+	if !strings.Contains(out, "status: 144") {
+		t.Fatalf("close channel: %s", out)
+	}
+	cmd := exec.Command(bin, "-d", dev, apduArg("8084000008"))
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "0x87430003") {
+		t.Fatalf("APDU on a closed channel: %v\n%s", err, b)
+	}
+}
+
+func hexColons(b []byte) string {
+	var s []string
+	for _, x := range b {
+		s = append(s, fmt.Sprintf("%02X", x))
+	}
+	return strings.Join(s, ":")
+}
+
+// Through the real mbim-proxy (libmbim's, what ModemManager shares the
+// device through): mbimcli -p opens a channel and exchanges an APDU, and
+// two clients of the proxy sign at once, each on its own logical channel,
+// every signature checked by crypto/ecdsa. The test starts the proxy
+// itself and stops it; when one already runs (ModemManager's), the test
+// leaves it alone and is skipped.
+func TestThroughMbimProxy(t *testing.T) {
+	bin := requireTool(t, "mbimcli")
+	proxyBin := "/usr/libexec/mbim-proxy"
+	if _, err := os.Stat(proxyBin); err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s missing (libmbim-utils)", proxyBin)
+		}
+		t.Skip("mbim-proxy not installed")
+	}
+	if c, err := net.Dial("unix", mbim.ProxySocket); err == nil {
+		c.Close()
+		t.Skip("an mbim-proxy runs already (not ours): left alone")
+	}
+	proxy := exec.Command(proxyBin, "--empty-timeout=0")
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("unix", mbim.ProxySocket); err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatal("mbim-proxy did not listen")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := newRig(t, emulator.Options{})
+	dev := r.pty.Path()
+	out := mbimcli(t, bin, "-p", "-d", dev, "--ms-set-uicc-open-channel=application-id=A0000005590010,channel-group=1")
+	m := regexp.MustCompile(`status: 144\s+channel: (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("open channel through the proxy: %s", out)
+	}
+	out = mbimcli(t, bin, "-p", "-d", dev, "--ms-set-uicc-apdu=channel="+m[1]+",secure-message=none,classbyte-type=inter-industry,command=8084000004")
+	if !strings.Contains(out, "status: 144") {
+		t.Fatalf("APDU through the proxy: %s", out)
+	}
+	mbimcli(t, bin, "-p", "-d", dev, "--ms-set-uicc-close-channel=channel="+m[1]+",channel-group=1")
+
+	// Two clients of the proxy signing at once.
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for c := 0; c < 2; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			d, err := mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !d.Proxied() {
+				errs <- fmt.Errorf("client %d is not going through the proxy", c)
+				return
+			}
+			a, err := iotsafe.Open(ctx, d, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer a.Close()
+			pk, err := a.PublicKey(ctx, iotsafe.ByID(1))
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < 25; i++ {
+				digest := sha256.Sum256([]byte(fmt.Sprintf("client %d message %d", c, i)))
+				sig, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:])
+				if err != nil {
+					errs <- fmt.Errorf("client %d signature %d: %w", c, i, err)
+					return
+				}
+				der, _ := spec.SignatureToDER(sig)
+				if !ecdsa.VerifyASN1(pk.(*ecdsa.PublicKey), digest[:], der) {
+					errs <- fmt.Errorf("client %d signature %d does not verify (crosstalk?)", c, i)
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
