@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/internal/mbimmsg"
@@ -57,7 +58,13 @@ type Device struct {
 	MaxChannels int
 	faults      map[int]Fault
 	count       int
+	bytesIn     atomic.Int64 // bytes read from the host
+	bytesOut    atomic.Int64 // bytes written to the host
 }
+
+// Bytes returns the bytes the device has read from and written to the
+// control channel.
+func (d *Device) Bytes() (in, out int64) { return d.bytesIn.Load(), d.bytesOut.Load() }
 
 // New returns a device in front of card; log may be nil.
 func New(card Card, log *slog.Logger) *Device {
@@ -86,6 +93,7 @@ func (d *Device) Serve(ctx context.Context, rw io.ReadWriter) error {
 		if err != nil {
 			return err
 		}
+		d.bytesIn.Add(int64(n))
 		buf = append(buf, chunk[:n]...)
 		for len(buf) >= mbimmsg.HeaderLen {
 			h, err := mbimmsg.ReadHeader(buf)
@@ -103,6 +111,7 @@ func (d *Device) Serve(ctx context.Context, rw io.ReadWriter) error {
 				if _, err := rw.Write(out); err != nil {
 					return err
 				}
+				d.bytesOut.Add(int64(len(out)))
 			}
 		}
 	}
