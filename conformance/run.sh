@@ -9,6 +9,7 @@
 #   conformance/run.sh pcsc      # the same library with a pcsc: SIM (emulator in pcscd via vpcd)
 #   conformance/run.sh mbim      # the same library with an mbim: SIM (the emulator behind the fake
 #                                # MBIM function on a pseudo-terminal, opened directly)
+#   conformance/run.sh qmi       # ... with a qmi: SIM (the emulator behind the fake QMI device)
 #   conformance/run.sh softhsm   # SoftHSM2 holding an equivalent P-256 credential
 #
 # Both targets run the same checks; where a token must be driven differently
@@ -79,17 +80,17 @@ setup_pcsc() {
   GEN_USAGE=""
 }
 
-# The same library on the emulator behind the fake MBIM function (what a
-# gateway whose modem ModemManager drives over MBIM offers), each consumer
-# opening the device itself (proxy=0: no mbim-proxy is involved here).
-setup_mbim() {
+# The same library on the emulator behind the fake MBIM function or QMI
+# device (what a gateway whose modem ModemManager drives offers), each
+# consumer opening the device itself (no mbim-proxy or qmi-proxy here).
+setup_ctl() { # setup_ctl mbim|qmi
   MOD=$ROOT/build/libiotsafe-pkcs11.so
   "$ROOT/build/iotsafe" emulator init --state "$WORK/sim.json" >/dev/null
-  "$ROOT/build/iotsafe" emulator serve --state "$WORK/sim.json" --mbim >"$WORK/mbim.path" 2>"$WORK/mbim.log" &
+  "$ROOT/build/iotsafe" emulator serve --state "$WORK/sim.json" --$1 >"$WORK/dev.path" 2>"$WORK/dev.log" &
   PIDS+=($!)
   local i
-  for i in $(seq 1 100); do [ -s "$WORK/mbim.path" ] && break; sleep 0.1; done
-  export IOTSAFE_SIM="mbim:$(cat "$WORK/mbim.path")?proxy=0"
+  for i in $(seq 1 100); do [ -s "$WORK/dev.path" ] && break; sleep 0.1; done
+  export IOTSAFE_SIM="$1:$(cat "$WORK/dev.path")?proxy=0"
   export IOTSAFE_PKCS11_STORE="$WORK/store"
   export IOTSAFE_PKCS11_LOG="$WORK/module.log"
   TOKEN=$(pkcs11-tool --module "$MOD" -L 2>/dev/null | sed -n 's/^ *token label *: //p' | head -1)
@@ -130,9 +131,9 @@ setup_softhsm() {
 case "$TARGET" in
   iotsafe) setup_iotsafe ;;
   pcsc) setup_pcsc ;;
-  mbim) setup_mbim ;;
+  mbim | qmi) setup_ctl "$TARGET" ;;
   softhsm) setup_softhsm ;;
-  *) echo "usage: $0 iotsafe|pcsc|mbim|softhsm" >&2; exit 2 ;;
+  *) echo "usage: $0 iotsafe|pcsc|mbim|qmi|softhsm" >&2; exit 2 ;;
 esac
 [ -n "$TOKEN" ] || { echo "no token found in $MOD" >&2; exit 1; }
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The bridge in real use: the software SIM behind a fake modem on a
-# pseudo-terminal (or, with the argument mbim, behind the fake MBIM
-# function), `iotsafe bridge` exposing it to pcscd, and three separate
+# pseudo-terminal (or, with the argument mbim or qmi, behind the fake MBIM
+# function or QMI device), `iotsafe bridge` exposing it to pcscd, and three separate
 # processes signing through pcscd at once (two CLI loops and pkcs11-tool
 # through the PKCS#11 library); every signature verifies. Needs a running
 # pcscd with vpcd (test.sh starts one).
 #
-#   scripts/bridge-test.sh [modem|mbim]
+#   scripts/bridge-test.sh [modem|mbim|qmi]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,7 +22,8 @@ KIND=${1:-modem}
 case "$KIND" in
   modem) SERVE=(--modem --quirks) ;;
   mbim) SERVE=(--mbim) ;;
-  *) fail "usage: $0 [modem|mbim]" ;;
+  qmi) SERVE=(--qmi) ;;
+  *) fail "usage: $0 [modem|mbim|qmi]" ;;
 esac
 "$BIN" emulator serve --state "$DIR/sim.json" "${SERVE[@]}" >"$DIR/modem.out" 2>&1 &
 PIDS+=($!)
@@ -30,7 +31,7 @@ for _ in $(seq 1 50); do [ -s "$DIR/modem.out" ] && break; sleep 0.1; done
 TTY=$(head -1 "$DIR/modem.out")
 [ -e "$TTY" ] || fail "the fake $KIND did not start: $(cat "$DIR/modem.out")"
 SIM="modem:$TTY"
-[ "$KIND" = mbim ] && SIM="mbim:$TTY?proxy=0"
+[ "$KIND" != modem ] && SIM="$KIND:$TTY?proxy=0"
 "$BIN" --sim "$SIM" bridge --vpcd 127.0.0.1:35963 >"$DIR/bridge.log" 2>&1 &
 PIDS+=($!)
 export IOTSAFE_SIM=pcsc: IOTSAFE_PKCS11_STORE=$DIR/store IOTSAFE_PKCS11_LOG=$DIR/p11.log

@@ -24,7 +24,7 @@ DEMO=(openssl ca-certificates mosquitto curl opensc libengine-pkcs11-openssl)
 # What `make test` drives besides.
 TEST=(pcscd vsmartcard-vpcd pcsc-tools softhsm2 gnutls-bin p11-kit p11-kit-modules
       openssh-client libnss3-tools mosquitto-clients python3-pykcs11 python3-cryptography
-      openjdk-17-jdk-headless strongswan-pki libstrongswan-extra-plugins openvpn libmbim-utils)
+      openjdk-17-jdk-headless strongswan-pki libstrongswan-extra-plugins openvpn libmbim-utils libqmi-utils)
 
 list() {
   case "$1" in

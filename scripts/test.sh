@@ -79,9 +79,13 @@ conformance/run.sh pcsc
 step "PKCS#11 conformance: our library with an mbim: SIM (the emulator behind the fake MBIM function)"
 conformance/run.sh mbim
 
+step "PKCS#11 conformance: our library with a qmi: SIM (the emulator behind the fake QMI device)"
+conformance/run.sh qmi
+
 step "the bridge: a modem's SIM shared through pcscd by three processes at once"
 scripts/bridge-test.sh
 scripts/bridge-test.sh mbim
+scripts/bridge-test.sh qmi
 
 step "PC/SC faults from separate processes: SIM pulled during a C signing loop, pcscd restarted"
 scripts/pcsc-faults-test.sh

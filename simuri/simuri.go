@@ -11,6 +11,9 @@
 //	                                         level access: the modem opens the applet's channel),
 //	                                         through mbim-proxy when it runs (proxy=0: directly,
 //	                                         proxy=1: require the proxy)
+//	qmi:/dev/cdc-wdm0                       a SIM behind a modem's QMI control channel (UIM service:
+//	                                         the modem opens the applet's channel), through qmi-proxy
+//	                                         when it runs (proxy=0: directly, proxy=1: require it)
 //	pcsc:                                   the first PC/SC reader whose card holds an IoT SAFE applet
 //	pcsc:Virtual%20PCD%2000%2000            that PC/SC reader (needs cgo; a no-cgo build says so)
 //
@@ -31,6 +34,7 @@ import (
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
 	"github.com/go-iotsafe/iotsafe/transport/modem"
 	"github.com/go-iotsafe/iotsafe/transport/pcsc"
+	"github.com/go-iotsafe/iotsafe/transport/qmi"
 )
 
 // EnvVar is the environment variable front ends read when no SIM URI is
@@ -50,10 +54,12 @@ func Open(ctx context.Context, uri string) (transport.Transport, error) {
 		return modem.OpenURI(ctx, u)
 	case "mbim":
 		return openMBIM(ctx, u)
+	case "qmi":
+		return openQMI(ctx, u)
 	case "pcsc":
 		return pcsc.OpenURI(ctx, u)
 	}
-	return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc:, modem: or mbim:)", uri, u.Scheme)
+	return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc:, modem:, mbim: or qmi:)", uri, u.Scheme)
 }
 
 // openMBIM opens mbim:PATH (no parameters yet).
@@ -83,6 +89,33 @@ func openMBIM(ctx context.Context, u *url.URL) (transport.Transport, error) {
 	return mbim.Open(ctx, path, &opts)
 }
 
+// openQMI opens qmi:PATH[?proxy=0|1].
+func openQMI(ctx context.Context, u *url.URL) (transport.Transport, error) {
+	path := u.Opaque
+	if path == "" {
+		path = u.Path
+	}
+	if path == "" {
+		return nil, fmt.Errorf("SIM URI %q: give the QMI device, e.g. qmi:/dev/cdc-wdm0", u.String())
+	}
+	var opts qmi.Options
+	for k := range u.Query() {
+		if k != "proxy" {
+			return nil, fmt.Errorf("SIM URI %q: unknown parameter %q (qmi takes proxy=0|1)", u.String(), k)
+		}
+	}
+	switch u.Query().Get("proxy") {
+	case "":
+	case "0":
+		opts.Proxy = qmi.ProxyOff
+	case "1":
+		opts.Proxy = qmi.ProxyOn
+	default:
+		return nil, fmt.Errorf("SIM URI %q: proxy=0 (open the device directly) or proxy=1 (require qmi-proxy)", u.String())
+	}
+	return qmi.Open(ctx, path, &opts)
+}
+
 // Parse checks the form of a SIM URI and returns it parsed.
 func Parse(uri string) (*url.URL, error) {
 	if uri == "" {
@@ -93,9 +126,9 @@ func Parse(uri string) (*url.URL, error) {
 		return nil, fmt.Errorf("SIM URI %q: %w", uri, err)
 	}
 	switch u.Scheme {
-	case "emulator", "pcsc", "modem", "mbim":
+	case "emulator", "pcsc", "modem", "mbim", "qmi":
 	default:
-		return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc:, modem: or mbim:)", uri, u.Scheme)
+		return nil, fmt.Errorf("SIM URI %q: unknown scheme %q (want emulator:, pcsc:, modem:, mbim: or qmi:)", uri, u.Scheme)
 	}
 	return u, nil
 }

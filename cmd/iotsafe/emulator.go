@@ -16,6 +16,7 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 	"github.com/go-iotsafe/iotsafe/emulator/mbimdev"
+	"github.com/go-iotsafe/iotsafe/emulator/qmidev"
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
 	"github.com/go-iotsafe/iotsafe/operator"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -79,20 +80,20 @@ func btoi(b bool) int {
 
 func newEmulatorServeCmd(g *globals) *cobra.Command {
 	var state, vpcdAddr string
-	var modemFlag, mbimFlag, t0, timing, quirks bool
+	var modemFlag, mbimFlag, qmiFlag, t0, timing, quirks bool
 	var hostile []string
 	var late time.Duration
 	cmd := &cobra.Command{
 		Use:         "serve",
 		Annotations: map[string]string{longRunning: "yes"},
-		Short:       "Put the software SIM into pcscd as a virtual card (--vpcd), behind a fake modem (--modem) or a fake MBIM function (--mbim) on a pseudo-terminal",
+		Short:       "Put the software SIM into pcscd as a virtual card (--vpcd), or behind a fake modem (--modem), MBIM function (--mbim) or QMI device (--qmi) on a pseudo-terminal",
 		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state == "" {
 				return errors.New("--state FILE is required")
 			}
-			if n := btoi(vpcdAddr != "") + btoi(modemFlag) + btoi(mbimFlag); n != 1 {
-				return errors.New("give exactly one of --vpcd HOST:PORT, --modem or --mbim")
+			if n := btoi(vpcdAddr != "") + btoi(modemFlag) + btoi(mbimFlag) + btoi(qmiFlag); n != 1 {
+				return errors.New("give exactly one of --vpcd HOST:PORT, --modem, --mbim or --qmi")
 			}
 			opts := emulator.Options{T0: t0}
 			if timing {
@@ -122,6 +123,17 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 				defer p.Close()
 				fmt.Fprintln(g.out, p.Path())
 				fmt.Fprintf(os.Stderr, "fake MBIM function for %s on %s (Ctrl-C stops); use --sim mbim:%s, or mbimcli -d %s\n", state, p.Path(), p.Path(), p.Path())
+				<-cmd.Context().Done()
+				return nil
+			}
+			if qmiFlag {
+				p, err := qmidev.NewPTY(served, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				fmt.Fprintln(g.out, p.Path())
+				fmt.Fprintf(os.Stderr, "fake QMI device for %s on %s (Ctrl-C stops); use --sim qmi:%s, or qmicli -d %s\n", state, p.Path(), p.Path(), p.Path())
 				<-cmd.Context().Done()
 				return nil
 			}
@@ -156,6 +168,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 	f.StringVar(&vpcdAddr, "vpcd", "", "insert the SIM into pcscd's vpcd reader at HOST:PORT (e.g. 127.0.0.1:35963)")
 	f.BoolVar(&modemFlag, "modem", false, "serve AT commands on a new pseudo-terminal and print its path")
 	f.BoolVar(&mbimFlag, "mbim", false, "serve MBIM control messages (UICC low level access) on a new pseudo-terminal and print its path")
+	f.BoolVar(&qmiFlag, "qmi", false, "serve QMI (control and UIM services) on a new pseudo-terminal and print its path")
 	f.BoolVar(&t0, "t0", false, "answer 61xx like a T=0 card")
 	f.BoolVar(&timing, "timing", false, "delay answers like a real SIM behind a 115200-baud modem")
 	f.BoolVar(&quirks, "quirks", false, "modem quirks: echo, unsolicited result codes, 61xx for long answers, padded lengths")

@@ -1,0 +1,376 @@
+// Package qmi reaches a SIM through a modem's QMI control channel
+// (/dev/cdc-wdm0 with the qmi_wwan driver, /dev/wwan0qmi0): it allocates a
+// client of the UIM service, and maps the host's channel management onto
+// the UIM service as the MBIM transport does: MANAGE CHANNEL open gives a
+// channel number that the following SELECT by AID binds to a channel the
+// modem opens (Open Logical Channel), commands on it go as Send APDU with
+// that channel, MANAGE CHANNEL close sends Logical Channel (close).
+//
+// When libqmi's qmi-proxy runs (ModemManager starts it and reaches the
+// device through it), the transport goes through it by default, so that
+// ModemManager keeps working: it connects to the proxy's socket and asks
+// it for the device (Internal Proxy Open); the proxy shares the device
+// between its clients, each with its own UIM client and logical channel.
+package qmi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/qmimsg"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// ErrQMI is matched by errors the device reports (a failed request) and by
+// messages that break the protocol.
+var ErrQMI = errors.New("qmi")
+
+// ErrNoChannel means the modem has no logical channel left.
+var ErrNoChannel = errors.New("qmi: the modem has no free logical channel")
+
+const slot = 1 // the first SIM slot
+
+// ProxySocket is the abstract Unix socket libqmi's qmi-proxy listens on.
+const ProxySocket = "@qmi-proxy"
+
+// ctlProxyOpen is the control service's Internal Proxy Open.
+const ctlProxyOpen uint16 = 0xFF00
+
+// Proxy says whether to go through qmi-proxy.
+type Proxy uint8
+
+// The proxy choices.
+const (
+	// ProxyAuto goes through qmi-proxy when it runs, else opens the device.
+	ProxyAuto Proxy = iota
+	// ProxyOff always opens the device directly.
+	ProxyOff
+	// ProxyOn requires qmi-proxy.
+	ProxyOn
+)
+
+// Options configure Open.
+type Options struct {
+	Proxy Proxy
+}
+
+type conn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
+// Device is an open QMI device with a UIM client. It implements
+// transport.Transport.
+type Device struct {
+	f     conn
+	path  string
+	proxy bool
+
+	mu       sync.Mutex
+	client   byte
+	ctlTID   uint8
+	tid      uint16
+	buf      []byte
+	channels map[int]byte // host channel -> modem channel (0: not yet bound)
+	closed   bool
+}
+
+var _ transport.Transport = (*Device)(nil)
+
+// Open opens the QMI device at path, directly or through qmi-proxy (opts
+// nil: ProxyAuto), and allocates a UIM client on it.
+func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	d := &Device{path: path, channels: map[int]byte{}}
+	if o.Proxy != ProxyOff {
+		var dl net.Dialer
+		c, err := dl.DialContext(ctx, "unix", ProxySocket)
+		switch {
+		case err == nil:
+			d.f, d.proxy = c.(*net.UnixConn), true
+		case o.Proxy == ProxyOn:
+			return nil, fmt.Errorf("%w: qmi-proxy is not running (its socket %s): %w", ErrQMI, ProxySocket, err)
+		}
+	}
+	if d.f == nil {
+		f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrQMI, path, err)
+		}
+		d.f = f
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.proxy {
+		if _, err := d.request(ctx, qmimsg.ServiceCTL, ctlProxyOpen, []qmimsg.TLV{{Type: 0x01, Value: []byte(path)}}); err != nil {
+			d.f.Close()
+			return nil, fmt.Errorf("%s through qmi-proxy: %w", path, err)
+		}
+	}
+	resp, err := d.request(ctx, qmimsg.ServiceCTL, qmimsg.CTLAllocateCID, []qmimsg.TLV{{Type: 0x01, Value: []byte{qmimsg.ServiceUIM}}})
+	if err == nil {
+		v, ok := resp.Get(0x01)
+		if !ok || len(v) != 2 || v[0] != qmimsg.ServiceUIM || v[1] == 0 {
+			err = fmt.Errorf("%w: client allocation answer without the UIM client", ErrQMI)
+		} else {
+			d.client = v[1]
+		}
+	}
+	if err != nil {
+		d.f.Close()
+		return nil, fmt.Errorf("%s: allocating a UIM client: %w", path, err)
+	}
+	return d, nil
+}
+
+// Proxied reports whether the device is reached through qmi-proxy.
+func (d *Device) Proxied() bool { return d.proxy }
+
+// Transmit sends one APDU; see the package documentation.
+func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, fmt.Errorf("%w: %s is closed", transport.ErrClosed, d.path)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := apdu.ParseCommand(cmd)
+	if err != nil {
+		return nil, err
+	}
+	sw := func(s apdu.StatusWord) []byte { return []byte{s.SW1(), s.SW2()} }
+	ci, claErr := apdu.ParseCLA(c.CLA)
+	switch {
+	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x00:
+		for ch := 1; ch <= 19; ch++ {
+			if _, used := d.channels[ch]; !used {
+				d.channels[ch] = 0
+				return []byte{byte(ch), 0x90, 0x00}, nil
+			}
+		}
+		return sw(apdu.SWFunctionNotSupported), nil
+	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x80:
+		ch := int(c.P2)
+		if ch == 0 {
+			ch = ci.Channel
+		}
+		mch, ok := d.channels[ch]
+		if !ok {
+			return sw(apdu.SWIncorrectP1P2), nil
+		}
+		delete(d.channels, ch)
+		if mch != 0 {
+			if err := d.closeChannel(ctx, mch); err != nil {
+				return nil, err
+			}
+		}
+		return sw(apdu.SWSuccess), nil
+	case claErr == nil && c.INS == spec.InsSelect && c.P1 == 0x04 && ci.Channel != 0:
+		old, ok := d.channels[ci.Channel]
+		if !ok {
+			return sw(apdu.SWLogicalChannelNotSupp), nil
+		}
+		if old != 0 {
+			if err := d.closeChannel(ctx, old); err != nil {
+				return nil, err
+			}
+			d.channels[ci.Channel] = 0
+		}
+		return d.openChannel(ctx, ci.Channel, c.Data)
+	}
+	tlvs := []qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}}
+	out := append([]byte(nil), cmd...)
+	if claErr == nil && ci.Channel != 0 {
+		mch, ok := d.channels[ci.Channel]
+		if !ok || mch == 0 {
+			return sw(apdu.SWLogicalChannelNotSupp), nil
+		}
+		// The modem owns the channel bits of the class byte.
+		if out[0], err = apdu.WithChannel(out[0], 0); err != nil {
+			return nil, err
+		}
+		tlvs = append(tlvs, qmimsg.TLV{Type: 0x10, Value: []byte{mch}})
+	}
+	tlvs = append(tlvs, qmimsg.TLV{Type: 0x02, Value: qmimsg.U16Array(out)})
+	resp, err := d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMSendAPDU, tlvs)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := resp.Get(0x10)
+	r, err := qmimsg.ReadU16Array(v)
+	if !ok || err != nil || len(r) < 2 {
+		return nil, fmt.Errorf("%w: Send APDU answer without an APDU response", ErrQMI)
+	}
+	r = append([]byte(nil), r...)
+	if err := transport.CheckAnswer(cmd, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (d *Device) openChannel(ctx context.Context, host int, aid []byte) ([]byte, error) {
+	resp, err := d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMOpenLogicalChannel,
+		[]qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}, {Type: 0x10, Value: qmimsg.U8Array(aid)}})
+	var qe *ResultError
+	if errors.As(err, &qe) {
+		if card, ok := resp.Get(0x11); ok && len(card) == 2 && card[0] >= 0x62 {
+			return card, nil // the card refused the SELECT (not found...)
+		}
+		if qe.Code == qmimsg.ErrInsufficientResources {
+			return nil, ErrNoChannel
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	ch, ok := resp.Get(0x10)
+	card, ok2 := resp.Get(0x11)
+	if !ok || !ok2 || len(ch) != 1 || len(card) != 2 || ch[0] == 0 || ch[0] > 19 {
+		return nil, fmt.Errorf("%w: Open Logical Channel answer without channel and card result", ErrQMI)
+	}
+	var sel []byte
+	if v, ok := resp.Get(0x12); ok {
+		if sel, err = qmimsg.ReadU8Array(v); err != nil {
+			return nil, fmt.Errorf("%w: select response: %w", ErrQMI, err)
+		}
+	}
+	d.channels[host] = ch[0]
+	return append(append([]byte(nil), sel...), card...), nil
+}
+
+func (d *Device) closeChannel(ctx context.Context, mch byte) error {
+	_, err := d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMLogicalChannel,
+		[]qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}, {Type: 0x11, Value: []byte{mch}}})
+	return err
+}
+
+// ResultError is a request the device answered with a protocol error.
+type ResultError struct {
+	Message uint16
+	Code    uint16
+}
+
+func (e *ResultError) Error() string {
+	return fmt.Sprintf("qmi: message %#04x failed with protocol error %#04x", e.Message, e.Code)
+}
+
+// Unwrap makes ResultError match ErrQMI.
+func (e *ResultError) Unwrap() error { return ErrQMI }
+
+// request sends a request and reads until its response (same service,
+// client, transaction and message). Indications and responses to other
+// transactions are skipped. A response with an error result returns it
+// with a *ResultError.
+func (d *Device) request(ctx context.Context, svc byte, id uint16, tlvs []qmimsg.TLV) (qmimsg.Message, error) {
+	m := qmimsg.Message{Service: svc, ID: id, TLVs: tlvs, Flags: qmimsg.FlagRequest}
+	if svc == qmimsg.ServiceCTL {
+		d.ctlTID++
+		if d.ctlTID == 0 {
+			d.ctlTID = 1
+		}
+		m.TID = uint16(d.ctlTID)
+	} else {
+		d.tid++
+		if d.tid == 0 {
+			d.tid = 1
+		}
+		m.TID, m.Client = d.tid, d.client
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(30 * time.Second)
+	}
+	_ = d.f.SetDeadline(deadline)
+	if _, err := d.f.Write(qmimsg.Marshal(m)); err != nil {
+		return qmimsg.Message{}, d.ioError(ctx, err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		for {
+			n, err := qmimsg.Len(d.buf)
+			if err != nil {
+				d.buf = nil
+				return qmimsg.Message{}, fmt.Errorf("%w: garbage on the control channel (%v)", ErrQMI, err)
+			}
+			if n == 0 || len(d.buf) < n {
+				break
+			}
+			msg, err := qmimsg.Parse(d.buf[:n])
+			d.buf = d.buf[n:]
+			if err != nil {
+				return qmimsg.Message{}, fmt.Errorf("%w: %w", ErrQMI, err)
+			}
+			if !msg.FromService || msg.Service != svc || msg.TID != m.TID || msg.ID != id ||
+				(svc != qmimsg.ServiceCTL && msg.Client != d.client) {
+				continue // an indication, or another transaction's
+			}
+			if (svc == qmimsg.ServiceCTL && msg.Flags != qmimsg.CTLResponse) || (svc != qmimsg.ServiceCTL && msg.Flags != qmimsg.ServiceResponse) {
+				continue
+			}
+			code, err := msg.Result()
+			if err != nil {
+				return msg, fmt.Errorf("%w: %w", ErrQMI, err)
+			}
+			if code != qmimsg.ErrNone {
+				return msg, &ResultError{Message: id, Code: code}
+			}
+			return msg, nil
+		}
+		n, err := d.f.Read(chunk)
+		if err != nil {
+			if len(d.buf) > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				d.buf = nil
+				return qmimsg.Message{}, fmt.Errorf("%w: truncated message on the control channel: %w", ErrQMI, d.ioError(ctx, err))
+			}
+			return qmimsg.Message{}, d.ioError(ctx, err)
+		}
+		d.buf = append(d.buf, chunk[:n]...)
+	}
+}
+
+func (d *Device) ioError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: %s did not answer in time: %w", ErrQMI, d.path, context.DeadlineExceeded)
+	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO), errors.Is(err, os.ErrClosed),
+		errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w: %s: %w", transport.ErrCardRemoved, d.path, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrQMI, d.path, err)
+}
+
+// Close closes the channels the transport opened, releases the UIM client
+// and closes the device.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, mch := range d.channels {
+		if mch != 0 {
+			_ = d.closeChannel(ctx, mch)
+		}
+	}
+	_, _ = d.request(ctx, qmimsg.ServiceCTL, qmimsg.CTLReleaseCID, []qmimsg.TLV{{Type: 0x01, Value: []byte{qmimsg.ServiceUIM, d.client}}})
+	return d.f.Close()
+}

@@ -1,0 +1,267 @@
+package qmi_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/emulator/qmidev"
+	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
+	"github.com/go-iotsafe/iotsafe/transport/qmi"
+	"github.com/go-iotsafe/iotsafe/transport/transporttest"
+)
+
+type rig struct {
+	card *emulator.Card
+	pty  *qmidev.PTY
+}
+
+func newRig(t *testing.T, opts emulator.Options) *rig {
+	t.Helper()
+	card, err := emulator.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := qmidev.NewPTY(card, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return &rig{card: card, pty: p}
+}
+
+func (r *rig) open(t *testing.T) *qmi.Device {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := qmi.Open(ctx, r.pty.Path(), &qmi.Options{Proxy: qmi.ProxyOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func TestKit(t *testing.T) {
+	r := newRig(t, emulator.Options{})
+	transporttest.Run(t, func(t *testing.T) transport.Transport { return r.open(t) })
+}
+
+// The applet client over QMI: Open Logical Channel with the applet's AID,
+// signatures of two APDUs at the card, an RSA signature's long answer.
+func TestClientOverQMI(t *testing.T) {
+	r := newRig(t, emulator.Options{Profile: emulator.ProfileKeyTypes})
+	ctx := context.Background()
+	a, err := iotsafe.Open(ctx, r.open(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("over QMI"))
+	sig, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := a.PublicKey(ctx, iotsafe.ByID(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := spec.SignatureToDER(sig)
+	if !ecdsa.VerifyASN1(pk.(*ecdsa.PublicKey), d[:], der) {
+		t.Fatal("signature over QMI rejected by crypto/ecdsa")
+	}
+	before := r.card.APDUCount()
+	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.card.APDUCount() - before; n != 2 {
+		t.Fatalf("a signature over QMI cost %d APDUs at the card, want 2", n)
+	}
+	if _, err := a.SignWith(ctx, iotsafe.ByID(7), iotsafe.SigRSAPKCS1, iotsafe.HashSHA256, d[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Faults: a response with another transaction ID is skipped; a truncated
+// one, no free channel, and the device disappearing are clear errors.
+func TestFaults(t *testing.T) {
+	r := newRig(t, emulator.Options{})
+	ctx := context.Background()
+	a, err := iotsafe.Open(ctx, r.open(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("faults"))
+	r.pty.Device.Fault(1, qmidev.FaultWrongTID)
+	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); err != nil {
+		t.Fatal(err)
+	}
+	r.pty.Device.Fault(1, qmidev.FaultTruncate)
+	tctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = a.GetRandom(tctx, 8)
+	cancel()
+	if err == nil {
+		t.Fatal("a truncated answer was taken")
+	}
+	r3 := newRig(t, emulator.Options{})
+	r3.pty.Device.MaxChannels = -1
+	if _, err := iotsafe.Open(ctx, r3.open(t), nil); !errors.Is(err, qmi.ErrNoChannel) {
+		t.Fatalf("no channel: %v", err)
+	}
+	r4 := newRig(t, emulator.Options{})
+	a4, err := iotsafe.Open(ctx, r4.open(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r4.pty.Close()
+	tctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := a4.Sign(tctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); !errors.Is(err, transport.ErrCardRemoved) {
+		t.Fatalf("device gone: %v", err)
+	}
+}
+
+// libqmi's qmicli 1.32 has no APDU command; what it has checks the fake's
+// QMUX framing and service handling against software nobody here wrote:
+// client allocation and release on the control service (every qmicli UIM
+// command allocates a UIM client first and releases it at exit), the
+// version list, and the UIM card status.
+func TestQmicli(t *testing.T) {
+	bin, err := exec.LookPath("qmicli")
+	if err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatal("qmicli is required (IOTSAFE_REQUIRE_TOOLS=1) but not installed")
+		}
+		t.Skip("qmicli not installed")
+	}
+	r := newRig(t, emulator.Options{})
+	run := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// A pseudo-terminal is no cdc-wdm port: qmicli is told the mode.
+		out, err := exec.CommandContext(ctx, bin, append([]string{"-d", r.pty.Path(), "--device-open-qmi"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("qmicli %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := run("--get-service-version-info"); !strings.Contains(out, "uim (1.46)") || !strings.Contains(out, "ctl (1.5)") {
+		t.Fatalf("version info: %s", out)
+	}
+	for i := 0; i < 2; i++ { // the second run shows the first released its client
+		if out := run("--uim-get-card-status"); !strings.Contains(out, "Card state: 'present'") {
+			t.Fatalf("card status: %s", out)
+		}
+	}
+	// After qmicli: our own client on the same device still works.
+	a, err := iotsafe.Open(context.Background(), r.open(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetRandom(context.Background(), 8); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Through the real qmi-proxy (libqmi's, what ModemManager shares a QMI
+// device through): qmicli -p reads the card status, and two clients of
+// the proxy sign at once, each with its own UIM client and logical
+// channel, every signature checked by crypto/ecdsa. The test starts the
+// proxy and stops it; when one runs already (ModemManager's), it is left
+// alone and the test skipped.
+func TestThroughQmiProxy(t *testing.T) {
+	proxyBin := "/usr/libexec/qmi-proxy"
+	if _, err := os.Stat(proxyBin); err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("%s missing (libqmi-utils)", proxyBin)
+		}
+		t.Skip("qmi-proxy not installed")
+	}
+	if c, err := net.Dial("unix", qmi.ProxySocket); err == nil {
+		c.Close()
+		t.Skip("a qmi-proxy runs already (not ours): left alone")
+	}
+	proxy := exec.Command(proxyBin, "--empty-timeout=0")
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("unix", qmi.ProxySocket); err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatal("qmi-proxy did not listen")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := newRig(t, emulator.Options{})
+	if bin, err := exec.LookPath("qmicli"); err == nil {
+		out, err := exec.Command(bin, "-p", "-d", r.pty.Path(), "--device-open-qmi", "--uim-get-card-status").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Card state: 'present'") {
+			t.Fatalf("qmicli through the proxy: %v\n%s", err, out)
+		}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for c := 0; c < 2; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			d, err := qmi.Open(ctx, r.pty.Path(), &qmi.Options{Proxy: qmi.ProxyOn})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if !d.Proxied() {
+				errs <- fmt.Errorf("client %d is not going through the proxy", c)
+				return
+			}
+			a, err := iotsafe.Open(ctx, d, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer a.Close()
+			pk, err := a.PublicKey(ctx, iotsafe.ByID(1))
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := 0; i < 25; i++ {
+				digest := sha256.Sum256([]byte(fmt.Sprintf("client %d message %d", c, i)))
+				sig, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:])
+				if err != nil {
+					errs <- fmt.Errorf("client %d signature %d: %w", c, i, err)
+					return
+				}
+				der, _ := spec.SignatureToDER(sig)
+				if !ecdsa.VerifyASN1(pk.(*ecdsa.PublicKey), digest[:], der) {
+					errs <- fmt.Errorf("client %d signature %d does not verify (crosstalk?)", c, i)
+					return
+				}
+			}
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
