@@ -8,11 +8,9 @@ package mbimdev
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -285,39 +283,16 @@ func (d *Device) transmitAll(ctx context.Context, c []byte) ([]byte, error) {
 // PTY is the device on a pseudo-terminal.
 type PTY struct {
 	Device *Device
-	master *os.File
-	tty    *os.File
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	*rawpty.Served
 }
 
-// NewPTY starts the device for card on a new raw pseudo-terminal.
+// NewPTY starts the device for card on a new raw pseudo-terminal; Path
+// names it, Close stops it (closing again does nothing).
 func NewPTY(card Card, log *slog.Logger) (*PTY, error) {
-	master, tty, err := rawpty.Open()
+	d := New(card, log)
+	s, err := rawpty.Serve(d.Serve)
 	if err != nil {
 		return nil, fmt.Errorf("mbimdev: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &PTY{Device: New(card, log), master: master, tty: tty, cancel: cancel, done: make(chan error, 1)}
-	go func() { p.done <- p.Device.Serve(ctx, master) }()
-	return p, nil
-}
-
-// Path returns the device path hosts open (e.g. /dev/pts/3).
-func (p *PTY) Path() string { return p.tty.Name() }
-
-// Close stops the device: hosts reading it see the device disappear.
-// Closing again does nothing.
-func (p *PTY) Close() error {
-	p.once.Do(func() {
-		p.cancel()
-		p.tty.Close()
-		p.err = p.master.Close()
-		if e := <-p.done; e != nil && !errors.Is(e, context.Canceled) && !errors.Is(e, os.ErrClosed) {
-			p.Device.log.Debug("mbimdev: serve ended", "err", e)
-		}
-	})
-	return p.err
+	return &PTY{Device: d, Served: s}, nil
 }

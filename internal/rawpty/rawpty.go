@@ -4,8 +4,11 @@
 package rawpty
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"sync"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -51,4 +54,42 @@ func Open() (master, tty *os.File, err error) {
 	}
 	unix.CloseOnExec(fd)
 	return os.NewFile(uintptr(fd), name), tty, nil
+}
+
+// Served is a fake device on a raw pseudo-terminal: Serve runs on the
+// master end until Close, hosts open Path.
+type Served struct {
+	master, tty *os.File
+	cancel      context.CancelFunc
+	done        chan error
+	once        sync.Once
+	err         error
+}
+
+// Serve opens a raw pseudo-terminal and runs serve on its master end.
+func Serve(serve func(ctx context.Context, rw io.ReadWriter) error) (*Served, error) {
+	master, tty, err := Open()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Served{master: master, tty: tty, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- serve(ctx, master) }()
+	return s, nil
+}
+
+// Path returns the device path hosts open (e.g. /dev/pts/3).
+func (s *Served) Path() string { return s.tty.Name() }
+
+// Close stops the device (hosts reading it see it disappear) and returns
+// when serve has returned; closing again does nothing.
+func (s *Served) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.tty.Close()
+		s.err = s.master.Close()
+		<-s.done // serve ends with the read error of the closed terminal
+
+	})
+	return s.err
 }

@@ -30,9 +30,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/chanmap"
 	"github.com/go-iotsafe/iotsafe/internal/mbimmsg"
-	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
 
@@ -46,11 +45,9 @@ var ErrNoChannel = errors.New("mbim: the modem has no free logical channel")
 
 // ErrChannelLost means the modem no longer knows a channel the transport
 // opened (MBIM_STATUS_MS_INVALID_LOGICAL_CHANNEL): it was closed
-// underneath us, or the modem or SIM was reset.
-var ErrChannelLost = errors.New("mbim: the logical channel was closed underneath")
-
-// lost marks a host channel whose modem channel is gone.
-const lost = ^uint32(0)
+// underneath us, or the modem or SIM was reset. Every later command on that
+// channel fails so until the host closes it and opens another.
+var ErrChannelLost = chanmap.ErrLost
 
 // maxControlTransfer is the largest message the transport announces.
 const maxControlTransfer = 4096
@@ -89,11 +86,11 @@ type Device struct {
 	path  string
 	proxy bool
 
-	mu       sync.Mutex
-	tid      uint32
-	buf      []byte
-	channels map[int]uint32 // host channel -> modem channel (0: opened, not yet bound)
-	closed   bool
+	mu     sync.Mutex
+	tid    uint32
+	buf    []byte
+	chans  *chanmap.Mapper
+	closed bool
 }
 
 var _ transport.Transport = (*Device)(nil)
@@ -105,7 +102,8 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	if opts != nil {
 		o = *opts
 	}
-	d := &Device{path: path, channels: map[int]uint32{}}
+	d := &Device{path: path}
+	d.chans = chanmap.New(backend{d})
 	if o.Proxy != ProxyOff {
 		var dl net.Dialer
 		c, err := dl.DialContext(ctx, "unix", ProxySocket)
@@ -171,77 +169,22 @@ func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c, err := apdu.ParseCommand(cmd)
-	if err != nil {
-		return nil, err
-	}
-	sw := func(s apdu.StatusWord) []byte { return []byte{s.SW1(), s.SW2()} }
-	ci, claErr := apdu.ParseCLA(c.CLA)
-	switch {
-	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x00:
-		for ch := 1; ch <= 19; ch++ {
-			if _, used := d.channels[ch]; !used {
-				d.channels[ch] = 0
-				return []byte{byte(ch), 0x90, 0x00}, nil
-			}
-		}
-		return sw(apdu.SWFunctionNotSupported), nil
-	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x80:
-		ch := int(c.P2)
-		if ch == 0 {
-			ch = ci.Channel
-		}
-		mch, ok := d.channels[ch]
-		if !ok {
-			return sw(apdu.SWIncorrectP1P2), nil
-		}
-		delete(d.channels, ch)
-		if mch == 0 || mch == lost {
-			return sw(apdu.SWSuccess), nil
-		}
-		return d.closeChannel(ctx, mch)
-	case claErr == nil && c.INS == spec.InsSelect && c.P1 == 0x04 && ci.Channel != 0:
-		old, ok := d.channels[ci.Channel]
-		if !ok {
-			return sw(apdu.SWLogicalChannelNotSupp), nil
-		}
-		if old != 0 && old != lost {
-			if _, err := d.closeChannel(ctx, old); err != nil {
-				return nil, err
-			}
-			d.channels[ci.Channel] = 0
-		}
-		return d.openChannel(ctx, ci.Channel, c.Data, c.P2)
-	}
-	mch := uint32(0)
-	if claErr == nil && ci.Channel != 0 {
-		var ok bool
-		if mch, ok = d.channels[ci.Channel]; !ok || mch == 0 {
-			return sw(apdu.SWLogicalChannelNotSupp), nil
-		}
-		if mch == lost {
-			return nil, fmt.Errorf("%w (host channel %d): close it and open another", ErrChannelLost, ci.Channel)
-		}
-	}
-	out := append([]byte(nil), cmd...)
-	if claErr == nil {
-		// The modem owns the channel bits of the class byte.
-		if out[0], err = apdu.WithChannel(out[0], 0); err != nil {
-			return nil, err
-		}
-	}
-	info := new(mbimmsg.Info).Uint32(mch).Uint32(0).Uint32(0).Bytes(out).Build()
-	st, r, err := d.command(ctx, mbimmsg.CIDAPDU, info)
+	return d.chans.Transmit(ctx, cmd)
+}
+
+// backend is the UICC low level access service as chanmap.Backend.
+type backend struct{ d *Device }
+
+func (b backend) Send(ctx context.Context, ch int, cmd []byte) ([]byte, error) {
+	info := new(mbimmsg.Info).Uint32(uint32(ch)).Uint32(0).Uint32(0).Bytes(cmd).Build()
+	st, r, err := b.d.command(ctx, mbimmsg.CIDAPDU, info)
 	if err != nil {
 		return nil, err
 	}
 	switch st {
 	case mbimmsg.StatusNone:
 	case mbimmsg.StatusMSInvalidLogicalChannel:
-		// Every later command on it fails the same way, until the host
-		// closes it (MANAGE CHANNEL close) and opens another.
-		d.channels[ci.Channel] = lost
-		return nil, fmt.Errorf("%w (host channel %d, modem channel %d)", ErrChannelLost, ci.Channel, mch)
+		return nil, fmt.Errorf("mbim: %w (modem channel %d)", ErrChannelLost, ch)
 	default:
 		return nil, fmt.Errorf("%w: APDU answered status %#x", ErrMBIM, st)
 	}
@@ -250,53 +193,48 @@ func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: APDU answer: %w", ErrMBIM, err)
 	}
 	sw1, sw2 := mbimmsg.SplitSW(status)
-	resp := append(append([]byte(nil), data...), sw1, sw2)
-	if err := transport.CheckAnswer(cmd, resp); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return append(append([]byte(nil), data...), sw1, sw2), nil
 }
 
-func (d *Device) openChannel(ctx context.Context, host int, aid []byte, p2 byte) ([]byte, error) {
+func (b backend) Open(ctx context.Context, aid []byte, p2 byte) (int, []byte, error) {
 	info := new(mbimmsg.Info).Bytes(aid).Uint32(uint32(p2)).Uint32(1).Build()
-	st, r, err := d.command(ctx, mbimmsg.CIDOpenChannel, info)
+	st, r, err := b.d.command(ctx, mbimmsg.CIDOpenChannel, info)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	status, mch, data := r.Uint32(), r.Uint32(), r.Bytes()
 	switch {
 	case st == mbimmsg.StatusMSNoLogicalChannels:
-		return nil, ErrNoChannel
+		return 0, nil, ErrNoChannel
 	case st == mbimmsg.StatusMSSelectFailed:
 		// The applet is not there: the card's own status word when the
 		// modem gives one, else "not found".
 		if sw1, sw2 := mbimmsg.SplitSW(status); r.Err() == nil && sw1 >= 0x62 {
-			return []byte{sw1, sw2}, nil
+			return 0, []byte{sw1, sw2}, nil
 		}
-		return []byte{0x6A, 0x82}, nil
+		return 0, []byte{0x6A, 0x82}, nil
 	case st != mbimmsg.StatusNone:
-		return nil, fmt.Errorf("%w: OPEN_CHANNEL answered status %#x", ErrMBIM, st)
+		return 0, nil, fmt.Errorf("%w: OPEN_CHANNEL answered status %#x", ErrMBIM, st)
 	}
 	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("%w: OPEN_CHANNEL answer: %w", ErrMBIM, err)
+		return 0, nil, fmt.Errorf("%w: OPEN_CHANNEL answer: %w", ErrMBIM, err)
 	}
 	if mch == 0 || mch > 19 {
-		return nil, fmt.Errorf("%w: OPEN_CHANNEL gave channel %d", ErrMBIM, mch)
+		return 0, nil, fmt.Errorf("%w: OPEN_CHANNEL gave channel %d", ErrMBIM, mch)
 	}
-	d.channels[host] = mch
 	sw1, sw2 := mbimmsg.SplitSW(status)
-	return append(append([]byte(nil), data...), sw1, sw2), nil
+	return int(mch), append(append([]byte(nil), data...), sw1, sw2), nil
 }
 
-func (d *Device) closeChannel(ctx context.Context, mch uint32) ([]byte, error) {
-	st, _, err := d.command(ctx, mbimmsg.CIDCloseChannel, new(mbimmsg.Info).Uint32(mch).Uint32(1).Build())
+func (b backend) Close(ctx context.Context, ch int) error {
+	st, _, err := b.d.command(ctx, mbimmsg.CIDCloseChannel, new(mbimmsg.Info).Uint32(uint32(ch)).Uint32(1).Build())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if st != mbimmsg.StatusNone && st != mbimmsg.StatusMSInvalidLogicalChannel {
-		return nil, fmt.Errorf("%w: CLOSE_CHANNEL answered status %#x", ErrMBIM, st)
+		return fmt.Errorf("%w: CLOSE_CHANNEL answered status %#x", ErrMBIM, st)
 	}
-	return []byte{0x90, 0x00}, nil
+	return nil
 }
 
 // command sends a set command of the UICC service and returns the status
@@ -396,10 +334,8 @@ func (d *Device) Close() error {
 	d.closed = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, mch := range d.channels {
-		if mch != 0 && mch != lost {
-			_, _ = d.closeChannel(ctx, mch)
-		}
+	for _, mch := range d.chans.Open() {
+		_ = backend{d}.Close(ctx, mch)
 	}
 	_, _ = d.exchange(ctx, mbimmsg.Close, mbimmsg.TypeCloseDone)
 	return d.f.Close()

@@ -24,9 +24,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/chanmap"
 	"github.com/go-iotsafe/iotsafe/internal/qmimsg"
-	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
 
@@ -75,13 +74,13 @@ type Device struct {
 	path  string
 	proxy bool
 
-	mu       sync.Mutex
-	client   byte
-	ctlTID   uint8
-	tid      uint16
-	buf      []byte
-	channels map[int]byte // host channel -> modem channel (0: not yet bound)
-	closed   bool
+	mu     sync.Mutex
+	client byte
+	ctlTID uint8
+	tid    uint16
+	buf    []byte
+	chans  *chanmap.Mapper
+	closed bool
 }
 
 var _ transport.Transport = (*Device)(nil)
@@ -93,7 +92,8 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	if opts != nil {
 		o = *opts
 	}
-	d := &Device{path: path, channels: map[int]byte{}}
+	d := &Device{path: path}
+	d.chans = chanmap.New(backend{d})
 	if o.Proxy != ProxyOff {
 		var dl net.Dialer
 		c, err := dl.DialContext(ctx, "unix", ProxySocket)
@@ -148,65 +148,18 @@ func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c, err := apdu.ParseCommand(cmd)
-	if err != nil {
-		return nil, err
+	return d.chans.Transmit(ctx, cmd)
+}
+
+// backend is the UIM service as chanmap.Backend.
+type backend struct{ d *Device }
+
+func (b backend) Send(ctx context.Context, ch int, cmd []byte) ([]byte, error) {
+	tlvs := []qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}, {Type: 0x02, Value: qmimsg.U16Array(cmd)}}
+	if ch != 0 {
+		tlvs = append(tlvs, qmimsg.TLV{Type: 0x10, Value: []byte{byte(ch)}})
 	}
-	sw := func(s apdu.StatusWord) []byte { return []byte{s.SW1(), s.SW2()} }
-	ci, claErr := apdu.ParseCLA(c.CLA)
-	switch {
-	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x00:
-		for ch := 1; ch <= 19; ch++ {
-			if _, used := d.channels[ch]; !used {
-				d.channels[ch] = 0
-				return []byte{byte(ch), 0x90, 0x00}, nil
-			}
-		}
-		return sw(apdu.SWFunctionNotSupported), nil
-	case claErr == nil && c.INS == spec.InsManageChannel && c.P1 == 0x80:
-		ch := int(c.P2)
-		if ch == 0 {
-			ch = ci.Channel
-		}
-		mch, ok := d.channels[ch]
-		if !ok {
-			return sw(apdu.SWIncorrectP1P2), nil
-		}
-		delete(d.channels, ch)
-		if mch != 0 {
-			if err := d.closeChannel(ctx, mch); err != nil {
-				return nil, err
-			}
-		}
-		return sw(apdu.SWSuccess), nil
-	case claErr == nil && c.INS == spec.InsSelect && c.P1 == 0x04 && ci.Channel != 0:
-		old, ok := d.channels[ci.Channel]
-		if !ok {
-			return sw(apdu.SWLogicalChannelNotSupp), nil
-		}
-		if old != 0 {
-			if err := d.closeChannel(ctx, old); err != nil {
-				return nil, err
-			}
-			d.channels[ci.Channel] = 0
-		}
-		return d.openChannel(ctx, ci.Channel, c.Data)
-	}
-	tlvs := []qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}}
-	out := append([]byte(nil), cmd...)
-	if claErr == nil && ci.Channel != 0 {
-		mch, ok := d.channels[ci.Channel]
-		if !ok || mch == 0 {
-			return sw(apdu.SWLogicalChannelNotSupp), nil
-		}
-		// The modem owns the channel bits of the class byte.
-		if out[0], err = apdu.WithChannel(out[0], 0); err != nil {
-			return nil, err
-		}
-		tlvs = append(tlvs, qmimsg.TLV{Type: 0x10, Value: []byte{mch}})
-	}
-	tlvs = append(tlvs, qmimsg.TLV{Type: 0x02, Value: qmimsg.U16Array(out)})
-	resp, err := d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMSendAPDU, tlvs)
+	resp, err := b.d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMSendAPDU, tlvs)
 	if err != nil {
 		return nil, err
 	}
@@ -215,46 +168,41 @@ func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if !ok || err != nil || len(r) < 2 {
 		return nil, fmt.Errorf("%w: Send APDU answer without an APDU response", ErrQMI)
 	}
-	r = append([]byte(nil), r...)
-	if err := transport.CheckAnswer(cmd, r); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return append([]byte(nil), r...), nil
 }
 
-func (d *Device) openChannel(ctx context.Context, host int, aid []byte) ([]byte, error) {
-	resp, err := d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMOpenLogicalChannel,
+func (b backend) Open(ctx context.Context, aid []byte, _ byte) (int, []byte, error) {
+	resp, err := b.d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMOpenLogicalChannel,
 		[]qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}, {Type: 0x10, Value: qmimsg.U8Array(aid)}})
 	var qe *ResultError
 	if errors.As(err, &qe) {
 		if card, ok := resp.Get(0x11); ok && len(card) == 2 && card[0] >= 0x62 {
-			return card, nil // the card refused the SELECT (not found...)
+			return 0, card, nil // the card refused the SELECT (not found...)
 		}
 		if qe.Code == qmimsg.ErrInsufficientResources {
-			return nil, ErrNoChannel
+			return 0, nil, ErrNoChannel
 		}
 	}
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	ch, ok := resp.Get(0x10)
 	card, ok2 := resp.Get(0x11)
 	if !ok || !ok2 || len(ch) != 1 || len(card) != 2 || ch[0] == 0 || ch[0] > 19 {
-		return nil, fmt.Errorf("%w: Open Logical Channel answer without channel and card result", ErrQMI)
+		return 0, nil, fmt.Errorf("%w: Open Logical Channel answer without channel and card result", ErrQMI)
 	}
 	var sel []byte
 	if v, ok := resp.Get(0x12); ok {
 		if sel, err = qmimsg.ReadU8Array(v); err != nil {
-			return nil, fmt.Errorf("%w: select response: %w", ErrQMI, err)
+			return 0, nil, fmt.Errorf("%w: select response: %w", ErrQMI, err)
 		}
 	}
-	d.channels[host] = ch[0]
-	return append(append([]byte(nil), sel...), card...), nil
+	return int(ch[0]), append(append([]byte(nil), sel...), card...), nil
 }
 
-func (d *Device) closeChannel(ctx context.Context, mch byte) error {
-	_, err := d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMLogicalChannel,
-		[]qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}, {Type: 0x11, Value: []byte{mch}}})
+func (b backend) Close(ctx context.Context, ch int) error {
+	_, err := b.d.request(ctx, qmimsg.ServiceUIM, qmimsg.UIMLogicalChannel,
+		[]qmimsg.TLV{{Type: 0x01, Value: []byte{slot}}, {Type: 0x11, Value: []byte{byte(ch)}}})
 	return err
 }
 
@@ -366,10 +314,8 @@ func (d *Device) Close() error {
 	d.closed = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, mch := range d.channels {
-		if mch != 0 {
-			_ = d.closeChannel(ctx, mch)
-		}
+	for _, mch := range d.chans.Open() {
+		_ = backend{d}.Close(ctx, mch)
 	}
 	_, _ = d.request(ctx, qmimsg.ServiceCTL, qmimsg.CTLReleaseCID, []qmimsg.TLV{{Type: 0x01, Value: []byte{qmimsg.ServiceUIM, d.client}}})
 	return d.f.Close()
