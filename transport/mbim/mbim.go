@@ -23,14 +23,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/chanmap"
+	"github.com/go-iotsafe/iotsafe/internal/ctlchan"
 	"github.com/go-iotsafe/iotsafe/internal/mbimmsg"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -56,17 +54,17 @@ const maxControlTransfer = 4096
 const ProxySocket = "@mbim-proxy"
 
 // Proxy says whether to go through mbim-proxy.
-type Proxy uint8
+type Proxy = ctlchan.Mode
 
 // The proxy choices.
 const (
-	// ProxyAuto goes through mbim-proxy when it runs, else opens the
-	// device directly.
-	ProxyAuto Proxy = iota
+	// ProxyAuto goes through mbim-proxy when it runs, else opens the device
+	// directly.
+	ProxyAuto = ctlchan.Auto
 	// ProxyOff always opens the device directly (nothing else may use it).
-	ProxyOff
+	ProxyOff = ctlchan.Direct
 	// ProxyOn requires mbim-proxy.
-	ProxyOn
+	ProxyOn = ctlchan.Proxied
 )
 
 // Options configure Open.
@@ -75,14 +73,10 @@ type Options struct {
 }
 
 // conn is the control channel: the device file, or the proxy's socket.
-type conn interface {
-	io.ReadWriteCloser
-	SetDeadline(time.Time) error
-}
 
 // Device is an open MBIM function. It implements transport.Transport.
 type Device struct {
-	f     conn
+	f     ctlchan.Conn
 	path  string
 	proxy bool
 
@@ -104,23 +98,11 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	}
 	d := &Device{path: path}
 	d.chans = chanmap.New(backend{d})
-	if o.Proxy != ProxyOff {
-		var dl net.Dialer
-		c, err := dl.DialContext(ctx, "unix", ProxySocket)
-		switch {
-		case err == nil:
-			d.f, d.proxy = c.(*net.UnixConn), true
-		case o.Proxy == ProxyOn:
-			return nil, fmt.Errorf("%w: mbim-proxy is not running (its socket %s): %w", ErrMBIM, ProxySocket, err)
-		}
+	f, proxied, err := ctlchan.Open(ctx, path, ProxySocket, o.Proxy, ErrMBIM)
+	if err != nil {
+		return nil, err
 	}
-	if d.f == nil {
-		f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrMBIM, path, err)
-		}
-		d.f = f
-	}
+	d.f, d.proxy = f, proxied
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.proxy {
@@ -311,16 +293,7 @@ func (d *Device) exchange(ctx context.Context, build func(tid uint32) []byte, wa
 
 // ioError names what a read or write error means.
 func (d *Device) ioError(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: %s did not answer in time: %w", ErrMBIM, d.path, context.DeadlineExceeded)
-	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO), errors.Is(err, os.ErrClosed),
-		errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return fmt.Errorf("%w: %s: %w", transport.ErrCardRemoved, d.path, err)
-	}
-	return fmt.Errorf("%w: %s: %w", ErrMBIM, d.path, err)
+	return ctlchan.IOError(ctx, d.path, ErrMBIM, err)
 }
 
 // Close closes the channels the transport opened, the MBIM session, and

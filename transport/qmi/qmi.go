@@ -17,14 +17,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/chanmap"
+	"github.com/go-iotsafe/iotsafe/internal/ctlchan"
 	"github.com/go-iotsafe/iotsafe/internal/qmimsg"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -45,16 +43,17 @@ const ProxySocket = "@qmi-proxy"
 const ctlProxyOpen uint16 = 0xFF00
 
 // Proxy says whether to go through qmi-proxy.
-type Proxy uint8
+type Proxy = ctlchan.Mode
 
 // The proxy choices.
 const (
-	// ProxyAuto goes through qmi-proxy when it runs, else opens the device.
-	ProxyAuto Proxy = iota
-	// ProxyOff always opens the device directly.
-	ProxyOff
+	// ProxyAuto goes through qmi-proxy when it runs, else opens the device
+	// directly.
+	ProxyAuto = ctlchan.Auto
+	// ProxyOff always opens the device directly (nothing else may use it).
+	ProxyOff = ctlchan.Direct
 	// ProxyOn requires qmi-proxy.
-	ProxyOn
+	ProxyOn = ctlchan.Proxied
 )
 
 // Options configure Open.
@@ -62,15 +61,10 @@ type Options struct {
 	Proxy Proxy
 }
 
-type conn interface {
-	io.ReadWriteCloser
-	SetDeadline(time.Time) error
-}
-
 // Device is an open QMI device with a UIM client. It implements
 // transport.Transport.
 type Device struct {
-	f     conn
+	f     ctlchan.Conn
 	path  string
 	proxy bool
 
@@ -94,23 +88,11 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	}
 	d := &Device{path: path}
 	d.chans = chanmap.New(backend{d})
-	if o.Proxy != ProxyOff {
-		var dl net.Dialer
-		c, err := dl.DialContext(ctx, "unix", ProxySocket)
-		switch {
-		case err == nil:
-			d.f, d.proxy = c.(*net.UnixConn), true
-		case o.Proxy == ProxyOn:
-			return nil, fmt.Errorf("%w: qmi-proxy is not running (its socket %s): %w", ErrQMI, ProxySocket, err)
-		}
+	f, proxied, err := ctlchan.Open(ctx, path, ProxySocket, o.Proxy, ErrQMI)
+	if err != nil {
+		return nil, err
 	}
-	if d.f == nil {
-		f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrQMI, path, err)
-		}
-		d.f = f
-	}
+	d.f, d.proxy = f, proxied
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.proxy {
@@ -291,16 +273,7 @@ func (d *Device) request(ctx context.Context, svc byte, id uint16, tlvs []qmimsg
 }
 
 func (d *Device) ioError(ctx context.Context, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("%w: %s did not answer in time: %w", ErrQMI, d.path, context.DeadlineExceeded)
-	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO), errors.Is(err, os.ErrClosed),
-		errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
-		return fmt.Errorf("%w: %s: %w", transport.ErrCardRemoved, d.path, err)
-	}
-	return fmt.Errorf("%w: %s: %w", ErrQMI, d.path, err)
+	return ctlchan.IOError(ctx, d.path, ErrQMI, err)
 }
 
 // Close closes the channels the transport opened, releases the UIM client

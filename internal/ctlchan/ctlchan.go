@@ -1,0 +1,75 @@
+// Package ctlchan opens a modem's control channel the way the MBIM and QMI
+// transports both do: through the libmbim/libqmi proxy's abstract Unix
+// socket when it runs (so that ModemManager, which uses the proxy, keeps
+// the device), else the device file itself, non-blocking so that reads end
+// with deadlines and Close; and names I/O errors.
+package ctlchan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/transport"
+)
+
+// Mode says whether to go through the proxy.
+type Mode uint8
+
+// The modes.
+const (
+	// Auto goes through the proxy when it runs, else opens the device.
+	Auto Mode = iota
+	// Direct always opens the device itself.
+	Direct
+	// Proxied requires the proxy.
+	Proxied
+)
+
+// Conn is the control channel: the device file or the proxy's socket.
+type Conn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
+// Open returns the control channel to the device at path and whether it
+// goes through the proxy listening on socket (an abstract name, "@...").
+// base is the error the transport's errors match.
+func Open(ctx context.Context, path, socket string, mode Mode, base error) (Conn, bool, error) {
+	if mode != Direct {
+		var dl net.Dialer
+		c, err := dl.DialContext(ctx, "unix", socket)
+		if err == nil {
+			return c.(*net.UnixConn), true, nil
+		}
+		if mode == Proxied {
+			return nil, false, fmt.Errorf("%w: the proxy is not running (its socket %s): %w", base, socket, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %s: %w", base, path, err)
+	}
+	return f, false, nil
+}
+
+// IOError names what a read or write error on the control channel of path
+// means: the caller's context ending, no answer in time, the device (or
+// the proxy) gone (transport.ErrCardRemoved), or another failure (base).
+func IOError(ctx context.Context, path string, base, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("%w: %s did not answer in time: %w", base, path, context.DeadlineExceeded)
+	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO), errors.Is(err, os.ErrClosed),
+		errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w: %s: %w", transport.ErrCardRemoved, path, err)
+	}
+	return fmt.Errorf("%w: %s: %w", base, path, err)
+}
