@@ -87,6 +87,10 @@ scripts/bridge-test.sh
 scripts/bridge-test.sh mbim
 scripts/bridge-test.sh qmi
 
+step "ModemManager's way: two processes signing at once through the real mbim-proxy and qmi-proxy"
+scripts/ctl-proxy-test.sh mbim
+scripts/ctl-proxy-test.sh qmi
+
 step "PC/SC faults from separate processes: SIM pulled during a C signing loop, pcscd restarted"
 scripts/pcsc-faults-test.sh
 
