@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
 )
 
@@ -113,21 +115,26 @@ func TestThroughMbimProxy(t *testing.T) {
 		c.Close()
 		t.Skip("an mbim-proxy runs already (not ours): left alone")
 	}
-	proxy := exec.Command(proxyBin, "--empty-timeout=0")
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
+	var proxy *exec.Cmd
+	start := func() {
+		t.Helper()
+		proxy = exec.Command(proxyBin, "--empty-timeout=0")
+		if err := proxy.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			if c, err := net.Dial("unix", mbim.ProxySocket); err == nil {
+				c.Close()
+				return
+			}
+			if i == 100 {
+				t.Fatal("the proxy did not listen")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
+	start()
 	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("unix", mbim.ProxySocket); err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			t.Fatal("mbim-proxy did not listen")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	r := newRig(t, emulator.Options{})
 	dev := r.pty.Path()
 	out := mbimcli(t, bin, "-p", "-d", dev, "--ms-set-uicc-open-channel=application-id=A0000005590010,channel-group=1")
@@ -188,5 +195,36 @@ func TestThroughMbimProxy(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+
+	// The proxy restarts: the operation in flight fails as a removed
+	// card, and a new Open through the new proxy works.
+	d, err := mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := iotsafe.Open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Process.Kill()
+	proxy.Wait()
+	digest := sha256.Sum256([]byte("after the proxy died"))
+	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); !errors.Is(err, transport.ErrCardRemoved) {
+		t.Fatalf("signing after the proxy died: %v", err)
+	}
+	a.Close()
+	start()
+	d, err = mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
+	if err != nil {
+		t.Fatalf("open after the proxy restarted: %v", err)
+	}
+	a, err = iotsafe.Open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); err != nil {
+		t.Fatalf("signing through the restarted proxy: %v", err)
 	}
 }

@@ -195,21 +195,26 @@ func TestThroughQmiProxy(t *testing.T) {
 		c.Close()
 		t.Skip("a qmi-proxy runs already (not ours): left alone")
 	}
-	proxy := exec.Command(proxyBin, "--empty-timeout=0")
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
+	var proxy *exec.Cmd
+	start := func() {
+		t.Helper()
+		proxy = exec.Command(proxyBin, "--empty-timeout=0")
+		if err := proxy.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			if c, err := net.Dial("unix", qmi.ProxySocket); err == nil {
+				c.Close()
+				return
+			}
+			if i == 100 {
+				t.Fatal("the proxy did not listen")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
+	start()
 	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("unix", qmi.ProxySocket); err == nil {
-			c.Close()
-			break
-		}
-		if i == 100 {
-			t.Fatal("qmi-proxy did not listen")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	r := newRig(t, emulator.Options{})
 	if bin, err := exec.LookPath("qmicli"); err == nil {
 		out, err := exec.Command(bin, "-p", "-d", r.pty.Path(), "--device-open-qmi", "--uim-get-card-status").CombinedOutput()
@@ -263,5 +268,36 @@ func TestThroughQmiProxy(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+
+	// The proxy restarts: the operation in flight fails as a removed
+	// card, and a new Open through the new proxy works.
+	d, err := qmi.Open(ctx, r.pty.Path(), &qmi.Options{Proxy: qmi.ProxyOn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := iotsafe.Open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Process.Kill()
+	proxy.Wait()
+	digest := sha256.Sum256([]byte("after the proxy died"))
+	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); !errors.Is(err, transport.ErrCardRemoved) {
+		t.Fatalf("signing after the proxy died: %v", err)
+	}
+	a.Close()
+	start()
+	d, err = qmi.Open(ctx, r.pty.Path(), &qmi.Options{Proxy: qmi.ProxyOn})
+	if err != nil {
+		t.Fatalf("open after the proxy restarted: %v", err)
+	}
+	a, err = iotsafe.Open(ctx, d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); err != nil {
+		t.Fatalf("signing through the restarted proxy: %v", err)
 	}
 }
