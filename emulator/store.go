@@ -240,6 +240,27 @@ func factoryState(p Profile, v Variant, rnd io.Reader) (*state, error) {
 		&object{Kind: spec.KindFile, ID: id(0x10), Label: "data", Access: spec.AccessRead | spec.AccessUpdate, State: spec.StateActivated,
 			FileUsage: spec.FileUsageGeneral, Size: len(data), Value: data},
 	)
+	if p == ProfileThalesMVP {
+		// The Thales PKCS#11 module reads the public key of every private
+		// key container it lists and dereferences the result whatever the
+		// card answered (docs/foreign-hosts.md): an empty container kills
+		// its host. So this profile ships container 02 filled, as after a
+		// first key generation; generating again needs --replace.
+		ztpPriv, ztpPub, err := genKey(rnd, spec.KeyTypeP256Persistent)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range s.Objects {
+			if (o.Kind == spec.KindPrivateKey || o.Kind == spec.KindPublicKey) && bytes.Equal(o.ID, id(0x02)) {
+				o.State = spec.StateActivated
+				if o.Kind == spec.KindPrivateKey {
+					o.Value = ztpPriv
+				} else {
+					o.Value = ztpPub
+				}
+			}
+		}
+	}
 	if p == ProfileKeyTypes {
 		// The optional key types, filled at the factory: RSA-2048 in
 		// container 07, brainpoolP256r1 in container 08.

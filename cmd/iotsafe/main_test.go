@@ -114,8 +114,13 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("certificate: %v", err)
 	}
 
-	// Key generation, ECDH, PRF, HKDF.
-	if out := mustRun(t, sim, "keygen", "--key", "02"); !strings.Contains(out, "BEGIN PUBLIC KEY") {
+	// Key generation, ECDH, PRF, HKDF. The thales-mvp profile ships
+	// container 02 filled (the Thales PKCS#11 module needs every
+	// container's public key): generating again needs --replace.
+	if _, err := run(t, sim, "keygen", "--key", "02"); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Fatalf("keygen over the filled container: %v", err)
+	}
+	if out := mustRun(t, sim, "keygen", "--key", "02", "--replace"); !strings.Contains(out, "BEGIN PUBLIC KEY") {
 		t.Fatalf("keygen printed %q", out)
 	}
 	peer, _ := ecdh.P256().GenerateKey(rand.Reader)
