@@ -17,7 +17,8 @@ const (
 	// ProfileThalesMVP plays the Thales MVP applet: its 15-byte AID, IoT SAFE
 	// commands in the interindustry class 0X only, signatures as 33 40, a
 	// 14-byte applet identifier, objects grouped under one tag per kind, file
-	// information without its C3 wrapper.
+	// information without its C3 wrapper, and key container 02 filled at the
+	// factory (the Thales PKCS#11 module needs every container's key).
 	ProfileThalesMVP Profile = "thales-mvp"
 	// ProfileOrange serves the flow of Orange's IoT-SAFE-APDU-library: the
 	// GSMA AID with IoT SAFE commands in the interindustry class 0X (the
