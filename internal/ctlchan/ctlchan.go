@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/go-iotsafe/iotsafe/internal/flock"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
 
@@ -72,4 +75,29 @@ func IOError(ctx context.Context, path string, base, err error) error {
 		return fmt.Errorf("%w: %s: %w", transport.ErrCardRemoved, path, err)
 	}
 	return fmt.Errorf("%w: %s: %w", base, path, err)
+}
+
+// Begin takes the advisory lock (flock) on the device node at path, which
+// every process using that modem through go-iotsafe takes for each
+// multi-command card operation (Put Public Key then Compute DH share the
+// peer-key container), whether it reaches the device directly or through
+// the proxy: the same lock the modem transport takes on its port. It waits
+// as long as ctx allows; the returned function releases the lock.
+func Begin(ctx context.Context, path string, base error) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		// It was there when the transport opened it.
+		return nil, fmt.Errorf("%w: %s is gone: %w", transport.ErrCardRemoved, path, err)
+	}
+	if err != nil {
+		return nil, IOError(ctx, path, base, err)
+	}
+	if err := flock.Wait(ctx, f, unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s: another process holds the SIM: %w", base, path, err)
+	}
+	return func() {
+		_ = flock.Unlock(f)
+		f.Close()
+	}, nil
 }

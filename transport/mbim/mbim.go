@@ -87,7 +87,17 @@ type Device struct {
 	closed bool
 }
 
-var _ transport.Transport = (*Device)(nil)
+var (
+	_ transport.Transport  = (*Device)(nil)
+	_ transport.Transactor = (*Device)(nil)
+)
+
+// Begin holds the SIM for one multi-command operation against the other
+// processes using the device through go-iotsafe (an advisory lock on the
+// device node, directly or through the proxy alike).
+func (d *Device) Begin(ctx context.Context) (func(), error) {
+	return ctlchan.Begin(ctx, d.path, ErrMBIM)
+}
 
 // Open opens the MBIM device at path, directly or through mbim-proxy
 // (opts nil: ProxyAuto), and the MBIM session on it (OPEN).

@@ -77,7 +77,17 @@ type Device struct {
 	closed bool
 }
 
-var _ transport.Transport = (*Device)(nil)
+var (
+	_ transport.Transport  = (*Device)(nil)
+	_ transport.Transactor = (*Device)(nil)
+)
+
+// Begin holds the SIM for one multi-command operation against the other
+// processes using the device through go-iotsafe (an advisory lock on the
+// device node, directly or through the proxy alike).
+func (d *Device) Begin(ctx context.Context) (func(), error) {
+	return ctlchan.Begin(ctx, d.path, ErrQMI)
+}
 
 // Open opens the QMI device at path, directly or through qmi-proxy (opts
 // nil: ProxyAuto), and allocates a UIM client on it.
