@@ -43,11 +43,43 @@ const lost = -1
 // concurrent use: the transport serializes calls.
 type Mapper struct {
 	b        Backend
-	channels map[int]int // host channel -> modem channel (0: not yet bound)
+	channels map[int]int       // host channel -> modem channel (0: not yet bound)
+	selected map[int]selection // host channel -> what was selected on it
+}
+
+type selection struct {
+	aid []byte
+	p2  byte
 }
 
 // New returns a mapper over b.
-func New(b Backend) *Mapper { return &Mapper{b: b, channels: map[int]int{}} }
+func New(b Backend) *Mapper {
+	return &Mapper{b: b, channels: map[int]int{}, selected: map[int]selection{}}
+}
+
+// Reopen opens again, with the same AIDs, the modem channels behind every
+// host channel that had one (after the modem side lost them all: a proxy
+// that restarted), keeping the host's channel numbers. The old modem
+// channels are closed first, at best. A channel that cannot be opened
+// again is marked lost.
+func (m *Mapper) Reopen(ctx context.Context) error {
+	for _, mch := range m.Open() {
+		_ = m.b.Close(ctx, mch)
+	}
+	for host, sel := range m.selected {
+		mch, _, err := m.b.Open(ctx, sel.aid, sel.p2)
+		if err != nil {
+			m.channels[host] = lost
+			return err
+		}
+		if mch <= 0 {
+			m.channels[host] = lost
+			continue
+		}
+		m.channels[host] = mch
+	}
+	return nil
+}
 
 // Transmit handles one command APDU.
 func (m *Mapper) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
@@ -76,6 +108,7 @@ func (m *Mapper) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 			return sw(apdu.SWIncorrectP1P2), nil
 		}
 		delete(m.channels, ch)
+		delete(m.selected, ch)
 		if mch > 0 {
 			if err := m.b.Close(ctx, mch); err != nil {
 				return nil, err
@@ -93,12 +126,14 @@ func (m *Mapper) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 			}
 		}
 		m.channels[ci.Channel] = 0
+		delete(m.selected, ci.Channel)
 		mch, resp, err := m.b.Open(ctx, c.Data, c.P2)
 		if err != nil {
 			return nil, err
 		}
 		if mch > 0 {
 			m.channels[ci.Channel] = mch
+			m.selected[ci.Channel] = selection{append([]byte(nil), c.Data...), c.P2}
 		}
 		return resp, nil
 	}

@@ -101,3 +101,19 @@ func Begin(ctx context.Context, path string, base error) (func(), error) {
 		f.Close()
 	}, nil
 }
+
+// Closed is a control channel that is gone (a proxy that could not be
+// reached again): every use fails as a removed device.
+type Closed struct{}
+
+// Read fails.
+func (Closed) Read([]byte) (int, error) { return 0, os.ErrClosed }
+
+// Write fails.
+func (Closed) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+// Close does nothing.
+func (Closed) Close() error { return nil }
+
+// SetDeadline does nothing.
+func (Closed) SetDeadline(time.Time) error { return nil }

@@ -115,9 +115,18 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	d.f, d.proxy = f, proxied
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.session(ctx); err != nil {
+		d.f.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// session configures the proxy (when going through it: the proxy opens
+// the device) and opens the MBIM session (OPEN).
+func (d *Device) session(ctx context.Context) error {
 	if d.proxy {
-		// The proxy opens the device for us (its answer waits for that).
-		info := new(mbimmsg.Info).String(path).Uint32(30).Build()
+		info := new(mbimmsg.Info).String(d.path).Uint32(30).Build()
 		resp, err := d.exchange(ctx, func(tid uint32) []byte {
 			return mbimmsg.MarshalCommand(mbimmsg.Command{TID: tid, Service: mbimmsg.ServiceProxyControl,
 				CID: mbimmsg.CIDProxyConfiguration, CommandType: mbimmsg.CommandSet, Info: info})
@@ -125,12 +134,11 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 		if err == nil {
 			var c mbimmsg.Command
 			if c, err = mbimmsg.ParseCommand(resp, true); err == nil && c.Status != mbimmsg.StatusNone {
-				err = fmt.Errorf("%w: mbim-proxy could not open %s (status %#x)", ErrMBIM, path, c.Status)
+				err = fmt.Errorf("%w: mbim-proxy could not open %s (status %#x)", ErrMBIM, d.path, c.Status)
 			}
 		}
 		if err != nil {
-			d.f.Close()
-			return nil, fmt.Errorf("%s through mbim-proxy: %w", path, err)
+			return fmt.Errorf("%s through mbim-proxy: %w", d.path, err)
 		}
 	}
 	resp, err := d.exchange(ctx, func(tid uint32) []byte { return mbimmsg.Open(tid, maxControlTransfer) }, mbimmsg.TypeOpenDone)
@@ -141,10 +149,28 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 		}
 	}
 	if err != nil {
-		d.f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", d.path, err)
 	}
-	return d, nil
+	return nil
+}
+
+// reconnect connects to the proxy again after it went away (restarted),
+// opens the session again, closes the channels the old connection left
+// open on the card (a dead proxy closes none) and opens the applet's
+// channels again with the same AIDs, under the same host channel numbers
+// (an operation in flight fails; the next one works).
+func (d *Device) reconnect(ctx context.Context) error {
+	d.f.Close()
+	f, _, err := ctlchan.Open(ctx, d.path, ProxySocket, ProxyOn, ErrMBIM)
+	if err != nil {
+		d.f = ctlchan.Closed{}
+		return err
+	}
+	d.f, d.buf = f, nil
+	if err := d.session(ctx); err != nil {
+		return err
+	}
+	return d.chans.Reopen(ctx)
 }
 
 // Proxied reports whether the device is reached through mbim-proxy.
@@ -161,7 +187,16 @@ func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return d.chans.Transmit(ctx, cmd)
+	resp, err := d.chans.Transmit(ctx, cmd)
+	if err != nil && d.proxy && errors.Is(err, transport.ErrCardRemoved) && ctx.Err() == nil {
+		// The proxy went away: when it is back (restarted), so is the
+		// session, and the applet's channels are opened again with the same
+		// AIDs; the command is sent once more.
+		if rerr := d.reconnect(ctx); rerr == nil {
+			return d.chans.Transmit(ctx, cmd)
+		}
+	}
+	return resp, err
 }
 
 // backend is the UICC low level access service as chanmap.Backend.

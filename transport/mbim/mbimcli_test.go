@@ -197,8 +197,10 @@ func TestThroughMbimProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The proxy restarts: the operation in flight fails as a removed
-	// card, and a new Open through the new proxy works.
+	// The proxy goes away: operations fail as a removed card while it is
+	// gone; once it is back, the same client reconnects by itself (the
+	// applet selects itself again on a fresh channel), and a new Open
+	// works too.
 	d, err := mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
 	if err != nil {
 		t.Fatal(err)
@@ -213,8 +215,11 @@ func TestThroughMbimProxy(t *testing.T) {
 	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); !errors.Is(err, transport.ErrCardRemoved) {
 		t.Fatalf("signing after the proxy died: %v", err)
 	}
-	a.Close()
 	start()
+	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); err != nil {
+		t.Fatalf("the same client after the proxy came back: %v", err)
+	}
+	a.Close()
 	d, err = mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
 	if err != nil {
 		t.Fatalf("open after the proxy restarted: %v", err)

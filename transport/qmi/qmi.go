@@ -105,10 +105,19 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	d.f, d.proxy = f, proxied
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.session(ctx); err != nil {
+		d.f.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// session asks the proxy for the device (when going through it) and
+// allocates the UIM client.
+func (d *Device) session(ctx context.Context) error {
 	if d.proxy {
-		if _, err := d.request(ctx, qmimsg.ServiceCTL, ctlProxyOpen, []qmimsg.TLV{{Type: 0x01, Value: []byte(path)}}); err != nil {
-			d.f.Close()
-			return nil, fmt.Errorf("%s through qmi-proxy: %w", path, err)
+		if _, err := d.request(ctx, qmimsg.ServiceCTL, ctlProxyOpen, []qmimsg.TLV{{Type: 0x01, Value: []byte(d.path)}}); err != nil {
+			return fmt.Errorf("%s through qmi-proxy: %w", d.path, err)
 		}
 	}
 	resp, err := d.request(ctx, qmimsg.ServiceCTL, qmimsg.CTLAllocateCID, []qmimsg.TLV{{Type: 0x01, Value: []byte{qmimsg.ServiceUIM}}})
@@ -121,10 +130,27 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 		}
 	}
 	if err != nil {
-		d.f.Close()
-		return nil, fmt.Errorf("%s: allocating a UIM client: %w", path, err)
+		return fmt.Errorf("%s: allocating a UIM client: %w", d.path, err)
 	}
-	return d, nil
+	return nil
+}
+
+// reconnect connects to the proxy again after it went away (restarted),
+// allocates a UIM client again, closes the channels the old connection
+// left open on the card and opens the applet's channels again with the
+// same AIDs, under the same host channel numbers.
+func (d *Device) reconnect(ctx context.Context) error {
+	d.f.Close()
+	f, _, err := ctlchan.Open(ctx, d.path, ProxySocket, ProxyOn, ErrQMI)
+	if err != nil {
+		d.f = ctlchan.Closed{}
+		return err
+	}
+	d.f, d.buf = f, nil
+	if err := d.session(ctx); err != nil {
+		return err
+	}
+	return d.chans.Reopen(ctx)
 }
 
 // Proxied reports whether the device is reached through qmi-proxy.
@@ -140,7 +166,16 @@ func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return d.chans.Transmit(ctx, cmd)
+	resp, err := d.chans.Transmit(ctx, cmd)
+	if err != nil && d.proxy && errors.Is(err, transport.ErrCardRemoved) && ctx.Err() == nil {
+		// The proxy went away: when it is back (restarted), so is the
+		// client, and the applet's channels are opened again with the same
+		// AIDs; the command is sent once more.
+		if rerr := d.reconnect(ctx); rerr == nil {
+			return d.chans.Transmit(ctx, cmd)
+		}
+	}
+	return resp, err
 }
 
 // backend is the UIM service as chanmap.Backend.
