@@ -35,6 +35,9 @@ const (
 	FaultWrongTID Fault = iota + 1
 	// FaultTruncate sends only the first half of the answer.
 	FaultTruncate
+	// FaultCloseChannel closes the logical channel on the card before
+	// answering a Send APDU (closed underneath the host).
+	FaultCloseChannel
 )
 
 // Device is the fake QMI device.
@@ -132,6 +135,14 @@ func (d *Device) handle(ctx context.Context, b []byte) [][]byte {
 	case m.Service != qmimsg.ServiceUIM:
 		resp.TLVs = []qmimsg.TLV{qmimsg.ResultTLV(qmimsg.ErrInvalidQMICommand)}
 	default:
+		if fault == FaultCloseChannel && m.ID == qmimsg.UIMSendAPDU {
+			if c, ok := m.Get(0x10); ok && len(c) == 1 {
+				d.mu.Lock()
+				delete(d.channels, c[0])
+				d.mu.Unlock()
+				_, _ = d.card.Transmit(ctx, []byte{0x00, spec.InsManageChannel, 0x80, c[0]})
+			}
+		}
 		resp.TLVs = d.uim(ctx, m)
 	}
 	out := qmimsg.Marshal(resp)

@@ -117,6 +117,24 @@ func TestFaults(t *testing.T) {
 	if err == nil {
 		t.Fatal("a truncated answer was taken")
 	}
+	// A channel closed underneath: a clear error (the device's result
+	// code), no hang, and the next Open works.
+	r2 := newRig(t, emulator.Options{})
+	a2, err := iotsafe.Open(ctx, r2.open(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.pty.Device.Fault(1, qmidev.FaultCloseChannel)
+	tctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	_, err = a2.Sign(tctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:])
+	cancel()
+	var re *qmi.ResultError
+	if !errors.As(err, &re) || !errors.Is(err, qmi.ErrQMI) {
+		t.Fatalf("channel closed underneath: %v", err)
+	}
+	if _, err := iotsafe.Open(ctx, r2.open(t), nil); err != nil {
+		t.Fatal(err)
+	}
 	r3 := newRig(t, emulator.Options{})
 	r3.pty.Device.MaxChannels = -1
 	if _, err := iotsafe.Open(ctx, r3.open(t), nil); !errors.Is(err, qmi.ErrNoChannel) {
