@@ -45,7 +45,7 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.sim, "sim", os.Getenv(simuri.EnvVar), "SIM URI: emulator:PATH, pcsc:[READER] or modem:/dev/ttyX?baud=115200&mode=csim|cgla (default $"+simuri.EnvVar+")")
+	pf.StringVar(&g.sim, "sim", os.Getenv(simuri.EnvVar), "SIM URI: emulator:PATH, pcsc:[READER], modem:/dev/ttyX?baud=115200&mode=csim|cgla, mbim:/dev/cdc-wdm0 or qmi:/dev/cdc-wdm0 (default $"+simuri.EnvVar+")")
 	pf.BoolVar(&g.trace, "trace", false, "print APDUs to stderr (secrets redacted)")
 	pf.BoolVar(&g.json, "json", false, "machine-readable JSON output")
 	pf.StringVar(&g.aid, "aid", "", "applet AID in hex (default: try the GSMA and Thales AIDs)")
