@@ -6,30 +6,82 @@
 # certificates, and Java 17 through SunPKCS11 (KeyStore, signatures, TLS 1.3
 # and 1.2 client authentication with the default KeyManagerFactory against
 # openssl s_server, 4 threads x 1000 signatures under -Xcheck:jni, no JVM
-# crash file). The PyKCS11 check runs against SoftHSM2 too, side by side.
-# Forking programs: conformance/fork.c (scripts/test.sh).
-# Usage: conformance/consumers.sh   (needs build/iotsafe and the library)
+# crash file). Forking programs: conformance/fork.c (scripts/test.sh).
+#
+#   conformance/consumers.sh iotsafe   # libiotsafe-pkcs11 on the software SIM
+#   conformance/consumers.sh pcsc      # the same library with a pcsc: SIM (the emulator in pcscd)
+#   conformance/consumers.sh softhsm   # SoftHSM2 holding an equivalent credential (the reference)
+#
+# Needs build/iotsafe and the library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/build/iotsafe
-LIB=$ROOT/build/libiotsafe-pkcs11.so
+TARGET=${1:-iotsafe}
 WORK=$(mktemp -d /tmp/iotsafe-consumers.XXXXXX)
 PIDS=()
+CLEANUP=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 cd "$WORK"
-"$BIN" emulator init --state sim.json >/dev/null
-export IOTSAFE_SIM=emulator:$WORK/sim.json IOTSAFE_PKCS11_STORE=$WORK/store PKCS11_MODULE_PATH=$LIB
-"$BIN" read-file --label ca-cert --pem --out fca.pem
-"$BIN" read-file --label device-cert --pem --out dev.pem
+PIN=""
+case "$TARGET" in
+  iotsafe | pcsc)
+    LIB=$ROOT/build/libiotsafe-pkcs11.so TOKEN="IoT SAFE"
+    "$BIN" emulator init --state sim.json >/dev/null
+    export IOTSAFE_SIM=emulator:$WORK/sim.json IOTSAFE_PKCS11_STORE=$WORK/store
+    "$BIN" read-file --label ca-cert --pem --out fca.pem
+    "$BIN" read-file --label device-cert --pem --out dev.pem
+    "$BIN" pubkey --key 01 >k01.pem
+    if [ "$TARGET" = pcsc ]; then
+      if ! (cd "$ROOT" && scripts/pcscd.sh status >/dev/null 2>&1); then
+        (cd "$ROOT" && scripts/pcscd.sh start) || exit 1
+        CLEANUP+=("cd '$ROOT' && scripts/pcscd.sh stop")
+      fi
+      "$BIN" emulator serve --state "$WORK/sim.json" --vpcd 127.0.0.1:35963 >"$WORK/vpcd.log" 2>&1 &
+      PIDS+=($!)
+      export IOTSAFE_SIM=pcsc:
+      for _ in $(seq 1 100); do timeout 10 "$BIN" info >/dev/null 2>&1 && break; sleep 0.1; done
+    fi
+    ;;
+  softhsm)
+    # The credential the SIM emulator ships, in SoftHSM2: a factory CA, a
+    # P-256 device key with its certificate under ID 01, label device-key.
+    LIB=/usr/lib/softhsm/libsofthsm2.so
+    [ -f "$LIB" ] || LIB=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
+    TOKEN=consumers PIN=1234
+    mkdir -p tokens
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK/tokens" >softhsm2.conf
+    export SOFTHSM2_CONF=$WORK/softhsm2.conf
+    softhsm2-util --init-token --free --label "$TOKEN" --pin "$PIN" --so-pin 12345678 >/dev/null
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout fca.key -out fca.pem \
+      -subj "/O=go-iotsafe/CN=consumers factory CA" -days 2 2>/dev/null
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out dev.key 2>/dev/null
+    openssl req -new -key dev.key -subj "/O=go-iotsafe/CN=consumers device" -out dev.csr
+    openssl x509 -req -in dev.csr -CA fca.pem -CAkey fca.key -CAcreateserial -days 2 -out dev.pem 2>/dev/null
+    openssl pkey -in dev.key -pubout -out k01.pem
+    openssl pkcs8 -topk8 -nocrypt -in dev.key -outform DER -out dev.p8
+    openssl pkey -in dev.key -pubout -outform DER -out devpub.der
+    openssl x509 -in dev.pem -outform DER -out dev.der
+    t="pkcs11-tool --module $LIB --token-label $TOKEN --login --pin $PIN"
+    $t --write-object dev.p8 --type privkey --id 01 --label device-key --usage-sign >/dev/null 2>&1
+    $t --write-object devpub.der --type pubkey --id 01 --label device-key >/dev/null 2>&1
+    $t --write-object dev.der --type cert --id 01 --label device-key >/dev/null 2>&1
+    ;;
+  *) echo "usage: $0 iotsafe|pcsc|softhsm" >&2; exit 2 ;;
+esac
+export PKCS11_MODULE_PATH=$LIB
+URIPIN=""
+[ -n "$PIN" ] && URIPIN=";pin-value=$PIN"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.pem \
   -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 2>/dev/null
 
-pass=0 fail=0
+pass=0 fail=0 na=0
+NA() { echo "  n/a   $1 ($2)"; na=$((na + 1)); }
 T() { # T NAME CMD...: one check
   local name=$1 out
   shift
@@ -52,9 +104,9 @@ freeport() { # a port nobody listens on, on 127.0.0.1
 }
 waitport() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-echo "== consumers: libiotsafe-pkcs11 on the software SIM"
+echo "== consumers: $TARGET ($LIB)"
 T "PyKCS11: find the key pair, sign CKM_ECDSA and CKM_ECDSA_SHA256, verify with python3-cryptography" \
-  timeout 60 /usr/bin/python3 "$ROOT/conformance/pykcs11check.py" "$LIB" device-key
+  timeout 60 /usr/bin/python3 "$ROOT/conformance/pykcs11check.py" "$LIB" device-key $PIN
 
 # mosquitto: a broker that requires client certificates from the SIM's CA.
 MQ=$(freeport)
@@ -73,7 +125,7 @@ CONF
 mosquitto -c m.conf >/dev/null 2>&1 &
 PIDS+=($!)
 waitport "$MQ" || { echo "mosquitto did not start"; cat mosquitto.log; exit 1; }
-KEY='pkcs11:token=IoT%20SAFE;object=device-key;type=private'
+KEY="pkcs11:token=$(printf '%s' "$TOKEN" | sed 's/ /%20/g');object=device-key;type=private$URIPIN"
 # mosquitto 2.0 checks that --key names a file, even with --keyform engine:
 # an empty file named as the key URI, in the working directory, satisfies
 # the check, and the engine gets the URI.
@@ -93,7 +145,7 @@ T "mosquitto_sub --tls-engine pkcs11 receives what mosquitto_pub (both keys on t
 rm -f "$KEY"
 
 # strongSwan's pki: a CSR signed with the token key through its pkcs11
-# plugin. It asks for a PIN even though the token needs none (reported in
+# plugin. It asks for a PIN even though our token needs none (reported in
 # issue 13); any PIN does, since C_Login without a configured PIN succeeds.
 cat >strongswan.conf <<CONF
 libstrongswan {
@@ -109,12 +161,18 @@ libstrongswan {
 }
 CONF
 ss_req() {
-  echo 0000 | STRONGSWAN_CONF=$WORK/strongswan.conf timeout 60 pki --req --keyid 01 --dn "CN=meter-strongswan" --outform pem >ss.csr
+  echo "${PIN:-0000}" | STRONGSWAN_CONF=$WORK/strongswan.conf timeout 60 pki --req --keyid 01 --dn "CN=meter-strongswan" --outform pem >ss.csr
   openssl req -in ss.csr -noout -verify
-  "$BIN" pubkey --key 01 >k01.pem
   cmp <(openssl req -in ss.csr -noout -pubkey | openssl pkey -pubin -outform DER) <(openssl pkey -pubin -in k01.pem -outform DER)
 }
-T "strongSwan pki --req --keyid 01: the CSR's signature and key check out (the key is the SIM's)" ss_req
+if [ "$TARGET" = softhsm ]; then
+  # Tried by hand: strongSwan 5.9.8's pki finds the SoftHSM key, asks the
+  # PIN, then dies with SIGSEGV (not investigated further: a third-party
+  # crash with the reference token; with ours it works).
+  NA "strongSwan pki --req --keyid 01" "pki 5.9.8 segfaults after the PIN prompt with SoftHSM2 2.6"
+else
+  T "strongSwan pki --req --keyid 01: the CSR's signature and key check out (the key is the SIM's)" ss_req
+fi
 
 # OpenVPN 2.6 (pkcs11-helper): list the token's ids, then a peer-to-peer
 # TLS session on 127.0.0.1 (--dev null) with the client's key on the SIM,
@@ -128,7 +186,7 @@ openssl x509 -req -in ovsrv.csr -CA ovca.pem -CAkey ovca.key -CAcreateserial -da
 # (T runs each check in a subshell: what a check sets or starts is its own.)
 timeout 60 openvpn --show-pkcs11-ids "$LIB" >ovids.txt 2>&1 || true
 OVID=$(sed -n 's/.*Serialized id: *//p' ovids.txt | head -1)
-T "OpenVPN --show-pkcs11-ids lists the SIM's credential" test -n "$OVID"
+T "OpenVPN --show-pkcs11-ids lists the token's credential" test -n "$OVID"
 ov_session() { # ov_session foreground|daemon
   local port log=$WORK/ov-$1.log srv pid
   port=$(freeport)
@@ -153,8 +211,14 @@ ov_session() { # ov_session foreground|daemon
   wait "$srv" 2>/dev/null || true
   [ "$ok" = 1 ] || { tail -5 "$log"; return 1; }
 }
-T "OpenVPN peer-to-peer TLS session with --pkcs11-id (foreground)" ov_session foreground
-T "OpenVPN peer-to-peer TLS session with --pkcs11-id and --daemon" ov_session daemon
+if [ -n "$PIN" ]; then
+  # OpenVPN asks a token's PIN on a terminal or its management interface
+  # only; our token needs none, SoftHSM's keys do.
+  NA "OpenVPN peer-to-peer TLS sessions with --pkcs11-id" "OpenVPN asks SoftHSM's PIN on a terminal or its management interface"
+else
+  T "OpenVPN peer-to-peer TLS session with --pkcs11-id (foreground)" ov_session foreground
+  T "OpenVPN peer-to-peer TLS session with --pkcs11-id and --daemon" ov_session daemon
+fi
 
 # Java 17 and SunPKCS11.
 mkdir -p java
@@ -165,28 +229,10 @@ openssl s_server -accept "127.0.0.1:$TLS" -cert srv.pem -key srv.key -Verify 1 -
 PIDS+=($!)
 waitport "$TLS" || { echo "openssl s_server did not start"; exit 1; }
 java_check() {
-  timeout 300 java -Xcheck:jni -cp java P11Check p11.cfg device-key "$TLS" srv.pem 4 1000 | grep -v '^ *SIG\|jsig\|^Warning: SIG'
+  P11_PIN=${PIN:-0000} timeout 300 java -Xcheck:jni -cp java P11Check p11.cfg device-key "$TLS" srv.pem 4 1000 | grep -v '^ *SIG\|jsig\|^Warning: SIG'
   ! ls hs_err_pid* >/dev/null 2>&1
 }
 T "Java 17 SunPKCS11: KeyStore, SHA256withECDSA (software and token verification), TLS 1.3 and 1.2 client auth with the default KeyManagerFactory, 4 threads x 1000 signatures under -Xcheck:jni, no crash file" java_check
 
-# The same PyKCS11 check against SoftHSM2 holding a P-256 key pair under
-# the same label: the check asks nothing of our module that a third-party
-# token does not give it (SoftHSM2 wants a login; 2.6 has no
-# CKM_ECDSA_SHA256, which the check then skips and says so).
-softhsm_pykcs11() {
-  local mod=/usr/lib/softhsm/libsofthsm2.so
-  [ -f "$mod" ] || mod=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
-  mkdir -p "$WORK/tokens"
-  printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$WORK/tokens" >"$WORK/softhsm2.conf"
-  export SOFTHSM2_CONF=$WORK/softhsm2.conf
-  softhsm2-util --init-token --free --label side-by-side --pin 1234 --so-pin 12345678 >/dev/null
-  pkcs11-tool --module "$mod" --token-label side-by-side --login --pin 1234 \
-    --keypairgen --key-type EC:prime256v1 --id 01 --label device-key >/dev/null
-  timeout 60 /usr/bin/python3 "$ROOT/conformance/pykcs11check.py" "$mod" device-key 1234
-}
-echo "== consumers: side by side with SoftHSM2"
-T "PyKCS11 against SoftHSM2 (same check, logged in)" softhsm_pykcs11
-
-echo "== consumers: $pass passed, $fail failed"
+echo "== consumers ($TARGET): $pass passed, $fail failed, $na not applicable"
 [ "$fail" = 0 ]

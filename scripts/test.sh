@@ -94,8 +94,10 @@ scripts/ctl-proxy-test.sh qmi
 step "PC/SC faults from separate processes: SIM pulled during a C signing loop, pcscd restarted"
 scripts/pcsc-faults-test.sh
 
-step "PKCS#11 consumers: PyKCS11, mosquitto_pub/sub with the pkcs11 engine, Java 17 SunPKCS11"
-conformance/consumers.sh
+step "PKCS#11 consumers: PyKCS11, mosquitto_pub/sub, strongSwan pki, OpenVPN, Java 17 SunPKCS11 (emulator, pcsc:, SoftHSM2)"
+conformance/consumers.sh iotsafe
+conformance/consumers.sh pcsc
+conformance/consumers.sh softhsm
 
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm

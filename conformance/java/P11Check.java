@@ -15,7 +15,9 @@ import javax.net.ssl.*;
  * 127.0.0.1, then THREADS threads sign EACH times (every 50th verified).
  *
  * Usage: java P11Check CONFIG ALIAS PORT SERVER-CERT.pem THREADS EACH
- * (PORT 0 skips TLS: the signing loop alone, for the bench report)
+ * (PORT 0 skips TLS: the signing loop alone, for the bench report); the
+ * token's PIN from $P11_PIN (default 0000: our token needs none, and any
+ * PIN is accepted).
  */
 public class P11Check {
     public static void main(String[] a) throws Exception {
@@ -24,7 +26,8 @@ public class P11Check {
         Provider p = Security.getProvider("SunPKCS11").configure(cfg);
         Security.addProvider(p);
         KeyStore ks = KeyStore.getInstance("PKCS11", p);
-        ks.load(null, "0000".toCharArray());
+        String pin = System.getenv("P11_PIN");
+        ks.load(null, (pin == null ? "0000" : pin).toCharArray());
         System.out.println("aliases: " + Collections.list(ks.aliases()));
         PrivateKey key = (PrivateKey) ks.getKey(alias, null);
         X509Certificate cert = (X509Certificate) ks.getCertificate(alias);
