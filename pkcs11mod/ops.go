@@ -240,9 +240,6 @@ func initOp(mech Mechanism, o *object, signing bool) (*cryptoOp, uint) {
 		return nil, CKR_MECHANISM_PARAM_INVALID
 	}
 	if signing && !slices.Contains(signMechanismsFor(o.kt, o.sigAlgs, o.hashes), mech.Type) {
-		if ec {
-			return nil, CKR_KEY_FUNCTION_NOT_PERMITTED
-		}
 		// The key lacks the algorithm or the hash (SHA-1 and SHA-224
 		// never exist on the card).
 		return nil, CKR_KEY_FUNCTION_NOT_PERMITTED
