@@ -44,6 +44,7 @@ func KindOfKeyType(t byte) KeyTypeKind {
 	return KeyKindUnknown
 }
 
+// String names the family: "NIST P-256", "brainpoolP256r1" or "RSA-2048".
 func (k KeyTypeKind) String() string {
 	switch k {
 	case KeyKindP256:

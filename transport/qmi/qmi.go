@@ -239,6 +239,7 @@ type ResultError struct {
 	Code    uint16
 }
 
+// Error names the message and the protocol error.
 func (e *ResultError) Error() string {
 	return fmt.Sprintf("qmi: message %#04x failed with protocol error %#04x", e.Message, e.Code)
 }
