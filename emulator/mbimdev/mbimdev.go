@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
 	"github.com/go-iotsafe/iotsafe/internal/mbimmsg"
 	"github.com/go-iotsafe/iotsafe/internal/rawpty"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -84,36 +85,7 @@ func (d *Device) Fault(n int, f Fault) {
 // Messages may arrive split or joined (a terminal is a byte stream): they
 // are cut by their length field.
 func (d *Device) Serve(ctx context.Context, rw io.ReadWriter) error {
-	var buf []byte
-	chunk := make([]byte, 4096)
-	for ctx.Err() == nil {
-		n, err := rw.Read(chunk)
-		if err != nil {
-			return err
-		}
-		d.bytesIn.Add(int64(n))
-		buf = append(buf, chunk[:n]...)
-		for len(buf) >= mbimmsg.HeaderLen {
-			h, err := mbimmsg.ReadHeader(buf)
-			if err != nil || h.Length > 1<<16 {
-				d.log.Warn("mbimdev: garbage on the line, dropped", "bytes", len(buf))
-				buf = nil
-				break
-			}
-			if len(buf) < int(h.Length) {
-				break
-			}
-			msg := buf[:h.Length]
-			buf = buf[h.Length:]
-			for _, out := range d.handle(ctx, msg) {
-				if _, err := rw.Write(out); err != nil {
-					return err
-				}
-				d.bytesOut.Add(int64(len(out)))
-			}
-		}
-	}
-	return ctx.Err()
+	return ctlframe.Serve(ctx, rw, mbimmsg.Frame, d.handle, d.log, &d.bytesIn, &d.bytesOut)
 }
 
 // handle returns what the device writes for one message.

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
 	"github.com/go-iotsafe/iotsafe/internal/qmimsg"
 	"github.com/go-iotsafe/iotsafe/internal/rawpty"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -79,36 +80,7 @@ func (d *Device) Fault(n int, f Fault) {
 
 // Serve answers QMUX messages read from rw until ctx ends or rw fails.
 func (d *Device) Serve(ctx context.Context, rw io.ReadWriter) error {
-	var buf []byte
-	chunk := make([]byte, 4096)
-	for ctx.Err() == nil {
-		n, err := rw.Read(chunk)
-		if err != nil {
-			return err
-		}
-		d.bytesIn.Add(int64(n))
-		buf = append(buf, chunk[:n]...)
-		for {
-			l, err := qmimsg.Len(buf)
-			if err != nil {
-				d.log.Warn("qmidev: garbage on the line, dropped", "bytes", len(buf))
-				buf = nil
-				break
-			}
-			if l == 0 || len(buf) < l {
-				break
-			}
-			msg := buf[:l]
-			buf = buf[l:]
-			for _, out := range d.handle(ctx, msg) {
-				if _, err := rw.Write(out); err != nil {
-					return err
-				}
-				d.bytesOut.Add(int64(len(out)))
-			}
-		}
-	}
-	return ctx.Err()
+	return ctlframe.Serve(ctx, rw, qmimsg.Frame, d.handle, d.log, &d.bytesIn, &d.bytesOut)
 }
 
 func (d *Device) handle(ctx context.Context, b []byte) [][]byte {

@@ -102,6 +102,30 @@ func ReadHeader(b []byte) (Header, error) {
 	return h, nil
 }
 
+// MaxMessage is the longest message either end accepts: a length field
+// above it is garbage (SIM access needs a few hundred bytes).
+const MaxMessage = 1 << 16
+
+// Frame returns the length of the whole message at the start of b, 0 when
+// b does not hold it all yet, or an error when b starts with no plausible
+// header (a length under the header's or above MaxMessage).
+func Frame(b []byte) (int, error) {
+	if len(b) < HeaderLen {
+		return 0, nil
+	}
+	h, err := ReadHeader(b)
+	if err != nil {
+		return 0, err
+	}
+	if h.Length > MaxMessage {
+		return 0, fmt.Errorf("%w: length field %d", ErrMessage, h.Length)
+	}
+	if len(b) < int(h.Length) {
+		return 0, nil
+	}
+	return int(h.Length), nil
+}
+
 func header(typ, length, tid uint32) []byte {
 	b := make([]byte, HeaderLen, length)
 	le.PutUint32(b, typ)

@@ -158,6 +158,16 @@ func Len(b []byte) (int, error) {
 	return 1 + n, nil
 }
 
+// Frame returns the length of the whole message at the start of b, 0 when
+// b does not hold it all yet, or an error when b starts no QMUX message.
+func Frame(b []byte) (int, error) {
+	n, err := Len(b)
+	if err != nil || len(b) < n {
+		return 0, err
+	}
+	return n, nil
+}
+
 // Parse decodes one whole message.
 func Parse(b []byte) (Message, error) {
 	n, err := Len(b)

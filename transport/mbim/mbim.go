@@ -23,12 +23,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/chanmap"
 	"github.com/go-iotsafe/iotsafe/internal/ctlchan"
+	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
 	"github.com/go-iotsafe/iotsafe/internal/mbimmsg"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -72,8 +72,6 @@ type Options struct {
 	Proxy Proxy
 }
 
-// conn is the control channel: the device file, or the proxy's socket.
-
 // Device is an open MBIM function. It implements transport.Transport.
 type Device struct {
 	f     ctlchan.Conn
@@ -82,7 +80,7 @@ type Device struct {
 
 	mu     sync.Mutex
 	tid    uint32
-	buf    []byte
+	rd     *ctlframe.Reader
 	chans  *chanmap.Mapper
 	closed bool
 }
@@ -106,7 +104,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	if opts != nil {
 		o = *opts
 	}
-	d := &Device{path: path}
+	d := &Device{path: path, rd: ctlframe.NewReader(mbimmsg.Frame)}
 	d.chans = chanmap.New(backend{d})
 	f, proxied, err := ctlchan.Open(ctx, path, ProxySocket, o.Proxy, ErrMBIM)
 	if err != nil {
@@ -166,7 +164,8 @@ func (d *Device) reconnect(ctx context.Context) error {
 		d.f = ctlchan.Closed{}
 		return err
 	}
-	d.f, d.buf = f, nil
+	d.f = f
+	d.rd.Drop()
 	if err := d.session(ctx); err != nil {
 		return err
 	}
@@ -301,38 +300,21 @@ func (d *Device) exchange(ctx context.Context, build func(tid uint32) []byte, wa
 	if _, err := d.f.Write(build(tid)); err != nil {
 		return nil, d.ioError(ctx, err)
 	}
-	chunk := make([]byte, maxControlTransfer)
 	for {
-		for len(d.buf) >= mbimmsg.HeaderLen {
-			h, err := mbimmsg.ReadHeader(d.buf)
-			if err != nil || h.Length > 1<<16 {
-				d.buf = nil
-				return nil, fmt.Errorf("%w: garbage on the control channel (%v)", ErrMBIM, err)
-			}
-			if len(d.buf) < int(h.Length) {
-				break
-			}
-			msg := append([]byte(nil), d.buf[:h.Length]...)
-			d.buf = d.buf[h.Length:]
-			switch {
-			case h.TID == tid && h.Type == want:
-				return msg, nil
-			case h.TID == tid && (h.Type == mbimmsg.TypeFunctionError || h.Type == mbimmsg.TypeHostError):
-				st, _ := mbimmsg.StatusOf(msg)
-				return nil, fmt.Errorf("%w: the function answered FUNCTION_ERROR %d", ErrMBIM, st)
-			}
-			// An indication, or an answer to another transaction (another
-			// program on the same device, a late answer): not ours.
-		}
-		n, err := d.f.Read(chunk)
+		msg, err := d.rd.Next(d.f)
 		if err != nil {
-			if len(d.buf) > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-				d.buf = nil
-				return nil, fmt.Errorf("%w: truncated message on the control channel: %w", ErrMBIM, d.ioError(ctx, err))
-			}
-			return nil, d.ioError(ctx, err)
+			return nil, d.rd.Err(ctx, err, d.path, ErrMBIM)
 		}
-		d.buf = append(d.buf, chunk[:n]...)
+		h, _ := mbimmsg.ReadHeader(msg)
+		switch {
+		case h.TID == tid && h.Type == want:
+			return msg, nil
+		case h.TID == tid && (h.Type == mbimmsg.TypeFunctionError || h.Type == mbimmsg.TypeHostError):
+			st, _ := mbimmsg.StatusOf(msg)
+			return nil, fmt.Errorf("%w: the function answered FUNCTION_ERROR %d", ErrMBIM, st)
+		}
+		// An indication, or an answer to another transaction (another
+		// program on the same device, a late answer): not ours.
 	}
 }
 

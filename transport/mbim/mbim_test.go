@@ -119,6 +119,10 @@ func TestFaults(t *testing.T) {
 	if err == nil {
 		t.Fatal("a truncated answer was taken")
 	}
+	// and the stream is in step again for the next command.
+	if _, err := a.GetRandom(ctx, 8); err != nil {
+		t.Fatalf("after a truncated answer: %v", err)
+	}
 	// A channel closed underneath.
 	r2 := newRig(t, emulator.Options{})
 	a2, err := iotsafe.Open(ctx, r2.open(t), nil)

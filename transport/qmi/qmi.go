@@ -17,12 +17,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/chanmap"
 	"github.com/go-iotsafe/iotsafe/internal/ctlchan"
+	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
 	"github.com/go-iotsafe/iotsafe/internal/qmimsg"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -72,7 +72,7 @@ type Device struct {
 	client byte
 	ctlTID uint8
 	tid    uint16
-	buf    []byte
+	rd     *ctlframe.Reader
 	chans  *chanmap.Mapper
 	closed bool
 }
@@ -96,7 +96,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	if opts != nil {
 		o = *opts
 	}
-	d := &Device{path: path}
+	d := &Device{path: path, rd: ctlframe.NewReader(qmimsg.Frame)}
 	d.chans = chanmap.New(backend{d})
 	f, proxied, err := ctlchan.Open(ctx, path, ProxySocket, o.Proxy, ErrQMI)
 	if err != nil {
@@ -146,7 +146,8 @@ func (d *Device) reconnect(ctx context.Context) error {
 		d.f = ctlchan.Closed{}
 		return err
 	}
-	d.f, d.buf = f, nil
+	d.f = f
+	d.rd.Drop()
 	if err := d.session(ctx); err != nil {
 		return err
 	}
@@ -274,47 +275,30 @@ func (d *Device) request(ctx context.Context, svc byte, id uint16, tlvs []qmimsg
 	if _, err := d.f.Write(qmimsg.Marshal(m)); err != nil {
 		return qmimsg.Message{}, d.ioError(ctx, err)
 	}
-	chunk := make([]byte, 4096)
 	for {
-		for {
-			n, err := qmimsg.Len(d.buf)
-			if err != nil {
-				d.buf = nil
-				return qmimsg.Message{}, fmt.Errorf("%w: garbage on the control channel (%v)", ErrQMI, err)
-			}
-			if n == 0 || len(d.buf) < n {
-				break
-			}
-			msg, err := qmimsg.Parse(d.buf[:n])
-			d.buf = d.buf[n:]
-			if err != nil {
-				return qmimsg.Message{}, fmt.Errorf("%w: %w", ErrQMI, err)
-			}
-			if !msg.FromService || msg.Service != svc || msg.TID != m.TID || msg.ID != id ||
-				(svc != qmimsg.ServiceCTL && msg.Client != d.client) {
-				continue // an indication, or another transaction's
-			}
-			if (svc == qmimsg.ServiceCTL && msg.Flags != qmimsg.CTLResponse) || (svc != qmimsg.ServiceCTL && msg.Flags != qmimsg.ServiceResponse) {
-				continue
-			}
-			code, err := msg.Result()
-			if err != nil {
-				return msg, fmt.Errorf("%w: %w", ErrQMI, err)
-			}
-			if code != qmimsg.ErrNone {
-				return msg, &ResultError{Message: id, Code: code}
-			}
-			return msg, nil
-		}
-		n, err := d.f.Read(chunk)
+		b, err := d.rd.Next(d.f)
 		if err != nil {
-			if len(d.buf) > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-				d.buf = nil
-				return qmimsg.Message{}, fmt.Errorf("%w: truncated message on the control channel: %w", ErrQMI, d.ioError(ctx, err))
-			}
-			return qmimsg.Message{}, d.ioError(ctx, err)
+			return qmimsg.Message{}, d.rd.Err(ctx, err, d.path, ErrQMI)
 		}
-		d.buf = append(d.buf, chunk[:n]...)
+		msg, err := qmimsg.Parse(b)
+		if err != nil {
+			return qmimsg.Message{}, fmt.Errorf("%w: %w", ErrQMI, err)
+		}
+		if !msg.FromService || msg.Service != svc || msg.TID != m.TID || msg.ID != id ||
+			(svc != qmimsg.ServiceCTL && msg.Client != d.client) {
+			continue // an indication, or another transaction's
+		}
+		if (svc == qmimsg.ServiceCTL && msg.Flags != qmimsg.CTLResponse) || (svc != qmimsg.ServiceCTL && msg.Flags != qmimsg.ServiceResponse) {
+			continue
+		}
+		code, err := msg.Result()
+		if err != nil {
+			return msg, fmt.Errorf("%w: %w", ErrQMI, err)
+		}
+		if code != qmimsg.ErrNone {
+			return msg, &ResultError{Message: id, Code: code}
+		}
+		return msg, nil
 	}
 }
 

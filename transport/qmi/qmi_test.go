@@ -117,6 +117,10 @@ func TestFaults(t *testing.T) {
 	if err == nil {
 		t.Fatal("a truncated answer was taken")
 	}
+	// and the stream is in step again for the next command.
+	if _, err := a.GetRandom(ctx, 8); err != nil {
+		t.Fatalf("after a truncated answer: %v", err)
+	}
 	// A channel closed underneath: a clear error (the device's result
 	// code), no hang, and the next Open works.
 	r2 := newRig(t, emulator.Options{})
