@@ -81,6 +81,26 @@ func (m *Mapper) Reopen(ctx context.Context) error {
 	return nil
 }
 
+// TransmitReconnecting is Transmit for a modem reached through a proxy
+// that may restart: when the command finds the proxy gone
+// (transport.ErrCardRemoved) and ctx is still live, reconnect connects
+// again and opens the session, the channels are opened again (Reopen) and
+// the command is sent once more. An operation in flight on the applet
+// fails; the next one works.
+func (m *Mapper) TransmitReconnecting(ctx context.Context, cmd []byte, reconnect func(context.Context) error) ([]byte, error) {
+	resp, err := m.Transmit(ctx, cmd)
+	if err == nil || !errors.Is(err, transport.ErrCardRemoved) || ctx.Err() != nil {
+		return resp, err
+	}
+	if rerr := reconnect(ctx); rerr != nil {
+		return resp, err
+	}
+	if rerr := m.Reopen(ctx); rerr != nil {
+		return resp, err
+	}
+	return m.Transmit(ctx, cmd)
+}
+
 // Transmit handles one command APDU.
 func (m *Mapper) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	c, err := apdu.ParseCommand(cmd)

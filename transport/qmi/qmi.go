@@ -135,10 +135,9 @@ func (d *Device) session(ctx context.Context) error {
 	return nil
 }
 
-// reconnect connects to the proxy again after it went away (restarted),
-// allocates a UIM client again, closes the channels the old connection
-// left open on the card and opens the applet's channels again with the
-// same AIDs, under the same host channel numbers.
+// reconnect connects to the proxy again after it went away (restarted)
+// and allocates a UIM client again; chanmap then opens the applet's
+// channels again (TransmitReconnecting).
 func (d *Device) reconnect(ctx context.Context) error {
 	d.f.Close()
 	f, _, err := ctlchan.Open(ctx, d.path, ProxySocket, ProxyOn, ErrQMI)
@@ -148,10 +147,7 @@ func (d *Device) reconnect(ctx context.Context) error {
 	}
 	d.f = f
 	d.rd.Drop()
-	if err := d.session(ctx); err != nil {
-		return err
-	}
-	return d.chans.Reopen(ctx)
+	return d.session(ctx)
 }
 
 // Proxied reports whether the device is reached through qmi-proxy.
@@ -167,16 +163,10 @@ func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	resp, err := d.chans.Transmit(ctx, cmd)
-	if err != nil && d.proxy && errors.Is(err, transport.ErrCardRemoved) && ctx.Err() == nil {
-		// The proxy went away: when it is back (restarted), so is the
-		// client, and the applet's channels are opened again with the same
-		// AIDs; the command is sent once more.
-		if rerr := d.reconnect(ctx); rerr == nil {
-			return d.chans.Transmit(ctx, cmd)
-		}
+	if d.proxy {
+		return d.chans.TransmitReconnecting(ctx, cmd, d.reconnect)
 	}
-	return resp, err
+	return d.chans.Transmit(ctx, cmd)
 }
 
 // backend is the UIM service as chanmap.Backend.
