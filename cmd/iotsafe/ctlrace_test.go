@@ -1,49 +1,14 @@
 package main
 
 import (
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/mbimdev"
 	"github.com/go-iotsafe/iotsafe/emulator/qmidev"
+	"github.com/go-iotsafe/iotsafe/internal/proxytest"
 )
-
-// startProxy starts libmbim's or libqmi's proxy for the test, when none
-// runs; a proxy that runs already (ModemManager's) is left alone and the
-// test skipped.
-func startProxy(t *testing.T, bin, socket string) {
-	t.Helper()
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (IOTSAFE_REQUIRE_TOOLS=1)", bin)
-		}
-		t.Skipf("%s not installed", bin)
-	}
-	if c, err := net.Dial("unix", socket); err == nil {
-		c.Close()
-		t.Skipf("a proxy runs already on %s (not ours): left alone", socket)
-	}
-	p := exec.Command(bin, "--empty-timeout=0")
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Process.Kill(); p.Wait() })
-	for i := 0; ; i++ {
-		if c, err := net.Dial("unix", socket); err == nil {
-			c.Close()
-			return
-		}
-		if i == 100 {
-			t.Fatalf("%s did not listen", bin)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // The ECDH race of the security review over MBIM and QMI: two processes
 // run `iotsafe dh` through the real proxy (each on its own logical
@@ -72,7 +37,7 @@ func TestDHRaceMBIMAndQMIProcesses(t *testing.T) {
 		}},
 	} {
 		t.Run(k.kind, func(t *testing.T) {
-			startProxy(t, k.proxy, k.socket)
+			proxytest.Start(t, k.socket, k.proxy, "--empty-timeout=0")
 			state := filepath.Join(t.TempDir(), "sim.json")
 			mustRun(t, "emulator", "init", "--state", state)
 			card, err := emulator.Open(state, emulator.Options{Timing: emulator.DefaultTiming()})

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/proxytest"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
@@ -104,37 +104,7 @@ func hexColons(b []byte) string {
 // leaves it alone and is skipped.
 func TestThroughMbimProxy(t *testing.T) {
 	bin := requireTool(t, "mbimcli")
-	proxyBin := "/usr/libexec/mbim-proxy"
-	if _, err := os.Stat(proxyBin); err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s missing (libmbim-utils)", proxyBin)
-		}
-		t.Skip("mbim-proxy not installed")
-	}
-	if c, err := net.Dial("unix", mbim.ProxySocket); err == nil {
-		c.Close()
-		t.Skip("an mbim-proxy runs already (not ours): left alone")
-	}
-	var proxy *exec.Cmd
-	start := func() {
-		t.Helper()
-		proxy = exec.Command(proxyBin, "--empty-timeout=0")
-		if err := proxy.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; ; i++ {
-			if c, err := net.Dial("unix", mbim.ProxySocket); err == nil {
-				c.Close()
-				return
-			}
-			if i == 100 {
-				t.Fatal("the proxy did not listen")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	start()
-	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
+	proxy := proxytest.Start(t, mbim.ProxySocket, "/usr/libexec/mbim-proxy", "--empty-timeout=0")
 	r := newRig(t, emulator.Options{})
 	dev := r.pty.Path()
 	out := mbimcli(t, bin, "-p", "-d", dev, "--ms-set-uicc-open-channel=application-id=A0000005590010,channel-group=1")
@@ -209,13 +179,12 @@ func TestThroughMbimProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy.Process.Kill()
-	proxy.Wait()
+	proxy.Stop()
 	digest := sha256.Sum256([]byte("after the proxy died"))
 	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); !errors.Is(err, transport.ErrCardRemoved) {
 		t.Fatalf("signing after the proxy died: %v", err)
 	}
-	start()
+	proxy.Restart(t)
 	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); err != nil {
 		t.Fatalf("the same client after the proxy came back: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/qmidev"
+	"github.com/go-iotsafe/iotsafe/internal/proxytest"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/qmi"
@@ -206,37 +206,7 @@ func TestQmicli(t *testing.T) {
 // proxy and stops it; when one runs already (ModemManager's), it is left
 // alone and the test skipped.
 func TestThroughQmiProxy(t *testing.T) {
-	proxyBin := "/usr/libexec/qmi-proxy"
-	if _, err := os.Stat(proxyBin); err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s missing (libqmi-utils)", proxyBin)
-		}
-		t.Skip("qmi-proxy not installed")
-	}
-	if c, err := net.Dial("unix", qmi.ProxySocket); err == nil {
-		c.Close()
-		t.Skip("a qmi-proxy runs already (not ours): left alone")
-	}
-	var proxy *exec.Cmd
-	start := func() {
-		t.Helper()
-		proxy = exec.Command(proxyBin, "--empty-timeout=0")
-		if err := proxy.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; ; i++ {
-			if c, err := net.Dial("unix", qmi.ProxySocket); err == nil {
-				c.Close()
-				return
-			}
-			if i == 100 {
-				t.Fatal("the proxy did not listen")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	start()
-	t.Cleanup(func() { proxy.Process.Kill(); proxy.Wait() })
+	proxy := proxytest.Start(t, qmi.ProxySocket, "/usr/libexec/qmi-proxy", "--empty-timeout=0")
 	r := newRig(t, emulator.Options{})
 	if bin, err := exec.LookPath("qmicli"); err == nil {
 		out, err := exec.Command(bin, "-p", "-d", r.pty.Path(), "--device-open-qmi", "--uim-get-card-status").CombinedOutput()
@@ -304,13 +274,12 @@ func TestThroughQmiProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy.Process.Kill()
-	proxy.Wait()
+	proxy.Stop()
 	digest := sha256.Sum256([]byte("after the proxy died"))
 	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); !errors.Is(err, transport.ErrCardRemoved) {
 		t.Fatalf("signing after the proxy died: %v", err)
 	}
-	start()
+	proxy.Restart(t)
 	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); err != nil {
 		t.Fatalf("the same client after the proxy came back: %v", err)
 	}
