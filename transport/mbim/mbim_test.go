@@ -2,7 +2,9 @@ package mbim_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"testing"
@@ -85,8 +87,16 @@ func TestClientOverMBIM(t *testing.T) {
 	if n := r.card.APDUCount() - before; n != 2 {
 		t.Fatalf("a signature over MBIM cost %d APDUs at the card, want 2", n)
 	}
-	if _, err := a.SignWith(ctx, iotsafe.ByID(7), iotsafe.SigRSAPSS, iotsafe.HashSHA256, d[:]); err != nil {
+	rsig, err := a.SignWith(ctx, iotsafe.ByID(7), iotsafe.SigRSAPSS, iotsafe.HashSHA256, d[:])
+	if err != nil {
 		t.Fatal(err)
+	}
+	rpk, err := a.PublicKey(ctx, iotsafe.ByID(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPSS(rpk.(*rsa.PublicKey), crypto.SHA256, d[:], rsig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}); err != nil {
+		t.Fatalf("RSA signature of %d bytes rejected by crypto/rsa: %v", len(rsig), err)
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
