@@ -18,16 +18,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/build/iotsafe
 TARGET=${1:-iotsafe}
-WORK=$(mktemp -d /tmp/iotsafe-consumers.XXXXXX)
-PIDS=()
-CLEANUP=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
+. "$ROOT/conformance/lib.sh"
+workdir consumers
 PIN=""
 case "$TARGET" in
   iotsafe | pcsc)
@@ -38,12 +30,7 @@ case "$TARGET" in
     "$BIN" read-file --label device-cert --pem --out dev.pem
     "$BIN" pubkey --key 01 >k01.pem
     if [ "$TARGET" = pcsc ]; then
-      if ! (cd "$ROOT" && scripts/pcscd.sh status >/dev/null 2>&1); then
-        (cd "$ROOT" && scripts/pcscd.sh start) || exit 1
-        CLEANUP+=("cd '$ROOT' && scripts/pcscd.sh stop")
-      fi
-      "$BIN" emulator serve --state "$WORK/sim.json" --vpcd 127.0.0.1:35963 >"$WORK/vpcd.log" 2>&1 &
-      PIDS+=($!)
+      pcsc_sim "$WORK/sim.json"
       export IOTSAFE_SIM=pcsc:
       for _ in $(seq 1 100); do timeout 10 "$BIN" info >/dev/null 2>&1 && break; sleep 0.1; done
     fi
@@ -80,20 +67,6 @@ URIPIN=""
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.pem \
   -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 1 2>/dev/null
 
-pass=0 fail=0 na=0
-NA() { echo "  n/a   $1 ($2)"; na=$((na + 1)); }
-T() { # T NAME CMD...: one check
-  local name=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    echo "  ok    $name"
-    pass=$((pass + 1))
-  else
-    echo "  FAIL  $name"
-    printf '%s\n' "$out" | tail -20 | sed 's/^/        /'
-    fail=$((fail + 1))
-  fi
-}
 freeport() { # a port nobody listens on, on 127.0.0.1
   local p
   for _ in $(seq 1 50); do
@@ -234,5 +207,4 @@ java_check() {
 }
 T "Java 17 SunPKCS11: KeyStore, SHA256withECDSA (software and token verification), TLS 1.3 and 1.2 client auth with the default KeyManagerFactory, 4 threads x 1000 signatures under -Xcheck:jni, no crash file" java_check
 
-echo "== consumers ($TARGET): $pass passed, $fail failed, $na not applicable"
-[ "$fail" = 0 ]
+summary "consumers ($TARGET)"

@@ -16,17 +16,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${1:-iotsafe}
-WORK=$(mktemp -d /tmp/iotsafe-keytypes.XXXXXX)
-PIDS=()
-CLEANUP=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
-  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-cd "$WORK"
 . "$ROOT/conformance/lib.sh"
+workdir keytypes
 
 case "$TARGET" in
   iotsafe | pcsc)
@@ -35,12 +26,7 @@ case "$TARGET" in
     "$ROOT/build/iotsafe" emulator init --profile gsma-keytypes --state "$WORK/sim.json" >/dev/null
     SIM="emulator:$WORK/sim.json"
     if [ "$TARGET" = pcsc ]; then
-      if ! (cd "$ROOT" && scripts/pcscd.sh status >/dev/null 2>&1); then
-        (cd "$ROOT" && scripts/pcscd.sh start) || exit 1
-        CLEANUP+=("cd '$ROOT' && scripts/pcscd.sh stop")
-      fi
-      "$ROOT/build/iotsafe" emulator serve --state "$WORK/sim.json" --vpcd 127.0.0.1:35963 >"$WORK/vpcd.log" 2>&1 &
-      PIDS+=($!)
+      pcsc_sim "$WORK/sim.json"
       SIM="pcsc:"
     fi
     # Key generation replaces the factory keys of containers 07 and 08.

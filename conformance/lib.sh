@@ -1,5 +1,36 @@
-# Helpers of the conformance scripts (run.sh, keytypes.sh): sourced, with
-# $WORK the current directory and PIDS an array of processes to stop.
+# Helpers of the conformance scripts (run.sh, keytypes.sh, consumers.sh):
+# sourced with ROOT the checkout; workdir makes the work directory, the
+# current one from then on.
+
+# workdir NAME: a fresh work directory /tmp/iotsafe-NAME.XXXXXX (WORK),
+# entered; on exit the processes in PIDS are stopped, the commands in
+# CLEANUP run and the directory removed (kept with KEEP=1).
+workdir() {
+  WORK=$(mktemp -d "/tmp/iotsafe-$1.XXXXXX")
+  PIDS=()
+  CLEANUP=()
+  trap lib_cleanup EXIT
+  cd "$WORK" || exit 1
+}
+lib_cleanup() {
+  local p c
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+}
+
+# pcsc_sim STATE: the emulator holding STATE inserted into pcscd through
+# vpcd (127.0.0.1:35963). A pcscd that runs already is used and left
+# alone; else scripts/pcscd.sh starts one, stopped on exit.
+pcsc_sim() {
+  if ! (cd "$ROOT" && scripts/pcscd.sh status >/dev/null 2>&1); then
+    (cd "$ROOT" && scripts/pcscd.sh start) || exit 1
+    CLEANUP+=("cd '$ROOT' && scripts/pcscd.sh stop")
+  fi
+  "$ROOT/build/iotsafe" emulator serve --state "$1" --vpcd 127.0.0.1:35963 >"$WORK/vpcd.log" 2>&1 &
+  PIDS+=($!)
+}
+
 pass=0
 fail=0
 failed=()

@@ -24,18 +24,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET=${1:-iotsafe}
-WORK=$(mktemp -d /tmp/iotsafe-conformance.XXXXXX)
-PIDS=()
-CLEANUP=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for c in "${CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
-  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-cd "$WORK"
-
 . "$ROOT/conformance/lib.sh"
+workdir conformance
 
 # ---- targets --------------------------------------------------------------
 
@@ -58,14 +48,9 @@ setup_iotsafe() {
 # the slot configured with a pcsc: SIM URI (what a device with a USB reader
 # or the iotsafe bridge in front of its modem does).
 setup_pcsc() {
-  if ! (cd "$ROOT" && scripts/pcscd.sh status >/dev/null 2>&1); then
-    (cd "$ROOT" && scripts/pcscd.sh start) || exit 1
-    CLEANUP+=("cd '$ROOT' && scripts/pcscd.sh stop")
-  fi
   MOD=$ROOT/build/libiotsafe-pkcs11.so
   "$ROOT/build/iotsafe" emulator init --state "$WORK/sim.json" >/dev/null
-  "$ROOT/build/iotsafe" emulator serve --state "$WORK/sim.json" --vpcd 127.0.0.1:35963 >"$WORK/vpcd.log" 2>&1 &
-  PIDS+=($!)
+  pcsc_sim "$WORK/sim.json"
   export IOTSAFE_SIM="pcsc:"
   export IOTSAFE_PKCS11_STORE="$WORK/store"
   export IOTSAFE_PKCS11_LOG="$WORK/module.log"
