@@ -42,6 +42,9 @@ const (
 	FaultCloseChannel
 	// FaultIndication sends an unsolicited INDICATE_STATUS before the answer.
 	FaultIndication
+	// FaultGarbage sends, before the answer, a header whose length field
+	// says 4 GiB (a modem answering garbage).
+	FaultGarbage
 )
 
 // Device is the fake MBIM function.
@@ -136,6 +139,8 @@ func (d *Device) handle(ctx context.Context, msg []byte) [][]byte {
 		ind := mbimmsg.MarshalDone(mbimmsg.Command{Service: c.Service, CID: c.CID})
 		copy(ind[0:4], []byte{0x07, 0x00, 0x00, 0x80}) // INDICATE_STATUS
 		return [][]byte{ind, out}
+	case FaultGarbage:
+		return [][]byte{{0x03, 0x00, 0x00, 0x80, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x00, 0x00, 0x00, 0xDE, 0xAD, 0xBE, 0xEF}, out}
 	}
 	return [][]byte{out}
 }

@@ -39,6 +39,9 @@ const (
 	// FaultCloseChannel closes the logical channel on the card before
 	// answering a Send APDU (closed underneath the host).
 	FaultCloseChannel
+	// FaultGarbage sends, before the answer, bytes that start no QMUX
+	// message (a modem answering garbage).
+	FaultGarbage
 )
 
 // Device is the fake QMI device.
@@ -125,6 +128,8 @@ func (d *Device) handle(ctx context.Context, b []byte) [][]byte {
 		return [][]byte{qmimsg.Marshal(other), out}
 	case FaultTruncate:
 		return [][]byte{out[:len(out)/2]}
+	case FaultGarbage:
+		return [][]byte{[]byte("\r\nERROR\r\n"), out}
 	}
 	return [][]byte{out}
 }

@@ -13,6 +13,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/mbimdev"
+	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
@@ -104,9 +105,10 @@ func TestClientOverMBIM(t *testing.T) {
 }
 
 // Faults: an answer with another transaction ID and an unsolicited
-// indication are skipped; a truncated answer, a channel closed underneath,
-// no free channel, and the device disappearing are clear errors, never a
-// hang.
+// indication are skipped; a truncated answer, garbage, a channel closed
+// underneath, no free channel, and the device disappearing are clear
+// errors, never a hang, and after a truncated answer or garbage the next
+// command works.
 func TestFaults(t *testing.T) {
 	r := newRig(t, emulator.Options{})
 	ctx := context.Background()
@@ -132,6 +134,18 @@ func TestFaults(t *testing.T) {
 	// and the stream is in step again for the next command.
 	if _, err := a.GetRandom(ctx, 8); err != nil {
 		t.Fatalf("after a truncated answer: %v", err)
+	}
+	// Garbage before the answer: a clear error, no hang, and the next
+	// command works.
+	r.pty.Device.Fault(1, mbimdev.FaultGarbage)
+	tctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	_, err = a.GetRandom(tctx, 8)
+	cancel()
+	if !errors.Is(err, mbim.ErrMBIM) || !errors.Is(err, ctlframe.ErrGarbage) {
+		t.Fatalf("garbage: %v", err)
+	}
+	if _, err := a.GetRandom(ctx, 8); err != nil {
+		t.Fatalf("after garbage: %v", err)
 	}
 	// A channel closed underneath.
 	r2 := newRig(t, emulator.Options{})

@@ -18,6 +18,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/qmidev"
+	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
 	"github.com/go-iotsafe/iotsafe/internal/proxytest"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
@@ -107,7 +108,8 @@ func TestClientOverQMI(t *testing.T) {
 }
 
 // Faults: a response with another transaction ID is skipped; a truncated
-// one, no free channel, and the device disappearing are clear errors.
+// one, garbage, no free channel, and the device disappearing are clear
+// errors, and after a truncated answer or garbage the next command works.
 func TestFaults(t *testing.T) {
 	r := newRig(t, emulator.Options{})
 	ctx := context.Background()
@@ -130,6 +132,18 @@ func TestFaults(t *testing.T) {
 	// and the stream is in step again for the next command.
 	if _, err := a.GetRandom(ctx, 8); err != nil {
 		t.Fatalf("after a truncated answer: %v", err)
+	}
+	// Garbage before the answer: a clear error, no hang, and the next
+	// command works.
+	r.pty.Device.Fault(1, qmidev.FaultGarbage)
+	tctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+	_, err = a.GetRandom(tctx, 8)
+	cancel()
+	if !errors.Is(err, qmi.ErrQMI) || !errors.Is(err, ctlframe.ErrGarbage) {
+		t.Fatalf("garbage: %v", err)
+	}
+	if _, err := a.GetRandom(ctx, 8); err != nil {
+		t.Fatalf("after garbage: %v", err)
 	}
 	// A channel closed underneath: a clear error (the device's result
 	// code), no hang, and the next Open works.
