@@ -54,11 +54,37 @@ func Open(ctx context.Context, path, socket string, mode Mode, base error) (Conn
 			return nil, false, fmt.Errorf("%w: the proxy is not running (its socket %s): %w", base, socket, err)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	f, err := openDevice(path, os.O_RDWR)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %s: %w", base, path, err)
+		return nil, false, fmt.Errorf("%w: %w", base, err)
 	}
 	return f, false, nil
+}
+
+// ErrNotDevice is matched by the error of opening a path that is not a
+// character device (a cdc-wdm node, or the emulator's pseudo-terminal): a
+// regular file or a FIFO put in its place would take the messages meant for
+// the modem, or play one.
+var ErrNotDevice = errors.New("not a character device")
+
+// openDevice opens path without making it the controlling terminal,
+// non-blocking, and checks what it opened (the descriptor, not the path
+// again) is a character device.
+func openDevice(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Mode()&os.ModeCharDevice == 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (%v)", path, ErrNotDevice, st.Mode().Type())
+	}
+	return f, nil
 }
 
 // IOError names what a read or write error on the control channel of path
@@ -84,7 +110,10 @@ func IOError(ctx context.Context, path string, base, err error) error {
 // the proxy: the same lock the modem transport takes on its port. It waits
 // as long as ctx allows; the returned function releases the lock.
 func Begin(ctx context.Context, path string, base error) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	f, err := openDevice(path, os.O_RDONLY)
+	if errors.Is(err, ErrNotDevice) {
+		return nil, fmt.Errorf("%w: %w", base, err)
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		// It was there when the transport opened it.
 		return nil, fmt.Errorf("%w: %s is gone: %w", transport.ErrCardRemoved, path, err)
