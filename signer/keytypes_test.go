@@ -14,10 +14,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -220,43 +218,15 @@ func TestRSAOpenSSLServer(t *testing.T) {
 		{"TLS1.2 RSA-PSS+SHA256", "-tls1_2", "RSA-PSS+SHA256", "RSA-PSS", "SHA256", tls.VersionTLS12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := freePort(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			args := []string{"s_server", "-accept", addr, tc.version, "-cert", filepath.Join(dir, "srv.pem"),
-				"-key", filepath.Join(dir, "srv.key"), "-CAfile", filepath.Join(dir, "ca.pem"), "-Verify", "1",
-				"-verify_return_error", "-www"}
+			args := []string{tc.version}
 			if tc.sigalgs != "" {
 				args = append(args, "-client_sigalgs", tc.sigalgs)
 			}
-			srv := exec.CommandContext(ctx, openssl, args...)
-			var log strings.Builder
-			srv.Stdout, srv.Stderr = &log, &log
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { srv.Process.Kill(); srv.Wait() }()
-			var conn *tls.Conn
-			var err error
-			for i := 0; i < 50; i++ { // up to 5 s for the server to listen
-				conn, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, MaxVersion: tc.max,
-					Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: k, Leaf: leaf}}})
-				if err == nil || !strings.Contains(err.Error(), "refused") {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			if err != nil {
-				t.Fatalf("handshake: %v\nserver: %s", err, log.String())
-			}
-			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(conn, "GET / HTTP/1.0\r\n\r\n")
-			var page strings.Builder
-			bufio.NewReader(conn).WriteTo(&page)
+			page := sServerPage(t, openssl, dir, &tls.Config{RootCAs: roots, MaxVersion: tc.max,
+				Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: k, Leaf: leaf}}}, args...)
 			for _, want := range []string{"Peer signature type: " + tc.wantType + "\n", "Peer signing digest: " + tc.wantDigest, "rsa-device"} {
-				if !strings.Contains(page.String(), want) {
-					t.Fatalf("s_server page lacks %q:\n%s", want, page.String())
+				if !strings.Contains(page, want) {
+					t.Fatalf("s_server page lacks %q:\n%s", want, page)
 				}
 			}
 		})
