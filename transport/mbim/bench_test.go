@@ -2,16 +2,17 @@ package mbim_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"testing"
 
-	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/mbimdev"
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
+	"github.com/go-iotsafe/iotsafe/transport/transporttest"
 )
 
-func benchApplet(b *testing.B) (*iotsafe.Applet, *mbimdev.PTY) {
+// benchDevice is the emulator behind the fake device on a pseudo-terminal,
+// opened directly.
+func benchDevice(b *testing.B) (*mbim.Device, *mbimdev.PTY) {
 	card, err := emulator.New(emulator.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -25,48 +26,22 @@ func benchApplet(b *testing.B) (*iotsafe.Applet, *mbimdev.PTY) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := iotsafe.Open(context.Background(), d, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { a.Close() })
-	return a, p
+	b.Cleanup(func() { d.Close() })
+	return d, p
 }
 
 // BenchmarkRoundTripMBIM: one APDU (Get Random, 8 bytes) as an MBIM
 // COMMAND and its COMMAND_DONE through a real pty and the fake MBIM
 // function. Compare with transport/modem's BenchmarkRoundTripModem.
 func BenchmarkRoundTripMBIM(b *testing.B) {
-	a, _ := benchApplet(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := a.GetRandom(ctx, 8); err != nil {
-			b.Fatal(err)
-		}
-	}
+	d, _ := benchDevice(b)
+	transporttest.BenchRoundTrip(b, d)
 }
 
 // BenchmarkSignMBIM: steady-state signatures over MBIM (timing model off),
 // with the bytes each one puts on the control channel, both directions.
 // Compare with transport/modem's BenchmarkSignModem.
 func BenchmarkSignMBIM(b *testing.B) {
-	a, p := benchApplet(b)
-	ctx := context.Background()
-	d := sha256.Sum256([]byte("bench"))
-	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); err != nil {
-		b.Fatal(err)
-	}
-	in0, out0 := p.Device.Bytes()
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	for b.Loop() {
-		if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); err != nil {
-			b.Fatal(err)
-		}
-		n++
-	}
-	in1, out1 := p.Device.Bytes()
-	b.ReportMetric(float64(in1-in0+out1-out0)/float64(n), "ctlbytes/sig")
+	d, p := benchDevice(b)
+	transporttest.BenchSign(b, d, func() int64 { in, out := p.Device.Bytes(); return in + out }, "ctlbytes/sig")
 }

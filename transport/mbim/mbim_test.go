@@ -2,9 +2,6 @@ package mbim_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"testing"
@@ -14,7 +11,6 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/mbimdev"
 	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
-	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
 	"github.com/go-iotsafe/iotsafe/transport/transporttest"
@@ -63,45 +59,7 @@ func TestKit(t *testing.T) {
 // channel is closed at the end.
 func TestClientOverMBIM(t *testing.T) {
 	r := newRig(t, emulator.Options{Profile: emulator.ProfileKeyTypes})
-	ctx := context.Background()
-	a, err := iotsafe.Open(ctx, r.open(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := sha256.Sum256([]byte("over MBIM"))
-	sig, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := a.PublicKey(ctx, iotsafe.ByID(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := spec.SignatureToDER(sig)
-	if !ecdsa.VerifyASN1(pk.(*ecdsa.PublicKey), d[:], der) {
-		t.Fatal("signature over MBIM rejected by crypto/ecdsa")
-	}
-	before := r.card.APDUCount()
-	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); err != nil {
-		t.Fatal(err)
-	}
-	if n := r.card.APDUCount() - before; n != 2 {
-		t.Fatalf("a signature over MBIM cost %d APDUs at the card, want 2", n)
-	}
-	rsig, err := a.SignWith(ctx, iotsafe.ByID(7), iotsafe.SigRSAPSS, iotsafe.HashSHA256, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpk, err := a.PublicKey(ctx, iotsafe.ByID(7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsa.VerifyPSS(rpk.(*rsa.PublicKey), crypto.SHA256, d[:], rsig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}); err != nil {
-		t.Fatalf("RSA signature of %d bytes rejected by crypto/rsa: %v", len(rsig), err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
+	transporttest.Applet(t, r.open(t), r.card.APDUCount, true)
 }
 
 // Faults: an answer with another transaction ID and an unsolicited

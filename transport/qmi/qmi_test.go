@@ -2,9 +2,7 @@ package qmi_test
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -66,45 +64,7 @@ func TestKit(t *testing.T) {
 // signatures of two APDUs at the card, an RSA signature's long answer.
 func TestClientOverQMI(t *testing.T) {
 	r := newRig(t, emulator.Options{Profile: emulator.ProfileKeyTypes})
-	ctx := context.Background()
-	a, err := iotsafe.Open(ctx, r.open(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := sha256.Sum256([]byte("over QMI"))
-	sig, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := a.PublicKey(ctx, iotsafe.ByID(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := spec.SignatureToDER(sig)
-	if !ecdsa.VerifyASN1(pk.(*ecdsa.PublicKey), d[:], der) {
-		t.Fatal("signature over QMI rejected by crypto/ecdsa")
-	}
-	before := r.card.APDUCount()
-	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, d[:]); err != nil {
-		t.Fatal(err)
-	}
-	if n := r.card.APDUCount() - before; n != 2 {
-		t.Fatalf("a signature over QMI cost %d APDUs at the card, want 2", n)
-	}
-	rsig, err := a.SignWith(ctx, iotsafe.ByID(7), iotsafe.SigRSAPKCS1, iotsafe.HashSHA256, d[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpk, err := a.PublicKey(ctx, iotsafe.ByID(7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsa.VerifyPKCS1v15(rpk.(*rsa.PublicKey), crypto.SHA256, d[:], rsig); err != nil {
-		t.Fatalf("RSA signature of %d bytes rejected by crypto/rsa: %v", len(rsig), err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
+	transporttest.Applet(t, r.open(t), r.card.APDUCount, false)
 }
 
 // Faults: a response with another transaction ID is skipped; a truncated

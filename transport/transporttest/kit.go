@@ -3,7 +3,9 @@
 // card with the GSMA applet) with raw APDUs and checks round trips, long
 // answers, 61xx chains through transport.Normalize, error status words,
 // context cancellation, concurrent callers on their own logical channels,
-// and use after Close.
+// and use after Close. Applet drives the applet client over a transport
+// (signatures checked by crypto/ecdsa and crypto/rsa), and BenchRoundTrip
+// and BenchSign are the benchmarks every transport reports.
 package transporttest
 
 import (
