@@ -22,6 +22,8 @@ import (
 	"math/big"
 	"sync"
 	"time"
+
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 )
 
 // CA is an in-memory certificate authority with an ECDSA P-256 key.
@@ -116,11 +118,11 @@ func (ca *CA) Issue(csr *x509.CertificateRequest) (*x509.Certificate, error) {
 		KeyUsage:       x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
+	der, err := bpx509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := bpx509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}

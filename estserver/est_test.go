@@ -27,7 +27,9 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/csrpop"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 )
 
@@ -237,6 +239,25 @@ func TestPersistentCA(t *testing.T) {
 	if !again.Cert.Equal(ca.Cert) || !again.IsRevoked(cert.SerialNumber) || again.Issued(cert.SerialNumber) == nil {
 		t.Fatal("reloaded CA lost its certificate, issuance or revocation records")
 	}
+	// A brainpool certificate in the records survives a reload (crypto/x509
+	// alone cannot parse it).
+	bpKey, _ := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)
+	bpDER, err := bpx509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev-bp"}}, bpKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bpCSR, _ := bpx509.ParseCertificateRequest(bpDER)
+	bpCert, err := again.Issue(bpCSR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := estserver.LoadOrCreateCA(dir, "ignored")
+	if err != nil {
+		t.Fatalf("reloading a CA that issued a brainpool certificate: %v", err)
+	}
+	if c := third.Issued(bpCert.SerialNumber); c == nil || !bpKey.PublicKey.Equal(c.PublicKey) {
+		t.Fatal("the brainpool certificate was lost at reload")
+	}
 	if err := again.Revoke(big.NewInt(12345)); err == nil {
 		t.Fatal("revoking an unknown serial succeeded")
 	}
@@ -332,7 +353,8 @@ func TestIssuancePolicy(t *testing.T) {
 	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
 	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	_, ed, _ := ed25519.GenerateKey(rand.Reader)
-	for name, k := range map[string]any{"RSA-1024": rsa1024, "P-224": p224, "Ed25519": ed} {
+	rsaHuge, _ := rsa.GenerateKey(rand.Reader, 4160) // over the 4096-bit default cap
+	for name, k := range map[string]any{"RSA-1024": rsa1024, "P-224": p224, "Ed25519": ed, "RSA-4160": rsaHuge} {
 		refused(name, boot, csrFor(k, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-" + name}}), false, http.StatusBadRequest, "key")
 	}
 

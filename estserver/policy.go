@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/csrpop"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 )
@@ -57,18 +58,41 @@ type Policy struct {
 	RequirePoP bool
 
 	// MinRSABits is the smallest RSA modulus certified (default 2048).
-	// ECDSA keys must be on P-256, the curve IoT SAFE cards hold.
 	MinRSABits int
+	// MaxRSABits is the largest (default 4096: IoT SAFE cards hold
+	// RSA-2048, and every request's signature is checked, so a huge
+	// modulus would only cost the server time). ECDSA keys must be on
+	// P-256 or brainpoolP256r1, the curves IoT SAFE cards hold.
+	MaxRSABits int
+
+	// KeyType is the key type GET /csrattrs asks for: "p256" (the
+	// default), "brainpoolP256r1" or "rsa2048"; devices generate their key
+	// in a container of that type. It is a hint (RFC 7030 §4.5.2): keys of
+	// every type above are certified whatever it says.
+	KeyType string
 }
 
+// KeyTypes are the values of Policy.KeyType.
+var KeyTypes = []string{"p256", "brainpoolP256r1", "rsa2048"}
+
 // csrAttrs is what the policy asks CSRs to contain (GET /csrattrs, RFC
-// 7030 §4.5): an EC key on P-256 (the curve IoT SAFE keys are on), signed
-// with ECDSA and SHA-256.
+// 7030 §4.5): a key of Policy.KeyType (an EC key on P-256 by default),
+// signed with SHA-256.
 func (p *Policy) csrAttrs() est.CSRAttrs {
-	curve, _ := asn1.Marshal(est.OIDP256)
-	a := est.CSRAttrs{
-		{OID: est.OIDECPublicKey, Values: []asn1.RawValue{{FullBytes: curve}}},
-		{OID: est.OIDECDSAWithSHA256},
+	var a est.CSRAttrs
+	switch p.KeyType {
+	case "rsa2048":
+		a = est.CSRAttrs{{OID: est.OIDRSAEncryption}, {OID: est.OIDSHA256}}
+	default:
+		oid := est.OIDP256
+		if p.KeyType == "brainpoolP256r1" {
+			oid = est.OIDBrainpoolP256r1
+		}
+		curve, _ := asn1.Marshal(oid)
+		a = est.CSRAttrs{
+			{OID: est.OIDECPublicKey, Values: []asn1.RawValue{{FullBytes: curve}}},
+			{OID: est.OIDECDSAWithSHA256},
+		}
 	}
 	if p.RequirePoP {
 		a = append(a, est.CSRAttr{OID: est.OIDChallengePassword})
@@ -215,21 +239,27 @@ func (p *Policy) expand(cn string, id identity) string {
 func (p *Policy) checkKey(k crypto.PublicKey) *refusal {
 	switch k := k.(type) {
 	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return refuse(http.StatusBadRequest, "ECDSA keys must be on P-256 (the key is on %s)", k.Curve.Params().Name)
+		if k.Curve != elliptic.P256() && !bpx509.IsBrainpool(k) {
+			return refuse(http.StatusBadRequest, "ECDSA keys must be on P-256 or brainpoolP256r1 (the key is on %s)", k.Curve.Params().Name)
 		}
 		return nil
 	case *rsa.PublicKey:
-		min := p.MinRSABits
-		if min == 0 {
-			min = 2048
+		lo, hi := p.MinRSABits, p.MaxRSABits
+		if lo == 0 {
+			lo = 2048
 		}
-		if k.N.BitLen() < min {
-			return refuse(http.StatusBadRequest, "RSA keys must have at least %d bits (the key has %d)", min, k.N.BitLen())
+		if hi == 0 {
+			hi = 4096
+		}
+		if k.N.BitLen() < lo {
+			return refuse(http.StatusBadRequest, "RSA keys must have at least %d bits (the key has %d)", lo, k.N.BitLen())
+		}
+		if k.N.BitLen() > hi {
+			return refuse(http.StatusBadRequest, "RSA keys must have at most %d bits (the key has %d)", hi, k.N.BitLen())
 		}
 		return nil
 	}
-	return refuse(http.StatusBadRequest, "key type %T is not certified (ECDSA P-256 or RSA, as IoT SAFE cards hold)", k)
+	return refuse(http.StatusBadRequest, "key type %T is not certified (ECDSA P-256 or brainpoolP256r1, or RSA, as IoT SAFE cards hold)", k)
 }
 
 var dnsLabel = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)

@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/mimeb64"
 )
 
@@ -67,6 +70,9 @@ func (s *Server) Check() error {
 	}
 	if s.Username == "" && s.BootstrapRoots == nil {
 		return errors.New("estserver: no enrolment authentication (a bootstrap user and password, or factory certificate roots)")
+	}
+	if kt := s.Policy.KeyType; kt != "" && !slices.Contains(KeyTypes, kt) {
+		return fmt.Errorf("estserver: key type %q is none of %s", kt, strings.Join(KeyTypes, ", "))
 	}
 	return nil
 }
@@ -258,9 +264,11 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 		http.Error(w, "request body is not base64", http.StatusBadRequest)
 		return
 	}
-	csr, err := x509.ParseCertificateRequest(der)
+	csr, err := bpx509.ParseCertificateRequest(der)
 	if err != nil {
-		http.Error(w, "request body is not a PKCS#10 request", http.StatusBadRequest)
+		// The parser's reason helps the device's developer (an unsupported
+		// curve, say) and tells nothing secret.
+		http.Error(w, "request body is not a PKCS#10 request this CA can read: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if err := csr.CheckSignature(); err != nil {

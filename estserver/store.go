@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 )
 
 // The files a persistent CA keeps in its directory.
@@ -97,7 +98,7 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 			ca.revoked[s] = t
 		}
 		for s, der := range st.Issued {
-			c, err := x509.ParseCertificate(der)
+			c, err := bpx509.ParseCertificate(der)
 			if err != nil {
 				return nil, fmt.Errorf("%s: issued certificate %s: %w", caStateFile, s, err)
 			}

@@ -115,3 +115,38 @@ func pemBody(der []byte) string {
 	lines := strings.Split(strings.TrimSpace(p), "\n")
 	return strings.Join(lines[1:len(lines)-1], "\n") + "\n"
 }
+
+// A brainpoolP256r1 request made by OpenSSL (not by our code) and sent with
+// curl is certified; OpenSSL verifies the certificate against the CA and
+// reads its key as the one it generated. The PoP-free bootstrap path.
+func TestBrainpoolWithOpenSSLAndCurl(t *testing.T) {
+	needTools(t, "openssl", "curl")
+	dir := t.TempDir()
+	ca, err := estserver.NewCA("bp CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
+	os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM(), 0o600)
+	url := srv.URL + "/.well-known/est"
+	sh(t, dir, `openssl ecparam -name brainpoolP256r1 -genkey -noout -out key.pem
+openssl req -new -key key.pem -subj /CN=bp-meter-1 -outform DER -out req.der
+openssl base64 -in req.der -out req.b64
+curl -sS --fail --basic -u device:bootstrap --cacert ca.pem -H 'Content-Type: application/pkcs10' --data-binary @req.b64 `+url+`/simpleenroll -o cert.b64
+openssl base64 -d -in cert.b64 | openssl pkcs7 -inform DER -print_certs -out cert.pem`)
+	out := sh(t, dir, `openssl verify -CAfile ca.pem -purpose sslclient cert.pem; openssl x509 -in cert.pem -noout -subject -text`)
+	if !strings.Contains(out, "cert.pem: OK") || !strings.Contains(out, "bp-meter-1") || !strings.Contains(out, "brainpoolP256r1") {
+		t.Fatalf("the brainpool certificate through openssl:\n%s", out)
+	}
+	if a, b := sh(t, dir, `openssl x509 -in cert.pem -noout -pubkey`), sh(t, dir, `openssl pkey -in key.pem -pubout`); a != b {
+		t.Fatalf("certified key\n%s\nis not OpenSSL's\n%s", a, b)
+	}
+	// A request for a curve no IoT SAFE card holds is refused with a reason.
+	sh(t, dir, `openssl ecparam -name brainpoolP384r1 -genkey -noout -out k384.pem
+openssl req -new -key k384.pem -subj /CN=bp-meter-2 -outform DER | openssl base64 -out r384.b64`)
+	code := sh(t, dir, `curl -sS -o body -w '%{http_code}' --basic -u device:bootstrap --cacert ca.pem -H 'Content-Type: application/pkcs10' --data-binary @r384.b64 `+url+`/simpleenroll`)
+	body, _ := os.ReadFile(filepath.Join(dir, "body"))
+	if code != "400" || !strings.Contains(string(body), "unsupported elliptic curve") {
+		t.Fatalf("brainpoolP384r1 request: HTTP %s %s", code, body)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 )
 
 // TokenSerial returns the serial number this library gives the token of
@@ -121,5 +122,5 @@ func (c *CertStore) Certificate(ctx context.Context, keyID []byte) (*x509.Certif
 		}
 		return nil, fmt.Errorf("pkcs11 certificate store: no certificate for key %X", keyID)
 	}
-	return x509.ParseCertificate(objs[len(objs)-1].Attrs[CKA_VALUE])
+	return bpx509.ParseCertificate(objs[len(objs)-1].Attrs[CKA_VALUE])
 }

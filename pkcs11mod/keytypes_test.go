@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"math/big"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
@@ -276,6 +280,39 @@ func TestBrainpoolKey(t *testing.T) {
 	if _, _, rv := f.m.GenerateKeyPair(h, Mechanism{Type: CKM_EC_KEY_PAIR_GEN},
 		[]Attribute{{CKA_EC_PARAMS, oidP256}, {CKA_ID, []byte{8}}}, []Attribute{{CKA_TOKEN, bbool(true)}}); rv != CKR_TEMPLATE_INCONSISTENT {
 		t.Fatalf("P-256 generation into the brainpool container: %s", rvName(rv))
+	}
+
+	// A certificate for the (new) brainpool key goes into the host store:
+	// its attributes come from the certificate, and it survives a reload.
+	var newPoint []byte
+	asn1.Unmarshal(f.attr(t, h, pubH, CKA_EC_POINT), &newPoint)
+	newPub, err := keys.ECPublic(spec.KeyKindBrainpoolP256, newPoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bp CA"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	der, err = bpx509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "bp device"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}, ca, newPub, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_CERTIFICATE)}, {CKA_CERTIFICATE_TYPE, ulong(CKC_X_509)},
+		{CKA_TOKEN, bbool(true)}, {CKA_ID, []byte{8}}, {CKA_LABEL, []byte("brainpool-key")}, {CKA_VALUE, der}})
+	must(t, "CreateObject(brainpool certificate)", rv)
+	cert, _ := bpx509.ParseCertificate(der)
+	if !bytes.Equal(f.attr(t, h, o, CKA_SUBJECT), cert.RawSubject) || !bytes.Equal(f.attr(t, h, o, CKA_PUBLIC_KEY_INFO), cert.RawSubjectPublicKeyInfo) {
+		t.Error("CKA_SUBJECT / CKA_PUBLIC_KEY_INFO not filled from the brainpool certificate")
+	}
+	f.m.Finalize()
+	must(t, "Initialize", f.m.Initialize(0))
+	h = f.session(t, true)
+	found := f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_CERTIFICATE)}, Attribute{CKA_ID, []byte{8}})
+	if len(found) != 1 || !bytes.Equal(f.attr(t, h, found[0], CKA_VALUE), der) {
+		t.Fatalf("the brainpool certificate is not found after reloading (%d)", len(found))
 	}
 }
 

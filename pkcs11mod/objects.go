@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
@@ -314,10 +314,10 @@ func pubDataID(d spec.PublicKeyData) []byte {
 }
 
 // certPoint returns the identity (as pubID) of the public key a DER
-// certificate certifies: the uncompressed P-256 point, or the RSA
-// modulus; nil for others.
+// certificate certifies: the uncompressed P-256 or brainpoolP256r1 point,
+// or the RSA modulus; nil for others.
 func certPoint(der []byte) []byte {
-	c, err := x509.ParseCertificate(der)
+	c, err := bpx509.ParseCertificate(der)
 	if err != nil {
 		return nil
 	}
@@ -328,14 +328,7 @@ func certPoint(der []byte) []byte {
 func keyIdentity(pub crypto.PublicKey) []byte {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return nil
-		}
-		p, err := k.Bytes()
-		if err != nil {
-			return nil
-		}
-		return p
+		return keys.ECPoint(k) // P-256 and brainpoolP256r1; nil for others
 	case *rsa.PublicKey:
 		return k.N.Bytes()
 	}
@@ -522,7 +515,7 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 			}
 		}
 		if readable {
-			if cert, err := x509.ParseCertificate(content); err == nil {
+			if cert, err := bpx509.ParseCertificate(content); err == nil {
 				id, label := o.ID, o.Label
 				category := uint(0)
 				if cert.IsCA {
@@ -932,7 +925,7 @@ func hostObject(hs *handleSpace, so StoredObject) *object {
 	}
 	at[CKA_TOKEN] = bbool(true)
 	if class == CKO_CERTIFICATE {
-		if cert, err := x509.ParseCertificate(at[CKA_VALUE]); err == nil {
+		if cert, err := bpx509.ParseCertificate(at[CKA_VALUE]); err == nil {
 			certAttrs(at, cert)
 		}
 	}

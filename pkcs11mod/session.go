@@ -3,13 +3,13 @@ package pkcs11mod
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/go-iotsafe/iotsafe/spec"
 	"sync"
 
 	"github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
+	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
 
@@ -604,7 +604,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 			m.log.Warn("iotsafe-pkcs11: C_CreateObject: only X.509 certificates are supported", "type", ct)
 			return 0, CKR_ATTRIBUTE_VALUE_INVALID
 		}
-		cert, err := x509.ParseCertificate(at[CKA_VALUE])
+		cert, err := bpx509.ParseCertificate(at[CKA_VALUE])
 		if err != nil {
 			m.log.Warn("iotsafe-pkcs11: C_CreateObject: CKA_VALUE is not a DER X.509 certificate", "err", err)
 			return 0, CKR_ATTRIBUTE_VALUE_INVALID

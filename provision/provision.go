@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/csrpop"
 	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/provision/est"
@@ -143,10 +144,6 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kind == spec.KeyKindBrainpoolP256 {
-		// Refused before a key is generated: nothing half done.
-		return nil, errors.New("provision: enrolling brainpoolP256r1 keys is not implemented: crypto/x509 can neither write their CSR nor parse one in the EST server (sign the CSR with OpenSSL through the PKCS#11 module instead)")
-	}
 	kp, err := c.Applet.GenerateKeyPair(ctx, container)
 	if err != nil {
 		return nil, fmt.Errorf("provision: generating the key pair on the SIM: %w", err)
@@ -191,8 +188,16 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 // other certificate file. The old certificate stays on the SIM, and in use,
 // until the new one is read back from the SIM and has passed Config.Check;
 // only then is the old file deleted.
+//
+// A brainpoolP256r1 credential cannot be renewed so: crypto/tls cannot
+// present a brainpool key as a client certificate. It is replaced by a new
+// enrolment (Provision with Replace) instead; Renew says so before
+// anything happens.
 func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	log := c.log()
+	if cur.Key.KeyKind() == spec.KeyKindBrainpoolP256 {
+		return nil, errors.New("provision: a brainpoolP256r1 credential cannot authenticate /simplereenroll (crypto/tls cannot present a brainpool client certificate): enrol it again with Provision and Replace")
+	}
 	re := *c.EST
 	re.Certificate, re.GetClientCertificate = cur.tlsCertificate(), nil
 	attrs, err := re.CSRAttrs(ctx)
@@ -262,7 +267,7 @@ func Current(ctx context.Context, c *Config, key iotsafe.Ref) (*Result, error) {
 		if err != nil {
 			continue
 		}
-		cert, err := x509.ParseCertificate(der)
+		cert, err := bpx509.ParseCertificate(der)
 		if err == nil && pub != nil && pub.Equal(cert.PublicKey) {
 			return &Result{Key: k, Certificate: cert, CertFile: bytes.Clone(f)}, nil
 		}

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -235,7 +236,8 @@ func TestRSAOpenSSLServer(t *testing.T) {
 
 // A brainpool key signs through the same crypto.Signer; crypto/ecdsa on
 // the brainpool curve checks the DER signature. crypto/x509 and crypto/tls
-// know no brainpool curve: CreateCSR says so instead of failing deep inside.
+// know no brainpool curve: CreateCSR writes the request through
+// internal/bpx509.
 func TestBrainpoolSigner(t *testing.T) {
 	_, k := keyTypesCard(t, nil, "brainpool-key")
 	pub, ok := k.Public().(*ecdsa.PublicKey)
@@ -258,7 +260,16 @@ func TestBrainpoolSigner(t *testing.T) {
 	if _, err := k.Sign(rand.Reader, d[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}); err == nil {
 		t.Fatal("RSA-PSS options accepted for a brainpool key")
 	}
-	if _, err := signer.CreateCSR(k, &x509.CertificateRequest{}); err == nil || !strings.Contains(err.Error(), "brainpool") {
+	// The CSR is signed on the card; OpenSSL (not our parser) checks its
+	// self-signature and reads the curve.
+	csr, err := signer.CreateCSR(k, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "bp-device"}})
+	if err != nil {
 		t.Fatalf("brainpool CSR: %v", err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "req.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}), 0o600)
+	out, err := exec.Command(requireTool(t, "openssl"), "req", "-in", filepath.Join(dir, "req.pem"), "-verify", "-noout", "-text").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verify OK") || !strings.Contains(string(out), "brainpoolP256r1") || !strings.Contains(string(out), "CN = bp-device") {
+		t.Fatalf("openssl req -verify: %v\n%s", err, out)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
@@ -301,8 +302,8 @@ func (r cardRand) Read(p []byte) (int, error) {
 // CreateCSR returns a DER PKCS#10 request for the key, signed on the card,
 // with the subject and SANs of tmpl (its SignatureAlgorithm may be left
 // zero: ECDSA with SHA-256 for a P-256 key, PKCS#1 v1.5 with SHA-256 for an
-// RSA key). crypto/x509 cannot encode brainpool keys: their CSR is an
-// error.
+// RSA key, ECDSA with SHA-256 for a brainpoolP256r1 key, whose request
+// crypto/x509 cannot write alone: internal/bpx509 does its key).
 func CreateCSR(k *Key, tmpl *x509.CertificateRequest) ([]byte, error) {
 	t := *tmpl
 	if t.SignatureAlgorithm == x509.UnknownSignatureAlgorithm {
@@ -311,8 +312,5 @@ func CreateCSR(k *Key, tmpl *x509.CertificateRequest) ([]byte, error) {
 			t.SignatureAlgorithm = x509.SHA256WithRSA
 		}
 	}
-	if k.kind == spec.KeyKindBrainpoolP256 {
-		return nil, fmt.Errorf("signer: crypto/x509 has no brainpoolP256r1: make the CSR of key %X with OpenSSL through the PKCS#11 module", k.id)
-	}
-	return x509.CreateCertificateRequest(rand.Reader, &t, k)
+	return bpx509.CreateCertificateRequest(rand.Reader, &t, k)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -34,7 +35,7 @@ func Certificates(ctx context.Context, a *iotsafe.Applet) ([]*x509.Certificate, 
 		if err != nil {
 			return nil, err
 		}
-		c, err := x509.ParseCertificate(der)
+		c, err := bpx509.ParseCertificate(der)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("file %X: %v", o.ID, err))
 			continue

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
@@ -538,7 +539,7 @@ func newReadFileCmd(g *globals) *cobra.Command {
 					return g.emit(map[string]string{"data": hex.EncodeToString(b)}, nil)
 				}
 				if asPEM {
-					if _, err := x509.ParseCertificate(b); err != nil {
+					if _, err := bpx509.ParseCertificate(b); err != nil {
 						return fmt.Errorf("--pem: the file does not hold a DER certificate: %w", err)
 					}
 					b = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b})

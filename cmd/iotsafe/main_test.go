@@ -18,11 +18,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 )
 
@@ -209,32 +211,18 @@ func TestProvisionCommand(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "sim.json")
 	mustRun(t, "emulator", "init", "--state", state)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := filepath.Join(dir, "url")
-	srv := newRootCmdTo(io.Discard)
-	srv.SetArgs([]string{"est-server", "--dir", filepath.Join(dir, "ca"), "--listen", "127.0.0.1:0", "--user", "f", "--password", "s", "--ready-file", ready})
-	done := make(chan error, 1)
-	go func() { done <- srv.ExecuteContext(ctx) }()
-	var url []byte
-	for i := 0; i < 100 && len(url) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		url, _ = os.ReadFile(ready)
-	}
-	if len(url) == 0 {
-		t.Fatal("EST server did not start")
-	}
-	out := mustRun(t, "--sim=emulator:"+state, "provision", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+	url, stop := startESTServer(t, dir)
+	out := mustRun(t, "--sim=emulator:"+state, "provision", "--est", url, "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
 		"--user", "f", "--password", "s", "--cn", "sensor-{key}", "--out", filepath.Join(dir, "cert.pem"))
 	if !strings.Contains(out, "generated on the SIM") || !strings.Contains(out, "sensor-") {
 		t.Fatalf("provision printed %q", out)
 	}
 	// The only free container is used now: a second run says so.
-	if _, err := run(t, "--sim=emulator:"+state, "provision", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+	if _, err := run(t, "--sim=emulator:"+state, "provision", "--est", url, "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
 		"--user", "f", "--password", "s"); err == nil || !strings.Contains(err.Error(), "no free key container") {
 		t.Fatalf("second provisioning: %v", err)
 	}
-	if _, err := run(t, "--sim=emulator:"+state, "provision", "--key", "02", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+	if _, err := run(t, "--sim=emulator:"+state, "provision", "--key", "02", "--est", url, "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
 		"--user", "f", "--password", "s"); err == nil || !strings.Contains(err.Error(), "holds a credential") {
 		t.Fatalf("provisioning over a working credential: %v", err)
 	}
@@ -242,7 +230,7 @@ func TestProvisionCommand(t *testing.T) {
 	mustRun(t, "emulator", "init", "--state", fresh)
 	// Delivery into the PKCS#11 library's host-side store.
 	store := filepath.Join(dir, "p11store")
-	out = mustRun(t, "--sim=emulator:"+fresh, "provision", "--deliver", "pkcs11-store", "--store", store, "--est", strings.TrimSpace(string(url)),
+	out = mustRun(t, "--sim=emulator:"+fresh, "provision", "--deliver", "pkcs11-store", "--store", store, "--est", url,
 		"--est-ca", filepath.Join(dir, "ca", "ca.pem"), "--user", "f", "--password", "s")
 	if !strings.Contains(out, "stored for PKCS#11") {
 		t.Fatalf("provision --deliver pkcs11-store printed %q", out)
@@ -252,14 +240,79 @@ func TestProvisionCommand(t *testing.T) {
 	}
 	fresh = filepath.Join(dir, "fresh2.json")
 	mustRun(t, "emulator", "init", "--state", fresh)
-	if _, err := run(t, "--sim=emulator:"+fresh, "provision", "--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+	if _, err := run(t, "--sim=emulator:"+fresh, "provision", "--est", url, "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
 		"--user", "f", "--password", "wrong"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong bootstrap password: %v", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	stop()
+}
+
+// A brainpool credential from the command line: the EST server's CSR
+// attributes ask for brainpoolP256r1 (--key-type), provision picks the
+// SIM's brainpool container, and read-file --pem prints the certificate
+// it delivered (crypto/x509 alone cannot parse it). An unknown key type
+// keeps the server from starting.
+func TestProvisionBrainpoolCommand(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--profile", "gsma-keytypes", "--state", state)
+	if _, err := run(t, "est-server", "--dir", filepath.Join(dir, "ca0"), "--listen", "127.0.0.1:0", "--user", "f", "--password", "s", "--key-type", "secp384r1"); err == nil || !strings.Contains(err.Error(), "secp384r1") {
+		t.Fatalf("est-server --key-type secp384r1: %v", err)
+	}
+	url, stop := startESTServer(t, dir, "--key-type", "brainpoolP256r1")
+	out := mustRun(t, "--sim=emulator:"+state, "provision", "--est", url, "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+		"--user", "f", "--password", "s", "--cn", "bp-{key}", "--out", filepath.Join(dir, "cert.pem"))
+	if !strings.Contains(out, "generated on the SIM") || !strings.Contains(out, "bp-") {
+		t.Fatalf("provision printed %q", out)
+	}
+	pemOut := mustRun(t, "--sim=emulator:"+state, "read-file", "--file", "20", "--pem")
+	blk, _ := pem.Decode([]byte(pemOut))
+	if blk == nil {
+		t.Fatalf("read-file --pem printed %q", pemOut)
+	}
+	cert, err := bpx509.ParseCertificate(blk.Bytes)
+	if err != nil {
 		t.Fatal(err)
 	}
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve.Params().Name != "brainpoolP256r1" || !strings.HasPrefix(cert.Subject.CommonName, "bp-") {
+		t.Fatalf("delivered certificate: %T %v", cert.PublicKey, cert.Subject)
+	}
+	stop()
+}
+
+// startESTServer runs `est-server` in-process on 127.0.0.1 with its CA in
+// dir/ca and the bootstrap user f/s, and returns its URL and a stop that
+// waits for it to end (run at cleanup too).
+func startESTServer(t *testing.T, dir string, args ...string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := filepath.Join(dir, "url")
+	srv := newRootCmdTo(io.Discard)
+	srv.SetArgs(append([]string{"est-server", "--dir", filepath.Join(dir, "ca"), "--listen", "127.0.0.1:0", "--user", "f", "--password", "s",
+		"--ready-file", ready}, args...))
+	done := make(chan error, 1)
+	go func() { done <- srv.ExecuteContext(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop) // also when the test fails before it stops the server
+	var url []byte
+	for i := 0; i < 100 && len(url) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		url, _ = os.ReadFile(ready)
+	}
+	if len(url) == 0 {
+		stop()
+		t.Fatal("EST server did not start")
+	}
+	return strings.TrimSpace(string(url)), stop
 }
 
 func TestPKCS11HashPIN(t *testing.T) {

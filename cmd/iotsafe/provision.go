@@ -38,6 +38,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	var dir, listen, user, password, passwordFile, readyFile, bootstrapCA, cnTemplate, uriPrefix string
 	var orgs []string
 	var requirePoP bool
+	var keyType string
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
@@ -81,7 +82,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger,
-				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix, RequirePoP: requirePoP}}
+				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix, RequirePoP: requirePoP, KeyType: keyType}}
 			if bootstrapCA != "" {
 				b, err := os.ReadFile(bootstrapCA)
 				if err != nil {
@@ -129,6 +130,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	f.BoolVar(&requirePoP, "require-pop", false, "require proof of possession by tls-unique (RFC 7030 §3.5; clients enrol over TLS 1.2)")
 	f.StringVar(&uriPrefix, "uri-prefix", "", "allow URI SANs PREFIX+common name (e.g. spiffe://fleet/); default: none")
 	f.StringVar(&readyFile, "ready-file", "", "write the server URL to this file once listening")
+	f.StringVar(&keyType, "key-type", "p256", "key type the CSR attributes ask devices for: "+strings.Join(estserver.KeyTypes, ", ")+" (every one is certified)")
 	return cmd
 }
 

@@ -12,6 +12,8 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 )
 
 // OIDChallengePassword is pkcs-9-at-challengePassword.
@@ -39,7 +41,7 @@ type attribute struct {
 // holding pw (a PrintableString, as base64 is), signed again with key
 // (whose public key the request holds) and the request's own algorithm.
 func AddChallengePassword(csrDER []byte, pw string, key crypto.Signer) ([]byte, error) {
-	csr, err := x509.ParseCertificateRequest(csrDER)
+	csr, err := bpx509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func AddChallengePassword(csrDER []byte, pw string, key crypto.Signer) ([]byte, 
 		return nil, err
 	}
 	// Check what was built: it parses and its signature verifies.
-	back, err := x509.ParseCertificateRequest(out)
+	back, err := bpx509.ParseCertificateRequest(out)
 	if err != nil {
 		return nil, err
 	}

@@ -160,6 +160,21 @@ func SharedSecret(k spec.KeyTypeKind, scalar, peer []byte) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %s has no key agreement", ErrKey, k)
 }
 
+// ECPoint returns the uncompressed point 04||X||Y of a P-256 or
+// brainpoolP256r1 key (65 bytes), nil for keys of other curves.
+func ECPoint(k *ecdsa.PublicKey) []byte {
+	switch KindOf(k) {
+	case spec.KeyKindP256, spec.KeyKindBrainpoolP256:
+	default:
+		return nil
+	}
+	point := make([]byte, spec.P256PointLen)
+	point[0] = 4
+	k.X.FillBytes(point[1:33])
+	k.Y.FillBytes(point[33:])
+	return point
+}
+
 // oidBrainpoolP256r1 is 1.3.36.3.3.2.8.1.1.7 (RFC 5639).
 var oidBrainpoolP256r1 = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 7}
 
@@ -171,10 +186,7 @@ func MarshalPKIX(pub crypto.PublicKey) ([]byte, error) {
 	if !ok || KindOf(pub) != spec.KeyKindBrainpoolP256 {
 		return x509.MarshalPKIXPublicKey(pub)
 	}
-	point := make([]byte, spec.P256PointLen)
-	point[0] = 4
-	k.X.FillBytes(point[1:33])
-	k.Y.FillBytes(point[33:])
+	point := ECPoint(k)
 	curve, _ := asn1.Marshal(oidBrainpoolP256r1)
 	type algo struct {
 		OID   asn1.ObjectIdentifier

@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -30,6 +31,8 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/internal/mimeb64"
 )
 
@@ -310,7 +313,7 @@ func (c *Client) enrollPoP(ctx context.Context, op string, build func(string) ([
 // enrollWith sends csrDER over hc; with unique set, the answer must come
 // over the connection with that tls-unique (the one the CSR is bound to).
 func (c *Client) enrollWith(ctx context.Context, hc *http.Client, op string, csrDER, unique []byte) ([]*x509.Certificate, error) {
-	csr, err := x509.ParseCertificateRequest(csrDER)
+	csr, err := bpx509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("est: %s: the request is not a PKCS#10 CSR: %w", op, err)
 	}
@@ -359,8 +362,8 @@ func (c *Client) enrollWith(ctx context.Context, hc *http.Client, op string, csr
 }
 
 func samePublicKey(cert *x509.Certificate, csr *x509.CertificateRequest) bool {
-	a, err1 := x509.MarshalPKIXPublicKey(cert.PublicKey)
-	b, err2 := x509.MarshalPKIXPublicKey(csr.PublicKey)
+	a, err1 := keys.MarshalPKIX(cert.PublicKey)
+	b, err2 := keys.MarshalPKIX(csr.PublicKey)
 	return err1 == nil && err2 == nil && bytes.Equal(a, b)
 }
 
@@ -378,15 +381,49 @@ func parseCertsOnly(op, contentType string, body []byte) ([]*x509.Certificate, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: body is not base64: %v", ErrMalformed, op, err)
 	}
+	var certs []*x509.Certificate
 	p7, err := pkcs7.Parse(der)
-	if err != nil {
+	if err == nil {
+		certs = p7.Certificates
+	} else if certs, err = certsOfSignedData(der); err != nil {
 		return nil, fmt.Errorf("%w: %s: not a PKCS#7 structure: %v", ErrMalformed, op, err)
 	}
-	if len(p7.Certificates) == 0 {
+	if len(certs) == 0 {
 		return nil, fmt.Errorf("%w (%s)", ErrNoCertificate, op)
 	}
-	return p7.Certificates, nil
+	return certs, nil
 }
+
+// certsOfSignedData returns the certificates of a DER PKCS#7 SignedData
+// (RFC 5652 §5.1), parsing them with internal/bpx509: the answer for a
+// brainpoolP256r1 key, which pkcs7.Parse refuses because crypto/x509 does.
+// Nothing else of the structure is used by a certs-only answer.
+func certsOfSignedData(der []byte) ([]*x509.Certificate, error) {
+	var ci struct {
+		ContentType asn1.ObjectIdentifier
+		Content     asn1.RawValue `asn1:"explicit,tag:0"`
+	}
+	if rest, err := asn1.Unmarshal(der, &ci); err != nil || len(rest) > 0 {
+		return nil, errors.New("not a DER ContentInfo")
+	}
+	if !ci.ContentType.Equal(oidSignedData) {
+		return nil, fmt.Errorf("content type %v is not signedData", ci.ContentType)
+	}
+	var sd struct {
+		Version          int
+		DigestAlgorithms asn1.RawValue
+		EncapContentInfo asn1.RawValue
+		Certificates     asn1.RawValue `asn1:"optional,tag:0"`
+		CRLs             asn1.RawValue `asn1:"optional,tag:1"`
+		SignerInfos      asn1.RawValue
+	}
+	if _, err := asn1.Unmarshal(ci.Content.Bytes, &sd); err != nil {
+		return nil, fmt.Errorf("SignedData: %w", err)
+	}
+	return bpx509.ParseCertificates(sd.Certificates.Bytes)
+}
+
+var oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
 
 // decodeBase64 decodes standard base64 with any white space in it, and
 // NUL bytes after it (Cisco libest's server ends its /csrattrs body with

@@ -1,6 +1,7 @@
 package est
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,11 +9,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -123,6 +128,53 @@ func TestCSRAttrsFromLibest(t *testing.T) {
 	for _, oid := range []asn1.ObjectIdentifier{{1, 3, 6, 1, 1, 1, 1, 22}, {1, 2, 840, 113549, 1, 9, 1}, {1, 3, 132, 0, 34}, {2, 16, 840, 1, 101, 3, 4, 2, 2}} {
 		if !attrs.Has(oid) {
 			t.Errorf("attribute %v missing from %v", oid, attrs)
+		}
+	}
+}
+
+// A certs-only answer holding a brainpoolP256r1 certificate, as OpenSSL
+// writes one (crl2pkcs7, what Cisco libest's server sends): pkcs7.Parse
+// refuses it (crypto/x509 knows no brainpool curve); the answer still
+// yields the certificate, with OpenSSL's key. Hostile variants are errors.
+func TestCertsOnlyBrainpoolFromOpenSSL(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatal("openssl is required (IOTSAFE_REQUIRE_TOOLS=1)")
+		}
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"ecparam", "-name", "brainpoolP256r1", "-genkey", "-noout", "-out", "key.pem"},
+		{"req", "-x509", "-key", "key.pem", "-subj", "/CN=bp-device", "-days", "1", "-out", "cert.pem"},
+		{"pkey", "-in", "key.pem", "-pubout", "-outform", "DER", "-out", "pub.der"},
+		{"crl2pkcs7", "-nocrl", "-certfile", "cert.pem", "-outform", "DER", "-out", "p7.der"},
+	} {
+		cmd := exec.Command(openssl, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	p7, _ := os.ReadFile(filepath.Join(dir, "p7.der"))
+	spki, _ := os.ReadFile(filepath.Join(dir, "pub.der"))
+	body := []byte(base64.StdEncoding.EncodeToString(p7))
+	certs, err := parseCertsOnly("simpleenroll", "application/pkcs7-mime; smime-type=certs-only", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(certs) != 1 || certs[0].Subject.CommonName != "bp-device" || !bytes.Equal(certs[0].RawSubjectPublicKeyInfo, spki) {
+		t.Fatalf("got %d certificates", len(certs))
+	}
+	for name, der := range map[string][]byte{
+		"truncated":      p7[:len(p7)-10],
+		"trailing bytes": append(bytes.Clone(p7), 0),
+		"not signedData": bytes.Replace(p7, []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}, []byte{0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}, 1),
+	} {
+		_, err := parseCertsOnly("simpleenroll", "application/pkcs7-mime; smime-type=certs-only", []byte(base64.StdEncoding.EncodeToString(der)))
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
