@@ -65,6 +65,10 @@ type Options struct {
 	// OnRemoteAdmin is called (without the Applet's lock held) after a 63CF
 	// status word made the Applet drop its caches.
 	OnRemoteAdmin func()
+	// ShortAPDUs keeps to short APDUs even when the card's answer to reset
+	// says it takes extended-length ones (for a reader or driver that
+	// cannot carry them).
+	ShortAPDUs bool
 }
 
 // Applet is an open IoT SAFE applet on one card.
@@ -78,6 +82,10 @@ type Applet struct {
 	family     apdu.ClassFamily
 	classKnown bool
 	closed     bool
+	// extended: the card's ATR says it takes extended-length APDUs (and
+	// the transport gave the ATR); an RSA signature then comes in one
+	// answer. Cleared for good when the applet refuses one with 6700.
+	extended bool
 	// sharedBasic: no logical channel was free, so the applet is used on
 	// the basic channel, which other applications may re-select; it is
 	// selected again at the start of every transaction.
@@ -119,6 +127,9 @@ func Open(ctx context.Context, t transport.Transport, opts *Options) (*Applet, e
 		a.family, a.classKnown = apdu.Proprietary, true
 	case ClassInterindustry:
 		a.family, a.classKnown = apdu.Interindustry, true
+	}
+	if r, ok := a.t.(transport.AnswerToReset); ok && !a.opts.ShortAPDUs {
+		a.extended = apdu.ExtendedLengthInATR(r.ATR())
 	}
 	a.resetCaches()
 	if err := a.withTransaction(ctx, func() error { return a.selectApplet(ctx) }); err != nil {

@@ -90,9 +90,10 @@ func BenchmarkSignPersistent(b *testing.B) {
 }
 
 // benchSignKeyType signs steadily with one key of the gsma-keytypes
-// emulator and reports the APDUs each signature costs.
-func benchSignKeyType(b *testing.B, id byte, alg iotsafe.SigAlg) {
-	a, card := open(b, emulator.Options{Profile: emulator.ProfileKeyTypes})
+// emulator (made with opts) and reports the APDUs each signature costs.
+func benchSignKeyType(b *testing.B, opts emulator.Options, id byte, alg iotsafe.SigAlg) {
+	opts.Profile = emulator.ProfileKeyTypes
+	a, card := open(b, opts)
 	ctx := context.Background()
 	d := sha256.Sum256([]byte("benchmark"))
 	if _, err := a.SignWith(ctx, iotsafe.ByID(id), alg, iotsafe.HashSHA256, d[:]); err != nil {
@@ -112,15 +113,30 @@ func benchSignKeyType(b *testing.B, id byte, alg iotsafe.SigAlg) {
 }
 
 // BenchmarkSignRSA: an RSA-2048 PKCS#1 v1.5 signature through the client
-// and the in-process emulator. Compare with BenchmarkRSASign.
-func BenchmarkSignRSA(b *testing.B) { benchSignKeyType(b, 7, iotsafe.SigRSAPKCS1) }
+// and the in-process emulator, short APDUs (the 259-byte answer takes a
+// GET RESPONSE). Compare with BenchmarkRSASign.
+func BenchmarkSignRSA(b *testing.B) { benchSignKeyType(b, emulator.Options{}, 7, iotsafe.SigRSAPKCS1) }
 
-// BenchmarkSignRSAPSS: the same with RSA-PSS.
-func BenchmarkSignRSAPSS(b *testing.B) { benchSignKeyType(b, 7, iotsafe.SigRSAPSS) }
+// BenchmarkSignRSAExtended: the same with a card that takes extended-length
+// APDUs (its ATR says so): the signature comes in one answer.
+func BenchmarkSignRSAExtended(b *testing.B) {
+	benchSignKeyType(b, emulator.Options{ExtendedLength: true}, 7, iotsafe.SigRSAPKCS1)
+}
+
+// BenchmarkSignRSAPSS: the same with RSA-PSS, short APDUs.
+func BenchmarkSignRSAPSS(b *testing.B) { benchSignKeyType(b, emulator.Options{}, 7, iotsafe.SigRSAPSS) }
 
 // BenchmarkSignBrainpool: a brainpoolP256r1 ECDSA signature through the
 // client and the emulator. Compare with BenchmarkBrainpoolSign.
-func BenchmarkSignBrainpool(b *testing.B) { benchSignKeyType(b, 8, iotsafe.SigECDSA) }
+func BenchmarkSignBrainpool(b *testing.B) {
+	benchSignKeyType(b, emulator.Options{}, 8, iotsafe.SigECDSA)
+}
+
+// BenchmarkSignKeyTypeP256: the P-256 key of the same card, for its APDU
+// count.
+func BenchmarkSignKeyTypeP256(b *testing.B) {
+	benchSignKeyType(b, emulator.Options{}, 1, iotsafe.SigECDSA)
+}
 
 // BenchmarkRSASign is the baseline: crypto/rsa PKCS#1 v1.5 with a 2048-bit
 // key in memory.

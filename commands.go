@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
@@ -196,6 +197,8 @@ func (s SigAlg) String() string {
 	return fmt.Sprintf("signature algorithm %02X", byte(s))
 }
 
+// rsa reports whether s is an RSA signature scheme (answers of 259 bytes
+// for RSA-2048).
 func (s SigAlg) rsa() bool { return s == SigRSAPKCS1 || s == SigRSAPSS }
 
 func (s SigAlg) check() error {
@@ -316,10 +319,27 @@ func (a *Applet) sign(ctx context.Context, key Ref, mode byte, h Hash, alg SigAl
 		}
 		for i, b := range blocks {
 			c := apdu.Command{INS: spec.InsComputeSigUpdate, P1: spec.BlockMore, P2: s, Data: b}
-			if i == len(blocks)-1 {
+			last := i == len(blocks)-1
+			if last {
 				c.P1, c.Ne = spec.BlockLast, 256
+				if a.extended && alg.rsa() {
+					// The 259-byte RSA signature in one answer, not 256
+					// bytes and a GET RESPONSE.
+					c.Extended, c.Ne = true, apdu.MaxExtendedNe
+				}
 			}
 			resp, err = a.command(ctx, "compute signature", obj, c)
+			var ce *CardError
+			if last && c.Extended && errors.As(err, &ce) && ce.SW == apdu.SWWrongLength {
+				// The card says extended lengths in its ATR, but the
+				// applet does not take them (a Java Card applet without
+				// ExtendedLength is refused before it runs, so the
+				// session stands): short APDUs from now on.
+				a.extended = false
+				a.log.Info("iotsafe: the applet refuses extended-length APDUs (6700) that the card's ATR announces; using short APDUs")
+				c.Extended, c.Ne = false, 256
+				resp, err = a.command(ctx, "compute signature", obj, c)
+			}
 			if err != nil {
 				a.closeSession(ctx, spec.InsComputeSigInit, s)
 				return err

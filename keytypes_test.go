@@ -14,6 +14,7 @@ import (
 	"hash"
 	"math/big"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,16 +23,19 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 // keyTypeSetups are the card variants the RSA-2048 and brainpoolP256r1
 // round trips run against: the key-types profile as it is, over T=0
-// (every RSA answer comes by GET RESPONSE), with the Thales one-byte
+// (every RSA answer comes by GET RESPONSE), taking extended-length APDUs
+// (an RSA signature in one answer), with the Thales one-byte
 // signature length (an RSA signature still needs 33 01 00), with 3-byte
 // IDs and keys that get new IDs at generation.
 var keyTypeSetups = []setup{
 	{"gsma-keytypes", emulator.Options{Profile: emulator.ProfileKeyTypes}},
 	{"gsma-keytypes-T0", emulator.Options{Profile: emulator.ProfileKeyTypes, T0: true}},
+	{"gsma-keytypes, extended-length APDUs", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}},
 	{"one-byte signature length, class 0X", emulator.Options{Profile: emulator.ProfileKeyTypes, Variant: variant(emulator.ProfileKeyTypes, func(v *emulator.Variant) {
 		v.SigStyle, v.Family = spec.SigLenOneByte, apdu.Interindustry
 	})}},
@@ -257,5 +261,82 @@ func TestRSATimingModel(t *testing.T) {
 		if sig < tc.wantMin || sig > tc.wantMax {
 			t.Fatalf("%s: signature model time %.1f ms, want %.0f..%.0f", tc.alg, sig, tc.wantMin, tc.wantMax)
 		}
+	}
+}
+
+// atrCard is a software SIM behind a transport that reports another ATR:
+// a card that announces extended lengths whose applet refuses them.
+type atrCard struct {
+	*emulator.Card
+	atr []byte
+}
+
+func (c atrCard) ATR() []byte { return c.atr }
+
+// APDUs per RSA signature, counted at the card: three with short APDUs
+// (256 bytes + 6103, GET RESPONSE), two when the card's ATR says it takes
+// extended lengths (the final Update carries Le 00 00 and the 259 bytes
+// come at once; the trace shows the command's bytes), three again when the
+// caller asks for short APDUs. A card that announces extended lengths
+// (here with a YubiKey 5's ATR, from pcsc-tools' ATR_analysis) but whose
+// applet refuses them with 6700 costs one refused APDU once, then signs
+// with short APDUs; the signatures verify with crypto/rsa throughout.
+func TestRSASignatureAPDUs(t *testing.T) {
+	ctx := context.Background()
+	d := sha256.Sum256([]byte("count"))
+	yubikeyATR := []byte{0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0, 0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40}
+	for _, tc := range []struct {
+		name        string
+		opts        emulator.Options
+		atr         []byte // replaces the card's own
+		short       bool
+		first, then int
+	}{
+		{"short APDUs", emulator.Options{Profile: emulator.ProfileKeyTypes}, nil, false, 3, 3},
+		{"extended", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}, nil, false, 2, 2},
+		{"extended card, ShortAPDUs", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}, nil, true, 3, 3},
+		{"announced but refused", emulator.Options{Profile: emulator.ProfileKeyTypes}, yubikeyATR, false, 4, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			card, err := emulator.New(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tr transport.Transport = card
+			if tc.atr != nil {
+				tr = atrCard{card, tc.atr}
+			}
+			var trace strings.Builder
+			a, err := iotsafe.Open(ctx, tr, &iotsafe.Options{ShortAPDUs: tc.short, Trace: &trace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			pk, err := a.PublicKey(ctx, iotsafe.ByID(7))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.ApplicationInfo(ctx); err != nil { // read once, cached
+				t.Fatal(err)
+			}
+			for i, want := range []int{tc.first, tc.then, tc.then} {
+				before := card.APDUCount()
+				sig, err := a.SignWith(ctx, iotsafe.ByID(7), iotsafe.SigRSAPKCS1, iotsafe.HashSHA256, d[:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := int(card.APDUCount() - before); n != want {
+					t.Fatalf("signature %d: %d APDUs, want %d\n%s", i+1, n, want, trace.String())
+				}
+				if err := rsa.VerifyPKCS1v15(pk.(*rsa.PublicKey), crypto.SHA256, d[:], sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The extended final Update: 2B 80 <s> 00 00 22 9E 20 <hash> 00 00.
+			ext := strings.Contains(trace.String(), fmt.Sprintf("2B8001000022%X%X0000", []byte{0x9E, 0x20}, d))
+			if ext != (tc.first == 2 || tc.first == 4) {
+				t.Fatalf("extended command in the trace: %v\n%s", ext, trace.String())
+			}
+		})
 	}
 }

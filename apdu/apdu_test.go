@@ -74,7 +74,8 @@ func TestCommandLimits(t *testing.T) {
 }
 
 func TestParseCommandErrors(t *testing.T) {
-	for _, in := range []string{"", "00", "00A404", "00A4040005A000", "00A404000701020304050607080900", "00A4040000AABB"} {
+	for _, in := range []string{"", "00", "00A404", "00A4040005A000", "00A404000701020304050607080900",
+		"00A404000000", "00A4040000000000AA", "00A40400000002AA", "00A40400000001AA00"} {
 		_, err := ParseCommand(mustHex(t, in))
 		if err == nil {
 			t.Errorf("ParseCommand(%s) accepted", in)
@@ -317,4 +318,80 @@ func FuzzCommand(f *testing.F) {
 			t.Fatalf("ParseCommand(%X) re-encodes as %X", b, enc)
 		}
 	})
+}
+
+// Extended-length encodings, byte for byte as ISO/IEC 7816-4 §5.1 lays them
+// out (and as OpenSC's sc_apdu2bytes writes them): case 2E 00 Le1 Le2 with
+// Ne 65536 as 00 00, case 3E 00 Lc1 Lc2 data, case 4E with Le1 Le2 after the
+// data. The READ BINARY of ICAO 9303 eMRTD readers, 00 B0 00 00 00 00 00,
+// asks for everything.
+func TestExtendedCommands(t *testing.T) {
+	big := bytes.Repeat([]byte{0xAB}, 300)
+	for _, tc := range []struct {
+		cmd  Command
+		want string
+	}{
+		{Command{CLA: 0x00, INS: 0xB0, Ne: 65536, Extended: true}, "00B00000000000"},
+		{Command{CLA: 0x80, INS: 0x2B, P1: 0x80, P2: 0x01, Data: []byte{0x9E, 0x01, 0xAA}, Ne: 65536, Extended: true}, "802B80010000039E01AA0000"},
+		{Command{CLA: 0x80, INS: 0x2B, Data: []byte{0x01}, Ne: 259, Extended: true}, "802B0000000001010103"},
+		{Command{CLA: 0x00, INS: 0xDA, Data: []byte{1, 2}, Extended: true}, "00DA00000000020102"},
+		{Command{CLA: 0x00, INS: 0x70, Extended: true}, "00700000"},
+	} {
+		got, err := tc.cmd.Bytes()
+		if err != nil || !bytes.Equal(got, mustHex(t, tc.want)) || len(got) != tc.cmd.Len() {
+			t.Fatalf("%+v: %X (len %d) %v, want %s", tc.cmd, got, tc.cmd.Len(), err, tc.want)
+		}
+		back, err := ParseCommand(got)
+		if err != nil || back.Ne != tc.cmd.Ne || !bytes.Equal(back.Data, tc.cmd.Data) || back.INS != tc.cmd.INS {
+			t.Fatalf("ParseCommand(%X) = %+v, %v", got, back, err)
+		}
+		if tc.cmd.Case() != 1 && !back.Extended {
+			t.Fatalf("ParseCommand(%X) is not marked extended", got)
+		}
+	}
+	long, err := (Command{INS: 0xD6, Data: big, Ne: 1000, Extended: true}).Bytes()
+	if err != nil || len(long) != 4+3+300+2 || long[5] != 0x01 || long[6] != 0x2C {
+		t.Fatalf("300-byte extended command: %X %v", long[:8], err)
+	}
+	if _, err := (Command{Data: make([]byte, 65536), Extended: true}).Bytes(); err == nil {
+		t.Fatal("65536 data bytes encoded")
+	}
+	if _, err := (Command{Ne: 65537, Extended: true}).Bytes(); err == nil {
+		t.Fatal("Ne 65537 encoded")
+	}
+	if _, err := (Command{Ne: 257}).Bytes(); err == nil {
+		t.Fatal("Ne 257 encoded as a short APDU")
+	}
+}
+
+// Card capabilities in answers to reset, from public ATR_analysis (pcsc-
+// tools) printouts: a YubiKey 5 NFC (category 80) and an OpenPGP Card V2
+// (category 00, status last) both say "Extended Lc and Le fields"; a UICC
+// whose third byte is 1B (no extended fields) and ATRs without card
+// capabilities or with bad structure say no.
+func TestExtendedLengthInATR(t *testing.T) {
+	for _, tc := range []struct {
+		atr  string
+		want bool
+	}{
+		{"3BFD1300008131FE158073C021C0577975626 94B657940", true},
+		{"3BDA18FF81B1FE751F030031C573C001400090000C", true},
+		{"3B9F968081 1FC7 8031E073FE211B63F10083830090 0000", false},
+		{"3B7F96000080318065B084413DF6120FFE829000", false},
+		{"3B8A8001803180", false}, // historical bytes cut short
+		{"3B", false},
+		{"", false},
+	} {
+		atr := mustHex(t, strings.ReplaceAll(tc.atr, " ", ""))
+		if got := ExtendedLengthInATR(atr); got != tc.want {
+			t.Errorf("ExtendedLengthInATR(%s) = %v, want %v", tc.atr, got, tc.want)
+		}
+	}
+	h, err := HistoricalBytes(mustHex(t, "3BDA18FF81B1FE751F030031C573C001400090000C"))
+	if err != nil || !bytes.Equal(h, mustHex(t, "0031C573C00140009000")) {
+		t.Fatalf("historical bytes %X %v", h, err)
+	}
+	if _, err := HistoricalBytes(mustHex(t, "3BDA18FF81")); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("cut ATR: %v", err)
+	}
 }

@@ -12,6 +12,14 @@ const MaxShortData = 255
 // for; it is encoded as an Le byte of 00.
 const MaxShortNe = 256
 
+// MaxExtendedData and MaxExtendedNe are the limits of an extended-length
+// APDU (ISO/IEC 7816-4 §5.1): Lc of 1..65535 in two bytes after a 00, and
+// Ne of 1..65536 in two bytes (65536 as 00 00).
+const (
+	MaxExtendedData = 65535
+	MaxExtendedNe   = 65536
+)
+
 // ErrMalformed is matched (with errors.Is) by every error this package returns
 // for bytes that do not form a valid command, response or TLV.
 var ErrMalformed = errors.New("apdu: malformed")
@@ -35,15 +43,21 @@ func syntaxErr(what string, off int, format string, args ...any) error {
 	return &SyntaxError{What: what, Offset: off, Reason: fmt.Sprintf(format, args...)}
 }
 
-// Command is a short command APDU.
+// Command is a command APDU, short unless Extended.
 //
 // Ne is the number of response data bytes expected: 0 means the command has
 // no Le field (ISO cases 1 and 3); 1 to 256 gives an Le field (cases 2 and 4),
 // with 256 encoded as Le = 00.
+//
+// Extended selects the extended-length encoding of ISO/IEC 7816-4 §5.1 (Lc
+// and Le in two bytes, after a 00 byte; Ne up to 65536, encoded 00 00),
+// which only cards that say so take (see ExtendedLengthInATR). A case 1
+// command has no length field and is the same in both encodings.
 type Command struct {
 	CLA, INS, P1, P2 byte
 	Data             []byte
 	Ne               int
+	Extended         bool
 }
 
 // Case returns the ISO/IEC 7816-3 case of the command: 1 (header only),
@@ -61,8 +75,18 @@ func (c Command) Case() int {
 	}
 }
 
-// Validate reports whether c can be encoded as a short APDU.
+// Validate reports whether c can be encoded (as a short APDU unless
+// c.Extended).
 func (c Command) Validate() error {
+	if c.Extended {
+		if len(c.Data) > MaxExtendedData {
+			return fmt.Errorf("apdu: command data of %d bytes exceeds the extended APDU limit of %d", len(c.Data), MaxExtendedData)
+		}
+		if c.Ne < 0 || c.Ne > MaxExtendedNe {
+			return fmt.Errorf("apdu: Ne %d outside 0..%d", c.Ne, MaxExtendedNe)
+		}
+		return nil
+	}
 	if len(c.Data) > MaxShortData {
 		return fmt.Errorf("apdu: command data of %d bytes exceeds the short APDU limit of %d", len(c.Data), MaxShortData)
 	}
@@ -75,6 +99,18 @@ func (c Command) Validate() error {
 // Len returns the encoded length of c in bytes.
 func (c Command) Len() int {
 	n := 4
+	if c.Extended {
+		if len(c.Data) > 0 {
+			n += 3 + len(c.Data)
+		}
+		switch {
+		case c.Ne > 0 && len(c.Data) > 0:
+			n += 2
+		case c.Ne > 0:
+			n += 3
+		}
+		return n
+	}
 	if len(c.Data) > 0 {
 		n += 1 + len(c.Data)
 	}
@@ -90,6 +126,19 @@ func (c Command) AppendTo(dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	dst = append(dst, c.CLA, c.INS, c.P1, c.P2)
+	if c.Extended {
+		if len(c.Data) > 0 {
+			dst = append(dst, 0, byte(len(c.Data)>>8), byte(len(c.Data)))
+			dst = append(dst, c.Data...)
+		}
+		if c.Ne > 0 {
+			if len(c.Data) == 0 {
+				dst = append(dst, 0)
+			}
+			dst = append(dst, byte(c.Ne>>8), byte(c.Ne)) // 65536 wraps to 00 00
+		}
+		return dst, nil
+	}
 	if len(c.Data) > 0 {
 		dst = append(dst, byte(len(c.Data)))
 		dst = append(dst, c.Data...)
@@ -105,11 +154,13 @@ func (c Command) Bytes() ([]byte, error) {
 	return c.AppendTo(make([]byte, 0, c.Len()))
 }
 
-// ParseCommand decodes a short command APDU. A 4-byte APDU is case 1; a
-// 5-byte APDU is case 2 (its fifth byte is Le); longer ones are case 3 when
-// the body is exactly Lc+data and case 4 when one Le byte follows. Extended
-// lengths (a fifth byte of 00 followed by more bytes) are refused. The
-// returned Data aliases b.
+// ParseCommand decodes a command APDU. A 4-byte APDU is case 1; a 5-byte
+// APDU is case 2 (its fifth byte is Le); longer ones are case 3 when the
+// body is exactly Lc+data and case 4 when one Le byte follows. A body that
+// begins with 00 and is longer than one byte is extended (ISO/IEC 7816-4
+// §5.1): three bytes are case 2E (00 Le1 Le2), and otherwise two Lc bytes
+// (not 00 00) follow, then the data, then nothing (3E) or two Le bytes
+// (4E); the result has Extended set. The returned Data aliases b.
 func ParseCommand(b []byte) (Command, error) {
 	if len(b) < 4 {
 		return Command{}, syntaxErr("command APDU", len(b), "%d bytes, need at least the 4-byte header", len(b))
@@ -125,7 +176,7 @@ func ParseCommand(b []byte) (Command, error) {
 	}
 	lc := int(body[0])
 	if lc == 0 {
-		return Command{}, syntaxErr("command APDU", 4, "Lc of 00 followed by %d bytes (extended APDUs are not supported)", len(body)-1)
+		return parseExtended(c, body)
 	}
 	switch len(body) {
 	case 1 + lc:
@@ -137,6 +188,39 @@ func ParseCommand(b []byte) (Command, error) {
 		return Command{}, syntaxErr("command APDU", 4, "Lc %d does not match the %d bytes that follow", lc, len(body)-1)
 	}
 	return c, nil
+}
+
+// parseExtended decodes the body (from byte 4) of an extended APDU.
+func parseExtended(c Command, body []byte) (Command, error) {
+	c.Extended = true
+	if len(body) == 3 {
+		c.Ne = neFromExtendedLe(body[1], body[2])
+		return c, nil
+	}
+	if len(body) < 3 {
+		return Command{}, syntaxErr("command APDU", 4, "extended length field of %d bytes, need 3", len(body))
+	}
+	lc := int(body[1])<<8 | int(body[2])
+	if lc == 0 {
+		return Command{}, syntaxErr("command APDU", 5, "extended Lc of 00 00 followed by %d bytes", len(body)-3)
+	}
+	switch len(body) {
+	case 3 + lc:
+		c.Data = body[3:]
+	case 5 + lc:
+		c.Data = body[3 : 3+lc]
+		c.Ne = neFromExtendedLe(body[3+lc], body[4+lc])
+	default:
+		return Command{}, syntaxErr("command APDU", 5, "extended Lc %d does not match the %d bytes that follow", lc, len(body)-3)
+	}
+	return c, nil
+}
+
+func neFromExtendedLe(hi, lo byte) int {
+	if n := int(hi)<<8 | int(lo); n != 0 {
+		return n
+	}
+	return MaxExtendedNe
 }
 
 func neFromLe(le byte) int {

@@ -28,6 +28,14 @@ type Options struct {
 	// T0 answers 61xx to every command with response data, so the data
 	// must be fetched with GET RESPONSE, as a T=0 card behind a modem does.
 	T0 bool
+	// ExtendedLength makes the card take extended-length APDUs (ISO/IEC
+	// 7816-4 §5.1: a T=1 card whose applet implements Java Card's
+	// ExtendedLength) and say so in its ATR (card capabilities, extended
+	// Lc and Le fields). An answer then comes whole when Le allows it: an
+	// RSA-2048 signature in one response instead of 256 bytes and a GET
+	// RESPONSE. Without it, or with T0, an extended APDU gets 6700, as a
+	// card that takes short APDUs only answers.
+	ExtendedLength bool
 	// Channels is the number of logical channels including the basic one
 	// (default 4, at most 20).
 	Channels int
@@ -127,7 +135,7 @@ func newCard(opts Options, st *state) *Card {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.atr = uiccATR()
+	c.atr = uiccATR(opts.ExtendedLength && !opts.T0)
 	c.powerOn()
 	return c
 }
@@ -282,10 +290,15 @@ func (c *Card) ATR() []byte { return append([]byte(nil), c.atr...) }
 
 // uiccATR builds a USIM-like ATR: TA1=96 (Fi/Di 512/32), T=0 and T=1
 // offered, T=15 global bytes (clock stop, class A/B/C), fifteen historical
-// bytes, and the check byte T=1 requires.
-func uiccATR() []byte {
+// bytes, and the check byte T=1 requires. The third card capabilities byte
+// (1B: logical channels assigned by card and terminal, four of them) gets
+// b7, extended Lc and Le fields, when extended is set.
+func uiccATR(extended bool) []byte {
 	atr := []byte{0x3B, 0x9F, 0x96, 0x80, 0x81, 0x1F, 0xC7,
 		0x80, 0x31, 0xE0, 0x73, 0xFE, 0x21, 0x1B, 0x63, 0xF1, 0x00, 0x83, 0x83, 0x00, 0x90, 0x00}
+	if extended {
+		atr[13] |= 0x40
+	}
 	var tck byte
 	for _, b := range atr[1:] {
 		tck ^= b
@@ -365,7 +378,7 @@ func (c *Card) transmit(ctx context.Context, cmd []byte) ([]byte, *Fault, error)
 // the operation's cost class for the timing model.
 func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, Op) {
 	cmd, err := apdu.ParseCommand(raw)
-	if err != nil {
+	if err != nil || cmd.Extended && (!c.opts.ExtendedLength || c.opts.T0) {
 		return nil, apdu.SWWrongLength, OpNone
 	}
 	ci, err := apdu.ParseCLA(cmd.CLA)
@@ -427,6 +440,14 @@ func (c *Card) process(raw []byte) ([]byte, apdu.StatusWord, Op) {
 		if c.opts.T0 && len(cmd.Data) > 0 {
 			ch.pending, ch.pendingSW = data, sw
 			return nil, apdu.StatusWord(0x6100 | uint16(byte(min(len(data), 256)))), cost
+		}
+		if cmd.Extended {
+			// Le in two bytes says how much may come at once; more than
+			// that is a length error (no 6Cxx can name it).
+			if len(data) > cmd.Ne {
+				return nil, apdu.SWWrongLength, cost
+			}
+			return data, sw, cost
 		}
 		if cmd.Ne > 0 && len(data) > cmd.Ne && cmd.INS != spec.InsGetData {
 			if len(data) <= 256 {

@@ -470,10 +470,14 @@ func FuzzCommand(f *testing.F) {
 		"80 2A 00 01 0D 84 01 01 A1 01 01 91 02 00 01 92 01 04", "80 2B 00 01 05 9B 82 01 00 AA",
 		"80 B9 00 00 03 84 01 02 00", "80 D8 80 00 05 34 03 49 01 86", "80 48 00 00 08 86 01 06 D2 00 D3 01 10",
 		"80 4A 00 00 0A 86 01 06 D5 00 91 02 00 01", "00 70 00 00 01", "00 C0 00 00 10", "00 A4 04 00 07 A0000005590010",
+		"80 2B 80 01 00 00 03 9E 01 AA 00 00", "80 CD 00 00 00 00 03 85 01 07 00 00", "80 84 00 00 00 01 00",
+		"80 2B 00 01 00 01 2C" + strings.Repeat(" AB", 300),
 	} {
 		f.Add(h(s))
 	}
-	c := testCard(f, Options{})
+	// The key-types profile with extended-length APDUs reaches the most
+	// code: RSA answers, long command data, both length encodings.
+	c := testCard(f, Options{Profile: ProfileKeyTypes, ExtendedLength: true})
 	f.Fuzz(func(t *testing.T, cmd []byte) {
 		c.Reset()
 		send(t, c, "00 A4 04 00 07 A0000005590010")

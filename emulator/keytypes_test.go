@@ -8,6 +8,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
@@ -113,4 +116,65 @@ func TestBrainpoolPeerRefusesP256Point(t *testing.T) {
 	expectSW(t, c, "8124000003 850109", apdu.SWSuccess)
 	p256 := "049E5B7F778B7997617C8993B6406608EFE2D3F2D6751D6B3F5F5320FFFD6A7DC9A8F6C5C1474F64D668364AE2ED8DC4C1C6C4767423B013937B4499F52C4F89A0"
 	expectSW(t, c, fmt.Sprintf("81D8800047 3445 4943 8641 %s", p256), apdu.SWIncorrectData)
+}
+
+// Extended-length APDUs: a card made with ExtendedLength says so in its
+// ATR (pcsc-tools' ATR_analysis, an independent decoder, reads "Extended
+// Lc and Le fields" and a correct check byte), and answers the RSA
+// signature of the Thales module's command, sent with an extended Le, whole
+// (259 bytes, 9000: one APDU less). A card without it, or a T=0 one, takes
+// extended APDUs as a short-only card does: 6700, and the session goes on
+// (the short command that follows is answered); an extended Le too small
+// for the answer is 6700 as well.
+func TestExtendedLength(t *testing.T) {
+	digest := sha256.Sum256([]byte("extended"))
+	initRSA := "812A00000D 840107 A10103 91020001 920101"
+	updateExt := fmt.Sprintf("812B8000 000022 9E20%X 0000", digest)
+	for _, tc := range []struct {
+		name  string
+		opts  Options
+		takes bool
+	}{
+		{"short only", Options{Profile: ProfileKeyTypes}, false},
+		{"T=0", Options{Profile: ProfileKeyTypes, ExtendedLength: true, T0: true}, false},
+		{"extended", Options{Profile: ProfileKeyTypes, ExtendedLength: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testCard(t, tc.opts)
+			if got := apdu.ExtendedLengthInATR(c.ATR()); got != tc.takes {
+				t.Fatalf("ATR %X says extended %v", c.ATR(), got)
+			}
+			if p, err := exec.LookPath("ATR_analysis"); err == nil {
+				out, _ := exec.Command(p, fmt.Sprintf("% X", c.ATR())).CombinedOutput()
+				if strings.Contains(string(out), "Extended Lc and Le fields") != tc.takes || !strings.Contains(string(out), "(correct checksum)") {
+					t.Fatalf("ATR_analysis:\n%s", out)
+				}
+			} else if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+				t.Fatal("ATR_analysis (pcsc-tools) is required (IOTSAFE_REQUIRE_TOOLS=1)")
+			}
+			expectSW(t, c, "0070000001", apdu.SWSuccess)
+			expectSW(t, c, "01A4040007A0000005590010", apdu.SWSuccess)
+			pub := chained(t, c, "81CD000003850107 00")
+			n := new(big.Int).SetBytes(pub.Data[12:268])
+			key := &rsa.PublicKey{N: n, E: 65537}
+			expectSW(t, c, initRSA, apdu.SWSuccess)
+			if !tc.takes {
+				expectSW(t, c, updateExt, apdu.SWWrongLength)
+				r := chained(t, c, fmt.Sprintf("812B800022 9E20%X 00", digest))
+				if r.SW != apdu.SWSuccess || len(r.Data) != 259 {
+					t.Fatalf("short update after the refused extended one: %d bytes, %s", len(r.Data), r.SW)
+				}
+				return
+			}
+			r := send(t, c, updateExt)
+			if r.SW != apdu.SWSuccess || len(r.Data) != 259 || !bytes.HasPrefix(r.Data, h("330100")) {
+				t.Fatalf("extended update: %d bytes, %s", len(r.Data), r.SW)
+			}
+			if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], r.Data[3:]); err != nil {
+				t.Fatal(err)
+			}
+			expectSW(t, c, initRSA, apdu.SWSuccess)
+			expectSW(t, c, fmt.Sprintf("812B8000 000022 9E20%X 0100", digest), apdu.SWWrongLength) // Le 256 < 259
+		})
+	}
 }

@@ -157,14 +157,17 @@ func openEmulator(u *url.URL) (transport.Transport, error) {
 	var opts emulator.Options
 	for k := range q {
 		switch k {
-		case "t0", "timing":
+		case "t0", "timing", "extended":
 		case "stats":
 			opts.StatsFile = q.Get("stats")
 		default:
-			return nil, fmt.Errorf("SIM URI %q: unknown parameter %q (emulator takes t0, timing and stats)", u.String(), k)
+			return nil, fmt.Errorf("SIM URI %q: unknown parameter %q (emulator takes t0, extended, timing and stats)", u.String(), k)
 		}
 	}
 	if opts.T0, err = boolParam(q, "t0"); err != nil {
+		return nil, err
+	}
+	if opts.ExtendedLength, err = boolParam(q, "extended"); err != nil {
 		return nil, err
 	}
 	timing, err := boolParam(q, "timing")

@@ -6,7 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 func TestOpen(t *testing.T) {
@@ -26,6 +28,17 @@ func TestOpen(t *testing.T) {
 		resp, err := tr.Transmit(ctx, []byte{0x00, 0x70, 0x00, 0x00, 0x01})
 		if err != nil || len(resp) < 2 {
 			t.Fatalf("%s: %X %v", uri, resp, err)
+		}
+		tr.Close()
+	}
+	// ?extended=1: the card takes extended-length APDUs and its ATR says so.
+	for q, want := range map[string]bool{"": false, "?extended=1": true, "?extended=1&t0=1": false} {
+		tr, err := Open(ctx, "emulator:"+strings.ReplaceAll(path, " ", "%20")+q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := apdu.ExtendedLengthInATR(tr.(transport.AnswerToReset).ATR()); got != want {
+			t.Errorf("%q: ATR says extended %v", q, got)
 		}
 		tr.Close()
 	}

@@ -53,6 +53,15 @@ func (n *normalized) MaxCommandLen() int {
 	return 0
 }
 
+// ATR forwards the wrapped transport's answer to reset (nil when it has
+// none).
+func (n *normalized) ATR() []byte {
+	if r, ok := n.t.(AnswerToReset); ok {
+		return r.ATR()
+	}
+	return nil
+}
+
 // Begin forwards to the wrapped transport's transaction support, when it has
 // one; otherwise it returns a no-op.
 func (n *normalized) Begin(ctx context.Context) (func(), error) {

@@ -39,6 +39,15 @@ type Limiter interface {
 	MaxCommandLen() int
 }
 
+// AnswerToReset is implemented by transports that know the card's answer
+// to reset (PC/SC, the in-process emulator); ATR returns nil when they do
+// not have it. The applet client reads the card's capabilities from it: it
+// sends extended-length APDUs only to a card whose ATR says it takes them
+// (apdu.ExtendedLengthInATR).
+type AnswerToReset interface {
+	ATR() []byte
+}
+
 // Sentinel errors that transports wrap, so that callers can match them with
 // errors.Is whatever the transport.
 var (

@@ -80,7 +80,7 @@ func btoi(b bool) int {
 
 func newEmulatorServeCmd(g *globals) *cobra.Command {
 	var state, vpcdAddr string
-	var modemFlag, mbimFlag, qmiFlag, t0, timing, quirks bool
+	var modemFlag, mbimFlag, qmiFlag, t0, extended, timing, quirks bool
 	var hostile []string
 	var late time.Duration
 	cmd := &cobra.Command{
@@ -95,7 +95,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 			if n := btoi(vpcdAddr != "") + btoi(modemFlag) + btoi(mbimFlag) + btoi(qmiFlag); n != 1 {
 				return errors.New("give exactly one of --vpcd HOST:PORT, --modem, --mbim or --qmi")
 			}
-			opts := emulator.Options{T0: t0}
+			opts := emulator.Options{T0: t0, ExtendedLength: extended}
 			if timing {
 				opts.Timing = emulator.DefaultTiming()
 			}
@@ -170,6 +170,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 	f.BoolVar(&mbimFlag, "mbim", false, "serve MBIM control messages (UICC low level access) on a new pseudo-terminal and print its path")
 	f.BoolVar(&qmiFlag, "qmi", false, "serve QMI (control and UIM services) on a new pseudo-terminal and print its path")
 	f.BoolVar(&t0, "t0", false, "answer 61xx like a T=0 card")
+	f.BoolVar(&extended, "extended-length", false, "take extended-length APDUs and say so in the ATR (a T=1 card; an RSA signature then comes in one answer)")
 	f.BoolVar(&timing, "timing", false, "delay answers like a real SIM behind a 115200-baud modem")
 	f.BoolVar(&quirks, "quirks", false, "modem quirks: echo, unsolicited result codes, 61xx for long answers, padded lengths")
 	f.StringArrayVar(&hostile, "hostile", nil, "for attack tests: a modem that misbehaves on every APDU (or those with instruction INS): repeat|late|drop|reorder|garbage|error|silent|truncate[@INS]")

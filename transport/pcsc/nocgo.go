@@ -30,6 +30,9 @@ func (*Transport) Begin(context.Context) (func(), error) { return nil, ErrCompil
 // WaitForChange returns ErrCompiledOut.
 func (*Transport) WaitForChange(context.Context) (bool, error) { return false, ErrCompiledOut }
 
+// ATR returns nil.
+func (*Transport) ATR() []byte { return nil }
+
 // Reader returns "".
 func (*Transport) Reader() string { return "" }
 

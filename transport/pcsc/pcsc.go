@@ -17,8 +17,8 @@ import (
 	"github.com/go-iotsafe/iotsafe/transport"
 )
 
-// Transport is a card in a PC/SC reader. It implements transport.Transport
-// and transport.Transactor.
+// Transport is a card in a PC/SC reader. It implements transport.Transport,
+// transport.Transactor and transport.AnswerToReset.
 type Transport struct {
 	mu     sync.Mutex
 	sc     *scard.Context
@@ -192,6 +192,22 @@ func (t *Transport) ready(ctx context.Context) error {
 		return t.reconnect()
 	}
 	return nil
+}
+
+// ATR returns the answer to reset of the card in the reader (PC/SC
+// SCardStatus), nil when the card cannot be asked (removed, transport
+// closed). It implements transport.AnswerToReset.
+func (t *Transport) ATR() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.lost {
+		return nil
+	}
+	st, err := t.card.Status()
+	if err != nil {
+		return nil
+	}
+	return st.Atr
 }
 
 // Transmit sends one APDU. The context is checked before the exchange;

@@ -3,8 +3,11 @@
 package pcsc_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"net/url"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
+	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
@@ -44,17 +48,19 @@ func insert(t *testing.T, card *emulator.Card) func() {
 		close(done)
 	}()
 	// Removal is complete when PC/SC no longer sees a card (pcscd polls
-	// vpcd about twice a second).
+	// vpcd about twice a second): a connection fails, not only an APDU.
 	stop := func() {
 		cancel()
 		<-done
-		for i := 0; i < 100 && answers(); i++ {
+		for i := 0; i < 100 && present(); i++ {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if answers() {
+		// pcscd must have seen this card's power-up (its ATR), not kept the
+		// previous card's when the socket came back between two polls.
+		if answers() && bytes.Equal(readerATR(), card.ATR()) {
 			return stop
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -62,6 +68,27 @@ func insert(t *testing.T, card *emulator.Card) func() {
 	stop()
 	t.Fatalf("the emulator did not appear in %q", reader)
 	return nil
+}
+
+// present reports whether PC/SC connects to a card in the reader.
+func present() bool {
+	tr, err := pcsc.Open(context.Background(), pcsc.Options{Reader: reader})
+	if err != nil {
+		return false
+	}
+	tr.Close()
+	return true
+}
+
+// readerATR is the ATR pcscd reports for the reader's card (nil without
+// one).
+func readerATR() []byte {
+	tr, err := pcsc.Open(context.Background(), pcsc.Options{Reader: reader})
+	if err != nil {
+		return nil
+	}
+	defer tr.Close()
+	return tr.ATR()
 }
 
 // answers reports whether the reader's card answers SELECT of the applet
@@ -232,5 +259,55 @@ func TestBridgeModemToPCSC(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Extended-length APDUs through the real pcscd: the transport reports the
+// ATR of the card in vpcd's reader, which says extended lengths, and an
+// RSA-2048 signature crosses libpcsclite, pcscd and vpcd as two APDUs
+// (the final Update with Le 00 00, answered with all 261 bytes), counted
+// at the card; crypto/rsa checks it. The same card without the option:
+// three APDUs.
+func TestExtendedLengthThroughPCSCD(t *testing.T) {
+	for _, ext := range []bool{false, true} {
+		t.Run(map[bool]string{false: "short", true: "extended"}[ext], func(t *testing.T) {
+			card, _ := emulator.New(emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: ext})
+			defer insert(t, card)()
+			ctx := context.Background()
+			tr, err := pcsc.Open(ctx, pcsc.Options{Reader: reader})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := apdu.ExtendedLengthInATR(tr.ATR()); got != ext {
+				t.Fatalf("ATR %X through pcscd says extended %v", tr.ATR(), got)
+			}
+			a, err := iotsafe.Open(ctx, tr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			pk, err := a.PublicKey(ctx, iotsafe.ByID(7))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.ApplicationInfo(ctx); err != nil {
+				t.Fatal(err)
+			}
+			d := sha256.Sum256([]byte("pcsc extended"))
+			for range 2 {
+				before := card.APDUCount()
+				sig, err := a.SignWith(ctx, iotsafe.ByID(7), iotsafe.SigRSAPKCS1, iotsafe.HashSHA256, d[:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[bool]uint64{false: 3, true: 2}[ext]
+				if n := card.APDUCount() - before; n != want {
+					t.Fatalf("%d APDUs per RSA signature through pcscd, want %d", n, want)
+				}
+				if err := rsa.VerifyPKCS1v15(pk.(*rsa.PublicKey), crypto.SHA256, d[:], sig); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	}
 }
