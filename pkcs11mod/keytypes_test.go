@@ -320,3 +320,29 @@ func rawVerify2(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 	der, err := spec.SignatureToDER(sig)
 	return len(sig) == 64 && err == nil && ecdsa.VerifyASN1(pub, digest, der)
 }
+
+// A steady-state C_Sign with the RSA key: three APDUs with short APDUs
+// (the 259-byte answer takes a GET RESPONSE), two on a card that
+// announces extended-length APDUs in its ATR.
+func TestRSASignAPDUs(t *testing.T) {
+	for _, ext := range []bool{false, true} {
+		f := newFixtureWith(t, emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: ext})
+		h := f.session(t, false)
+		key := f.one(t, h, CKO_PRIVATE_KEY, "rsa-key")
+		m := Mechanism{Type: CKM_SHA256_RSA_PKCS}
+		if _, rv := f.signWith(t, h, m, key, []byte("warm")); rv != CKR_OK {
+			t.Fatalf("C_Sign: %s", rvName(rv))
+		}
+		c := f.cards["sim1"]
+		before := c.count()
+		for range 5 {
+			if _, rv := f.signWith(t, h, m, key, []byte("steady")); rv != CKR_OK {
+				t.Fatalf("C_Sign: %s", rvName(rv))
+			}
+		}
+		want := map[bool]int{false: 3, true: 2}[ext]
+		if per := (c.count() - before) / 5; per != want || (c.count()-before)%5 != 0 {
+			t.Errorf("extended %v: %d APDUs for 5 RSA signatures, want %d each", ext, c.count()-before, want)
+		}
+	}
+}

@@ -49,6 +49,9 @@ func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 
 func (c *counting) Close() error { return nil }
 
+// ATR is the card's (the client reads its capabilities from it).
+func (c *counting) ATR() []byte { return c.card.ATR() }
+
 func (c *counting) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
