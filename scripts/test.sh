@@ -14,17 +14,18 @@ export IOTSAFE_REQUIRE_TOOLS=${IOTSAFE_REQUIRE_TOOLS:-1}
 step() { printf '\n=== %s\n' "$*"; }
 
 # What the suite starts or writes outside its own test directories goes,
-# pass or fail: the pcscd it started, the footprint snapshot.
+# pass or fail: the pcscd it started, and its work directory (footprint
+# snapshot, step logs, the misuse/fork SIM), a fresh one per run.
 started_pcscd=0
-footprint_before=
+work=$(mktemp -d /tmp/iotsafe-test.XXXXXX)
 cleanup() {
   if [ "$started_pcscd" = 1 ]; then scripts/pcscd.sh stop || true; fi
-  if [ -n "$footprint_before" ]; then rm -f "$footprint_before"; fi
+  rm -rf "$work"
 }
 trap cleanup EXIT
 
 step "footprint before (checked at the end: /var/lib/iotsafe, /etc/iotsafe and \$HOME unchanged)"
-footprint_before=$(mktemp /tmp/iotsafe-footprint.XXXXXX)
+footprint_before=$work/footprint
 scripts/footprint.sh >"$footprint_before"
 wc -l <"$footprint_before"
 
@@ -59,7 +60,8 @@ go test -count=1 -race -timeout 10m . ./transport/... ./emulator/... ./signer/..
 step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short buffers, 3.0 interfaces, cycles, 16 threads)"
 make -s pkcs11
 cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
-misuse_dir=$(mktemp -d /tmp/iotsafe-misuse.XXXXXX)
+misuse_dir=$work/misuse
+mkdir "$misuse_dir"
 build/iotsafe emulator init --profile gsma-keytypes --state "$misuse_dir/sim.json" >/dev/null
 IOTSAFE_SIM="emulator:$misuse_dir/sim.json" IOTSAFE_PKCS11_STORE="$misuse_dir/store" \
   timeout 300 build/p11-misuse build/libiotsafe-pkcs11.so device-key rsa-key
@@ -108,31 +110,29 @@ conformance/keytypes.sh pcsc
 conformance/keytypes.sh softhsm
 
 step "examples/curl: curl and openssl with a provisioned credential through the PKCS#11 library"
-examples/curl/run.sh >/tmp/iotsafe-example-curl.log 2>&1 || { cat /tmp/iotsafe-example-curl.log; exit 1; }
-tail -3 /tmp/iotsafe-example-curl.log
+examples/curl/run.sh >"$work/example-curl.log" 2>&1 || { cat "$work/example-curl.log"; exit 1; }
+tail -3 "$work/example-curl.log"
 
 step "fuzz targets, ${FUZZTIME} each"
 for pkg in $(go list ./...); do
   for f in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
     echo "--- $pkg $f"
-    go test -run '^$' -fuzz "^${f}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/iotsafe-fuzz.log 2>&1 || { cat /tmp/iotsafe-fuzz.log; exit 1; }
+    go test -run '^$' -fuzz "^${f}\$" -fuzztime "$FUZZTIME" "$pkg" >"$work/fuzz.log" 2>&1 || { cat "$work/fuzz.log"; exit 1; }
   done
 done
 
 step "benchmarks, one short pass (figures: make bench)"
-go test -run '^$' -bench . -benchtime 3x -count 1 ./... >/tmp/iotsafe-bench.log 2>&1 || { cat /tmp/iotsafe-bench.log; exit 1; }
-grep -E '^(Benchmark|ok|FAIL)' /tmp/iotsafe-bench.log | head -60
+go test -run '^$' -bench . -benchtime 3x -count 1 ./... >"$work/bench.log" 2>&1 || { cat "$work/bench.log"; exit 1; }
+grep -E '^(Benchmark|ok|FAIL)' "$work/bench.log" | head -60
 conformance/bench.sh 1 0.2
 bench/startup.sh 1 | tail -3
 
 step "the suite left /var/lib/iotsafe, /etc/iotsafe and \$HOME as it found them"
-if ! scripts/footprint.sh | diff "$footprint_before" - >/tmp/iotsafe-footprint.diff; then
+if ! scripts/footprint.sh | diff "$footprint_before" - >"$work/footprint.diff"; then
   echo "the test suite changed the machine outside its temporary directories:"
-  head -40 /tmp/iotsafe-footprint.diff
-  rm -f "$footprint_before"
+  head -40 "$work/footprint.diff"
   exit 1
 fi
-rm -f "$footprint_before"
 echo "unchanged"
 
 echo
