@@ -6,7 +6,8 @@
 # certificates, and Java 17 through SunPKCS11 (KeyStore, signatures, TLS 1.3
 # and 1.2 client authentication with the default KeyManagerFactory against
 # openssl s_server, 4 threads x 1000 signatures under -Xcheck:jni, no JVM
-# crash file). Forking programs: conformance/fork.c (scripts/test.sh).
+# crash file), and again with the RSA-2048 key (SHA256withRSA, RSASSA-PSS,
+# TLS 1.3 and 1.2). Forking programs: conformance/fork.c (scripts/test.sh).
 #
 #   conformance/consumers.sh iotsafe   # libiotsafe-pkcs11 on the software SIM
 #   conformance/consumers.sh pcsc      # the same library with a pcsc: SIM (the emulator in pcscd)
@@ -24,7 +25,7 @@ PIN=""
 case "$TARGET" in
   iotsafe | pcsc)
     LIB=$ROOT/build/libiotsafe-pkcs11.so TOKEN="IoT SAFE"
-    "$BIN" emulator init --state sim.json >/dev/null
+    "$BIN" emulator init --profile gsma-keytypes --state sim.json >/dev/null
     export IOTSAFE_SIM=emulator:$WORK/sim.json IOTSAFE_PKCS11_STORE=$WORK/store
     "$BIN" read-file --label ca-cert --pem --out fca.pem
     "$BIN" read-file --label device-cert --pem --out dev.pem
@@ -58,6 +59,13 @@ case "$TARGET" in
     $t --write-object dev.p8 --type privkey --id 01 --label device-key --usage-sign >/dev/null 2>&1
     $t --write-object devpub.der --type pubkey --id 01 --label device-key >/dev/null 2>&1
     $t --write-object dev.der --type cert --id 01 --label device-key >/dev/null 2>&1
+    # And an RSA-2048 key under ID 07, label rsa-key, as on the
+    # gsma-keytypes SIM (its certificate is made below, for every target).
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in rsa.key -outform DER -out rsa.p8
+    openssl pkey -in rsa.key -pubout -outform DER -out rsapub.der
+    $t --write-object rsa.p8 --type privkey --id 07 --label rsa-key --usage-sign >/dev/null 2>&1
+    $t --write-object rsapub.der --type pubkey --id 07 --label rsa-key >/dev/null 2>&1
     ;;
   *) echo "usage: $0 iotsafe|pcsc|softhsm" >&2; exit 2 ;;
 esac
@@ -76,6 +84,19 @@ freeport() { # a port nobody listens on, on 127.0.0.1
   return 1
 }
 waitport() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+# A certificate for the RSA key (ID 07, rsa-key) from a CA of our own: the
+# request signed on the token through the OpenSSL engine, the certificate
+# written to the token (our library keeps it in its host store).
+TOKURI="pkcs11:token=$(printf '%s' "$TOKEN" | sed 's/ /%20/g')"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout rca.key -out rca.pem \
+  -subj "/O=go-iotsafe/CN=consumers RSA CA" -days 2 2>/dev/null
+openssl req -new -engine pkcs11 -keyform engine -key "$TOKURI;object=rsa-key;type=private$URIPIN" \
+  -subj "/O=go-iotsafe/CN=consumers rsa device" -out rsa.csr 2>/dev/null
+openssl x509 -req -in rsa.csr -CA rca.pem -CAkey rca.key -CAcreateserial -days 2 -out rsa.pem 2>/dev/null
+openssl x509 -in rsa.pem -outform DER -out rsa.der
+timeout 60 pkcs11-tool --module "$LIB" --token-label "$TOKEN" ${PIN:+--login --pin $PIN} \
+  --write-object rsa.der --type cert --id 07 --label rsa-key >/dev/null 2>&1
 
 echo "== consumers: $TARGET ($LIB)"
 T "PyKCS11: find the key pair, sign CKM_ECDSA and CKM_ECDSA_SHA256, verify with python3-cryptography" \
@@ -158,7 +179,8 @@ printf 'extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n' >ovext
 openssl x509 -req -in ovsrv.csr -CA ovca.pem -CAkey ovca.key -CAcreateserial -days 1 -out ovsrv.pem -extfile ovext 2>/dev/null
 # (T runs each check in a subshell: what a check sets or starts is its own.)
 timeout 60 openvpn --show-pkcs11-ids "$LIB" >ovids.txt 2>&1 || true
-OVID=$(sed -n 's/.*Serialized id: *//p' ovids.txt | head -1)
+# The device credential (CKA_ID 01; the RSA key's certificate is listed too).
+OVID=$(sed -n 's/.*Serialized id: *//p' ovids.txt | grep '/01$' | head -1)
 T "OpenVPN --show-pkcs11-ids lists the token's credential" test -n "$OVID"
 ov_session() { # ov_session foreground|daemon
   local port log=$WORK/ov-$1.log srv pid
@@ -206,5 +228,19 @@ java_check() {
   ! ls hs_err_pid* >/dev/null 2>&1
 }
 T "Java 17 SunPKCS11: KeyStore, SHA256withECDSA (software and token verification), TLS 1.3 and 1.2 client auth with the default KeyManagerFactory, 4 threads x 1000 signatures under -Xcheck:jni, no crash file" java_check
+# The RSA key: its own server trusting the RSA CA.
+RTLS=$(freeport)
+openssl s_server -accept "127.0.0.1:$RTLS" -cert srv.pem -key srv.key -Verify 1 -CAfile rca.pem -www -naccept 2 >s_server_rsa.log 2>&1 &
+PIDS+=($!)
+waitport "$RTLS" || { echo "openssl s_server (RSA) did not start"; exit 1; }
+java_rsa() {
+  P11_PIN=${PIN:-0000} timeout 300 java -Xcheck:jni -cp java P11Check p11.cfg rsa-key "$RTLS" srv.pem 2 200 | grep -v '^ *SIG\|jsig\|^Warning: SIG' | tee java_rsa.out
+  ! ls hs_err_pid* >/dev/null 2>&1
+  grep -q "sign RSASSA-PSS: verified in software and through the token" java_rsa.out
+  grep -q "TLSv1.3 mutual TLS" java_rsa.out
+  # What the server saw: the client's RSA certificate, a PSS signature in TLS 1.3.
+  grep -q "consumers rsa device" s_server_rsa.log
+}
+T "Java 17 SunPKCS11 with the RSA key: SHA256withRSA and RSASSA-PSS (token signs, software and token verify), TLS 1.3 and 1.2 client auth, 2 threads x 200 signatures under -Xcheck:jni" java_rsa
 
 summary "consumers ($TARGET)"

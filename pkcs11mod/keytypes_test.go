@@ -346,3 +346,67 @@ func TestRSASignAPDUs(t *testing.T) {
 		}
 	}
 }
+
+// Session public keys of the other key types, as Java's
+// Signature.initVerify makes them from the SIM's certificates: an RSA-2048
+// key (CKA_MODULUS, CKA_PUBLIC_EXPONENT) verifies the SIM's PKCS#1 v1.5
+// and PSS signatures on the host, a brainpoolP256r1 key its ECDSA ones;
+// tampered signatures fail; an RSA key of another size, a curve IoT SAFE
+// has not and a template without the key are refused with the PKCS#11
+// return values.
+func TestSessionPublicKeysOfEveryType(t *testing.T) {
+	f, h := keyTypesFixture(t, SlotConfig{})
+	rsaPub := f.rsaPublic(t, h, f.one(t, h, CKO_PUBLIC_KEY, "rsa-key"))
+	o, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, {CKA_KEY_TYPE, ulong(CKK_RSA)},
+		{CKA_MODULUS, rsaPub.N.Bytes()}, {CKA_PUBLIC_EXPONENT, big.NewInt(int64(rsaPub.E)).Bytes()}})
+	must(t, "CreateObject(session RSA public key)", rv)
+	if bits, _ := getUlong(f.attr(t, h, o, CKA_MODULUS_BITS)); bits != 2048 {
+		t.Fatalf("CKA_MODULUS_BITS %d", bits)
+	}
+	priv := f.one(t, h, CKO_PRIVATE_KEY, "rsa-key")
+	pss := &PSSParams{Hash: CKM_SHA256, MGF: CKG_MGF1_SHA256, SaltLen: 32}
+	for _, m := range []Mechanism{{Type: CKM_SHA256_RSA_PKCS}, {Type: CKM_SHA256_RSA_PKCS_PSS, PSS: pss}} {
+		sig, rv := f.signWith(t, h, m, priv, []byte("java verifies"))
+		must(t, "Sign", rv)
+		must(t, "VerifyInit", f.m.VerifyInit(h, m, o))
+		must(t, "Verify", f.m.Verify(h, []byte("java verifies"), sig))
+		sig[7] ^= 1
+		must(t, "VerifyInit", f.m.VerifyInit(h, m, o))
+		want(t, "Verify(tampered)", f.m.Verify(h, []byte("java verifies"), sig), CKR_SIGNATURE_INVALID)
+	}
+	// ECDSA is not an RSA key's.
+	want(t, "VerifyInit(ECDSA, RSA key)", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, o), CKR_KEY_TYPE_INCONSISTENT)
+
+	var point []byte
+	asn1.Unmarshal(f.attr(t, h, f.one(t, h, CKO_PUBLIC_KEY, "brainpool-key"), CKA_EC_POINT), &point)
+	der, _ := asn1.Marshal(point)
+	bp, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, {CKA_KEY_TYPE, ulong(CKK_EC)},
+		{CKA_EC_PARAMS, oidBrainpoolP256r1}, {CKA_EC_POINT, der}})
+	must(t, "CreateObject(session brainpool public key)", rv)
+	d := sha256.Sum256([]byte("brainpool"))
+	sig, rv := f.signWith(t, h, Mechanism{Type: CKM_ECDSA}, f.one(t, h, CKO_PRIVATE_KEY, "brainpool-key"), d[:])
+	must(t, "Sign(brainpool)", rv)
+	must(t, "VerifyInit", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, bp))
+	must(t, "Verify(brainpool)", f.m.Verify(h, d[:], sig))
+	// The same point said to be on P-256 is not a P-256 point.
+	_, rv = f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, {CKA_KEY_TYPE, ulong(CKK_EC)},
+		{CKA_EC_PARAMS, oidP256}, {CKA_EC_POINT, der}})
+	want(t, "CreateObject(brainpool point as P-256)", rv, CKR_ATTRIBUTE_VALUE_INVALID)
+
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	p384, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 3, 132, 0, 34})
+	for name, tc := range map[string]struct {
+		tmpl []Attribute
+		want uint
+	}{
+		"RSA-1024":             {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_RSA)}, {CKA_MODULUS, small.N.Bytes()}, {CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}}}, CKR_ATTRIBUTE_VALUE_INVALID},
+		"even exponent":        {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_RSA)}, {CKA_MODULUS, rsaPub.N.Bytes()}, {CKA_PUBLIC_EXPONENT, []byte{1, 0, 0}}}, CKR_ATTRIBUTE_VALUE_INVALID},
+		"RSA without exponent": {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_RSA)}, {CKA_MODULUS, rsaPub.N.Bytes()}}, CKR_TEMPLATE_INCOMPLETE},
+		"EC without point":     {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_EC)}, {CKA_EC_PARAMS, oidP256}}, CKR_TEMPLATE_INCOMPLETE},
+		"P-384":                {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_EC)}, {CKA_EC_PARAMS, p384}, {CKA_EC_POINT, der}}, CKR_CURVE_NOT_SUPPORTED},
+		"DSA":                  {[]Attribute{{CKA_KEY_TYPE, ulong(1 /* CKK_DSA */)}}, CKR_TEMPLATE_INCONSISTENT},
+	} {
+		_, rv := f.m.CreateObject(h, append([]Attribute{{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}}, tc.tmpl...))
+		want(t, "CreateObject("+name+")", rv, tc.want)
+	}
+}

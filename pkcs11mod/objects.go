@@ -646,8 +646,6 @@ func (s *slot) cardIDFromCKA(v []byte) []byte {
 	return v
 }
 
-func spki(point []byte) []byte { return ecSPKI(spec.KeyKindP256, point) }
-
 // ecSPKI returns the DER SubjectPublicKeyInfo of an EC point of family k
 // (nil for a point off the curve).
 func ecSPKI(k spec.KeyTypeKind, point []byte) []byte {

@@ -3,12 +3,15 @@ package pkcs11mod
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 
 	"github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/internal/bpx509"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -632,29 +635,51 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 			m.log.Warn("iotsafe-pkcs11: C_CreateObject: public keys can be session objects only; the token's are the SIM's")
 			return 0, CKR_TEMPLATE_INCONSISTENT
 		}
-		if kt, ok := getUlong(at[CKA_KEY_TYPE]); !ok || kt != CKK_EC {
+		o := &object{class: class, attrs: at, owner: ss.handle}
+		has := func(t uint) bool { _, ok := at[t]; return ok }
+		switch ckk, _ := getUlong(at[CKA_KEY_TYPE]); {
+		case ckk == CKK_EC && !(has(CKA_EC_PARAMS) && has(CKA_EC_POINT)),
+			ckk == CKK_RSA && !(has(CKA_MODULUS) && has(CKA_PUBLIC_EXPONENT)):
+			return 0, CKR_TEMPLATE_INCOMPLETE
+		case ckk == CKK_EC:
+			kt := curveOf(at[CKA_EC_PARAMS])
+			if kt == spec.KeyKindUnknown {
+				m.log.Warn("iotsafe-pkcs11: C_CreateObject: public keys on P-256 or brainpoolP256r1 only")
+				return 0, CKR_CURVE_NOT_SUPPORTED
+			}
+			point, err := parseECPoint(kt, at[CKA_EC_POINT])
+			if err != nil {
+				return 0, CKR_ATTRIBUTE_VALUE_INVALID
+			}
+			o.kt, o.point = kt, point
+			at[CKA_EC_POINT] = ecPointDER(point)
+			at[CKA_PUBLIC_KEY_INFO] = ecSPKI(kt, point)
+		case ckk == CKK_RSA:
+			// As Java's Signature.initVerify converts the SIM's own RSA
+			// certificate key: RSA-2048, verified on the host.
+			pub, err := keys.RSAPublic(at[CKA_MODULUS], at[CKA_PUBLIC_EXPONENT])
+			if err != nil {
+				m.log.Warn("iotsafe-pkcs11: C_CreateObject: RSA public keys of 2048 bits with an odd exponent only", "err", err)
+				return 0, CKR_ATTRIBUTE_VALUE_INVALID
+			}
+			o.kt, o.rsa = spec.KeyKindRSA2048, pub
+			at[CKA_MODULUS], at[CKA_PUBLIC_EXPONENT] = pub.N.Bytes(), big.NewInt(int64(pub.E)).Bytes()
+			at[CKA_MODULUS_BITS] = ulong(2048)
+			at[CKA_PUBLIC_KEY_INFO], _ = x509.MarshalPKIXPublicKey(pub)
+		default:
 			return 0, CKR_TEMPLATE_INCONSISTENT
 		}
-		if p, ok := at[CKA_EC_PARAMS]; !ok || !bytes.Equal(p, oidP256) {
-			m.log.Warn("iotsafe-pkcs11: C_CreateObject: public keys on P-256 only")
-			return 0, CKR_CURVE_NOT_SUPPORTED
-		}
-		point, err := parseECPoint(spec.KeyKindP256, at[CKA_EC_POINT])
-		if err != nil {
-			return 0, CKR_ATTRIBUTE_VALUE_INVALID
-		}
 		for t, v := range map[uint][]byte{CKA_ID: nil, CKA_START_DATE: nil, CKA_END_DATE: nil, CKA_DERIVE: bbool(false),
-			CKA_LOCAL: bbool(false), CKA_KEY_GEN_MECHANISM: ulong(CK_UNAVAILABLE_INFORMATION), CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanisms...),
+			CKA_LOCAL: bbool(false), CKA_KEY_GEN_MECHANISM: ulong(CK_UNAVAILABLE_INFORMATION), CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanismsFor(o.kt)...),
 			CKA_SUBJECT: nil, CKA_ENCRYPT: bbool(false), CKA_VERIFY: bbool(true), CKA_VERIFY_RECOVER: bbool(false), CKA_WRAP: bbool(false),
-			CKA_TRUSTED: bbool(false), CKA_WRAP_TEMPLATE: nil, CKA_PUBLIC_KEY_INFO: spki(point)} {
+			CKA_TRUSTED: bbool(false), CKA_WRAP_TEMPLATE: nil} {
 			if _, set := at[t]; !set {
 				at[t] = v
 			}
 		}
-		at[CKA_EC_POINT] = ecPointDER(point)
 		var handle uint
 		rv := ss.withSlot(false, func(s *slot, _ context.Context) uint {
-			o := &object{handle: m.handles.get(""), class: class, attrs: at, owner: ss.handle, point: point, kt: spec.KeyKindP256}
+			o.handle = m.handles.get("")
 			fillStorage(o)
 			s.objects = append(s.objects, o)
 			handle = o.handle

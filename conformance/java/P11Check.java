@@ -1,6 +1,7 @@
 import java.io.*;
 import java.security.*;
 import java.security.cert.*;
+import java.security.spec.*;
 import java.util.*;
 import java.util.concurrent.*;
 import java.util.concurrent.atomic.*;
@@ -9,10 +10,12 @@ import javax.net.ssl.*;
 /**
  * Drives a PKCS#11 library through Java's SunPKCS11 provider, as Java agents
  * (AWS IoT Greengrass among them) do: the KeyStore lists the token's key and
- * certificate, SHA256withECDSA signs on the token and verifies in software
- * and through the token (a session public key), TLS 1.3 and 1.2 client
- * authentication with the default KeyManagerFactory against a server on
- * 127.0.0.1, then THREADS threads sign EACH times (every 50th verified).
+ * certificate, the key signs on the token (SHA256withECDSA for an EC key;
+ * SHA256withRSA and RSASSA-PSS for an RSA key) and the signature verifies
+ * in software and through the token (a session public key), TLS 1.3 and
+ * 1.2 client authentication with the default KeyManagerFactory against a
+ * server on 127.0.0.1, then THREADS threads sign EACH times (every 50th
+ * verified).
  *
  * Usage: java P11Check CONFIG ALIAS PORT SERVER-CERT.pem THREADS EACH
  * (PORT 0 skips TLS: the signing loop alone, for the bench report); the
@@ -33,19 +36,30 @@ public class P11Check {
         X509Certificate cert = (X509Certificate) ks.getCertificate(alias);
         if (key == null || cert == null) throw new Exception("no key or certificate for " + alias);
         byte[] msg = "signed by the SIM through SunPKCS11".getBytes();
-        Signature s = Signature.getInstance("SHA256withECDSA", p);
-        s.initSign(key);
-        s.update(msg);
-        byte[] sig = s.sign();
-        Signature v = Signature.getInstance("SHA256withECDSA", "SunEC");
-        v.initVerify(cert.getPublicKey());
-        v.update(msg);
-        if (!v.verify(sig)) throw new Exception("software verification failed");
-        Signature tv = Signature.getInstance("SHA256withECDSA", p);
-        tv.initVerify(cert.getPublicKey());
-        tv.update(msg);
-        if (!tv.verify(sig)) throw new Exception("verification through the token failed");
-        System.out.println("sign SHA256withECDSA: verified in software and through the token");
+        boolean rsa = key.getAlgorithm().equals("RSA");
+        String alg = rsa ? "SHA256withRSA" : "SHA256withECDSA", soft = rsa ? "SunRsaSign" : "SunEC";
+        List<String> algs = new ArrayList<>(List.of(alg));
+        if (rsa) algs.add("RSASSA-PSS");
+        for (String sa : algs) {
+            AlgorithmParameterSpec ps = sa.equals("RSASSA-PSS")
+                ? new PSSParameterSpec("SHA-256", "MGF1", MGF1ParameterSpec.SHA256, 32, 1) : null;
+            Signature s = Signature.getInstance(sa, p);
+            if (ps != null) s.setParameter(ps);
+            s.initSign(key);
+            s.update(msg);
+            byte[] sig = s.sign();
+            Signature v = Signature.getInstance(sa, soft);
+            if (ps != null) v.setParameter(ps);
+            v.initVerify(cert.getPublicKey());
+            v.update(msg);
+            if (!v.verify(sig)) throw new Exception(sa + ": software verification failed");
+            Signature tv = Signature.getInstance(sa, p);
+            if (ps != null) tv.setParameter(ps);
+            tv.initVerify(cert.getPublicKey());
+            tv.update(msg);
+            if (!tv.verify(sig)) throw new Exception(sa + ": verification through the token failed");
+            System.out.println("sign " + sa + ": verified in software and through the token");
+        }
         for (String proto : port == 0 ? new String[0] : new String[] {"TLSv1.3", "TLSv1.2"}) {
             KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
             kmf.init(ks, null);
@@ -77,8 +91,8 @@ public class P11Check {
         for (int t = 0; t < threads; t++) {
             fs.add(ex.submit(() -> {
                 try {
-                    Signature ts = Signature.getInstance("SHA256withECDSA", p);
-                    Signature tv2 = Signature.getInstance("SHA256withECDSA", "SunEC");
+                    Signature ts = Signature.getInstance(alg, p);
+                    Signature tv2 = Signature.getInstance(alg, soft);
                     for (int i = 0; i < each; i++) {
                         ts.initSign(key);
                         ts.update(msg);
