@@ -53,6 +53,7 @@ const (
 //	peer-key: 05                     # public key container for ECDH peers (default: first writable one)
 //	replace-keys: no                 # yes: C_GenerateKeyPair may overwrite an active key
 //	secret-keys: no                  # yes: show the SIM's PRF/HKDF secrets as CKO_SECRET_KEY
+//	short-apdus: no                  # yes: no extended-length APDUs even when the card's ATR offers them
 type Config struct {
 	// Path is the file the configuration came from ("" for the environment).
 	Path string
@@ -97,6 +98,10 @@ type SlotConfig struct {
 	// can only be answered as unavailable), and consumers that read it for
 	// every key they list (Java's KeyStore, OpenSC's p11test) fail on them.
 	SecretKeys bool
+	// ShortAPDUs keeps to short APDUs even when the card's answer to reset
+	// says it takes extended-length ones (with an RSA key a signature then
+	// takes a GET RESPONSE): for a reader or driver that cannot carry them.
+	ShortAPDUs bool
 }
 
 // LoadConfig finds the configuration: the file named by $IOTSAFE_PKCS11_CONF,
@@ -238,8 +243,14 @@ func ParseConfig(b []byte) (*Config, error) {
 				return nil, fmt.Errorf("line %d: replace-keys: %w", n, err)
 			}
 			slot.ReplaceKeys = b
+		case "short-apdus":
+			b, err := parseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: short-apdus: %w", n, err)
+			}
+			slot.ShortAPDUs = b
 		default:
-			return nil, fmt.Errorf("line %d: unknown slot key %q (sim, label, hex-ids, user-pin, pin-tries, peer-key, replace-keys, secret-keys)", n, k)
+			return nil, fmt.Errorf("line %d: unknown slot key %q (sim, label, hex-ids, user-pin, pin-tries, peer-key, replace-keys, secret-keys, short-apdus)", n, k)
 		}
 	}
 	if err := sc.Err(); err != nil {

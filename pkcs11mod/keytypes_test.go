@@ -323,10 +323,12 @@ func rawVerify2(pub *ecdsa.PublicKey, digest, sig []byte) bool {
 
 // A steady-state C_Sign with the RSA key: three APDUs with short APDUs
 // (the 259-byte answer takes a GET RESPONSE), two on a card that
-// announces extended-length APDUs in its ATR.
+// announces extended-length APDUs in its ATR, three again on that card
+// with short-apdus: yes.
 func TestRSASignAPDUs(t *testing.T) {
-	for _, ext := range []bool{false, true} {
-		f := newFixtureWith(t, emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: ext})
+	for _, tc := range []struct{ ext, short bool }{{false, false}, {true, false}, {true, true}} {
+		ext := tc.ext && !tc.short
+		f := newFixtureWith(t, emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: tc.ext}, SlotConfig{SIM: "sim1", ShortAPDUs: tc.short})
 		h := f.session(t, false)
 		key := f.one(t, h, CKO_PRIVATE_KEY, "rsa-key")
 		m := Mechanism{Type: CKM_SHA256_RSA_PKCS}

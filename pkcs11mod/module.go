@@ -416,7 +416,7 @@ func (s *slot) tryOpen(force bool) {
 	t, err := open(ctx, s.cfg.SIM)
 	if err == nil {
 		var a *iotsafe.Applet
-		a, err = iotsafe.Open(ctx, t, &iotsafe.Options{Logger: log})
+		a, err = iotsafe.Open(ctx, t, &iotsafe.Options{Logger: log, ShortAPDUs: s.cfg.ShortAPDUs})
 		if err == nil {
 			s.applet = a
 			err = s.identify(ctx)

@@ -781,16 +781,17 @@ hex-ids = yes
 [slot]
 sim = pcsc:
 peer-key = 05
+short-apdus = yes
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Store != "/tmp/store" || len(cfg.Slots) != 2 || cfg.Slots[0].Label != "Meter SIM" || !cfg.Slots[0].HexIDs ||
-		cfg.Slots[1].SIM != "pcsc:" || cfg.Slots[1].PeerKey != "05" {
+		cfg.Slots[1].SIM != "pcsc:" || cfg.Slots[1].PeerKey != "05" || !cfg.Slots[1].ShortAPDUs || cfg.Slots[0].ShortAPDUs {
 		t.Fatalf("%+v", cfg)
 	}
 	for _, bad := range []string{"[slot]\nlabel = x\n", "bogus = 1\n", "[slot]\nsim = pcsc:\nhex-ids = maybe\n", "[other]\n",
-		"[slot]\nsim = pcsc:\npeer-key = 5\n", "[slot]\nsim = pcsc:\npeer-key = zz\n"} {
+		"[slot]\nsim = pcsc:\npeer-key = 5\n", "[slot]\nsim = pcsc:\npeer-key = zz\n", "[slot]\nsim = pcsc:\nshort-apdus = sometimes\n"} {
 		if _, err := ParseConfig([]byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
