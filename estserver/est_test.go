@@ -480,3 +480,27 @@ func TestProofOfPossession(t *testing.T) {
 		t.Fatalf("with proof of possession: %v", err)
 	}
 }
+
+// Policy.KeyType is what GET /csrattrs asks for, read back by the EST
+// client as RFC 7030 §4.5.2 encodes it: id-ecPublicKey with the named
+// curve (P-256 by default, brainpoolP256r1), or rsaEncryption with SHA-256.
+// An unknown key type keeps the server from passing Check.
+func TestCSRAttrsKeyType(t *testing.T) {
+	ctx := context.Background()
+	for kt, want := range map[string]func(est.CSRAttrs) bool{
+		"":                func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDP256) && a.Has(est.OIDECDSAWithSHA256) },
+		"p256":            func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDP256) },
+		"brainpoolP256r1": func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDBrainpoolP256r1) && a.Has(est.OIDECDSAWithSHA256) },
+		"rsa2048":         func(a est.CSRAttrs) bool { return a.Has(est.OIDRSAEncryption) && a.Has(est.OIDSHA256) && a.Curve() == nil },
+	} {
+		_, srv, roots := bootstrapServer(t, "attrs CA", estserver.Policy{KeyType: kt})
+		attrs, err := (&est.Client{Server: srv.URL, Roots: roots}).CSRAttrs(ctx)
+		if err != nil || !want(attrs) {
+			t.Errorf("KeyType %q: csrattrs %v, %v", kt, attrs, err)
+		}
+	}
+	s := &estserver.Server{Username: "u", Password: "p", Policy: estserver.Policy{KeyType: "secp384r1"}}
+	if err := s.Check(); err == nil || !strings.Contains(err.Error(), "secp384r1") {
+		t.Fatalf("Check with key type secp384r1: %v", err)
+	}
+}
