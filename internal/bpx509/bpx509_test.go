@@ -283,3 +283,52 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A second independent reader: Debian's python3-cryptography (OpenSSL
+// underneath, but its own X.509 and PKCS#10 parsing in Rust) loads the
+// request and the certificate this package writes, names the curve
+// brainpoolP256r1, finds the request's self-signature valid and the
+// certificate signed by the CA's key.
+func TestPythonCryptographyReadsWhatIsWritten(t *testing.T) {
+	py := "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import cryptography.x509").Run(); err != nil {
+		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
+			t.Fatalf("python3-cryptography is required (IOTSAFE_REQUIRE_TOOLS=1): %v", err)
+		}
+		t.Skip("python3-cryptography not installed")
+	}
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)
+	csrDER, err := CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "py-meter"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, caKey := testCA(t)
+	certDER, err := CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "py-meter"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"req.der": csrDER, "cert.der": certDER, "ca.der": ca.Raw} {
+		os.WriteFile(filepath.Join(dir, name), b, 0o600)
+	}
+	script := `
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+d = sys.argv[1] + "/"
+req = x509.load_der_x509_csr(open(d + "req.der", "rb").read())
+cert = x509.load_der_x509_certificate(open(d + "cert.der", "rb").read())
+ca = x509.load_der_x509_certificate(open(d + "ca.der", "rb").read())
+assert req.is_signature_valid, "request signature"
+assert req.public_key().curve.name == "brainpoolP256r1", req.public_key().curve.name
+assert cert.public_key().curve.name == "brainpoolP256r1"
+assert cert.public_key().public_numbers() == req.public_key().public_numbers()
+ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+print("ok", cert.subject.rfc4514_string())
+`
+	out, err := exec.Command(py, "-c", script, dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok CN=py-meter") {
+		t.Fatalf("python3-cryptography: %v\n%s", err, out)
+	}
+}
