@@ -4,12 +4,15 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -284,15 +287,39 @@ func (a *AdminSession) Abort() error {
 	return nil
 }
 
-// PutPublicKey creates or replaces a public key object the device may read
-// and verify with but not update (no update access): a key the device's
-// software cannot be made to replace, such as a firmware vendor's.
+// PutPublicKey creates or replaces a P-256 public key object the device
+// may read and verify with but not update (no update access): a key the
+// device's software cannot be made to replace, such as a firmware
+// vendor's. PutPublicKeyOf does the same for every key type.
 func (a *AdminSession) PutPublicKey(id []byte, label string, point []byte) error {
 	if !pointOnP256(point) {
 		return fmt.Errorf("emulator: the public key must be an uncompressed P-256 point")
 	}
+	pub, err := keys.ECPublic(spec.KeyKindP256, point)
+	if err != nil {
+		return err
+	}
+	return a.PutPublicKeyOf(id, label, pub)
+}
+
+// PutPublicKeyOf is PutPublicKey for a key of any IoT SAFE type: P-256 or
+// brainpoolP256r1 (*ecdsa.PublicKey, ECDSA) or RSA-2048 (*rsa.PublicKey,
+// PKCS#1 v1.5 and PSS), with SHA-256, SHA-384 and SHA-512.
+func (a *AdminSession) PutPublicKeyOf(id []byte, label string, pub crypto.PublicKey) error {
+	var keyType, algs byte
+	var value hexBytes
+	switch k := keys.KindOf(pub); k {
+	case spec.KeyKindP256, spec.KeyKindBrainpoolP256:
+		keyType, algs, value = spec.KeyTypeP256Persistent, spec.SigECDSA, keys.ECPoint(pub.(*ecdsa.PublicKey))
+		if k == spec.KeyKindBrainpoolP256 {
+			keyType = spec.KeyTypeBrainpoolPersistent
+		}
+	case spec.KeyKindRSA2048:
+		keyType, algs, value = spec.KeyTypeRSA2048, spec.SigRSAPKCS1|spec.SigRSAPSS, x509.MarshalPKCS1PublicKey(pub.(*rsa.PublicKey))
+	default:
+		return fmt.Errorf("emulator: a public key must be P-256, brainpoolP256r1 or RSA-2048, not %T", pub)
+	}
 	id = append([]byte(nil), id...)
-	point = append([]byte(nil), point...)
 	return a.mark(spec.KindPublicKey, id, func(st *state) error {
 		o := st.find(spec.KindPublicKey, id)
 		if o == nil {
@@ -302,8 +329,8 @@ func (a *AdminSession) PutPublicKey(id []byte, label string, point []byte) error
 			o = &object{Kind: spec.KindPublicKey, ID: id}
 			st.Objects = append(st.Objects, o)
 		}
-		o.Label, o.Value, o.State, o.Access = label, point, spec.StateActivated, spec.AccessRead
-		o.KeyType, o.Funcs, o.SigAlgs = spec.KeyTypeP256Persistent, spec.FuncSignature, spec.SigECDSA
+		o.Label, o.Value, o.State, o.Access = label, value, spec.StateActivated, spec.AccessRead
+		o.KeyType, o.Funcs, o.SigAlgs = keyType, spec.FuncSignature, algs
 		o.HashAlgs = spec.HashSHA256 | spec.HashSHA384 | spec.HashSHA512
 		return nil
 	})

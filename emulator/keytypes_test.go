@@ -8,12 +8,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math/big"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
 // chained sends cmd and follows 61xx with GET RESPONSE on channel 1, as
@@ -144,13 +144,9 @@ func TestExtendedLength(t *testing.T) {
 			if got := apdu.ExtendedLengthInATR(c.ATR()); got != tc.takes {
 				t.Fatalf("ATR %X says extended %v", c.ATR(), got)
 			}
-			if p, err := exec.LookPath("ATR_analysis"); err == nil {
-				out, _ := exec.Command(p, fmt.Sprintf("% X", c.ATR())).CombinedOutput()
-				if strings.Contains(string(out), "Extended Lc and Le fields") != tc.takes || !strings.Contains(string(out), "(correct checksum)") {
-					t.Fatalf("ATR_analysis:\n%s", out)
-				}
-			} else if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-				t.Fatal("ATR_analysis (pcsc-tools) is required (IOTSAFE_REQUIRE_TOOLS=1)")
+			out, _ := exec.Command(testtool.Need(t, "ATR_analysis"), fmt.Sprintf("% X", c.ATR())).CombinedOutput()
+			if strings.Contains(string(out), "Extended Lc and Le fields") != tc.takes || !strings.Contains(string(out), "(correct checksum)") {
+				t.Fatalf("ATR_analysis (pcsc-tools):\n%s", out)
 			}
 			expectSW(t, c, "0070000001", apdu.SWSuccess)
 			expectSW(t, c, "01A4040007A0000005590010", apdu.SWSuccess)

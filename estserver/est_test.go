@@ -488,10 +488,14 @@ func TestProofOfPossession(t *testing.T) {
 func TestCSRAttrsKeyType(t *testing.T) {
 	ctx := context.Background()
 	for kt, want := range map[string]func(est.CSRAttrs) bool{
-		"":                func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDP256) && a.Has(est.OIDECDSAWithSHA256) },
-		"p256":            func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDP256) },
-		"brainpoolP256r1": func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDBrainpoolP256r1) && a.Has(est.OIDECDSAWithSHA256) },
-		"rsa2048":         func(a est.CSRAttrs) bool { return a.Has(est.OIDRSAEncryption) && a.Has(est.OIDSHA256) && a.Curve() == nil },
+		"":     func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDP256) && a.Has(est.OIDECDSAWithSHA256) },
+		"p256": func(a est.CSRAttrs) bool { return a.Curve().Equal(est.OIDP256) },
+		"brainpoolP256r1": func(a est.CSRAttrs) bool {
+			return a.Curve().Equal(est.OIDBrainpoolP256r1) && a.Has(est.OIDECDSAWithSHA256)
+		},
+		"rsa2048": func(a est.CSRAttrs) bool {
+			return a.Has(est.OIDRSAEncryption) && a.Has(est.OIDSHA256) && a.Curve() == nil
+		},
 	} {
 		_, srv, roots := bootstrapServer(t, "attrs CA", estserver.Policy{KeyType: kt})
 		attrs, err := (&est.Client{Server: srv.URL, Roots: roots}).CSRAttrs(ctx)

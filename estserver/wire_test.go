@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 )
 
@@ -22,12 +23,7 @@ import (
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-				t.Fatalf("%s is required (IOTSAFE_REQUIRE_TOOLS=1)", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
+		testtool.Need(t, tool)
 	}
 }
 

@@ -10,9 +10,12 @@
 //     then "verify" it). The peer-key slot that every ECDH writes, a key pair
 //     of the device, or any writable slot is refused with the reason.
 //   - The verdict needs two independent yeses: the card's Verify Signature
-//     and an ECDSA check in software with the public key read from the card.
-//     A link that loses or fabricates one answer cannot turn a mismatch into
-//     a match.
+//     and a check in software with the public key read from the card
+//     (ECDSA for a P-256 or brainpoolP256r1 key; for an RSA-2048 key
+//     RSASSA-PKCS1-v1_5 or RSASSA-PSS with a salt as long as the hash, the
+//     scheme the software check finds being the one the card is asked to
+//     check). A link that loses or fabricates one answer cannot turn a
+//     mismatch into a match.
 //   - The program is resolved once, read once, hashed from those bytes, and
 //     those same bytes run: Run copies them into a sealed memory file and
 //     executes that, never the path again, so replacing the file after the
@@ -22,8 +25,9 @@ package imageverify
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -48,13 +52,14 @@ var ErrRefused = errors.New("imageverify: the signature does not verify with the
 const MaxImage = 256 << 20
 
 // Anchor checks that ref names a public key the device cannot replace and
-// returns it, read from the card.
-func Anchor(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (*ecdsa.PublicKey, error) {
+// returns it, read from the card: an *ecdsa.PublicKey (P-256 or
+// brainpoolP256r1) or an *rsa.PublicKey (RSA-2048).
+func Anchor(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (crypto.PublicKey, error) {
 	obj, err := a.Find(ctx, spec.KindPublicKey, ref)
 	if err != nil {
 		return nil, err
 	}
-	refuse := func(why string) (*ecdsa.PublicKey, error) {
+	refuse := func(why string) (crypto.PublicKey, error) {
 		return nil, fmt.Errorf("%w: public key %s %s", ErrNotAnchor, obj, why)
 	}
 	if obj.Access&spec.AccessUpdate != 0 {
@@ -78,11 +83,7 @@ func Anchor(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (*ecdsa.Pub
 			return refuse("shares its label with a private key of the device")
 		}
 	}
-	point, err := a.ReadPublicKey(ctx, obj.Ref())
-	if err != nil {
-		return nil, err
-	}
-	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	pub, err := a.PublicKey(ctx, obj.Ref())
 	if err != nil {
 		return nil, fmt.Errorf("imageverify: public key %s: %w", obj, err)
 	}
@@ -90,24 +91,47 @@ func Anchor(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (*ecdsa.Pub
 }
 
 // Verify accepts digest (SHA-256) only when the card's Verify Signature with
-// the anchor ref and an ECDSA check in software with the anchor's public
-// key both accept sig (DER or raw r||s). It returns ErrRefused (wrapped) on
-// a mismatch, ErrNotAnchor when ref is no anchor, and any other error as it
-// came.
+// the anchor ref and a check in software with the anchor's public key both
+// accept sig: for an EC key an ECDSA signature (DER or raw r||s); for an
+// RSA-2048 key the 256-byte RSASSA-PKCS1-v1_5 or RSASSA-PSS signature (what
+// `openssl dgst -sha256 -sign` writes; PSS with a 32-byte salt, the only
+// salt IoT SAFE cards use). It returns ErrRefused (wrapped) on a mismatch,
+// ErrNotAnchor when ref is no anchor, and any other error as it came.
 func Verify(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, digest, sig []byte) error {
 	if len(digest) != sha256.Size {
 		return fmt.Errorf("imageverify: digest of %d bytes (want SHA-256)", len(digest))
-	}
-	raw, der, err := signatureForms(sig)
-	if err != nil {
-		return err
 	}
 	pub, err := Anchor(ctx, a, ref)
 	if err != nil {
 		return err
 	}
-	soft := ecdsa.VerifyASN1(pub, digest, der)
-	card := a.Verify(ctx, ref, iotsafe.HashSHA256, digest, raw)
+	var soft bool
+	var card error
+	switch pub := pub.(type) {
+	case *ecdsa.PublicKey:
+		raw, der, err := signatureForms(sig)
+		if err != nil {
+			return err
+		}
+		soft = ecdsa.VerifyASN1(pub, digest, der)
+		card = a.Verify(ctx, ref, iotsafe.HashSHA256, digest, raw)
+	case *rsa.PublicKey:
+		if len(sig) != pub.Size() {
+			return fmt.Errorf("imageverify: an RSA-%d signature is %d bytes, not %d", pub.N.BitLen(), pub.Size(), len(sig))
+		}
+		alg := iotsafe.SigRSAPKCS1
+		soft = rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
+		if !soft && rsa.VerifyPSS(pub, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil {
+			alg, soft = iotsafe.SigRSAPSS, true
+		}
+		if !soft {
+			// Neither scheme: no card answer could make it acceptable.
+			return fmt.Errorf("%w (the software check with the card's public key said no, PKCS#1 v1.5 and PSS)", ErrRefused)
+		}
+		card = a.VerifyWith(ctx, ref, alg, iotsafe.HashSHA256, digest, sig)
+	default:
+		return fmt.Errorf("imageverify: public key of type %T", pub)
+	}
 	switch {
 	case errors.Is(card, iotsafe.ErrSignatureMismatch):
 		return fmt.Errorf("%w (the card said no)", ErrRefused)

@@ -31,6 +31,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/operator"
 	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 	"github.com/go-iotsafe/iotsafe/provision"
@@ -522,20 +523,17 @@ func TestProvisionBrainpoolKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if openssl, err := exec.LookPath("openssl"); err == nil {
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600)
-		os.WriteFile(filepath.Join(dir, "dev.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-		out, err := exec.Command(openssl, "verify", "-CAfile", filepath.Join(dir, "ca.pem"), "-purpose", "sslclient", filepath.Join(dir, "dev.pem")).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), ": OK") {
-			t.Fatalf("openssl verify of the SIM's certificate: %v\n%s", err, out)
-		}
-		out, _ = exec.Command(openssl, "x509", "-in", filepath.Join(dir, "dev.pem"), "-noout", "-text").CombinedOutput()
-		if !strings.Contains(string(out), "brainpoolP256r1") {
-			t.Fatalf("openssl reads another key:\n%s", out)
-		}
-	} else if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-		t.Fatal("openssl is required (IOTSAFE_REQUIRE_TOOLS=1)")
+	openssl := testtool.Need(t, "openssl")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600)
+	os.WriteFile(filepath.Join(dir, "dev.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	out, err := exec.Command(openssl, "verify", "-CAfile", filepath.Join(dir, "ca.pem"), "-purpose", "sslclient", filepath.Join(dir, "dev.pem")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		t.Fatalf("openssl verify of the SIM's certificate: %v\n%s", err, out)
+	}
+	out, _ = exec.Command(openssl, "x509", "-in", filepath.Join(dir, "dev.pem"), "-noout", "-text").CombinedOutput()
+	if !strings.Contains(string(out), "brainpoolP256r1") {
+		t.Fatalf("openssl reads another key:\n%s", out)
 	}
 	// The credential signs: a signature by the SIM key verifies with the
 	// certified key.

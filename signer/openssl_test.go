@@ -17,22 +17,12 @@ import (
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/signer"
 )
 
-// requireTool finds a program, skipping the test when it is missing unless
-// IOTSAFE_REQUIRE_TOOLS=1 (CI), where a missing tool fails.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (IOTSAFE_REQUIRE_TOOLS=1) but not installed", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+// requireTool finds a program (testtool.Need).
+func requireTool(t *testing.T, name string) string { t.Helper(); return testtool.Need(t, name) }
 
 func freePort(t *testing.T) string {
 	t.Helper()

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,6 +13,8 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/imageverify"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
+	"github.com/go-iotsafe/iotsafe/spec"
 )
 
 func newVerifyImageCmd(g *globals) *cobra.Command {
@@ -25,8 +24,10 @@ func newVerifyImageCmd(g *globals) *cobra.Command {
 		Use:   "verify-image IMAGE",
 		Short: "Check a software image's detached signature with a SIM-held public key, on the card and in software (exit 2 on mismatch)",
 		Long: "Hashes IMAGE with SHA-256 and accepts it only when the card's Verify Signature with its public key " +
-			"object and an ECDSA check in software with that key, read from the card, both accept the detached DER " +
-			"(or raw r||s) signature. The key must be one the device cannot replace (no update access, not " +
+			"object and a check in software with that key, read from the card, both accept the detached signature: " +
+			"ECDSA (DER or raw r||s) for a P-256 or brainpoolP256r1 key; for an RSA-2048 key the 256-byte " +
+			"RSASSA-PKCS1-v1_5 or RSASSA-PSS (salt 32) signature, as `openssl dgst -sha256 -sign` writes it. " +
+			"The key must be one the device cannot replace (no update access, not " +
 			"generated on the card, no private key of the same ID): others are refused. Exits 0 when the " +
 			"signature matches, 2 when it does not, 1 on any other error.\n\n" +
 			"`verify-image IMG && exec IMG` checks one file and runs another if IMG is replaced in between: " +
@@ -44,7 +45,7 @@ func newVerifyImageCmd(g *globals) *cobra.Command {
 		},
 	}
 	key.register(cmd, "key", "public key", "")
-	cmd.Flags().StringVar(&sigPath, "sig", "", "detached signature (DER or raw r||s)")
+	cmd.Flags().StringVar(&sigPath, "sig", "", "detached signature (ECDSA: DER or raw r||s; RSA: 256 bytes)")
 	_ = cmd.MarkFlagRequired("sig")
 	return cmd
 }
@@ -79,7 +80,7 @@ func newRunImageCmd(g *globals) *cobra.Command {
 		},
 	}
 	key.register(cmd, "key", "public key", "")
-	cmd.Flags().StringVar(&sigPath, "sig", "", "detached signature (DER or raw r||s)")
+	cmd.Flags().StringVar(&sigPath, "sig", "", "detached signature (ECDSA: DER or raw r||s; RSA: 256 bytes)")
 	_ = cmd.MarkFlagRequired("sig")
 	cmd.Flags().SetInterspersed(false)
 	return cmd
@@ -116,7 +117,7 @@ func newAdminPutPublicKeyCmd(withAdmin func(fn func(a *emulator.AdminSession) er
 	var id, label, in string
 	cmd := &cobra.Command{
 		Use:   "put-public-key",
-		Short: "Put a read-only public key (e.g. a firmware vendor's) on the SIM",
+		Short: "Put a read-only public key (e.g. a firmware vendor's: P-256, brainpoolP256r1 or RSA-2048) on the SIM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			kid, err := parseID(id)
@@ -131,19 +132,14 @@ func newAdminPutPublicKeyCmd(withAdmin func(fn func(a *emulator.AdminSession) er
 			if blk == nil {
 				return errors.New("the input holds no PEM public key")
 			}
-			pk, err := x509.ParsePKIXPublicKey(blk.Bytes)
+			pk, err := keys.ParsePKIX(blk.Bytes)
 			if err != nil {
 				return err
 			}
-			ec, ok := pk.(*ecdsa.PublicKey)
-			if !ok || ec.Curve != elliptic.P256() {
-				return errors.New("the public key must be EC P-256")
+			if keys.KindOf(pk) == spec.KeyKindUnknown {
+				return errors.New("the public key must be EC P-256, EC brainpoolP256r1 or RSA-2048")
 			}
-			point, err := ec.Bytes()
-			if err != nil {
-				return err
-			}
-			return withAdmin(func(a *emulator.AdminSession) error { return a.PutPublicKey(kid, label, point) })
+			return withAdmin(func(a *emulator.AdminSession) error { return a.PutPublicKeyOf(kid, label, pk) })
 		},
 	}
 	cmd.Flags().StringVar(&id, "id", "", "public key ID (hex)")

@@ -25,6 +25,7 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 	"github.com/go-iotsafe/iotsafe/internal/bpx509"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 )
 
@@ -207,6 +208,73 @@ func TestVerifyImage(t *testing.T) {
 	}
 }
 
+// Vendor keys of the other IoT SAFE types, made and used by OpenSSL (the
+// peer a vendor signs with): an RSA-2048 key signing PKCS#1 v1.5 and PSS
+// (salt 32) and a brainpoolP256r1 key signing ECDSA, each put on the SIM
+// read-only; verify-image accepts OpenSSL's signature of the image and
+// refuses it for a changed image (exit 2), a PSS signature with another
+// salt, and a signature by another key of the same type.
+func TestVerifyImageKeyTypes(t *testing.T) {
+	openssl := testtool.Need(t, "openssl")
+	dir := t.TempDir()
+	ossl := func(args ...string) {
+		t.Helper()
+		c := exec.Command(openssl, args...)
+		c.Dir = dir
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	state := filepath.Join(dir, "sim.json")
+	sim := "--sim=emulator:" + state
+	mustRun(t, "emulator", "init", "--state", state)
+	img := filepath.Join(dir, "app.bin")
+	os.WriteFile(img, bytes.Repeat([]byte{0x7F, 'E', 'L', 'F'}, 5000), 0o755)
+	ossl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.key")
+	ossl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "other-rsa.key")
+	ossl("ecparam", "-name", "brainpoolP256r1", "-genkey", "-noout", "-out", "bp.key")
+	ossl("ecparam", "-name", "brainpoolP256r1", "-genkey", "-noout", "-out", "other-bp.key")
+	for _, k := range []string{"rsa", "bp"} {
+		ossl("pkey", "-in", k+".key", "-pubout", "-out", k+".pub")
+	}
+	mustRun(t, "emulator", "admin", "--state", state, "put-public-key", "--id", "31", "--label", "vendor-rsa", "--in", filepath.Join(dir, "rsa.pub"))
+	mustRun(t, "emulator", "admin", "--state", state, "put-public-key", "--id", "32", "--label", "vendor-bp", "--in", filepath.Join(dir, "bp.pub"))
+	ossl("dgst", "-sha256", "-sign", "rsa.key", "-out", "rsa.sig", "app.bin")
+	ossl("dgst", "-sha256", "-sign", "rsa.key", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-out", "pss.sig", "app.bin")
+	ossl("dgst", "-sha256", "-sign", "rsa.key", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:20", "-out", "pss20.sig", "app.bin")
+	ossl("dgst", "-sha256", "-sign", "other-rsa.key", "-out", "other-rsa.sig", "app.bin")
+	ossl("dgst", "-sha256", "-sign", "bp.key", "-out", "bp.sig", "app.bin")
+	ossl("dgst", "-sha256", "-sign", "other-bp.key", "-out", "other-bp.sig", "app.bin")
+	for _, ok := range []struct{ key, sig string }{{"31", "rsa.sig"}, {"31", "pss.sig"}, {"32", "bp.sig"}} {
+		if out := mustRun(t, sim, "verify-image", "--key", ok.key, "--sig", filepath.Join(dir, ok.sig), img); !strings.Contains(out, "signature OK") {
+			t.Fatalf("verify-image --key %s --sig %s printed %q", ok.key, ok.sig, out)
+		}
+	}
+	refused := func(key, sig, image string) {
+		t.Helper()
+		_, err := run(t, sim, "verify-image", "--key", key, "--sig", filepath.Join(dir, sig), image)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Fatalf("verify-image --key %s --sig %s %s: %v (want exit 2)", key, sig, image, err)
+		}
+	}
+	refused("31", "pss20.sig", img)
+	refused("31", "other-rsa.sig", img)
+	refused("32", "other-bp.sig", img)
+	changed := filepath.Join(dir, "changed.bin")
+	data, _ := os.ReadFile(img)
+	data[100] ^= 1
+	os.WriteFile(changed, data, 0o755)
+	for _, c := range []struct{ key, sig string }{{"31", "rsa.sig"}, {"31", "pss.sig"}, {"32", "bp.sig"}} {
+		refused(c.key, c.sig, changed)
+	}
+	// An RSA signature of the wrong size is an error (exit 1), not a verdict.
+	os.WriteFile(filepath.Join(dir, "short.sig"), make([]byte, 255), 0o644)
+	if _, err := run(t, sim, "verify-image", "--key", "31", "--sig", filepath.Join(dir, "short.sig"), img); err == nil || strings.Contains(err.Error(), "refusing") {
+		t.Fatalf("255-byte RSA signature: %v", err)
+	}
+}
+
 func TestProvisionCommand(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "sim.json")
@@ -370,10 +438,7 @@ func TestSignOverModem(t *testing.T) {
 // inserted with `emulator serve --vpcd` into the second virtual reader.
 func TestSignOverPCSC(t *testing.T) {
 	if _, err := exec.LookPath("pcsc_scan"); err != nil || exec.Command("pgrep", "-x", "pcscd").Run() != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatal("pcscd is required (IOTSAFE_REQUIRE_TOOLS=1) but not running")
-		}
-		t.Skip("pcscd not running")
+		testtool.Missing(t, "pcsc_scan is not installed or pcscd is not running")
 	}
 	dir := t.TempDir()
 	state := filepath.Join(dir, "sim.json")

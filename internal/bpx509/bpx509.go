@@ -43,11 +43,6 @@ import (
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
-var (
-	oidECPublicKey     = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
-	oidBrainpoolP256r1 = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 7}
-)
-
 // IsBrainpool reports whether pub is a brainpoolP256r1 key.
 func IsBrainpool(pub crypto.PublicKey) bool {
 	return keys.KindOf(pub) == spec.KeyKindBrainpoolP256
@@ -290,25 +285,14 @@ func ParseCertificates(der []byte) ([]*x509.Certificate, error) {
 // brainpoolP256r1 one (ok), with an error when its point is not a valid
 // point of that curve.
 func brainpoolKey(der []byte) (pub *ecdsa.PublicKey, ok bool, err error) {
-	var s struct {
-		Algorithm pkix.AlgorithmIdentifier
-		PublicKey asn1.BitString
+	k, err := keys.ParsePKIX(der)
+	if bp, isEC := k.(*ecdsa.PublicKey); err == nil && isEC && IsBrainpool(bp) {
+		return bp, true, nil
 	}
-	if rest, err := asn1.Unmarshal(der, &s); err != nil || len(rest) > 0 || !s.Algorithm.Algorithm.Equal(oidECPublicKey) {
-		return nil, false, nil
-	}
-	var curve asn1.ObjectIdentifier
-	if rest, err := asn1.Unmarshal(s.Algorithm.Parameters.FullBytes, &curve); err != nil || len(rest) > 0 || !curve.Equal(oidBrainpoolP256r1) {
-		return nil, false, nil
-	}
-	if s.PublicKey.BitLength != 8*len(s.PublicKey.Bytes) {
-		return nil, true, errors.New("x509: brainpoolP256r1 public key is not a whole number of bytes")
-	}
-	pub, err = keys.ECPublic(spec.KeyKindBrainpoolP256, s.PublicKey.Bytes)
-	if err != nil {
+	if errors.Is(err, keys.ErrKey) {
 		return nil, true, fmt.Errorf("x509: brainpoolP256r1 public key: %w", err)
 	}
-	return pub, true, nil
+	return nil, false, nil
 }
 
 // standInSPKI is a P-256 SubjectPublicKeyInfo put in place of a brainpool

@@ -18,21 +18,11 @@ import (
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/keys"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
-// openssl finds the openssl program: a skip without it, a failure under
-// IOTSAFE_REQUIRE_TOOLS=1 (CI).
-func openssl(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatal("openssl is required (IOTSAFE_REQUIRE_TOOLS=1) but not installed")
-		}
-		t.Skip("openssl not installed")
-	}
-	return p
-}
+// openssl finds the openssl program (testtool.Need).
+func openssl(t *testing.T) string { t.Helper(); return testtool.Need(t, "openssl") }
 
 func run(t *testing.T, dir string, args ...string) string {
 	t.Helper()
@@ -292,10 +282,7 @@ func FuzzParse(f *testing.F) {
 func TestPythonCryptographyReadsWhatIsWritten(t *testing.T) {
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import cryptography.x509").Run(); err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("python3-cryptography is required (IOTSAFE_REQUIRE_TOOLS=1): %v", err)
-		}
-		t.Skip("python3-cryptography not installed")
+		testtool.Missing(t, "python3-cryptography is not installed: "+err.Error())
 	}
 	dir := t.TempDir()
 	key, _ := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
 // The request carries the challengePassword in the RFC 2985 form: OpenSSL,
@@ -32,12 +34,7 @@ func TestChallengePasswordAsOpenSSLReadsIt(t *testing.T) {
 	if _, ok := ChallengePassword(mustParse(t, der)); ok {
 		t.Fatal("a request without one has a challengePassword")
 	}
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatal("openssl is required")
-		}
-		t.Skip("openssl not installed")
-	}
+	testtool.Need(t, "openssl")
 	f := filepath.Join(t.TempDir(), "req.der")
 	os.WriteFile(f, out, 0o600)
 	o, err := exec.Command("openssl", "req", "-inform", "DER", "-in", f, "-noout", "-text", "-verify").CombinedOutput()

@@ -178,6 +178,46 @@ func ECPoint(k *ecdsa.PublicKey) []byte {
 // oidBrainpoolP256r1 is 1.3.36.3.3.2.8.1.1.7 (RFC 5639).
 var oidBrainpoolP256r1 = asn1.ObjectIdentifier{1, 3, 36, 3, 3, 2, 8, 1, 1, 7}
 
+// ParsePKIX parses a DER SubjectPublicKeyInfo of any IoT SAFE key type:
+// crypto/x509 parses P-256 and RSA keys (and the others it knows); a
+// brainpoolP256r1 key (id-ecPublicKey with the named curve, RFC 5480) is
+// parsed here, its point checked to be on the curve (ErrKey otherwise).
+func ParsePKIX(der []byte) (crypto.PublicKey, error) {
+	pub, ok, err := parseBrainpoolPKIX(der)
+	if ok {
+		return pub, err
+	}
+	return x509.ParsePKIXPublicKey(der)
+}
+
+// parseBrainpoolPKIX returns the key of a SubjectPublicKeyInfo when it
+// names brainpoolP256r1 (ok), with an error when its point is not a valid
+// point of that curve.
+func parseBrainpoolPKIX(der []byte) (pub *ecdsa.PublicKey, ok bool, err error) {
+	var s struct {
+		Algorithm struct {
+			OID    asn1.ObjectIdentifier
+			Params asn1.RawValue `asn1:"optional"`
+		}
+		PublicKey asn1.BitString
+	}
+	if rest, err := asn1.Unmarshal(der, &s); err != nil || len(rest) > 0 || !s.Algorithm.OID.Equal(oidECPublicKey) {
+		return nil, false, nil
+	}
+	var curve asn1.ObjectIdentifier
+	if rest, err := asn1.Unmarshal(s.Algorithm.Params.FullBytes, &curve); err != nil || len(rest) > 0 || !curve.Equal(oidBrainpoolP256r1) {
+		return nil, false, nil
+	}
+	if s.PublicKey.BitLength != 8*len(s.PublicKey.Bytes) {
+		return nil, true, fmt.Errorf("%w: brainpoolP256r1 public key is not a whole number of bytes", ErrKey)
+	}
+	pub, err = ECPublic(spec.KeyKindBrainpoolP256, s.PublicKey.Bytes)
+	return pub, true, err
+}
+
+// oidECPublicKey is id-ecPublicKey (RFC 5480).
+var oidECPublicKey = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+
 // MarshalPKIX returns the DER SubjectPublicKeyInfo of a public key of any
 // IoT SAFE type. crypto/x509 encodes P-256 and RSA keys; a brainpool key is
 // encoded here (RFC 5480: id-ecPublicKey with the named curve).
@@ -195,6 +235,6 @@ func MarshalPKIX(pub crypto.PublicKey) ([]byte, error) {
 	return asn1.Marshal(struct {
 		Algo algo
 		Key  asn1.BitString
-	}{algo{asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, asn1.RawValue{FullBytes: curve}},
+	}{algo{oidECPublicKey, asn1.RawValue{FullBytes: curve}},
 		asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
 }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -86,5 +87,32 @@ func TestRSAPublic(t *testing.T) {
 		if _, err := RSAPublic(c[0], c[1]); !errors.Is(err, ErrKey) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// ParsePKIX round-trips MarshalPKIX for every IoT SAFE key type, and a
+// brainpool SubjectPublicKeyInfo with its point moved off the curve is
+// ErrKey (crypto/x509 would only say the curve is unsupported).
+func TestParsePKIX(t *testing.T) {
+	bp, _ := ecdsa.GenerateKey(BrainpoolP256r1(), rand.Reader)
+	nist, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	r, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for _, pub := range []interface{ Equal(x crypto.PublicKey) bool }{&bp.PublicKey, &nist.PublicKey, &r.PublicKey} {
+		der, err := MarshalPKIX(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParsePKIX(der)
+		if err != nil || !pub.Equal(back) {
+			t.Fatalf("%T: %v", pub, err)
+		}
+	}
+	der, _ := MarshalPKIX(&bp.PublicKey)
+	der[len(der)-1] ^= 1
+	if _, err := ParsePKIX(der); !errors.Is(err, ErrKey) {
+		t.Fatalf("brainpool point off the curve: %v", err)
+	}
+	if _, err := ParsePKIX([]byte{0x30, 0x00}); err == nil {
+		t.Fatal("empty SEQUENCE parsed")
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
 // The attack of the security review: a server (or anything that answers in
@@ -137,13 +139,7 @@ func TestCSRAttrsFromLibest(t *testing.T) {
 // refuses it (crypto/x509 knows no brainpool curve); the answer still
 // yields the certificate, with OpenSSL's key. Hostile variants are errors.
 func TestCertsOnlyBrainpoolFromOpenSSL(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatal("openssl is required (IOTSAFE_REQUIRE_TOOLS=1)")
-		}
-		t.Skip("openssl not installed")
-	}
+	openssl := testtool.Need(t, "openssl")
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"ecparam", "-name", "brainpoolP256r1", "-genkey", "-noout", "-out", "key.pem"},

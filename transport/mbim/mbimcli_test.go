@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -17,24 +16,14 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/internal/proxytest"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
 )
 
-// requireTool finds a program, skipping the test when it is missing unless
-// IOTSAFE_REQUIRE_TOOLS=1 (make test), where a missing tool fails.
-func requireTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatalf("%s is required (IOTSAFE_REQUIRE_TOOLS=1) but not installed", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+// requireTool finds a program (testtool.Need).
+func requireTool(t *testing.T, name string) string { t.Helper(); return testtool.Need(t, name) }
 
 func mbimcli(t *testing.T, bin string, args ...string) string {
 	t.Helper()

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/go-iotsafe/iotsafe/emulator/qmidev"
 	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
 	"github.com/go-iotsafe/iotsafe/internal/proxytest"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/qmi"
@@ -147,13 +147,7 @@ func TestFaults(t *testing.T) {
 // command allocates a UIM client first and releases it at exit), the
 // version list, and the UIM card status.
 func TestQmicli(t *testing.T) {
-	bin, err := exec.LookPath("qmicli")
-	if err != nil {
-		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
-			t.Fatal("qmicli is required (IOTSAFE_REQUIRE_TOOLS=1) but not installed")
-		}
-		t.Skip("qmicli not installed")
-	}
+	bin := testtool.Need(t, "qmicli")
 	r := newRig(t, emulator.Options{})
 	run := func(args ...string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
