@@ -403,6 +403,7 @@ func TestSessionPublicKeysOfEveryType(t *testing.T) {
 	}{
 		"RSA-1024":             {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_RSA)}, {CKA_MODULUS, small.N.Bytes()}, {CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}}}, CKR_ATTRIBUTE_VALUE_INVALID},
 		"even exponent":        {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_RSA)}, {CKA_MODULUS, rsaPub.N.Bytes()}, {CKA_PUBLIC_EXPONENT, []byte{1, 0, 0}}}, CKR_ATTRIBUTE_VALUE_INVALID},
+		"no key type":          {[]Attribute{{CKA_MODULUS, rsaPub.N.Bytes()}, {CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}}}, CKR_TEMPLATE_INCOMPLETE},
 		"RSA without exponent": {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_RSA)}, {CKA_MODULUS, rsaPub.N.Bytes()}}, CKR_TEMPLATE_INCOMPLETE},
 		"EC without point":     {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_EC)}, {CKA_EC_PARAMS, oidP256}}, CKR_TEMPLATE_INCOMPLETE},
 		"P-384":                {[]Attribute{{CKA_KEY_TYPE, ulong(CKK_EC)}, {CKA_EC_PARAMS, p384}, {CKA_EC_POINT, der}}, CKR_CURVE_NOT_SUPPORTED},

@@ -637,7 +637,9 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 		}
 		o := &object{class: class, attrs: at, owner: ss.handle}
 		has := func(t uint) bool { _, ok := at[t]; return ok }
-		switch ckk, _ := getUlong(at[CKA_KEY_TYPE]); {
+		switch ckk, ok := getUlong(at[CKA_KEY_TYPE]); {
+		case !ok:
+			return 0, CKR_TEMPLATE_INCOMPLETE // CKK_RSA is 0: no default
 		case ckk == CKK_EC && !(has(CKA_EC_PARAMS) && has(CKA_EC_POINT)),
 			ckk == CKK_RSA && !(has(CKA_MODULUS) && has(CKA_PUBLIC_EXPONENT)):
 			return 0, CKR_TEMPLATE_INCOMPLETE
