@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
 // The CLI with RSA-2048 and brainpoolP256r1 keys: pubkey, sign (PKCS#1
@@ -91,4 +93,51 @@ func TestCLIKeyTypes(t *testing.T) {
 		t.Fatalf("openssl rejects the brainpool signature: %v\n%s", err, o)
 	}
 	mustRun(t, sim, "verify", "--key", "08", "--in", msg, "--sig", sig)
+}
+
+// `iotsafe csr` for each key type of the key-types SIM, read by OpenSSL:
+// the self-signature verifies, the key is the one `pubkey` prints, the
+// subject and SANs are those asked for, an RSA request with --pss is
+// signed RSASSA-PSS; a request naming nobody and --pss with an EC key are
+// refused.
+func TestCSRCommand(t *testing.T) {
+	openssl := testtool.Need(t, "openssl")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	sim := "--sim=emulator:" + state
+	mustRun(t, "emulator", "init", "--state", state, "--profile", "gsma-keytypes")
+	for _, tc := range []struct {
+		key, want string
+		pss       bool
+	}{
+		{"01", "ecdsa-with-SHA256", false},
+		{"07", "sha256WithRSAEncryption", false},
+		{"07", "rsassaPss", true},
+		{"08", "brainpoolP256r1", false},
+	} {
+		req := filepath.Join(dir, "req-"+tc.key+".pem")
+		args := []string{sim, "csr", "--key", tc.key, "--cn", "meter-" + tc.key, "--org", "Fleet", "--dns", "meter-" + tc.key + ".devices.example",
+			"--uri", "spiffe://fleet/meter-" + tc.key, "--out", req}
+		if tc.pss {
+			args = append(args, "--pss")
+		}
+		mustRun(t, args...)
+		out, err := exec.Command(openssl, "req", "-in", req, "-verify", "-noout", "-text").CombinedOutput()
+		text := string(out)
+		for _, w := range []string{"verify OK", tc.want, "CN = meter-" + tc.key, "O = Fleet", "DNS:meter-" + tc.key + ".devices.example", "URI:spiffe://fleet/meter-" + tc.key} {
+			if err != nil || !strings.Contains(text, w) {
+				t.Fatalf("key %s: openssl req -verify -text lacks %q (%v):\n%s", tc.key, w, err, text)
+			}
+		}
+		got, _ := exec.Command(openssl, "req", "-in", req, "-noout", "-pubkey").Output()
+		if want := mustRun(t, sim, "pubkey", "--key", tc.key); string(got) != want {
+			t.Fatalf("key %s: the request's key\n%s\nis not the SIM's\n%s", tc.key, got, want)
+		}
+	}
+	if _, err := run(t, sim, "csr", "--key", "01"); err == nil || !strings.Contains(err.Error(), "name someone") {
+		t.Fatalf("csr without a name: %v", err)
+	}
+	if _, err := run(t, sim, "csr", "--key", "01", "--cn", "x", "--pss"); err == nil || !strings.Contains(err.Error(), "RSA") {
+		t.Fatalf("csr --pss with an EC key: %v", err)
+	}
 }

@@ -63,7 +63,7 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 	root.AddCommand(
 		newEmulatorCmd(g),
 		newInfoCmd(g), newLsCmd(g), newRandomCmd(g), newPubkeyCmd(g), newKeygenCmd(g),
-		newSignCmd(g), newVerifyCmd(g), newVerifyImageCmd(g), newRunImageCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
+		newSignCmd(g), newCSRCmd(g), newVerifyCmd(g), newVerifyImageCmd(g), newRunImageCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
 		newESTServerCmd(g), newProvisionCmd(g), newRenewCmd(g), newBridgeCmd(g), newPKCS11Cmd(g),
 	)
 	return root
