@@ -144,6 +144,14 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The certificate file, chosen before a key is generated: one that
+	// holds no other live credential's certificate.
+	var file []byte
+	if c.Store == nil {
+		if file, err = c.certFileFor(ctx, container, c.files()[0], c.files()[1]); err != nil {
+			return nil, err
+		}
+	}
 	kp, err := c.Applet.GenerateKeyPair(ctx, container)
 	if err != nil {
 		return nil, fmt.Errorf("provision: generating the key pair on the SIM: %w", err)
@@ -171,7 +179,7 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provision: enrollment: %w", err)
 	}
-	res, err := c.deliver(ctx, key, certs, c.files()[0])
+	res, err := c.deliver(ctx, key, certs, file)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +235,11 @@ func Renew(ctx context.Context, c *Config, cur *Result) (*Result, error) {
 	if bytes.Equal(cur.CertFile, other) {
 		other = c.files()[1]
 	}
+	if c.Store == nil {
+		if _, err := c.certFileFor(ctx, iotsafe.ByID(cur.Key.ID()...), other); err != nil {
+			return nil, err
+		}
+	}
 	res, err := c.deliver(ctx, cur.Key, certs, other)
 	if err != nil {
 		return nil, err
@@ -273,6 +286,60 @@ func Current(ctx context.Context, c *Config, key iotsafe.Ref) (*Result, error) {
 		}
 	}
 	return nil, fmt.Errorf("provision: key %X has no certificate in the certificate files %X and %X", k.ID(), c.files()[0], c.files()[1])
+}
+
+// certFileFor returns the first of files that may receive the certificate
+// of the key in container: one that is absent, holds no certificate, or
+// holds a certificate whose key is that container's or no key of the SIM
+// (a dead credential). A file that holds the certificate of another live
+// key of the SIM is never chosen: writing it would destroy that
+// credential.
+func (c *Config) certFileFor(ctx context.Context, container iotsafe.Ref, files ...[]byte) ([]byte, error) {
+	a := c.Applet
+	objs, err := a.Objects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	own, err := a.Find(ctx, spec.KindPrivateKey, container)
+	if err != nil {
+		return nil, err
+	}
+	var held []string
+	for _, f := range files {
+		der, err := a.ReadFile(ctx, iotsafe.ByID(f...))
+		if err != nil {
+			return f, nil // absent or unreadable: nothing to lose
+		}
+		cert, err := bpx509.ParseCertificate(der)
+		if err != nil {
+			return f, nil
+		}
+		holder := liveKeyOf(ctx, a, objs, cert.PublicKey)
+		if holder == nil || bytes.Equal(holder.ID, own.ID) {
+			return f, nil
+		}
+		held = append(held, fmt.Sprintf("%X (the certificate of key %X)", f, holder.ID))
+	}
+	return nil, fmt.Errorf("provision: no certificate file is free for key %X: %s; give this credential certificate files of its own (Config.CertFiles)",
+		own.ID, strings.Join(held, ", "))
+}
+
+// liveKeyOf returns the private key object of the SIM whose public key is
+// pub, nil when none is.
+func liveKeyOf(ctx context.Context, a *iotsafe.Applet, objs []iotsafe.Object, pub crypto.PublicKey) *iotsafe.Object {
+	for i, o := range objs {
+		if o.Kind != spec.KindPrivateKey || !o.Active() {
+			continue
+		}
+		k, err := a.PublicKey(ctx, iotsafe.ByID(o.ID...))
+		if err != nil {
+			continue
+		}
+		if e, ok := k.(interface{ Equal(crypto.PublicKey) bool }); ok && e.Equal(pub) {
+			return &objs[i]
+		}
+	}
+	return nil
 }
 
 // wantedKind returns the key family an EST server's CSR attributes ask

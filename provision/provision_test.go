@@ -563,3 +563,57 @@ func serverCert(t *testing.T, ca *estserver.CA) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key}
 }
+
+// The attack: a SIM with several credentials (the key-types SIM has
+// P-256, RSA and brainpool containers). Every enrolment delivered its
+// certificate into the first certificate file, so enrolling a second key
+// overwrote the first credential's certificate, and renewing one could
+// overwrite another's. Now a certificate file that holds the certificate of
+// another live key of the SIM is never written: the second credential goes
+// to the other file, a third is refused before any key is generated, and
+// both credentials keep working.
+func TestSecondCredentialKeepsTheFirst(t *testing.T) {
+	e := newEnvWith(t, emulator.Options{Profile: emulator.ProfileKeyTypes})
+	ctx := context.Background()
+	url := e.serve(t, &estserver.Server{CA: e.ca, Username: "u", Password: "p"})
+	cfg := func(container string) *provision.Config {
+		return &provision.Config{Applet: e.applet, EST: &est.Client{Server: url, Roots: e.roots, Username: "u", Password: "p"},
+			Operator: &operator.Emulator{Path: e.state}, Container: iotsafe.ByLabel(container), Replace: true}
+	}
+	bp, err := provision.Provision(ctx, cfg("brainpool-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaRes, err := provision.Provision(ctx, cfg("rsa-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(bp.CertFile, rsaRes.CertFile) {
+		t.Fatalf("both credentials' certificates went to file %X", bp.CertFile)
+	}
+	for label, want := range map[string]*provision.Result{"brainpool-key": bp, "rsa-key": rsaRes} {
+		cur, err := provision.Current(ctx, cfg(label), iotsafe.ByLabel(label))
+		if err != nil || !cur.Certificate.Equal(want.Certificate) {
+			t.Fatalf("%s after the second enrolment: %v", label, err)
+		}
+	}
+	// A third credential has no certificate file left: refused, and the
+	// container's key is not regenerated.
+	before, _ := e.applet.PublicKey(ctx, iotsafe.ByLabel("device-key"))
+	if _, err := provision.Provision(ctx, cfg("device-key")); err == nil || !strings.Contains(err.Error(), "certificate file") {
+		t.Fatalf("third credential: %v", err)
+	}
+	e.applet.Refresh()
+	after, _ := e.applet.PublicKey(ctx, iotsafe.ByLabel("device-key"))
+	if !after.(interface{ Equal(crypto.PublicKey) bool }).Equal(before) {
+		t.Fatal("a refused enrolment regenerated the key")
+	}
+	// Renewing the RSA credential cannot alternate into the brainpool
+	// credential's file: refused with the reason, both intact.
+	if _, err := provision.Renew(ctx, cfg("rsa-key"), rsaRes); err == nil || !strings.Contains(err.Error(), "certificate file") {
+		t.Fatalf("renewal into another credential's file: %v", err)
+	}
+	if cur, err := provision.Current(ctx, cfg("brainpool-key"), iotsafe.ByLabel("brainpool-key")); err != nil || !cur.Certificate.Equal(bp.Certificate) {
+		t.Fatalf("brainpool credential after the refused renewal: %v", err)
+	}
+}

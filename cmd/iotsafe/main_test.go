@@ -346,7 +346,38 @@ func TestProvisionBrainpoolCommand(t *testing.T) {
 	if !ok || pub.Curve.Params().Name != "brainpoolP256r1" || !strings.HasPrefix(cert.Subject.CommonName, "bp-") {
 		t.Fatalf("delivered certificate: %T %v", cert.PublicKey, cert.Subject)
 	}
+	// More credentials on the same SIM: the RSA key's certificate goes to
+	// the other file; a third finds none free (the two hold live
+	// credentials) until it is given files of its own.
+	enrol := func(args ...string) (string, error) {
+		return run(t, append([]string{"--sim=emulator:" + state, "provision", "--est", url, "--est-ca", filepath.Join(dir, "ca", "ca.pem"),
+			"--user", "f", "--password", "s"}, args...)...)
+	}
+	if out, err := enrol("--key", "07"); err != nil || !strings.Contains(out, "file 21") {
+		t.Fatalf("second credential: %q %v", out, err)
+	}
+	if _, err := enrol("--key", "02"); err == nil || !strings.Contains(err.Error(), "no certificate file is free") {
+		t.Fatalf("third credential without files: %v", err)
+	}
+	if _, err := enrol("--key", "02", "--cert-files", "22"); err == nil || !strings.Contains(err.Error(), "two file IDs") {
+		t.Fatalf("--cert-files 22: %v", err)
+	}
+	if out, err := enrol("--key", "02", "--cert-files", "22,23"); err != nil || !strings.Contains(out, "file 22") {
+		t.Fatalf("third credential with --cert-files 22,23: %q %v", out, err)
+	}
+	if c, err := bpx509.ParseCertificate(readPEMFile(t, mustRun(t, "--sim=emulator:"+state, "read-file", "--file", "20", "--pem"))); err != nil || !c.Equal(cert) {
+		t.Fatalf("the brainpool credential's certificate after two more enrolments: %v", err)
+	}
 	stop()
+}
+
+func readPEMFile(t *testing.T, s string) []byte {
+	t.Helper()
+	blk, _ := pem.Decode([]byte(s))
+	if blk == nil {
+		t.Fatalf("no PEM in %q", s)
+	}
+	return blk.Bytes
 }
 
 // startESTServer runs `est-server` in-process on 127.0.0.1 with its CA in

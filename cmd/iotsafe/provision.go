@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -140,6 +141,7 @@ type enrolFlags struct {
 	server, anchor, user, password, passwordFile, factoryKey, deliver, storeDir string
 	waitPending                                                                 time.Duration
 	pop                                                                         bool
+	certFiles                                                                   []string
 }
 
 func (e *enrolFlags) register(cmd *cobra.Command) {
@@ -150,6 +152,7 @@ func (e *enrolFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&e.pop, "pop", false, "bind the request to its TLS 1.2 connection (tls-unique proof of possession, RFC 7030 §3.5) even when the server's CSR attributes do not ask for it")
 	f.DurationVar(&e.waitPending, "wait-pending", 0, "when the EST server answers 202 (pending approval), keep asking, as its Retry-After says, for this long (raise --timeout to match)")
 	f.StringVar(&e.storeDir, "store", "", "with --deliver pkcs11-store: the store directory (default: the PKCS#11 library's, see "+pkcs11mod.EnvStore+")")
+	f.StringSliceVar(&e.certFiles, "cert-files", nil, "the two SIM files (hex IDs) this credential's certificate alternates between at renewal (default 20,21; give each credential of a SIM its own pair)")
 }
 
 func (e *enrolFlags) registerBootstrap(cmd *cobra.Command) {
@@ -207,14 +210,29 @@ func (e *enrolFlags) setup(g *globals) (*x509.CertPool, provision.Operator, *pkc
 }
 
 // config builds the provisioning configuration for the applet.
-func (e *enrolFlags) config(a *iotsafe.Applet, roots *x509.CertPool, op provision.Operator, store *pkcs11mod.CertStore) *provision.Config {
+func (e *enrolFlags) config(a *iotsafe.Applet, roots *x509.CertPool, op provision.Operator, store *pkcs11mod.CertStore) (*provision.Config, error) {
 	pc := &provision.Config{Applet: a, EST: &est.Client{Server: e.server, Roots: roots, WaitPending: e.waitPending}, Operator: op,
 		ProofOfPossession: e.pop}
+	if len(e.certFiles) > 0 {
+		if len(e.certFiles) != 2 {
+			return nil, fmt.Errorf("--cert-files takes two file IDs, got %d", len(e.certFiles))
+		}
+		for i, f := range e.certFiles {
+			id, err := parseID(f)
+			if err != nil {
+				return nil, fmt.Errorf("--cert-files %q: %w", f, err)
+			}
+			pc.CertFiles[i] = id
+		}
+		if bytes.Equal(pc.CertFiles[0], pc.CertFiles[1]) {
+			return nil, errors.New("--cert-files: the two files must differ (renewal writes one while the other is in use)")
+		}
+	}
 	if store != nil {
 		store.Applet = a
 		pc.Store = store
 	}
-	return pc
+	return pc, nil
 }
 
 func newProvisionCmd(g *globals) *cobra.Command {
@@ -250,7 +268,10 @@ func newProvisionCmd(g *globals) *cobra.Command {
 				ref = iotsafe.ByID(id...)
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				pc := e.config(a, roots, op, store)
+				pc, err := e.config(a, roots, op, store)
+				if err != nil {
+					return err
+				}
 				pc.Container, pc.Subject, pc.DNSNames = ref, pkix.Name{CommonName: cn}, dns
 				pc.EST.Username, pc.EST.Password = e.user, e.password
 				if e.factoryKey != "" {
@@ -304,7 +325,10 @@ func newRenewCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				pc := e.config(a, roots, op, store)
+				pc, err := e.config(a, roots, op, store)
+				if err != nil {
+					return err
+				}
 				pc.EST.Username, pc.EST.Password = e.user, e.password
 				cur, err := provision.Current(cmd.Context(), pc, ref)
 				if err != nil {
