@@ -88,7 +88,7 @@ func CreateCertificateRequest(rnd io.Reader, tmpl *x509.CertificateRequest, key 
 	if err != nil {
 		return nil, err
 	}
-	sig, err := sign(rnd, key, t.SignatureAlgorithm, tbs)
+	sig, err := Sign(rnd, key, t.SignatureAlgorithm, tbs)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func CreateCertificate(rnd io.Reader, tmpl, parent *x509.Certificate, pub crypto
 	if err != nil {
 		return nil, err
 	}
-	sig, err := sign(rnd, priv, first.SignatureAlgorithm, tbs)
+	sig, err := Sign(rnd, priv, first.SignatureAlgorithm, tbs)
 	if err != nil {
 		return nil, err
 	}
@@ -371,8 +371,11 @@ func signed(tbs, algorithm, sig []byte) ([]byte, error) {
 	return sequence([][]byte{tbs, algorithm, bits})
 }
 
-// sign signs msg with key as signature algorithm alg asks.
-func sign(rnd io.Reader, key crypto.Signer, alg x509.SignatureAlgorithm, msg []byte) ([]byte, error) {
+// Sign signs msg (a TBS structure) with key as X.509 signature algorithm
+// alg asks: the hash of msg for ECDSA and RSA PKCS#1 v1.5, with PSS options
+// (salt as long as the hash, as crypto/x509 writes them) for RSA-PSS, msg
+// itself for Ed25519.
+func Sign(rnd io.Reader, key crypto.Signer, alg x509.SignatureAlgorithm, msg []byte) ([]byte, error) {
 	var h crypto.Hash
 	pss := false
 	switch alg {

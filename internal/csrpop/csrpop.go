@@ -70,22 +70,9 @@ func AddChallengePassword(csrDER []byte, pw string, key crypto.Signer) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	var h crypto.Hash
-	switch csr.SignatureAlgorithm {
-	case x509.ECDSAWithSHA256, x509.SHA256WithRSA:
-		h = crypto.SHA256
-	case x509.ECDSAWithSHA384, x509.SHA384WithRSA:
-		h = crypto.SHA384
-	case x509.ECDSAWithSHA512, x509.SHA512WithRSA:
-		h = crypto.SHA512
-	default:
-		return nil, fmt.Errorf("csrpop: signature algorithm %v not supported", csr.SignatureAlgorithm)
-	}
-	d := h.New()
-	d.Write(tbs)
-	sig, err := key.Sign(rand.Reader, d.Sum(nil), h)
+	sig, err := bpx509.Sign(rand.Reader, key, csr.SignatureAlgorithm, tbs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("csrpop: %w", err)
 	}
 	out, err := asn1.Marshal(certificationRequest{TBS: asn1.RawValue{FullBytes: tbs}, Algorithm: outer.Algorithm,
 		Signature: asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})

@@ -1,9 +1,11 @@
 package csrpop
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"os"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-iotsafe/iotsafe/internal/bpx509"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
@@ -49,4 +53,39 @@ func mustParse(t *testing.T, der []byte) *x509.CertificateRequest {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Every signature algorithm a SIM key signs a request with takes a
+// challengePassword: RSA PKCS#1 v1.5 and RSA-PSS (an EST server that asks
+// for PSS and proof of possession got "not supported" before), ECDSA with
+// P-256 and with brainpoolP256r1; OpenSSL verifies each re-signed request.
+func TestChallengePasswordEveryAlgorithm(t *testing.T) {
+	openssl := testtool.Need(t, "openssl")
+	r, _ := rsa.GenerateKey(rand.Reader, 2048)
+	bp, _ := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for name, tc := range map[string]struct {
+		key crypto.Signer
+		alg x509.SignatureAlgorithm
+	}{
+		"RSA PKCS#1 SHA-384": {r, x509.SHA384WithRSA},
+		"RSA-PSS SHA-256":    {r, x509.SHA256WithRSAPSS},
+		"ECDSA P-256":        {p256, x509.ECDSAWithSHA256},
+		"ECDSA brainpool":    {bp, x509.ECDSAWithSHA256},
+	} {
+		der, err := bpx509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "pop"}, SignatureAlgorithm: tc.alg}, tc.key)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out, err := AddChallengePassword(der, "cGFzcw==", tc.key)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		f := filepath.Join(t.TempDir(), "req.der")
+		os.WriteFile(f, out, 0o600)
+		o, err := exec.Command(openssl, "req", "-inform", "DER", "-in", f, "-noout", "-text", "-verify").CombinedOutput()
+		if err != nil || !strings.Contains(string(o), "verify OK") || !strings.Contains(string(o), "cGFzcw==") {
+			t.Fatalf("%s: openssl: %v\n%s", name, err, o)
+		}
+	}
 }
