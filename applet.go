@@ -141,6 +141,16 @@ func Open(ctx context.Context, t transport.Transport, opts *Options) (*Applet, e
 // AID returns the AID of the selected applet.
 func (a *Applet) AID() []byte { return bytes.Clone(a.aid) }
 
+// ExtendedLength reports whether the client sends extended-length APDUs
+// where they save a GET RESPONSE (an RSA signature): the card's ATR
+// announces them, Options.ShortAPDUs is not set, and the applet has not
+// refused one.
+func (a *Applet) ExtendedLength() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.extended
+}
+
 // Channel returns the logical channel the applet is selected on.
 func (a *Applet) Channel() int { return a.channel }
 

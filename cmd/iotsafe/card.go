@@ -44,6 +44,7 @@ func newInfoCmd(g *globals) *cobra.Command {
 					"max_public_keys": info.MaxPublicKeys, "max_secret_keys": info.MaxSecretKeys,
 					"max_sessions": info.MaxSessions, "crypto_functions": funcNames(info.CryptoFunctions),
 					"hash_algorithms": hashNames(info.HashAlgorithms), "signature_algorithms": sigNames(info.SignatureAlgorithms),
+					"extended_length": a.ExtendedLength(),
 				}
 				return g.emit(out, func(w io.Writer) {
 					fmt.Fprintf(w, "applet        %X on channel %d (%s class)\n", a.AID(), a.Channel(), a.ClassFamily())
@@ -54,6 +55,11 @@ func newInfoCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(w, "functions     %s\n", strings.Join(funcNames(info.CryptoFunctions), ", "))
 					fmt.Fprintf(w, "hashes        %s\n", strings.Join(hashNames(info.HashAlgorithms), ", "))
 					fmt.Fprintf(w, "signatures    %s\n", strings.Join(sigNames(info.SignatureAlgorithms), ", "))
+					apdus := "short (no ATR, or the card does not announce extended lengths)"
+					if a.ExtendedLength() {
+						apdus = "extended lengths where they save a GET RESPONSE (the ATR announces them)"
+					}
+					fmt.Fprintf(w, "APDUs         %s\n", apdus)
 				})
 			})
 		},

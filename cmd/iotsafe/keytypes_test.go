@@ -141,3 +141,20 @@ func TestCSRCommand(t *testing.T) {
 		t.Fatalf("csr --pss with an EC key: %v", err)
 	}
 }
+
+// `info` says whether extended-length APDUs are in use: with a card whose
+// ATR announces them (?extended=1) yes, otherwise no, in text and JSON.
+func TestInfoShowsExtendedLength(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state, "--profile", "gsma-keytypes")
+	for q, want := range map[string]bool{"": false, "?extended=1": true} {
+		out := mustRun(t, "--sim=emulator:"+state+q, "info")
+		if strings.Contains(out, "APDUs         extended") != want {
+			t.Fatalf("info with %q:\n%s", q, out)
+		}
+		js := mustRun(t, "--sim=emulator:"+state+q, "--json", "info")
+		if strings.Contains(js, `"extended_length": true`) != want {
+			t.Fatalf("info --json with %q: %s", q, js)
+		}
+	}
+}
