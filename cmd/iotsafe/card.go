@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -565,7 +563,7 @@ func newDHCmd(g *globals) *cobra.Command {
 	var peerPath, slot string
 	cmd := &cobra.Command{
 		Use:   "dh",
-		Short: "ECDH on the card: put the peer's public key into a slot, then compute the shared secret",
+		Short: "ECDH on the card: put the peer's public key (P-256 or brainpoolP256r1, the key's curve) into a slot, then compute the shared secret",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ref, err := key.ref()
@@ -584,17 +582,17 @@ func newDHCmd(g *globals) *cobra.Command {
 			if blk == nil {
 				return fmt.Errorf("%s holds no PEM block", peerPath)
 			}
-			pk, err := x509.ParsePKIXPublicKey(blk.Bytes)
+			pk, err := keys.ParsePKIX(blk.Bytes)
 			if err != nil {
 				return fmt.Errorf("%s: %w", peerPath, err)
 			}
 			ec, ok := pk.(*ecdsa.PublicKey)
-			if !ok || ec.Curve != elliptic.P256() {
-				return fmt.Errorf("%s: the peer key must be an EC P-256 public key", peerPath)
+			point := []byte(nil)
+			if ok {
+				point = keys.ECPoint(ec)
 			}
-			point, err := ec.Bytes()
-			if err != nil {
-				return err
+			if point == nil {
+				return fmt.Errorf("%s: the peer key must be an EC public key on P-256 or brainpoolP256r1 (the key's curve)", peerPath)
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				z, err := a.ECDH(cmd.Context(), ref, iotsafe.ByID(slotID...), point)

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -156,5 +157,39 @@ func TestInfoShowsExtendedLength(t *testing.T) {
 		if strings.Contains(js, `"extended_length": true`) != want {
 			t.Fatalf("info --json with %q: %s", q, js)
 		}
+	}
+}
+
+// `dh` with the brainpool key: the secret the card computes with an
+// OpenSSL-made brainpoolP256r1 peer key is the one OpenSSL derives from the
+// other side (pkeyutl -derive with the SIM's public key); a P-256 peer key
+// for the brainpool key is refused.
+func TestDHBrainpool(t *testing.T) {
+	openssl := testtool.Need(t, "openssl")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	sim := "--sim=emulator:" + state
+	mustRun(t, "emulator", "init", "--state", state, "--profile", "gsma-keytypes")
+	os.WriteFile(filepath.Join(dir, "sim08.pem"), []byte(mustRun(t, sim, "pubkey", "--key", "08")), 0o600)
+	for _, args := range [][]string{
+		{"ecparam", "-name", "brainpoolP256r1", "-genkey", "-noout", "-out", "peer.key"},
+		{"pkey", "-in", "peer.key", "-pubout", "-out", "peer.pem"},
+		{"pkeyutl", "-derive", "-inkey", "peer.key", "-peerkey", "sim08.pem", "-out", "z.bin"},
+		{"ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "p256.key"},
+		{"pkey", "-in", "p256.key", "-pubout", "-out", "p256.pem"},
+	} {
+		c := exec.Command(openssl, args...)
+		c.Dir = dir
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	want, _ := os.ReadFile(filepath.Join(dir, "z.bin"))
+	got := strings.TrimSpace(mustRun(t, sim, "dh", "--key", "08", "--peer", filepath.Join(dir, "peer.pem"), "--peer-slot", "09"))
+	if got != hex.EncodeToString(want) {
+		t.Fatalf("card secret %s, OpenSSL's %x", got, want)
+	}
+	if _, err := run(t, sim, "dh", "--key", "08", "--peer", filepath.Join(dir, "p256.pem"), "--peer-slot", "09"); err == nil {
+		t.Fatal("a P-256 peer key was taken for the brainpool key")
 	}
 }
