@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,5 +272,30 @@ func TestBrainpoolSigner(t *testing.T) {
 	out, err := exec.Command(requireTool(t, "openssl"), "req", "-in", filepath.Join(dir, "req.pem"), "-verify", "-noout", "-text").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "verify OK") || !strings.Contains(string(out), "brainpoolP256r1") || !strings.Contains(string(out), "CN = bp-device") {
 		t.Fatalf("openssl req -verify: %v\n%s", err, out)
+	}
+}
+
+// A brainpool key cannot authenticate a Go TLS connection (crypto/tls has
+// no brainpool signature scheme): TLSCertificate says so instead of
+// handing crypto/tls a key it fails on, and ClientCertificates over the
+// brainpool key ends a real handshake with the reason.
+func TestBrainpoolKeyRefusedForGoTLS(t *testing.T) {
+	a, k := keyTypesCard(t, nil, "brainpool-key")
+	if _, err := k.TLSCertificate(context.Background()); err == nil || !strings.Contains(err.Error(), "brainpoolP256r1") {
+		t.Fatalf("TLSCertificate: %v", err)
+	}
+	srv, srvLeaf := newServerCert(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(srvLeaf)
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	go func() {
+		defer c2.Close()
+		tls.Server(c2, &tls.Config{Certificates: []tls.Certificate{srv}, ClientAuth: tls.RequireAnyClientCert}).Handshake()
+	}()
+	cc := signer.NewClientCertificates(a, iotsafe.ByLabel("brainpool-key"))
+	err := tls.Client(c1, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", GetClientCertificate: cc.GetClientCertificate}).Handshake()
+	if err == nil || !strings.Contains(err.Error(), "brainpoolP256r1") {
+		t.Fatalf("handshake with the brainpool key: %v", err)
 	}
 }

@@ -85,6 +85,9 @@ func chainFor(k *Key, certs []*x509.Certificate) (*x509.Certificate, []*x509.Cer
 // certificate for it, the intermediate certificates the SIM holds above it,
 // and the key as PrivateKey.
 func (k *Key) TLSCertificate(ctx context.Context) (*tls.Certificate, error) {
+	if k.kind == spec.KeyKindBrainpoolP256 {
+		return nil, fmt.Errorf("signer: key %X (%q) is brainpoolP256r1, for which crypto/tls has no signature scheme; use OpenSSL through the PKCS#11 library (TLS 1.2, brainpoolP256r1 in -groups on both sides)", k.id, k.label)
+	}
 	certs, err := Certificates(ctx, k.a)
 	if err != nil {
 		return nil, err
@@ -185,6 +188,10 @@ func (cc *ClientCertificates) load(ctx context.Context) error {
 		k, err := New(ctx, cc.a, iotsafe.ByID(o.ID...), nil)
 		if err != nil {
 			why = append(why, err.Error())
+			continue
+		}
+		if k.kind == spec.KeyKindBrainpoolP256 {
+			why = append(why, fmt.Sprintf("private key %X %q is brainpoolP256r1, for which crypto/tls has no signature scheme", o.ID, o.Label))
 			continue
 		}
 		leaf, chain := chainFor(k, certs)
