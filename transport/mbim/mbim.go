@@ -23,12 +23,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/chanmap"
 	"github.com/go-iotsafe/iotsafe/internal/ctlchan"
-	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
+	"github.com/go-iotsafe/iotsafe/internal/ctldev"
 	"github.com/go-iotsafe/iotsafe/internal/mbimmsg"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -74,15 +72,8 @@ type Options struct {
 
 // Device is an open MBIM function. It implements transport.Transport.
 type Device struct {
-	f     ctlchan.Conn
-	path  string
-	proxy bool
-
-	mu     sync.Mutex
-	tid    uint32
-	rd     *ctlframe.Reader
-	chans  *chanmap.Mapper
-	closed bool
+	dev *ctldev.Device // control channel, channel mapping, lock, reconnection
+	tid uint32         // under dev's lock
 }
 
 var (
@@ -93,9 +84,7 @@ var (
 // Begin holds the SIM for one multi-command operation against the other
 // processes using the device through go-iotsafe (an advisory lock on the
 // device node, directly or through the proxy alike).
-func (d *Device) Begin(ctx context.Context) (func(), error) {
-	return ctlchan.Begin(ctx, d.path, ErrMBIM)
-}
+func (d *Device) Begin(ctx context.Context) (func(), error) { return d.dev.Begin(ctx) }
 
 // Open opens the MBIM device at path, directly or through mbim-proxy
 // (opts nil: ProxyAuto), and the MBIM session on it (OPEN).
@@ -104,17 +93,11 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	if opts != nil {
 		o = *opts
 	}
-	d := &Device{path: path, rd: ctlframe.NewReader(mbimmsg.Frame)}
-	d.chans = chanmap.New(backend{d})
-	f, proxied, err := ctlchan.Open(ctx, path, ProxySocket, o.Proxy, ErrMBIM)
-	if err != nil {
-		return nil, err
-	}
-	d.f, d.proxy = f, proxied
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.session(ctx); err != nil {
-		d.f.Close()
+	d := &Device{}
+	d.dev = ctldev.New(path, ctldev.Protocol{Socket: ProxySocket, Err: ErrMBIM, Split: mbimmsg.Frame,
+		Session: d.session, Channels: backend{d},
+		Goodbye: func(ctx context.Context) { _, _ = d.exchange(ctx, mbimmsg.Close, mbimmsg.TypeCloseDone) }})
+	if err := d.dev.Open(ctx, o.Proxy); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -123,8 +106,9 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 // session configures the proxy (when going through it: the proxy opens
 // the device) and opens the MBIM session (OPEN).
 func (d *Device) session(ctx context.Context) error {
-	if d.proxy {
-		info := new(mbimmsg.Info).String(d.path).Uint32(30).Build()
+	path := d.dev.Path()
+	if d.dev.Proxied() {
+		info := new(mbimmsg.Info).String(path).Uint32(30).Build()
 		resp, err := d.exchange(ctx, func(tid uint32) []byte {
 			return mbimmsg.MarshalCommand(mbimmsg.Command{TID: tid, Service: mbimmsg.ServiceProxyControl,
 				CID: mbimmsg.CIDProxyConfiguration, CommandType: mbimmsg.CommandSet, Info: info})
@@ -132,11 +116,11 @@ func (d *Device) session(ctx context.Context) error {
 		if err == nil {
 			var c mbimmsg.Command
 			if c, err = mbimmsg.ParseCommand(resp, true); err == nil && c.Status != mbimmsg.StatusNone {
-				err = fmt.Errorf("%w: mbim-proxy could not open %s (status %#x)", ErrMBIM, d.path, c.Status)
+				err = fmt.Errorf("%w: mbim-proxy could not open %s (status %#x)", ErrMBIM, path, c.Status)
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("%s through mbim-proxy: %w", d.path, err)
+			return fmt.Errorf("%s through mbim-proxy: %w", path, err)
 		}
 	}
 	resp, err := d.exchange(ctx, func(tid uint32) []byte { return mbimmsg.Open(tid, maxControlTransfer) }, mbimmsg.TypeOpenDone)
@@ -147,44 +131,19 @@ func (d *Device) session(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", d.path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
 
-// reconnect connects to the proxy again after it went away (restarted)
-// and opens the session again; chanmap then opens the applet's channels
-// again (TransmitReconnecting).
-func (d *Device) reconnect(ctx context.Context) error {
-	d.f.Close()
-	f, _, err := ctlchan.Open(ctx, d.path, ProxySocket, ProxyOn, ErrMBIM)
-	if err != nil {
-		d.f = ctlchan.Closed{}
-		return err
-	}
-	d.f = f
-	d.rd.Drop()
-	return d.session(ctx)
-}
-
 // Proxied reports whether the device is reached through mbim-proxy.
-func (d *Device) Proxied() bool { return d.proxy }
+func (d *Device) Proxied() bool { return d.dev.Proxied() }
 
 // Transmit sends one APDU. See the package documentation for how channel
-// management is mapped.
+// management is mapped; through mbim-proxy, a proxy that restarted is
+// reconnected and the session and the applet's channels opened again.
 func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, fmt.Errorf("%w: %s is closed", transport.ErrClosed, d.path)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if d.proxy {
-		return d.chans.TransmitReconnecting(ctx, cmd, d.reconnect)
-	}
-	return d.chans.Transmit(ctx, cmd)
+	return d.dev.Transmit(ctx, cmd)
 }
 
 // backend is the UICC low level access service as chanmap.Backend.
@@ -275,24 +234,20 @@ func (d *Device) command(ctx context.Context, cid uint32, info []byte) (uint32, 
 // reads until the answer of type want with that ID. Indications and
 // answers to other transactions are skipped; FUNCTION_ERROR for this one
 // is an error. The read ends with ctx (and within 30 s without a deadline).
+// The caller holds the device's lock (Transmit, Open, Close).
 func (d *Device) exchange(ctx context.Context, build func(tid uint32) []byte, want uint32) ([]byte, error) {
 	d.tid++
 	if d.tid == 0 {
 		d.tid = 1
 	}
 	tid := d.tid
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(30 * time.Second)
-	}
-	_ = d.f.SetDeadline(deadline)
-	if _, err := d.f.Write(build(tid)); err != nil {
-		return nil, d.ioError(ctx, err)
+	if err := d.dev.Send(ctx, build(tid)); err != nil {
+		return nil, err
 	}
 	for {
-		msg, err := d.rd.Next(d.f)
+		msg, err := d.dev.Next(ctx)
 		if err != nil {
-			return nil, d.rd.Err(ctx, err, d.path, ErrMBIM)
+			return nil, err
 		}
 		h, _ := mbimmsg.ReadHeader(msg)
 		switch {
@@ -307,25 +262,6 @@ func (d *Device) exchange(ctx context.Context, build func(tid uint32) []byte, wa
 	}
 }
 
-// ioError names what a read or write error means.
-func (d *Device) ioError(ctx context.Context, err error) error {
-	return ctlchan.IOError(ctx, d.path, ErrMBIM, err)
-}
-
 // Close closes the channels the transport opened, the MBIM session, and
 // the device.
-func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
-	}
-	d.closed = true
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, mch := range d.chans.Open() {
-		_ = backend{d}.Close(ctx, mch)
-	}
-	_, _ = d.exchange(ctx, mbimmsg.Close, mbimmsg.TypeCloseDone)
-	return d.f.Close()
-}
+func (d *Device) Close() error { return d.dev.Close() }

@@ -17,12 +17,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
-	"github.com/go-iotsafe/iotsafe/internal/chanmap"
 	"github.com/go-iotsafe/iotsafe/internal/ctlchan"
-	"github.com/go-iotsafe/iotsafe/internal/ctlframe"
+	"github.com/go-iotsafe/iotsafe/internal/ctldev"
 	"github.com/go-iotsafe/iotsafe/internal/qmimsg"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -64,17 +61,12 @@ type Options struct {
 // Device is an open QMI device with a UIM client. It implements
 // transport.Transport.
 type Device struct {
-	f     ctlchan.Conn
-	path  string
-	proxy bool
+	dev *ctldev.Device // control channel, channel mapping, lock, reconnection
 
-	mu     sync.Mutex
+	// under dev's lock
 	client byte
 	ctlTID uint8
 	tid    uint16
-	rd     *ctlframe.Reader
-	chans  *chanmap.Mapper
-	closed bool
 }
 
 var (
@@ -85,9 +77,7 @@ var (
 // Begin holds the SIM for one multi-command operation against the other
 // processes using the device through go-iotsafe (an advisory lock on the
 // device node, directly or through the proxy alike).
-func (d *Device) Begin(ctx context.Context) (func(), error) {
-	return ctlchan.Begin(ctx, d.path, ErrQMI)
-}
+func (d *Device) Begin(ctx context.Context) (func(), error) { return d.dev.Begin(ctx) }
 
 // Open opens the QMI device at path, directly or through qmi-proxy (opts
 // nil: ProxyAuto), and allocates a UIM client on it.
@@ -96,17 +86,13 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 	if opts != nil {
 		o = *opts
 	}
-	d := &Device{path: path, rd: ctlframe.NewReader(qmimsg.Frame)}
-	d.chans = chanmap.New(backend{d})
-	f, proxied, err := ctlchan.Open(ctx, path, ProxySocket, o.Proxy, ErrQMI)
-	if err != nil {
-		return nil, err
-	}
-	d.f, d.proxy = f, proxied
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.session(ctx); err != nil {
-		d.f.Close()
+	d := &Device{}
+	d.dev = ctldev.New(path, ctldev.Protocol{Socket: ProxySocket, Err: ErrQMI, Split: qmimsg.Frame,
+		Session: d.session, Channels: backend{d},
+		Goodbye: func(ctx context.Context) {
+			_, _ = d.request(ctx, qmimsg.ServiceCTL, qmimsg.CTLReleaseCID, []qmimsg.TLV{{Type: 0x01, Value: []byte{qmimsg.ServiceUIM, d.client}}})
+		}})
+	if err := d.dev.Open(ctx, o.Proxy); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -115,9 +101,10 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 // session asks the proxy for the device (when going through it) and
 // allocates the UIM client.
 func (d *Device) session(ctx context.Context) error {
-	if d.proxy {
-		if _, err := d.request(ctx, qmimsg.ServiceCTL, ctlProxyOpen, []qmimsg.TLV{{Type: 0x01, Value: []byte(d.path)}}); err != nil {
-			return fmt.Errorf("%s through qmi-proxy: %w", d.path, err)
+	path := d.dev.Path()
+	if d.dev.Proxied() {
+		if _, err := d.request(ctx, qmimsg.ServiceCTL, ctlProxyOpen, []qmimsg.TLV{{Type: 0x01, Value: []byte(path)}}); err != nil {
+			return fmt.Errorf("%s through qmi-proxy: %w", path, err)
 		}
 	}
 	resp, err := d.request(ctx, qmimsg.ServiceCTL, qmimsg.CTLAllocateCID, []qmimsg.TLV{{Type: 0x01, Value: []byte{qmimsg.ServiceUIM}}})
@@ -130,43 +117,19 @@ func (d *Device) session(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%s: allocating a UIM client: %w", d.path, err)
+		return fmt.Errorf("%s: allocating a UIM client: %w", path, err)
 	}
 	return nil
 }
 
-// reconnect connects to the proxy again after it went away (restarted)
-// and allocates a UIM client again; chanmap then opens the applet's
-// channels again (TransmitReconnecting).
-func (d *Device) reconnect(ctx context.Context) error {
-	d.f.Close()
-	f, _, err := ctlchan.Open(ctx, d.path, ProxySocket, ProxyOn, ErrQMI)
-	if err != nil {
-		d.f = ctlchan.Closed{}
-		return err
-	}
-	d.f = f
-	d.rd.Drop()
-	return d.session(ctx)
-}
-
 // Proxied reports whether the device is reached through qmi-proxy.
-func (d *Device) Proxied() bool { return d.proxy }
+func (d *Device) Proxied() bool { return d.dev.Proxied() }
 
-// Transmit sends one APDU; see the package documentation.
+// Transmit sends one APDU; see the package documentation. Through
+// qmi-proxy, a proxy that restarted is reconnected, a UIM client allocated
+// again and the applet's channels opened again.
 func (d *Device) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, fmt.Errorf("%w: %s is closed", transport.ErrClosed, d.path)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if d.proxy {
-		return d.chans.TransmitReconnecting(ctx, cmd, d.reconnect)
-	}
-	return d.chans.Transmit(ctx, cmd)
+	return d.dev.Transmit(ctx, cmd)
 }
 
 // backend is the UIM service as chanmap.Backend.
@@ -257,18 +220,13 @@ func (d *Device) request(ctx context.Context, svc byte, id uint16, tlvs []qmimsg
 		}
 		m.TID, m.Client = d.tid, d.client
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(30 * time.Second)
-	}
-	_ = d.f.SetDeadline(deadline)
-	if _, err := d.f.Write(qmimsg.Marshal(m)); err != nil {
-		return qmimsg.Message{}, d.ioError(ctx, err)
+	if err := d.dev.Send(ctx, qmimsg.Marshal(m)); err != nil {
+		return qmimsg.Message{}, err
 	}
 	for {
-		b, err := d.rd.Next(d.f)
+		b, err := d.dev.Next(ctx)
 		if err != nil {
-			return qmimsg.Message{}, d.rd.Err(ctx, err, d.path, ErrQMI)
+			return qmimsg.Message{}, err
 		}
 		msg, err := qmimsg.Parse(b)
 		if err != nil {
@@ -292,24 +250,6 @@ func (d *Device) request(ctx context.Context, svc byte, id uint16, tlvs []qmimsg
 	}
 }
 
-func (d *Device) ioError(ctx context.Context, err error) error {
-	return ctlchan.IOError(ctx, d.path, ErrQMI, err)
-}
-
 // Close closes the channels the transport opened, releases the UIM client
 // and closes the device.
-func (d *Device) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil
-	}
-	d.closed = true
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, mch := range d.chans.Open() {
-		_ = backend{d}.Close(ctx, mch)
-	}
-	_, _ = d.request(ctx, qmimsg.ServiceCTL, qmimsg.CTLReleaseCID, []qmimsg.TLV{{Type: 0x01, Value: []byte{qmimsg.ServiceUIM, d.client}}})
-	return d.f.Close()
-}
+func (d *Device) Close() error { return d.dev.Close() }
