@@ -130,6 +130,9 @@ func Open(ctx context.Context, t transport.Transport, opts *Options) (*Applet, e
 	}
 	if r, ok := a.t.(transport.AnswerToReset); ok && !a.opts.ShortAPDUs {
 		a.extended = apdu.ExtendedLengthInATR(r.ATR())
+		if c, ok := a.t.(transport.ExtendedCarrier); ok && a.extended {
+			a.extended = c.CarriesExtended()
+		}
 	}
 	a.resetCaches()
 	if err := a.withTransaction(ctx, func() error { return a.selectApplet(ctx) }); err != nil {

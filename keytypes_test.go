@@ -264,20 +264,30 @@ func TestRSATimingModel(t *testing.T) {
 	}
 }
 
-// atrCard is a software SIM behind a transport that reports another ATR:
-// a card that announces extended lengths whose applet refuses them.
+// atrCard is a software SIM behind a transport that reports another ATR
+// (a card that announces extended lengths whose applet refuses them), and,
+// with noExtended, says it cannot carry extended APDUs (PC/SC over T=0).
 type atrCard struct {
 	*emulator.Card
-	atr []byte
+	atr        []byte
+	noExtended bool
 }
 
-func (c atrCard) ATR() []byte { return c.atr }
+func (c atrCard) ATR() []byte {
+	if c.atr == nil {
+		return c.Card.ATR()
+	}
+	return c.atr
+}
+
+func (c atrCard) CarriesExtended() bool { return !c.noExtended }
 
 // APDUs per RSA signature, counted at the card: three with short APDUs
 // (256 bytes + 6103, GET RESPONSE), two when the card's ATR says it takes
 // extended lengths (the final Update carries Le 00 00 and the 259 bytes
 // come at once; the trace shows the command's bytes), three again when the
-// caller asks for short APDUs. A card that announces extended lengths
+// caller asks for short APDUs or the transport says it cannot carry
+// extended ones (PC/SC over T=0). A card that announces extended lengths
 // (here with a YubiKey 5's ATR, from pcsc-tools' ATR_analysis) but whose
 // applet refuses them with 6700 costs one refused APDU once, then signs
 // with short APDUs; the signatures verify with crypto/rsa throughout.
@@ -289,13 +299,15 @@ func TestRSASignatureAPDUs(t *testing.T) {
 		name        string
 		opts        emulator.Options
 		atr         []byte // replaces the card's own
+		noExtended  bool   // the transport cannot carry extended APDUs
 		short       bool
 		first, then int
 	}{
-		{"short APDUs", emulator.Options{Profile: emulator.ProfileKeyTypes}, nil, false, 3, 3},
-		{"extended", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}, nil, false, 2, 2},
-		{"extended card, ShortAPDUs", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}, nil, true, 3, 3},
-		{"announced but refused", emulator.Options{Profile: emulator.ProfileKeyTypes}, yubikeyATR, false, 4, 3},
+		{"short APDUs", emulator.Options{Profile: emulator.ProfileKeyTypes}, nil, false, false, 3, 3},
+		{"extended", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}, nil, false, false, 2, 2},
+		{"extended card, ShortAPDUs", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}, nil, false, true, 3, 3},
+		{"extended card, transport cannot carry them", emulator.Options{Profile: emulator.ProfileKeyTypes, ExtendedLength: true}, nil, true, false, 3, 3},
+		{"announced but refused", emulator.Options{Profile: emulator.ProfileKeyTypes}, yubikeyATR, false, false, 4, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			card, err := emulator.New(tc.opts)
@@ -303,8 +315,8 @@ func TestRSASignatureAPDUs(t *testing.T) {
 				t.Fatal(err)
 			}
 			var tr transport.Transport = card
-			if tc.atr != nil {
-				tr = atrCard{card, tc.atr}
+			if tc.atr != nil || tc.noExtended {
+				tr = atrCard{card, tc.atr, tc.noExtended}
 			}
 			var trace strings.Builder
 			a, err := iotsafe.Open(ctx, tr, &iotsafe.Options{ShortAPDUs: tc.short, Trace: &trace})

@@ -62,6 +62,15 @@ func (n *normalized) ATR() []byte {
 	return nil
 }
 
+// CarriesExtended forwards the wrapped transport's answer; true when it
+// does not say (the ATR decides alone).
+func (n *normalized) CarriesExtended() bool {
+	if c, ok := n.t.(ExtendedCarrier); ok {
+		return c.CarriesExtended()
+	}
+	return true
+}
+
 // Begin forwards to the wrapped transport's transaction support, when it has
 // one; otherwise it returns a no-op.
 func (n *normalized) Begin(ctx context.Context) (func(), error) {

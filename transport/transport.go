@@ -48,6 +48,16 @@ type AnswerToReset interface {
 	ATR() []byte
 }
 
+// ExtendedCarrier is implemented by transports that know whether they can
+// carry extended-length APDUs to the card: PC/SC only when T=1 is the
+// active protocol (over T=0 they would need ENVELOPE, which IoT SAFE
+// applets are not known to take). The applet client sends extended APDUs
+// only when the ATR announces them and the transport, if it says, carries
+// them.
+type ExtendedCarrier interface {
+	CarriesExtended() bool
+}
+
 // Sentinel errors that transports wrap, so that callers can match them with
 // errors.Is whatever the transport.
 var (

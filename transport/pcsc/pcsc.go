@@ -18,7 +18,8 @@ import (
 )
 
 // Transport is a card in a PC/SC reader. It implements transport.Transport,
-// transport.Transactor and transport.AnswerToReset.
+// transport.Transactor, transport.AnswerToReset and
+// transport.ExtendedCarrier.
 type Transport struct {
 	mu     sync.Mutex
 	sc     *scard.Context
@@ -208,6 +209,19 @@ func (t *Transport) ATR() []byte {
 		return nil
 	}
 	return st.Atr
+}
+
+// CarriesExtended reports whether T=1 is the active protocol, the one over
+// which PC/SC carries extended-length APDUs as they are. It implements
+// transport.ExtendedCarrier.
+func (t *Transport) CarriesExtended() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.lost {
+		return false
+	}
+	st, err := t.card.Status()
+	return err == nil && st.ActiveProtocol == scard.ProtocolT1
 }
 
 // Transmit sends one APDU. The context is checked before the exchange;

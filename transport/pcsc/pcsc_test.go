@@ -281,6 +281,10 @@ func TestExtendedLengthThroughPCSCD(t *testing.T) {
 			if got := apdu.ExtendedLengthInATR(tr.ATR()); got != ext {
 				t.Fatalf("ATR %X through pcscd says extended %v", tr.ATR(), got)
 			}
+			// pcscd chose T=1 for the emulator's ATR (T=0 and T=1 offered).
+			if !tr.CarriesExtended() {
+				t.Fatal("T=1 is not the active protocol")
+			}
 			a, err := iotsafe.Open(ctx, tr, nil)
 			if err != nil {
 				t.Fatal(err)
