@@ -6,9 +6,10 @@
 # with the exported public key, every TLS peer a real openssl s_server on
 # 127.0.0.1.
 #
-#   conformance/keytypes.sh iotsafe   # build/libiotsafe-pkcs11.so on the gsma-keytypes emulator
-#   conformance/keytypes.sh pcsc      # the same with a pcsc: SIM (the emulator in pcscd through vpcd:
-#                                     # every RSA answer crosses a real PC/SC stack in 61xx parts)
+#   conformance/keytypes.sh iotsafe   # build/libiotsafe-pkcs11.so on the gsma-keytypes emulator, which
+#                                     # takes extended-length APDUs (an RSA signature in one answer)
+#   conformance/keytypes.sh pcsc      # the same with a pcsc: SIM (the emulator in pcscd through vpcd,
+#                                     # short APDUs: every RSA answer crosses a real PC/SC stack in 61xx parts)
 #   conformance/keytypes.sh softhsm   # SoftHSM2 holding equivalent keys (the reference)
 #
 # Needs build/libiotsafe-pkcs11.so and build/iotsafe (make pkcs11 build).
@@ -24,7 +25,7 @@ case "$TARGET" in
     MOD=$ROOT/build/libiotsafe-pkcs11.so
     [ -f "$MOD" ] || { echo "build/libiotsafe-pkcs11.so is missing: run make pkcs11" >&2; exit 1; }
     "$ROOT/build/iotsafe" emulator init --profile gsma-keytypes --state "$WORK/sim.json" >/dev/null
-    SIM="emulator:$WORK/sim.json"
+    SIM="emulator:$WORK/sim.json?extended=1"
     if [ "$TARGET" = pcsc ]; then
       pcsc_sim "$WORK/sim.json"
       SIM="pcsc:"
