@@ -179,6 +179,13 @@ func Provision(ctx context.Context, c *Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("provision: enrollment: %w", err)
 	}
+	if c.Store == nil {
+		// Again, just before writing: another program may have put a
+		// credential there while the EST server was answering.
+		if file, err = c.certFileFor(ctx, iotsafe.ByID(key.ID()...), c.files()[0], c.files()[1]); err != nil {
+			return nil, err
+		}
+	}
 	res, err := c.deliver(ctx, key, certs, file)
 	if err != nil {
 		return nil, err
@@ -289,7 +296,7 @@ func Current(ctx context.Context, c *Config, key iotsafe.Ref) (*Result, error) {
 }
 
 // certFileFor returns the first of files that may receive the certificate
-// of the key in container: one that is absent, holds no certificate, or
+// of the key in container: one that is absent or empty, holds no certificate, or
 // holds a certificate whose key is that container's or no key of the SIM
 // (a dead credential). A file that holds the certificate of another live
 // key of the SIM is never chosen: writing it would destroy that
@@ -307,8 +314,13 @@ func (c *Config) certFileFor(ctx context.Context, container iotsafe.Ref, files .
 	var held []string
 	for _, f := range files {
 		der, err := a.ReadFile(ctx, iotsafe.ByID(f...))
-		if err != nil {
-			return f, nil // absent or unreadable: nothing to lose
+		switch {
+		case errors.Is(err, iotsafe.ErrNotFound), errors.Is(err, iotsafe.ErrConditionsNotSatisfied):
+			return f, nil // absent, or empty: nothing to lose
+		case err != nil:
+			// Anything else (a technical problem, a garbled answer, the
+			// card gone) says nothing about what the file holds.
+			return nil, fmt.Errorf("provision: checking certificate file %X before writing it: %w", f, err)
 		}
 		cert, err := bpx509.ParseCertificate(der)
 		if err != nil {
