@@ -306,19 +306,17 @@ func (a *AdminSession) PutPublicKey(id []byte, label string, point []byte) error
 // brainpoolP256r1 (*ecdsa.PublicKey, ECDSA) or RSA-2048 (*rsa.PublicKey,
 // PKCS#1 v1.5 and PSS), with SHA-256, SHA-384 and SHA-512.
 func (a *AdminSession) PutPublicKeyOf(id []byte, label string, pub crypto.PublicKey) error {
-	var keyType, algs byte
+	kind := keys.KindOf(pub)
 	var value hexBytes
-	switch k := keys.KindOf(pub); k {
+	switch kind {
 	case spec.KeyKindP256, spec.KeyKindBrainpoolP256:
-		keyType, algs, value = spec.KeyTypeP256Persistent, spec.SigECDSA, keys.ECPoint(pub.(*ecdsa.PublicKey))
-		if k == spec.KeyKindBrainpoolP256 {
-			keyType = spec.KeyTypeBrainpoolPersistent
-		}
+		value = keys.ECPoint(pub.(*ecdsa.PublicKey))
 	case spec.KeyKindRSA2048:
-		keyType, algs, value = spec.KeyTypeRSA2048, spec.SigRSAPKCS1|spec.SigRSAPSS, x509.MarshalPKCS1PublicKey(pub.(*rsa.PublicKey))
+		value = x509.MarshalPKCS1PublicKey(pub.(*rsa.PublicKey))
 	default:
 		return fmt.Errorf("emulator: a public key must be P-256, brainpoolP256r1 or RSA-2048, not %T", pub)
 	}
+	keyType, algs := kind.KeyType(), kind.SigAlgsFor()
 	id = append([]byte(nil), id...)
 	return a.mark(spec.KindPublicKey, id, func(st *state) error {
 		o := st.find(spec.KindPublicKey, id)

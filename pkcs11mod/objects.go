@@ -414,7 +414,7 @@ func (s *slot) resolvePoint(ctx context.Context, o *object) uint {
 // setPublic fills the attributes that come from the public key, after
 // checking it is a key of the object's type.
 func (o *object) setPublic(d spec.PublicKeyData) error {
-	pub, err := keys.Public(typeCodeOf(o.kt), d)
+	pub, err := keys.Public(o.kt.KeyType(), d)
 	if err != nil {
 		return err
 	}
@@ -438,17 +438,6 @@ func (o *object) setPoint(p []byte) {
 	// Many consumers (libp11, OpenSSH) look for the point on the private
 	// key too; it is public information.
 	o.attrs[CKA_EC_POINT] = ecPointDER(p)
-}
-
-// typeCodeOf returns an IoT SAFE key type code of a key family.
-func typeCodeOf(k spec.KeyTypeKind) byte {
-	switch k {
-	case spec.KeyKindRSA2048:
-		return spec.KeyTypeRSA2048
-	case spec.KeyKindBrainpoolP256:
-		return spec.KeyTypeBrainpoolPersistent
-	}
-	return spec.KeyTypeP256Persistent
 }
 
 // completeObjects maps what build leaves out: the public points of every

@@ -44,6 +44,20 @@ func KindOfKeyType(t byte) KeyTypeKind {
 	return KeyKindUnknown
 }
 
+// KeyType returns the IoT SAFE key type code of the family: the persistent
+// variant for the EC curves (13, 23), 03 for RSA-2048; 0 for unknown.
+func (k KeyTypeKind) KeyType() byte {
+	switch k {
+	case KeyKindP256:
+		return KeyTypeP256Persistent
+	case KeyKindBrainpoolP256:
+		return KeyTypeBrainpoolPersistent
+	case KeyKindRSA2048:
+		return KeyTypeRSA2048
+	}
+	return 0
+}
+
 // String names the family: "NIST P-256", "brainpoolP256r1" or "RSA-2048".
 func (k KeyTypeKind) String() string {
 	switch k {

@@ -164,3 +164,13 @@ func TestSignatureDER(t *testing.T) {
 		t.Error("odd raw length accepted")
 	}
 }
+
+// KeyType and KindOfKeyType agree for every family (the codes of the spec's
+// key type table: 03 RSA-2048, 13 P-256, 23 brainpoolP256r1).
+func TestKeyTypeOfKind(t *testing.T) {
+	for k, want := range map[KeyTypeKind]byte{KeyKindRSA2048: 0x03, KeyKindP256: 0x13, KeyKindBrainpoolP256: 0x23, KeyKindUnknown: 0} {
+		if got := k.KeyType(); got != want || (want != 0 && KindOfKeyType(got) != k) {
+			t.Errorf("%s: key type %02X, want %02X", k, got, want)
+		}
+	}
+}
