@@ -38,3 +38,22 @@ ok  	github.com/go-iotsafe/iotsafe	3.1s
 		t.Fatal("median of an even count")
 	}
 }
+
+// The APDU table: a count over its goal is "**no**", one within it "yes",
+// a comparison row (max 0) has no verdict, a benchmark not run says so.
+func TestAPDUGoals(t *testing.T) {
+	rs, _, err := parse(strings.NewReader(`pkg: github.com/go-iotsafe/iotsafe
+BenchmarkA-2 	 10	 100 ns/op	 3.000 apdus/op
+BenchmarkB-2 	 10	 100 ns/op	 2.000 apdus/op
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	writeAPDUGoals(&b, rs, []apduGoal{{"a", "BenchmarkA", 2}, {"b", "BenchmarkB", 2}, {"c", "BenchmarkA", 0}, {"d", "BenchmarkMissing", 2}})
+	for _, want := range []string{"| a | A | 3.0 | 2.0 | **no** |", "| b | B | 2.0 | 2.0 | yes |", "| c | A | 3.0 | – | – |", "| d | BenchmarkMissing | not measured | 2.0 | – |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in\n%s", want, b.String())
+		}
+	}
+}
