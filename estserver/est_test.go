@@ -1,6 +1,7 @@
 package estserver_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -506,5 +507,53 @@ func TestCSRAttrsKeyType(t *testing.T) {
 	s := &estserver.Server{Username: "u", Password: "p", Policy: estserver.Policy{KeyType: "secp384r1"}}
 	if err := s.Check(); err == nil || !strings.Contains(err.Error(), "secp384r1") {
 		t.Fatalf("Check with key type secp384r1: %v", err)
+	}
+}
+
+// Malicious brainpool requests (the server parses them with internal/
+// bpx509, around crypto/x509): one bit of the signature flipped, the
+// subject changed after signing, the point moved off the curve, each posted
+// as is (our client would not send some of them). Each is refused with a
+// 400; the untouched request is certified.
+func TestMaliciousBrainpoolRequests(t *testing.T) {
+	_, srv, roots := bootstrapServer(t, "bp CA", estserver.Policy{})
+	ctx := context.Background()
+	c := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	key, _ := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)
+	good, err := bpx509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-bp1"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	point := keys.ECPoint(&key.PublicKey)
+	for name, tc := range map[string]struct {
+		tamper func([]byte) []byte
+		reason string
+	}{
+		"signature bit": {func(b []byte) []byte { b[len(b)-3] ^= 1; return b }, "does not verify"},
+		"subject after signing": {func(b []byte) []byte {
+			i := bytes.Index(b, []byte("meter-bp1"))
+			b[i+8] = '2'
+			return b
+		}, "does not verify"},
+		"point off the curve": {func(b []byte) []byte { i := bytes.Index(b, point); b[i+64] ^= 1; return b }, "not on brainpoolP256r1"},
+	} {
+		// Posted as is (our client would refuse to send some of them).
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/.well-known/est/simpleenroll",
+			strings.NewReader(base64.StdEncoding.EncodeToString(tc.tamper(bytes.Clone(good)))))
+		req.Header.Set("Content-Type", "application/pkcs10")
+		req.SetBasicAuth("device", "bootstrap")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte(tc.reason)) {
+			t.Errorf("%s: HTTP %d %s (want 400 saying %q)", name, resp.StatusCode, body, tc.reason)
+		}
+	}
+	certs, err := c.SimpleEnroll(ctx, good)
+	if err != nil || !key.PublicKey.Equal(certs[0].PublicKey) {
+		t.Fatalf("the untouched request: %v", err)
 	}
 }
