@@ -321,7 +321,8 @@ func FuzzCommand(f *testing.F) {
 }
 
 // Extended-length encodings, byte for byte as ISO/IEC 7816-4 §5.1 lays them
-// out (and as OpenSC's sc_apdu2bytes writes them): case 2E 00 Le1 Le2 with
+// out and as a peer's encoder writes them (Open eCard's unit test vectors,
+// below): case 2E 00 Le1 Le2 with
 // Ne 65536 as 00 00, case 3E 00 Lc1 Lc2 data, case 4E with Le1 Le2 after the
 // data. The READ BINARY of ICAO 9303 eMRTD readers, 00 B0 00 00 00 00 00,
 // asks for everything.
@@ -347,6 +348,24 @@ func TestExtendedCommands(t *testing.T) {
 		}
 		if tc.cmd.Case() != 1 && !back.Extended {
 			t.Fatalf("ParseCommand(%X) is not marked extended", got)
+		}
+	}
+	// Open eCard's ApduTest ("write extended length apdu write"), a peer's
+	// encoder: header 00 01 02 03, its le 0 meaning the maximum (65536).
+	for _, tc := range []struct {
+		cmd  Command
+		want string
+	}{
+		{Command{INS: 0x01, P1: 0x02, P2: 0x03, Ne: 65536, Extended: true}, "00010203000000"},
+		{Command{INS: 0x01, P1: 0x02, P2: 0x03, Ne: 0xFF, Extended: true}, "000102030000FF"},
+		{Command{INS: 0x01, P1: 0x02, P2: 0x03, Ne: 0x100, Extended: true}, "00010203000100"},
+		{Command{INS: 0x01, P1: 0x02, P2: 0x03, Ne: 0xFFFF, Extended: true}, "0001020300FFFF"},
+		{Command{INS: 0x01, P1: 0x02, P2: 0x03, Data: make([]byte, 0x100), Extended: true}, "00010203000100" + strings.Repeat("00", 0x100)},
+		{Command{INS: 0x01, P1: 0x02, P2: 0x03, Data: make([]byte, 0xFF), Ne: 65536, Extended: true}, "000102030000FF" + strings.Repeat("00", 0xFF) + "0000"},
+	} {
+		got, err := tc.cmd.Bytes()
+		if err != nil || !bytes.Equal(got, mustHex(t, tc.want)) {
+			t.Errorf("Open eCard vector %.20s...: got %X, %v", tc.want, got, err)
 		}
 	}
 	long, err := (Command{INS: 0xD6, Data: big, Ne: 1000, Extended: true}).Bytes()
