@@ -37,7 +37,10 @@
 // kind and file information without its C3 wrapper; ProfileOrange has the
 // GSMA AID with class 0X and 33 40 (Orange's library's flow). Options.T0 makes any
 // profile answer 61xx to every command with response data, as a T=0 card
-// behind a modem does. Variant fields override single behaviours (3-byte
+// behind a modem does. ProfileKeyTypes adds RSA-2048 and brainpoolP256r1
+// containers. Options.ExtendedLength makes the card take extended-length
+// APDUs and announce them in its ATR (6700 for them otherwise, as a card
+// taking short APDUs only answers). Variant fields override single behaviours (3-byte
 // IDs as on ZARIOT cards, DER signatures, keys that get new IDs when
 // generated, a 1-byte hash field, small object-list parts).
 //
