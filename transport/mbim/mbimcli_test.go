@@ -2,24 +2,18 @@ package mbim_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/sha256"
-	"errors"
 	"fmt"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/internal/proxytest"
 	"github.com/go-iotsafe/iotsafe/internal/testtool"
-	"github.com/go-iotsafe/iotsafe/spec"
-	"github.com/go-iotsafe/iotsafe/transport"
 	"github.com/go-iotsafe/iotsafe/transport/mbim"
+	"github.com/go-iotsafe/iotsafe/transport/transporttest"
 )
 
 // requireTool finds a program (testtool.Need).
@@ -107,87 +101,7 @@ func TestThroughMbimProxy(t *testing.T) {
 	}
 	mbimcli(t, bin, "-p", "-d", dev, "--ms-set-uicc-close-channel=channel="+m[1]+",channel-group=1")
 
-	// Two clients of the proxy signing at once.
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for c := 0; c < 2; c++ {
-		wg.Add(1)
-		go func(c int) {
-			defer wg.Done()
-			d, err := mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
-			if err != nil {
-				errs <- err
-				return
-			}
-			if !d.Proxied() {
-				errs <- fmt.Errorf("client %d is not going through the proxy", c)
-				return
-			}
-			a, err := iotsafe.Open(ctx, d, nil)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer a.Close()
-			pk, err := a.PublicKey(ctx, iotsafe.ByID(1))
-			if err != nil {
-				errs <- err
-				return
-			}
-			for i := 0; i < 25; i++ {
-				digest := sha256.Sum256([]byte(fmt.Sprintf("client %d message %d", c, i)))
-				sig, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:])
-				if err != nil {
-					errs <- fmt.Errorf("client %d signature %d: %w", c, i, err)
-					return
-				}
-				der, _ := spec.SignatureToDER(sig)
-				if !ecdsa.VerifyASN1(pk.(*ecdsa.PublicKey), digest[:], der) {
-					errs <- fmt.Errorf("client %d signature %d does not verify (crosstalk?)", c, i)
-					return
-				}
-			}
-		}(c)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-
-	// The proxy goes away: operations fail as a removed card while it is
-	// gone; once it is back, the same client reconnects by itself (the
-	// applet selects itself again on a fresh channel), and a new Open
-	// works too.
-	d, err := mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := iotsafe.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy.Stop()
-	digest := sha256.Sum256([]byte("after the proxy died"))
-	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); !errors.Is(err, transport.ErrCardRemoved) {
-		t.Fatalf("signing after the proxy died: %v", err)
-	}
-	proxy.Restart(t)
-	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); err != nil {
-		t.Fatalf("the same client after the proxy came back: %v", err)
-	}
-	a.Close()
-	d, err = mbim.Open(ctx, dev, &mbim.Options{Proxy: mbim.ProxyOn})
-	if err != nil {
-		t.Fatalf("open after the proxy restarted: %v", err)
-	}
-	a, err = iotsafe.Open(ctx, d, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	if _, err := a.Sign(ctx, iotsafe.ByID(1), iotsafe.HashSHA256, digest[:]); err != nil {
-		t.Fatalf("signing through the restarted proxy: %v", err)
-	}
+	transporttest.ThroughProxy(t, func() (transporttest.Proxied, error) {
+		return mbim.Open(context.Background(), dev, &mbim.Options{Proxy: mbim.ProxyOn})
+	}, proxy.Stop, proxy.Restart)
 }
