@@ -8,7 +8,9 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math/big"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -144,7 +146,7 @@ func TestExtendedLength(t *testing.T) {
 			if got := apdu.ExtendedLengthInATR(c.ATR()); got != tc.takes {
 				t.Fatalf("ATR %X says extended %v", c.ATR(), got)
 			}
-			out, _ := exec.Command(testtool.Need(t, "ATR_analysis"), fmt.Sprintf("% X", c.ATR())).CombinedOutput()
+			out, _ := atrAnalysis(t, c.ATR())
 			if strings.Contains(string(out), "Extended Lc and Le fields") != tc.takes || !strings.Contains(string(out), "(correct checksum)") {
 				t.Fatalf("ATR_analysis (pcsc-tools):\n%s", out)
 			}
@@ -173,4 +175,25 @@ func TestExtendedLength(t *testing.T) {
 			expectSW(t, c, fmt.Sprintf("812B8000 000022 9E20%X 0100", digest), apdu.SWWrongLength) // Le 256 < 259
 		})
 	}
+}
+
+// atrAnalysis runs pcsc-tools' ATR_analysis on atr. It keeps its ATR list
+// in $XDG_CACHE_HOME (or ~/.cache) and, for an ATR it does not know,
+// downloads a newer list from the Internet unless that file is less than
+// ten hours old. Here it runs with a temporary HOME and cache holding a
+// fresh empty list: it writes nothing of the user's and fetches nothing.
+func atrAnalysis(t *testing.T, atr []byte) ([]byte, error) {
+	t.Helper()
+	tool := testtool.Need(t, "ATR_analysis")
+	home := t.TempDir()
+	cache := filepath.Join(home, ".cache")
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cache, "smartcard_list.txt"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tool, fmt.Sprintf("% X", atr))
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CACHE_HOME="+cache)
+	return cmd.CombinedOutput()
 }

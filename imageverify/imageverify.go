@@ -9,13 +9,16 @@
 //     private key of the same ID (the device could sign an image with it and
 //     then "verify" it). The peer-key slot that every ECDH writes, a key pair
 //     of the device, or any writable slot is refused with the reason.
-//   - The verdict needs two independent yeses: the card's Verify Signature
+//   - The verdict needs independent yeses: the card's Verify Signature
 //     and a check in software with the public key read from the card
 //     (ECDSA for a P-256 or brainpoolP256r1 key; for an RSA-2048 key
 //     RSASSA-PKCS1-v1_5 or RSASSA-PSS with a salt as long as the hash, the
 //     scheme the software check finds being the one the card is asked to
 //     check). A link that loses or fabricates one answer cannot turn a
-//     mismatch into a match.
+//     mismatch into a match. A link that rewrites several (the key read
+//     from the card and the card's verdict) can, unless the host pins the
+//     anchor (Pin, VerifyPinned): then the software check uses the host's
+//     own copy of the key, and a card key that differs from it is refused.
 //   - The program is resolved once, read once, hashed from those bytes, and
 //     those same bytes run: Run copies them into a sealed memory file and
 //     executes that, never the path again, so replacing the file after the
@@ -91,58 +94,105 @@ func Anchor(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) (crypto.Pub
 }
 
 // Verify accepts digest (SHA-256) only when the card's Verify Signature with
-// the anchor ref and a check in software with the anchor's public key both
-// accept sig: for an EC key an ECDSA signature (DER or raw r||s); for an
-// RSA-2048 key the 256-byte RSASSA-PKCS1-v1_5 or RSASSA-PSS signature (what
-// `openssl dgst -sha256 -sign` writes; PSS with a 32-byte salt, the only
-// salt IoT SAFE cards use). It returns ErrRefused (wrapped) on a mismatch,
-// ErrNotAnchor when ref is no anchor, and any other error as it came.
+// the anchor ref and a check in software with the anchor's public key, as
+// read from the card, both accept sig. It is VerifyPinned without a pin:
+// both the key and the card's verdict come over the link to the SIM, so a
+// link that rewrites answers (a modem's firmware, anything on its serial
+// line) can forge the verdict. Use VerifyPinned where the link is not
+// trusted.
 func Verify(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, digest, sig []byte) error {
+	return VerifyPinned(ctx, a, ref, nil, digest, sig)
+}
+
+// VerifyPinned accepts digest (SHA-256) only when three checks accept sig:
+// a check in software with the anchor's public key, the key the card holds
+// under ref being the pinned key (same SubjectPublicKeyInfo SHA-256), and
+// the card's Verify Signature. Signatures: for an EC key ECDSA (DER or raw
+// r||s); for an RSA-2048 key the 256-byte RSASSA-PKCS1-v1_5 or RSASSA-PSS
+// signature (what `openssl dgst -sha256 -sign` writes; PSS with a 32-byte
+// salt, the only salt IoT SAFE cards use).
+//
+// With a pin that holds the key (PinPublicKey, or LoadPin of a key or
+// certificate) the software check runs with the host's copy before any
+// answer from the card is believed; with a fingerprint pin it runs with the
+// card's key once that key matched the fingerprint. Either way a link that
+// rewrites answers cannot turn a signature the pinned key refuses into a
+// yes: the worst it can do is make a genuine image fail. pin nil checks
+// with the key as read over the link (Verify).
+//
+// It returns ErrRefused (wrapped; with ErrPinMismatch when the card's key is
+// not the pinned one) on a mismatch, ErrNotAnchor when ref is no anchor, and
+// any other error as it came.
+func VerifyPinned(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, pin *Pin, digest, sig []byte) error {
 	if len(digest) != sha256.Size {
 		return fmt.Errorf("imageverify: digest of %d bytes (want SHA-256)", len(digest))
+	}
+	if pin != nil && pin.key != nil {
+		if _, err := softCheck(pin.key, digest, sig); err != nil {
+			return fmt.Errorf("%w (the check with the pinned anchor %s said no; the SIM was not asked)", err, pin)
+		}
 	}
 	pub, err := Anchor(ctx, a, ref)
 	if err != nil {
 		return err
 	}
-	var soft bool
-	var card error
-	switch pub := pub.(type) {
-	case *ecdsa.PublicKey:
-		raw, der, err := signatureForms(sig)
+	if pin != nil {
+		got, err := Fingerprint(pub)
 		if err != nil {
 			return err
 		}
-		soft = ecdsa.VerifyASN1(pub, digest, der)
-		card = a.Verify(ctx, ref, iotsafe.HashSHA256, digest, raw)
-	case *rsa.PublicKey:
-		if len(sig) != pub.Size() {
-			return fmt.Errorf("imageverify: an RSA-%d signature is %d bytes, not %d", pub.N.BitLen(), pub.Size(), len(sig))
+		if got != pin.fp {
+			return fmt.Errorf("%w: %w: the SIM's key %s has fingerprint %s, the pinned anchor is %s (the link to the SIM, or the key on it, was changed)",
+				ErrRefused, ErrPinMismatch, ref, formatFP(got), pin)
 		}
-		alg := iotsafe.SigRSAPKCS1
-		soft = rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
-		if !soft && rsa.VerifyPSS(pub, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil {
-			alg, soft = iotsafe.SigRSAPSS, true
-		}
-		if !soft {
-			// Neither scheme: no card answer could make it acceptable.
-			return fmt.Errorf("%w (the software check with the card's public key said no, PKCS#1 v1.5 and PSS)", ErrRefused)
-		}
-		card = a.VerifyWith(ctx, ref, alg, iotsafe.HashSHA256, digest, sig)
-	default:
-		return fmt.Errorf("imageverify: public key of type %T", pub)
 	}
+	cardCheck, err := softCheck(pub, digest, sig)
+	if err != nil {
+		return err
+	}
+	card := cardCheck(ctx, a, ref)
 	switch {
 	case errors.Is(card, iotsafe.ErrSignatureMismatch):
 		return fmt.Errorf("%w (the card said no)", ErrRefused)
 	case card != nil:
 		return card
-	case !soft:
-		// The card said yes and the key it holds says no: the answer
-		// did not come from the card's check of this signature.
-		return fmt.Errorf("%w (the software check with the card's public key said no although the card's answer said yes: distrust the link to the SIM)", ErrRefused)
 	}
 	return nil
+}
+
+// softCheck verifies sig over digest in software with pub. When it
+// accepts, it returns the card operation that checks the same signature,
+// in the same scheme, on the card. A refusal is ErrRefused, wrapped.
+func softCheck(pub crypto.PublicKey, digest, sig []byte) (func(context.Context, *iotsafe.Applet, iotsafe.Ref) error, error) {
+	switch pub := pub.(type) {
+	case *ecdsa.PublicKey:
+		raw, der, err := signatureForms(sig)
+		if err != nil {
+			return nil, err
+		}
+		if !ecdsa.VerifyASN1(pub, digest, der) {
+			return nil, fmt.Errorf("%w (the software check said no)", ErrRefused)
+		}
+		return func(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) error {
+			return a.Verify(ctx, ref, iotsafe.HashSHA256, digest, raw)
+		}, nil
+	case *rsa.PublicKey:
+		if len(sig) != pub.Size() {
+			return nil, fmt.Errorf("imageverify: an RSA-%d signature is %d bytes, not %d", pub.N.BitLen(), pub.Size(), len(sig))
+		}
+		alg := iotsafe.SigRSAPKCS1
+		ok := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
+		if !ok && rsa.VerifyPSS(pub, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil {
+			alg, ok = iotsafe.SigRSAPSS, true
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w (the software check said no, PKCS#1 v1.5 and PSS)", ErrRefused)
+		}
+		return func(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref) error {
+			return a.VerifyWith(ctx, ref, alg, iotsafe.HashSHA256, digest, sig)
+		}, nil
+	}
+	return nil, fmt.Errorf("imageverify: public key of type %T", pub)
 }
 
 func signatureForms(sig []byte) (raw, der []byte, err error) {
@@ -165,8 +215,10 @@ type Image struct {
 	Digest []byte // SHA-256 of Bytes
 }
 
-// Load resolves name once (a name without a slash is looked up in $PATH,
-// as exec would; anything else is a path), opens it once and reads it.
+// Load resolves name once as exec would (a name without a slash is looked
+// up in $PATH; anything else is a path), opens it once and reads it. It is
+// for running a program (Image.Command); to check a file named by the user,
+// use LoadFile. Image.Path is the path actually read: print that one.
 func Load(name string) (*Image, error) {
 	path := name
 	if filepath.Base(name) == name {
@@ -176,6 +228,12 @@ func Load(name string) (*Image, error) {
 		}
 		path = p
 	}
+	return LoadFile(path)
+}
+
+// LoadFile opens the file at path (never looked up in $PATH: "app" is
+// ./app) once and reads it.
+func LoadFile(path string) (*Image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

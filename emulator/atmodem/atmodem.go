@@ -10,6 +10,7 @@ package atmodem
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -115,6 +116,7 @@ type Modem struct {
 	sessions map[int]int
 	hostile  []Hostile
 	late     time.Duration
+	rewrite  func(cmd, resp []byte) []byte
 	// Set by handle for Serve: an answer to send again after this one
 	// (FaultRepeat), or to send only later (FaultLate).
 	repeat     string
@@ -132,6 +134,24 @@ func (m *Modem) SetHostile(h []Hostile, late time.Duration) {
 	if m.late == 0 {
 		m.late = 3 * time.Second
 	}
+}
+
+// SetRewrite makes the modem lie like compromised firmware or a man in the
+// middle on the line: every card answer to an AT+CSIM or AT+CGLA command
+// passes through fn (with the APDU as the modem received it) before it is
+// sent, and fn returns what the host gets instead. nil stops the lying.
+func (m *Modem) SetRewrite(fn func(cmd, resp []byte) []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rewrite = fn
+}
+
+// lie applies the rewrite hook, if any.
+func (m *Modem) lie(cmd, resp []byte) []byte {
+	if m.rewrite == nil {
+		return resp
+	}
+	return m.rewrite(bytes.Clone(cmd), bytes.Clone(resp))
 }
 
 // hostileFor returns the standing fault for a command line, if any.
@@ -341,7 +361,7 @@ func (m *Modem) dispatch(ctx context.Context, cmd string) (string, bool) {
 		if err != nil {
 			return "+CME ERROR: 13", false
 		}
-		return m.format("+CSIM:", resp), true
+		return m.format("+CSIM:", m.lie(apduBytes, resp)), true
 	case strings.HasPrefix(up, "AT+CCHO="):
 		aid, err := hex.DecodeString(strings.Trim(cmd[len("AT+CCHO="):], "\" "))
 		if err != nil || len(aid) < 5 {
@@ -374,7 +394,7 @@ func (m *Modem) dispatch(ctx context.Context, cmd string) (string, bool) {
 		if terr != nil {
 			return "+CME ERROR: 13", false
 		}
-		return m.format("+CGLA:", resp), true
+		return m.format("+CGLA:", m.lie(c, resp)), true
 	case strings.HasPrefix(up, "AT+CCHC="):
 		sid, err := strconv.Atoi(strings.TrimSpace(cmd[len("AT+CCHC="):]))
 		ch, open := m.sessions[sid]

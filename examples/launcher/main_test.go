@@ -9,6 +9,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"github.com/go-iotsafe/iotsafe/imageverify"
 	"os"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/spec"
 )
 
 func TestLauncher(t *testing.T) {
@@ -163,5 +166,66 @@ func TestLauncherOverHostileModem(t *testing.T) {
 		if code == 0 || strings.Contains(out.String(), "evil") {
 			t.Fatalf("%s: the tampered program ran (code %d): %q", fault, code, out.String())
 		}
+	}
+}
+
+// The high-severity attack of the second device-side review: the modem
+// line rewrites the key in the Read Public Key answer to the attacker's and
+// the card's refusal of Verify Signature to 9000. Unpinned, the attacker's
+// program starts (and the launcher says its verdict trusts the link); with
+// the vendor key pinned on the host it never runs.
+func TestLauncherPinnedAnchorDefeatsALyingModem(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	card, err := emulator.Create(state, emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	attacker, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	vp, _ := vendor.PublicKey.Bytes()
+	ap, _ := attacker.PublicKey.Bytes()
+	s, _ := card.BeginAdmin()
+	if err := s.PutPublicKey([]byte{0x30}, "vendor", vp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&vendor.PublicKey)
+	anchor := filepath.Join(dir, "vendor.pem")
+	os.WriteFile(anchor, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	app := filepath.Join(dir, "app.sh")
+	body := []byte("#!/bin/sh\necho evil\n")
+	os.WriteFile(app, body, 0o755)
+	d := sha256.Sum256(body)
+	evilSig, _ := ecdsa.SignASN1(rand.Reader, attacker, d[:])
+	sig := app + ".sig"
+	os.WriteFile(sig, evilSig, 0o644)
+
+	p, err := atmodem.NewPTY(card, atmodem.Quirks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer card.Close()
+	defer p.Close()
+	p.Modem.SetRewrite(func(cmd, resp []byte) []byte {
+		switch {
+		case len(cmd) > 1 && cmd[1] == spec.InsReadPublicKey:
+			return bytes.ReplaceAll(resp, vp, ap)
+		case len(cmd) > 1 && cmd[1] == spec.InsVerifySigUpdate && len(resp) >= 2:
+			return append(resp[:len(resp)-2:len(resp)-2], 0x90, 0x00)
+		}
+		return resp
+	})
+	var out, errOut bytes.Buffer
+	code, err := run([]string{"--sim", "modem:" + p.Path(), "--sig", sig, "--", app}, &out, &errOut)
+	if code != 0 || !strings.Contains(errOut.String(), "trusts the link to the SIM") {
+		t.Fatalf("unpinned under the lying modem: code %d %v, stderr %q (want it to run and say the verdict trusts the link)", code, err, errOut.String())
+	}
+	out.Reset()
+	code, err = run([]string{"--sim", "modem:" + p.Path(), "--sig", sig, "--anchor", anchor, "--", app}, &out, &errOut)
+	if code == 0 || strings.Contains(out.String(), "evil") || !errors.Is(err, errRefused) {
+		t.Fatalf("pinned: the attacker's program ran or was not refused: code %d %v, %q", code, err, out.String())
 	}
 }
