@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/spec"
@@ -189,6 +190,20 @@ func (a *Applet) resetCaches() {
 
 // Close closes the logical channel and the transport.
 func (a *Applet) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	return a.CloseContext(ctx)
+}
+
+// CloseTimeout bounds Close: closing the logical channel and whatever the
+// transport sends at its own close.
+const CloseTimeout = 5 * time.Second
+
+// CloseContext is Close bounded by ctx: the logical channel is closed on the
+// card (Manage Channel) and the transport closed (transport.CloseContext)
+// while ctx lasts; once it has ended nothing more is sent, and the
+// transport is released all the same.
+func (a *Applet) CloseContext(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -196,8 +211,7 @@ func (a *Applet) Close() error {
 	}
 	a.closed = true
 	var cerr error
-	if a.channel != 0 {
-		ctx := context.Background()
+	if a.channel != 0 && ctx.Err() == nil {
 		resp, err := a.exchange(ctx, apdu.Command{CLA: 0x00, INS: spec.InsManageChannel, P1: 0x80, P2: byte(a.channel)}, false)
 		switch {
 		case err != nil:
@@ -206,7 +220,7 @@ func (a *Applet) Close() error {
 			cerr = &CardError{Op: "close logical channel", INS: spec.InsManageChannel, SW: resp.SW}
 		}
 	}
-	if err := a.t.Close(); err != nil && cerr == nil {
+	if err := transport.CloseContext(ctx, a.t); err != nil && cerr == nil {
 		cerr = err
 	}
 	return cerr

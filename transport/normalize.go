@@ -45,6 +45,10 @@ func (n *normalized) Unwrap() Transport { return n.t }
 
 func (n *normalized) Close() error { return n.t.Close() }
 
+// CloseContext closes the wrapped transport, bounded by ctx where it
+// supports that.
+func (n *normalized) CloseContext(ctx context.Context) error { return CloseContext(ctx, n.t) }
+
 // MaxCommandLen forwards the wrapped transport's limit (0 when it has none).
 func (n *normalized) MaxCommandLen() int {
 	if l, ok := n.t.(Limiter); ok {

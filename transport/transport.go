@@ -23,6 +23,23 @@ type Transport interface {
 	Close() error
 }
 
+// ContextCloser is implemented by transports whose Close talks to the
+// modem or card (closing the logical channels they opened, ending a
+// session): CloseContext bounds that talk by ctx, then releases everything
+// whatever ctx says. Close alone bounds it by a default of a few seconds.
+type ContextCloser interface {
+	CloseContext(ctx context.Context) error
+}
+
+// CloseContext closes t, with the talk its Close needs bounded by ctx
+// where t supports that (ContextCloser).
+func CloseContext(ctx context.Context, t Transport) error {
+	if c, ok := t.(ContextCloser); ok {
+		return c.CloseContext(ctx)
+	}
+	return t.Close()
+}
+
 // Transactor is implemented by transports that can hold the card for several
 // APDUs against other processes (a PC/SC transaction). Begin returns a
 // function that ends the transaction; callers take one transaction per

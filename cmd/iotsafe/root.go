@@ -15,6 +15,7 @@ import (
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/simuri"
+	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 // globals holds the persistent flags.
@@ -69,6 +70,21 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 	return root
 }
 
+// closeGrace is how long past the command's deadline closing the SIM may
+// take (closing the logical channel, ending a modem session): --timeout
+// plus this is the bound on a whole command.
+const closeGrace = 500 * time.Millisecond
+
+// closeContext bounds closing the SIM: until the command's deadline plus
+// closeGrace (the command's own cancellation does not stop the close), or
+// iotsafe.CloseTimeout without a deadline.
+func closeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(context.WithoutCancel(ctx), d.Add(closeGrace))
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), iotsafe.CloseTimeout)
+}
+
 // withApplet opens the SIM, runs fn with the applet, and closes both.
 func (g *globals) withApplet(ctx context.Context, fn func(a *iotsafe.Applet) error) error {
 	t, err := simuri.Open(ctx, g.sim)
@@ -90,11 +106,15 @@ func (g *globals) withApplet(ctx context.Context, fn func(a *iotsafe.Applet) err
 	}
 	a, err := iotsafe.Open(ctx, t, opts)
 	if err != nil {
-		t.Close()
+		cctx, cancel := closeContext(ctx)
+		defer cancel()
+		transport.CloseContext(cctx, t)
 		return fmt.Errorf("opening the IoT SAFE applet on %s: %w", g.sim, err)
 	}
 	ferr := fn(a)
-	if cerr := a.Close(); cerr != nil && ferr == nil {
+	cctx, cancel := closeContext(ctx)
+	defer cancel()
+	if cerr := a.CloseContext(cctx); cerr != nil && ferr == nil {
 		ferr = cerr
 	}
 	return ferr

@@ -45,6 +45,9 @@ const (
 	// FaultGarbage sends, before the answer, a header whose length field
 	// says 4 GiB (a modem answering garbage).
 	FaultGarbage
+	// FaultSilent makes the device answer nothing from this command on,
+	// OPEN and CLOSE included: a modem whose firmware hung.
+	FaultSilent
 )
 
 // Device is the fake MBIM function.
@@ -59,6 +62,7 @@ type Device struct {
 	// the card has; negative: none, MBIM_STATUS_MS_NO_LOGICAL_CHANNELS).
 	MaxChannels int
 	faults      map[int]Fault
+	silent      bool
 	count       int
 	bytesIn     atomic.Int64 // bytes read from the host
 	bytesOut    atomic.Int64 // bytes written to the host
@@ -93,6 +97,12 @@ func (d *Device) Serve(ctx context.Context, rw io.ReadWriter) error {
 
 // handle returns what the device writes for one message.
 func (d *Device) handle(ctx context.Context, msg []byte) [][]byte {
+	d.mu.Lock()
+	hung := d.silent
+	d.mu.Unlock()
+	if hung {
+		return nil
+	}
 	h, _ := mbimmsg.ReadHeader(msg)
 	d.mu.Lock()
 	switch h.Type {
@@ -116,7 +126,14 @@ func (d *Device) handle(ctx context.Context, msg []byte) [][]byte {
 	d.count++
 	fault := d.faults[d.count]
 	delete(d.faults, d.count)
+	if fault == FaultSilent {
+		d.silent = true
+	}
+	silent := d.silent
 	d.mu.Unlock()
+	if silent {
+		return nil
+	}
 	c, err := mbimmsg.ParseCommand(msg, false)
 	if err != nil {
 		return [][]byte{mbimmsg.Status(mbimmsg.TypeFunctionError, h.TID, mbimmsg.ErrorLengthMismatch)}

@@ -42,6 +42,9 @@ const (
 	// FaultGarbage sends, before the answer, bytes that start no QMUX
 	// message (a modem answering garbage).
 	FaultGarbage
+	// FaultSilent makes the device answer nothing from this request on,
+	// control messages included: a modem whose firmware hung.
+	FaultSilent
 )
 
 // Device is the fake QMI device.
@@ -57,6 +60,7 @@ type Device struct {
 	// many as the card has; negative: none).
 	MaxChannels int
 	faults      map[int]Fault
+	silent      bool
 	count       int
 	bytesIn     atomic.Int64
 	bytesOut    atomic.Int64
@@ -87,6 +91,12 @@ func (d *Device) Serve(ctx context.Context, rw io.ReadWriter) error {
 }
 
 func (d *Device) handle(ctx context.Context, b []byte) [][]byte {
+	d.mu.Lock()
+	hung := d.silent
+	d.mu.Unlock()
+	if hung {
+		return nil
+	}
 	m, err := qmimsg.Parse(b)
 	if err != nil || m.FromService || m.Flags != qmimsg.FlagRequest {
 		d.log.Debug("qmidev: message dropped", "err", err)
@@ -103,7 +113,14 @@ func (d *Device) handle(ctx context.Context, b []byte) [][]byte {
 	d.count++
 	fault := d.faults[d.count]
 	delete(d.faults, d.count)
+	if fault == FaultSilent {
+		d.silent = true
+	}
+	silent := d.silent
 	d.mu.Unlock()
+	if silent {
+		return nil
+	}
 	switch {
 	case !known:
 		resp.TLVs = []qmimsg.TLV{qmimsg.ResultTLV(qmimsg.ErrInvalidClientID)}

@@ -146,21 +146,35 @@ func (d *Device) Next(ctx context.Context) ([]byte, error) {
 	return msg, nil
 }
 
+// CloseTimeout bounds what Close sends (closing channels, ending the
+// session) when the caller gives no context.
+const CloseTimeout = 5 * time.Second
+
 // Close closes the channels the transport opened, ends the session and
-// closes the control channel.
+// closes the control channel; the talk is bounded by CloseTimeout.
 func (d *Device) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	return d.CloseContext(ctx)
+}
+
+// CloseContext is Close with the talk bounded by ctx: when ctx ends (or
+// has ended), nothing more is sent and the control channel is closed at
+// once.
+func (d *Device) CloseContext(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
 		return nil
 	}
 	d.closed = true
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for _, ch := range d.chans.Open() {
+		if ctx.Err() != nil {
+			break
+		}
 		_ = d.p.Channels.Close(ctx, ch)
 	}
-	if d.p.Goodbye != nil {
+	if d.p.Goodbye != nil && ctx.Err() == nil {
 		d.p.Goodbye(ctx)
 	}
 	return d.conn.Close()

@@ -265,3 +265,7 @@ func (d *Device) exchange(ctx context.Context, build func(tid uint32) []byte, wa
 // Close closes the channels the transport opened, the MBIM session, and
 // the device.
 func (d *Device) Close() error { return d.dev.Close() }
+
+// CloseContext is Close with what it sends to the modem (closing the
+// channels it opened, ending the session) bounded by ctx.
+func (d *Device) CloseContext(ctx context.Context) error { return d.dev.CloseContext(ctx) }

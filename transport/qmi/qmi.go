@@ -253,3 +253,7 @@ func (d *Device) request(ctx context.Context, svc byte, id uint16, tlvs []qmimsg
 // Close closes the channels the transport opened, releases the UIM client
 // and closes the device.
 func (d *Device) Close() error { return d.dev.Close() }
+
+// CloseContext is Close with what it sends to the modem (closing the
+// channels it opened, ending the session) bounded by ctx.
+func (d *Device) CloseContext(ctx context.Context) error { return d.dev.CloseContext(ctx) }

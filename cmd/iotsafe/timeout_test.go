@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/emulator/mbimdev"
+	"github.com/go-iotsafe/iotsafe/emulator/qmidev"
+	"github.com/go-iotsafe/iotsafe/internal/proxytest"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
+)
+
+// The third finding of the second device-side review: --timeout was not a
+// bound. With a link that went silent in the middle of an operation,
+// `--timeout 3s` exited after 38 s over MBIM/QMI and 11 s over a modem
+// (Close used a background context, the control channel's Send defaulted
+// to 30 s, Close added 5 s). Each transport, silent from a point in the
+// middle of `sign` on, must end the process within the timeout plus one
+// second, Close included.
+func TestTimeoutBoundsSilentLinks(t *testing.T) {
+	const timeout = 2 * time.Second
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	in := filepath.Join(t.TempDir(), "msg")
+	os.WriteFile(in, []byte("hello"), 0o600)
+
+	type link struct {
+		name  string
+		start func(t *testing.T, card *emulator.Card) (sim string, stop func())
+	}
+	modem := func(mode, silence string) func(t *testing.T, card *emulator.Card) (string, func()) {
+		return func(t *testing.T, card *emulator.Card) (string, func()) {
+			p, err := atmodem.NewPTY(card, atmodem.Quirks{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, _ := atmodem.ParseHostile(silence)
+			p.Modem.SetHostile([]atmodem.Hostile{h}, 0)
+			return "modem:" + p.Path() + "?mode=" + mode, func() { p.Close() }
+		}
+	}
+	mbim := func(proxy bool) func(t *testing.T, card *emulator.Card) (string, func()) {
+		return func(t *testing.T, card *emulator.Card) (string, func()) {
+			d, err := mbimdev.NewPTY(card, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Device.Fault(3, mbimdev.FaultSilent)
+			sim := "mbim:" + d.Path()
+			if proxy {
+				sim += "?proxy=1"
+			}
+			return sim, func() { d.Close() }
+		}
+	}
+	qmi := func(proxy bool) func(t *testing.T, card *emulator.Card) (string, func()) {
+		return func(t *testing.T, card *emulator.Card) (string, func()) {
+			d, err := qmidev.NewPTY(card, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Device.Fault(3, qmidev.FaultSilent)
+			sim := "qmi:" + d.Path()
+			if proxy {
+				sim += "?proxy=1"
+			}
+			return sim, func() { d.Close() }
+		}
+	}
+	links := []link{
+		// Silent from Compute Signature Update on, or for every APDU
+		// (the logical channel's close included).
+		{"modem-csim", modem("csim", "silent@2B")}, {"modem-cgla", modem("cgla", "silent@2B")},
+		{"modem-csim-all", modem("csim", "silent")}, {"modem-cgla-all", modem("cgla", "silent")},
+		{"mbim", mbim(false)}, {"qmi", qmi(false)},
+		{"mbim-proxy", mbim(true)}, {"qmi-proxy", qmi(true)},
+	}
+	for _, l := range links {
+		t.Run(l.name, func(t *testing.T) {
+			switch l.name {
+			case "mbim-proxy":
+				proxytest.Start(t, "@mbim-proxy", testtool.Need(t, "/usr/libexec/mbim-proxy"), "--empty-timeout=0")
+			case "qmi-proxy":
+				proxytest.Start(t, "@qmi-proxy", testtool.Need(t, "/usr/libexec/qmi-proxy"), "--empty-timeout=0")
+			}
+			card, err := emulator.Open(state, emulator.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer card.Close()
+			sim, stop := l.start(t, card)
+			defer stop()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c := exec.CommandContext(ctx, os.Args[0], "--sim="+sim, "--timeout", timeout.String(), "sign", "--key", "01", "--in", in)
+			c.Env = append(os.Environ(), "IOTSAFE_TEST_CLI=1")
+			start := time.Now()
+			out, err := c.CombinedOutput()
+			took := time.Since(start)
+			if err == nil {
+				t.Fatalf("sign over a link that went silent succeeded: %s", out)
+			}
+			if took > timeout+time.Second {
+				t.Fatalf("--timeout %v: the process ended after %v (bound: the timeout plus one second): %s", timeout, took.Round(10*time.Millisecond), out)
+			}
+			t.Logf("ended after %v: %s", took.Round(10*time.Millisecond), out)
+		})
+	}
+}
