@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -1212,5 +1213,82 @@ func TestSecretKeysWhenConfigured(t *testing.T) {
 		if v[i].RV != want {
 			t.Errorf("attribute %d: %s, want %s", i, rvName(v[i].RV), rvName(want))
 		}
+	}
+}
+
+// The fifth finding of the second device-side review: the host store was
+// checked for owner and mode only on writes, so objects another user placed
+// in a store directory (a certificate bound to key 01, a data object) were
+// listed to the victim. Reading applies the checks of writing: a store
+// directory of another user, or one others can write to, lists nothing; a
+// file of another user, one others can write to, or a link is ignored;
+// each with a warning.
+func TestHostStoreReadChecksOwnership(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testtool.Missing(t, "root (to give files to another user)")
+	}
+	f := newFixture(t, SlotConfig{SIM: "sim1"})
+	h := f.session(t, true)
+	_, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_DATA)}, {CKA_TOKEN, bbool(true)},
+		{CKA_LABEL, []byte("planted")}, {CKA_VALUE, []byte("from another user")}})
+	must(t, "CreateObject", rv)
+	ents, _ := os.ReadDir(f.cfg.Store)
+	if len(ents) != 1 {
+		t.Fatalf("store entries %d", len(ents))
+	}
+	dir := filepath.Join(f.cfg.Store, ents[0].Name())
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("object files %v", files)
+	}
+	obj := files[0]
+	const nobody = 65534
+	visible := func() bool {
+		t.Helper()
+		ss := f.session(t, false)
+		must(t, "FindObjectsInit", f.m.FindObjectsInit(ss, []Attribute{{CKA_LABEL, []byte("planted")}}))
+		hs, rv := f.m.FindObjects(ss, 10)
+		must(t, "FindObjects", rv)
+		f.m.FindObjectsFinal(ss)
+		f.m.CloseSession(ss)
+		return len(hs) > 0
+	}
+	if !visible() {
+		t.Fatal("the user's own object is not listed")
+	}
+	for _, tc := range []struct {
+		name          string
+		plant, repair func()
+	}{
+		{"store directory of another user", func() { os.Chown(dir, nobody, nobody) }, func() { os.Chown(dir, 0, 0) }},
+		{"store directory writable by others", func() { os.Chmod(dir, 0o777) }, func() { os.Chmod(dir, 0o700) }},
+		{"parent writable by others", func() { os.Chmod(f.cfg.Store, 0o777) }, func() { os.Chmod(f.cfg.Store, 0o700) }},
+		{"object file of another user", func() { os.Chown(obj, nobody, nobody) }, func() { os.Chown(obj, 0, 0) }},
+		{"object file writable by the group", func() { os.Chmod(obj, 0o620) }, func() { os.Chmod(obj, 0o600) }},
+		{"object file behind a link", func() {
+			os.Rename(obj, obj+".real")
+			os.Symlink(obj+".real", obj)
+		}, func() { os.Remove(obj); os.Rename(obj+".real", obj) }},
+	} {
+		tc.plant()
+		f.reload(t)
+		if visible() {
+			t.Errorf("%s: its object is listed", tc.name)
+		}
+		tc.repair()
+		f.reload(t)
+		if !visible() {
+			t.Fatalf("%s, repaired: the object is not listed again", tc.name)
+		}
+	}
+}
+
+// reload finalizes and initializes the module again, as a new process
+// loading it would: nothing cached survives.
+func (f *fixture) reload(t testing.TB) {
+	t.Helper()
+	f.m.Finalize()
+	if rv := f.m.Initialize(0); rv != CKR_OK {
+		t.Fatalf("Initialize = %s", rvName(rv))
 	}
 }

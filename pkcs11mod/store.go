@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -44,20 +45,65 @@ func (s *Store) ensure() error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("host object store: %w", err)
 	}
+	return s.checkDirs()
+}
+
+// checkDirs checks the store's directory and its parent as ensure does,
+// creating nothing.
+func (s *Store) checkDirs() error {
 	for _, d := range []string{filepath.Dir(s.dir), s.dir} {
-		fi, err := os.Lstat(d)
-		if err != nil {
-			return fmt.Errorf("host object store: %w", err)
+		if err := checkOwned(d, true); err != nil {
+			return err
 		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		switch {
-		case !fi.IsDir():
-			return fmt.Errorf("host object store: %s is not a directory", d)
-		case !ok || int(st.Uid) != os.Geteuid():
-			return fmt.Errorf("host object store: %s belongs to another user: refused", d)
-		case fi.Mode().Perm()&0o022 != 0:
-			return fmt.Errorf("host object store: others can write to %s (mode %v): refused", d, fi.Mode().Perm())
-		}
+	}
+	return nil
+}
+
+// readOwned reads a store file, refusing (as checkOwned) a link, a file of
+// another user or one that others can write to. The checks are made on the
+// descriptor read from, so a file swapped in between is not read.
+func readOwned(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("host object store: %s: %w (ignored)", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMode(path, fi, false); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(f, maxStoredObject))
+}
+
+// maxStoredObject bounds what one store file may hold (certificates and
+// data objects are far smaller).
+const maxStoredObject = 1 << 20
+
+// checkOwned refuses a path that is not of the expected type (a directory,
+// or a regular file: never a link), belongs to another user, or that group
+// or others can write to.
+func checkOwned(path string, dir bool) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("host object store: %w", err)
+	}
+	return checkMode(path, fi, dir)
+}
+
+func checkMode(path string, fi os.FileInfo, dir bool) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case dir && !fi.IsDir():
+		return fmt.Errorf("host object store: %s is not a directory", path)
+	case !dir && !fi.Mode().IsRegular():
+		return fmt.Errorf("host object store: %s is not a regular file: ignored", path)
+	case !ok || int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("host object store: %s belongs to another user: refused", path)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("host object store: others can write to %s (mode %v): refused", path, fi.Mode().Perm())
 	}
 	return nil
 }
@@ -93,10 +139,19 @@ type storedJSON struct {
 	Attrs map[string]string `json:"attributes"`
 }
 
-// List returns every object of the store, ordered by name. Files that do
-// not parse are skipped and reported in the error, which does not stop the
-// others from loading.
+// List returns every object of the store, ordered by name. Reading applies
+// the checks writing does: a store directory (or its parent) that belongs
+// to another user or that others can write to lists nothing, and a file
+// that is not a regular file of this user writable by nobody else is
+// ignored; those, and files that do not parse, are reported in the error,
+// which does not stop the others from loading.
 func (s *Store) List() ([]StoredObject, error) {
+	if _, err := os.Lstat(s.dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err := s.checkDirs(); err != nil {
+		return nil, err
+	}
 	ents, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -110,7 +165,7 @@ func (s *Store) List() ([]StoredObject, error) {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		b, err := readOwned(filepath.Join(s.dir, e.Name()))
 		if err != nil {
 			errs = append(errs, err)
 			continue
