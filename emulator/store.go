@@ -88,21 +88,28 @@ type adminMark struct {
 
 // procStart returns the start time of process pid, "" when unknown.
 func procStart(pid int) string {
+	_, start := procStat(pid)
+	return start
+}
+
+// procStat returns the state (field 3 of /proc/PID/stat: R, S, D, Z, X,
+// ...) and the start time (field 22) of process pid, "" when unknown.
+func procStat(pid int) (state, start string) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	// The command name (field 2) may hold spaces: count from its ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return ""
+		return "", ""
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return ""
+		return "", ""
 	}
-	return f[19] // field 22 overall
+	return f[0], f[19]
 }
 
 // alive reports whether the process that started the administration
@@ -119,10 +126,12 @@ func (m *adminMark) alive() bool {
 	if m.PID <= 0 || syscall.Kill(m.PID, 0) == syscall.ESRCH {
 		return false
 	}
-	if m.ProcStart != "" {
-		if now := procStart(m.PID); now != "" && now != m.ProcStart {
-			return false // the PID now belongs to another process
-		}
+	st, now := procStat(m.PID)
+	if st == "Z" || st == "X" {
+		return false // killed or exited, not yet reaped by its parent
+	}
+	if m.ProcStart != "" && now != "" && now != m.ProcStart {
+		return false // the PID now belongs to another process
 	}
 	return true
 }

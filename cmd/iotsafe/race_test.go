@@ -270,6 +270,45 @@ func TestKilledAdminSessionRecovers(t *testing.T) {
 	}
 }
 
+// The sixth finding of the second device-side review: an operator process
+// killed but not yet reaped by its parent (a zombie) still counted as a
+// live session and kept the objects at 6984.
+func TestZombieAdminSessionIsDead(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	sim := "--sim=emulator:" + state
+	before := mustRun(t, sim, "read-file", "--file", "10")
+	c := exec.Command(os.Args[0])
+	c.Env = append(os.Environ(), "IOTSAFE_TEST_ADMIN_HANG="+state)
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Wait()
+	buf := make([]byte, 7)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "marked\n" {
+		c.Process.Kill()
+		t.Fatalf("the admin process did not mark the file: %q %v", buf, err)
+	}
+	// Killed, and not reaped (no Wait until the test ends): a zombie.
+	c.Process.Signal(os.Kill)
+	zombie := false
+	for i := 0; i < 200 && !zombie; i++ {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Process.Pid))
+		zombie = strings.Contains(string(b), ") Z ")
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !zombie {
+		t.Fatal("the killed admin process did not become a zombie")
+	}
+	if got, err := run(t, sim, "read-file", "--file", "10"); err != nil || got != before {
+		t.Fatalf("read while the session's process is a zombie: %v (want the file as before)", err)
+	}
+}
+
 // A writer killed between writing its temporary copy of the state file and
 // renaming it leaves that copy (with superseded keys) behind: the next
 // program that opens the SIM removes it.
