@@ -379,6 +379,22 @@ static void misuse(void)
 		CHECK(f->C_CreateObject(s, NULL, 4, &h), CKR_ARGUMENTS_BAD);
 		yes = CK_FALSE; /* a session object: gone with the session */
 		CHECK(f->C_CreateObject(s, t, 4, &h), CKR_OK);
+		/* the application's own object is copyable (PKCS#11 default),
+		 * as google/pkcs11test's DataObjectTest expects: copy, destroy
+		 * the copy, its handle is then invalid, the original stays */
+		{
+			CK_OBJECT_HANDLE c2 = 0;
+			CK_BBOOL no = CK_FALSE;
+			CK_ATTRIBUTE relabel[] = {{CKA_LABEL, "copy", 4}, {CKA_COPYABLE, &no, sizeof no}};
+			CK_ATTRIBUTE val = {CKA_VALUE, buf, sizeof buf};
+			CHECK(f->C_CopyObject(s, h, NULL, 0, &c2), CKR_OK);
+			CHECK(f->C_DestroyObject(s, c2), CKR_OK);
+			CHECK(f->C_GetAttributeValue(s, c2, &val, 1), CKR_OBJECT_HANDLE_INVALID);
+			CHECK(f->C_GetAttributeValue(s, h, &val, 1), CKR_OK);
+			CHECK(f->C_CopyObject(s, h, relabel, 2, &c2), CKR_OK);
+			CHECK(f->C_CopyObject(s, c2, NULL, 0, &c2), CKR_ACTION_PROHIBITED);
+			CHECK(f->C_DestroyObject(s, c2), CKR_OK);
+		}
 		CHECK(f->C_DestroyObject(s, h), CKR_OK);
 		CHECK(f->C_DestroyObject(s, h), CKR_OBJECT_HANDLE_INVALID);
 	}

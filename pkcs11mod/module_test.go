@@ -1292,3 +1292,88 @@ func (f *fixture) reload(t testing.TB) {
 		t.Fatalf("Initialize = %s", rvName(rv))
 	}
 }
+
+
+// The tenth finding of the second device-side review: CKA_COPYABLE was
+// false on every object, so C_CopyObject refused even a session data
+// object the application made itself (what google/pkcs11test's
+// DataObjectTest.CopyDestroyObjectInvalid does: create, copy, destroy the
+// copy, use the copy's handle). Host-side and session objects follow the
+// PKCS#11 default; card objects stay not copyable.
+func TestCopyObject(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, true)
+	orig, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_DATA)}, {CKA_TOKEN, bbool(false)},
+		{CKA_LABEL, []byte("mine")}, {CKA_VALUE, []byte("session data")}})
+	must(t, "CreateObject", rv)
+	if v, _ := getBool(f.attr(t, h, orig, CKA_COPYABLE)); !v {
+		t.Fatal("a session data object is not copyable")
+	}
+	cp, rv := f.m.CopyObject(h, orig, nil)
+	must(t, "CopyObject", rv)
+	if cp == orig || string(f.attr(t, h, cp, CKA_VALUE)) != "session data" {
+		t.Fatalf("copy %d of %d: value %q", cp, orig, f.attr(t, h, cp, CKA_VALUE))
+	}
+	must(t, "DestroyObject(copy)", f.m.DestroyObject(h, cp))
+	_, rv = f.m.GetAttributeValue(h, cp, []uint{CKA_VALUE})
+	want(t, "GetAttributeValue(destroyed copy)", rv, CKR_OBJECT_HANDLE_INVALID)
+	if string(f.attr(t, h, orig, CKA_VALUE)) != "session data" {
+		t.Fatal("destroying the copy touched the original")
+	}
+
+	// A template: a new label, a token copy (into the host store),
+	// CKA_COPYABLE switched off; what may not change is read-only.
+	tok, rv := f.m.CopyObject(h, orig, []Attribute{{CKA_LABEL, []byte("kept")}, {CKA_TOKEN, bbool(true)}, {CKA_COPYABLE, bbool(false)}})
+	must(t, "CopyObject(to the token)", rv)
+	if v, _ := getBool(f.attr(t, h, tok, CKA_TOKEN)); !v || string(f.attr(t, h, tok, CKA_LABEL)) != "kept" {
+		t.Fatal("the token copy has not the template's attributes")
+	}
+	_, rv = f.m.CopyObject(h, tok, nil)
+	want(t, "CopyObject(CKA_COPYABLE false)", rv, CKR_ACTION_PROHIBITED)
+	_, rv = f.m.CopyObject(h, orig, []Attribute{{CKA_CLASS, ulong(CKO_CERTIFICATE)}})
+	want(t, "CopyObject(another class)", rv, CKR_ATTRIBUTE_READ_ONLY)
+	ro, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_DATA)}, {CKA_MODIFIABLE, bbool(false)}, {CKA_VALUE, []byte("x")}})
+	must(t, "CreateObject(read-only)", rv)
+	_, rv = f.m.CopyObject(h, ro, []Attribute{{CKA_MODIFIABLE, bbool(true)}})
+	want(t, "CopyObject(CKA_MODIFIABLE back on)", rv, CKR_ATTRIBUTE_READ_ONLY)
+
+	// Card objects: never copyable.
+	for _, c := range []uint{CKO_PRIVATE_KEY, CKO_PUBLIC_KEY} {
+		o := f.one(t, h, c, "device-key")
+		if v, _ := getBool(f.attr(t, h, o, CKA_COPYABLE)); v {
+			t.Fatalf("card object of class %#x is copyable", c)
+		}
+		_, rv := f.m.CopyObject(h, o, nil)
+		want(t, "CopyObject(card object)", rv, CKR_ACTION_PROHIBITED)
+	}
+}
+
+// The eleventh finding: the public key of a key-agreement-only container
+// carried CKA_VERIFY, so OpenSSH offered it as an identity it cannot use.
+// Key usage attributes follow what the container can do.
+func TestKeyUsageFollowsTheContainer(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, false)
+	ecdh := f.one(t, h, CKO_PUBLIC_KEY, "ecdh-key")
+	if v, _ := getBool(f.attr(t, h, ecdh, CKA_VERIFY)); v {
+		t.Fatal("the ECDH key's public key has CKA_VERIFY")
+	}
+	if v, _ := getBool(f.attr(t, h, ecdh, CKA_DERIVE)); !v {
+		t.Fatal("the ECDH key's public key lost CKA_DERIVE")
+	}
+	if m := f.attr(t, h, ecdh, CKA_ALLOWED_MECHANISMS); len(m) != 0 {
+		t.Fatalf("the ECDH key's public key allows mechanisms %x", m)
+	}
+	want(t, "VerifyInit(ECDH key)", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, ecdh), CKR_KEY_FUNCTION_NOT_PERMITTED)
+	// Only signing-capable keys answer a search for verification keys.
+	for _, o := range f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_PUBLIC_KEY)}, Attribute{CKA_VERIFY, bbool(true)}) {
+		if o == ecdh {
+			t.Fatal("a search for CKA_VERIFY keys finds the ECDH key")
+		}
+	}
+	sig := f.one(t, h, CKO_PUBLIC_KEY, "device-key")
+	if v, _ := getBool(f.attr(t, h, sig, CKA_VERIFY)); !v {
+		t.Fatal("the signing key's public key lost CKA_VERIFY")
+	}
+	must(t, "VerifyInit(signing key)", f.m.VerifyInit(h, Mechanism{Type: CKM_ECDSA}, sig))
+}

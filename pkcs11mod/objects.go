@@ -654,6 +654,17 @@ func ecPointDER(point []byte) []byte {
 	return b
 }
 
+// hostStorageAttrs are the storage attributes of an object the host holds
+// (host-side store or session) where its creator left them out: the
+// PKCS#11 defaults (modifiable, copyable, destroyable, not private).
+func hostStorageAttrs(class uint, token bool) map[uint][]byte {
+	at := storageAttrs(class, token, false, true, true, "")
+	at[CKA_COPYABLE] = bbool(true)
+	return at
+}
+
+// storageAttrs are the storage attributes of a card object (never
+// copyable) and the base of hostStorageAttrs.
 func storageAttrs(class uint, token, private, modifiable, destroyable bool, label string) map[uint][]byte {
 	return map[uint][]byte{
 		CKA_CLASS:       ulong(class),
@@ -735,6 +746,15 @@ func (s *slot) privateKey(hs *handleSpace, o iotsafe.Object, point []byte, login
 func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *object {
 	kt := kindOf(o.KeyType)
 	at := storageAttrs(CKO_PUBLIC_KEY, true, false, false, false, o.Label)
+	// Key usage follows what the container can do: a key-agreement-only
+	// key (the ECDH key, the peer key slot) does not verify, so hosts
+	// that pick keys by CKA_VERIFY (OpenSSH) do not offer it. A card that
+	// announces no function at all keeps verification.
+	verify := o.CryptoFunctions&spec.FuncSignature != 0 || o.CryptoFunctions&(spec.FuncKeyAgreement|spec.FuncKeyDerivation) == 0
+	var verifyMechs []uint
+	if verify {
+		verifyMechs = verifyMechanismsFor(kt)
+	}
 	for t, v := range map[uint][]byte{
 		CKA_ID:                 s.ckaID(o.ID),
 		CKA_START_DATE:         nil,
@@ -742,10 +762,10 @@ func (s *slot) publicKey(hs *handleSpace, o iotsafe.Object, point []byte) *objec
 		CKA_DERIVE:             bbool(o.CryptoFunctions&spec.FuncKeyAgreement != 0 && kt != spec.KeyKindRSA2048),
 		CKA_LOCAL:              bbool(false),
 		CKA_KEY_GEN_MECHANISM:  ulong(CK_UNAVAILABLE_INFORMATION),
-		CKA_ALLOWED_MECHANISMS: ulongs(verifyMechanismsFor(kt)...),
+		CKA_ALLOWED_MECHANISMS: ulongs(verifyMechs...),
 		CKA_SUBJECT:            nil,
 		CKA_ENCRYPT:            bbool(false),
-		CKA_VERIFY:             bbool(true),
+		CKA_VERIFY:             bbool(verify),
 		CKA_VERIFY_RECOVER:     bbool(false),
 		CKA_WRAP:               bbool(false),
 		CKA_TRUSTED:            bbool(false),
@@ -904,7 +924,7 @@ func hostObject(hs *handleSpace, so StoredObject) *object {
 		at[t] = v
 	}
 	class, _ := getUlong(at[CKA_CLASS])
-	defaults := storageAttrs(class, true, false, true, true, "")
+	defaults := hostStorageAttrs(class, true)
 	for t, v := range defaults {
 		if _, ok := at[t]; !ok {
 			at[t] = v

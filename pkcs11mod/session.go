@@ -529,17 +529,67 @@ func (m *Module) GetAttributeValue(h, oh uint, types []uint) ([]AttrValue, uint)
 	return out, rv
 }
 
-// CopyObject is C_CopyObject: every object of this token has CKA_COPYABLE
-// false, so a copy of an object the session sees is refused with
-// CKR_ACTION_PROHIBITED (PKCS#11 2.40 §4.4).
-func (m *Module) CopyObject(h, oh uint) uint {
-	return m.withObject(h, oh, func(_ *session, _ *slot, _ context.Context, o *object) uint {
-		if ok, _ := getBool(o.attrs[CKA_COPYABLE]); ok {
-			// No object is copyable today; a future one must get a real copy.
-			return CKR_FUNCTION_FAILED
+// CopyObject is C_CopyObject. Card objects are not copyable (CKA_COPYABLE
+// false: CKR_ACTION_PROHIBITED); host-side and session objects follow the
+// PKCS#11 default (CKA_COPYABLE true unless the creator said false). The
+// template may set CKA_TOKEN, CKA_PRIVATE and CKA_DESTROYABLE, switch
+// CKA_MODIFIABLE and CKA_COPYABLE off, and change the label, ID,
+// application and object ID of a modifiable object; anything else that
+// differs is CKR_ATTRIBUTE_READ_ONLY. The copy is then created as
+// C_CreateObject creates an object from those attributes. It returns the
+// new handle.
+func (m *Module) CopyObject(h, oh uint, tmpl []Attribute) (uint, uint) {
+	var attrs []Attribute
+	rv := m.withObject(h, oh, func(_ *session, s *slot, ctx context.Context, o *object) uint {
+		if ok, _ := getBool(o.attrs[CKA_COPYABLE]); !ok || o.card {
+			return CKR_ACTION_PROHIBITED
 		}
-		return CKR_ACTION_PROHIBITED
+		if rv := s.loadValue(ctx, o); rv != CKR_OK {
+			return rv
+		}
+		next := map[uint][]byte{}
+		for t, v := range o.attrs {
+			next[t] = bytes.Clone(v)
+		}
+		modifiable := o.bool(CKA_MODIFIABLE)
+		for _, a := range tmpl {
+			old, has := o.attrs[a.Type]
+			switch a.Type {
+			case CKA_TOKEN, CKA_PRIVATE, CKA_DESTROYABLE:
+				// May take any value in the copy (PKCS#11 3.0 §5.7).
+			case CKA_MODIFIABLE, CKA_COPYABLE:
+				// May be switched off, never on.
+				if v, ok := getBool(a.Value); ok && v && !o.bool(a.Type) {
+					return CKR_ATTRIBUTE_READ_ONLY
+				}
+			case CKA_LABEL, CKA_ID, CKA_APPLICATION, CKA_OBJECT_ID:
+				if !modifiable && !bytes.Equal(old, a.Value) {
+					return CKR_ATTRIBUTE_READ_ONLY
+				}
+			default:
+				if !has {
+					return CKR_ATTRIBUTE_TYPE_INVALID
+				}
+				if !bytes.Equal(old, a.Value) {
+					return CKR_ATTRIBUTE_READ_ONLY
+				}
+			}
+			next[a.Type] = bytes.Clone(a.Value)
+		}
+		for t, v := range next {
+			if t == ckaBoundKey || t == ckaSIMIdentity {
+				continue // the store's own bindings are made again
+			}
+			attrs = append(attrs, Attribute{Type: t, Value: v})
+		}
+		return CKR_OK
 	})
+	if rv != CKR_OK {
+		return 0, rv
+	}
+	// The copy is made as C_CreateObject makes an object from the same
+	// attributes: the same checks, the same store.
+	return m.CreateObject(h, attrs)
 }
 
 // GetObjectSize is C_GetObjectSize: the bytes of its attribute values.
@@ -755,7 +805,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 }
 
 func fillStorage(o *object) {
-	for t, v := range storageAttrs(o.class, false, false, true, true, "") {
+	for t, v := range hostStorageAttrs(o.class, false) {
 		if _, ok := o.attrs[t]; !ok {
 			o.attrs[t] = v
 		}

@@ -68,7 +68,7 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c, 
 		return rv;
 	if ((c == NULL && d > 0) || e == NULL)
 		return CKR_ARGUMENTS_BAD;
-	return iotsafeCopyObject(a, b);
+	return iotsafeCopyObject(a, b, c, d, e);
 }
 
 CK_RV C_EncryptInit(CK_SESSION_HANDLE a, CK_MECHANISM_PTR b, CK_OBJECT_HANDLE c)

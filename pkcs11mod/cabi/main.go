@@ -246,8 +246,18 @@ func iotsafeCheckSession(h C.CK_SESSION_HANDLE) C.CK_RV {
 }
 
 //export iotsafeCopyObject
-func iotsafeCopyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE) C.CK_RV {
-	return call("C_CopyObject", func() C.CK_RV { return C.CK_RV(module.CopyObject(uint(h), uint(o))) })
+func iotsafeCopyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG, phObject *C.CK_OBJECT_HANDLE) C.CK_RV {
+	return call("C_CopyObject", func() C.CK_RV {
+		tmpl, ok := template(pTemplate, ulCount)
+		if !ok || phObject == nil {
+			return C.CKR_ARGUMENTS_BAD
+		}
+		n, rv := module.CopyObject(uint(h), uint(o), tmpl)
+		if rv == pkcs11mod.CKR_OK {
+			*phObject = C.CK_OBJECT_HANDLE(n)
+		}
+		return C.CK_RV(rv)
+	})
 }
 
 //export iotsafeCheckSlot
