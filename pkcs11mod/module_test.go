@@ -1293,7 +1293,6 @@ func (f *fixture) reload(t testing.TB) {
 	}
 }
 
-
 // The tenth finding of the second device-side review: CKA_COPYABLE was
 // false on every object, so C_CopyObject refused even a session data
 // object the application made itself (what google/pkcs11test's
