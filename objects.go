@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 // Ref names an object in the applet store by ID or by label (exactly one).
@@ -445,6 +446,18 @@ func (a *Applet) find(ctx context.Context, kind spec.ObjectKind, ref Ref) (*Obje
 		}
 	}
 	return nil, fmt.Errorf("%w: %s is not in the applet store", ErrNotFound, describe(kind, ref))
+}
+
+// CardPresent reports, without an APDU, whether the card is still there
+// and was not reset, when the transport can tell (PC/SC; see
+// transport.PresenceReporter): known is false when it cannot, and Poll
+// (one APDU) is the way to ask. err wraps ErrCardRemoved or ErrCardReset.
+func (a *Applet) CardPresent() (known bool, err error) {
+	p, ok := transport.PresenceOf(a.t)
+	if !ok {
+		return false, nil
+	}
+	return true, p.CardPresent()
 }
 
 // Poll sends one cheap command to the card (Get Data, application

@@ -2,6 +2,7 @@ package pkcs11mod
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -298,8 +299,18 @@ func (m *Module) SlotInfo(id uint) (SlotInfo, uint) {
 }
 
 // slotEventInterval is how often a blocking C_WaitForSlotEvent looks at
-// the slots (a present SIM costs one APDU per look).
+// the slots. A look costs no APDU where the transport reports presence
+// itself (PC/SC), and on other transports at most one APDU per
+// idleProbeInterval.
 var slotEventInterval = 500 * time.Millisecond
+
+// idleProbeInterval is how often a blocking C_WaitForSlotEvent may ask a
+// SIM whose transport cannot report presence (modem, MBIM, QMI, emulator)
+// whether it is still there: one APDU a minute at most, 60 an hour, for a
+// host that waits for its whole life (strongSwan's charon does). A removal
+// is then reported within this interval, or at once by the next operation
+// that fails.
+var idleProbeInterval = time.Minute
 
 // WaitForSlotEvent is C_WaitForSlotEvent: it reports a slot whose token
 // appeared or disappeared since the last call. With CKF_DONT_BLOCK it
@@ -337,16 +348,27 @@ func (m *Module) WaitForSlotEvent(flags uint) (uint, uint) {
 	}
 }
 
-// probe reports whether the slot holds a working SIM, asking a present
-// one (one APDU) so that a removal is seen without waiting for the next
-// operation to fail. Called with s.mu held.
+// probe reports whether the slot holds a working SIM. A present one is
+// asked without an APDU where the transport can tell (PC/SC); elsewhere
+// with one APDU, at most once per idleProbeInterval since the card last
+// answered. Called with s.mu held.
 func (s *slot) probe() bool {
 	if s.applet != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := s.applet.Poll(ctx)
-		cancel()
-		if err != nil && rvFor(err) == CKR_DEVICE_REMOVED {
+		known, err := s.applet.CardPresent()
+		switch {
+		case known && err == nil:
+		case known && errors.Is(err, transport.ErrCardRemoved):
 			s.lost(err)
+		case known || time.Since(s.lastPoll) >= idleProbeInterval:
+			// A reset card (re-selected by Poll), or no way to tell
+			// without asking the card.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := s.applet.Poll(ctx)
+			cancel()
+			s.lastPoll = time.Now()
+			if err != nil && rvFor(err) == CKR_DEVICE_REMOVED {
+				s.lost(err)
+			}
 		}
 	}
 	return s.present()

@@ -40,6 +40,33 @@ func CloseContext(ctx context.Context, t Transport) error {
 	return t.Close()
 }
 
+// PresenceReporter is implemented by transports that can tell, without
+// sending an APDU, whether the card they are connected to is still there
+// and has not been reset (PC/SC: SCardStatus on the card handle, which
+// pcscd answers from its own view of the reader). CardPresent returns nil
+// when it is, and an error wrapping ErrCardRemoved or ErrCardReset when it
+// is not.
+type PresenceReporter interface {
+	CardPresent() error
+}
+
+// PresenceOf returns t's PresenceReporter, looking through wrappers that
+// have an Unwrap() Transport method (Normalize), and false when t cannot
+// tell presence without an APDU.
+func PresenceOf(t Transport) (PresenceReporter, bool) {
+	for t != nil {
+		if p, ok := t.(PresenceReporter); ok {
+			return p, true
+		}
+		u, ok := t.(interface{ Unwrap() Transport })
+		if !ok {
+			return nil, false
+		}
+		t = u.Unwrap()
+	}
+	return nil, false
+}
+
 // Transactor is implemented by transports that can hold the card for several
 // APDUs against other processes (a PC/SC transaction). Begin returns a
 // function that ends the transaction; callers take one transaction per

@@ -33,6 +33,9 @@ func (*Transport) WaitForChange(context.Context) (bool, error) { return false, E
 // ATR returns nil.
 func (*Transport) ATR() []byte { return nil }
 
+// CardPresent returns ErrCompiledOut.
+func (*Transport) CardPresent() error { return ErrCompiledOut }
+
 // CarriesExtended returns false.
 func (*Transport) CarriesExtended() bool { return false }
 

@@ -211,6 +211,30 @@ func (t *Transport) ATR() []byte {
 	return st.Atr
 }
 
+// CardPresent reports, with no APDU (PC/SC SCardStatus on the card
+// handle), whether the card this transport is connected to is still in the
+// reader and was not reset: nil, or an error wrapping
+// transport.ErrCardRemoved or transport.ErrCardReset. It implements
+// transport.PresenceReporter.
+func (t *Transport) CardPresent() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed:
+		return transport.ErrClosed
+	case t.lost:
+		return fmt.Errorf("pcsc: no card in %q: %w", t.reader, transport.ErrCardRemoved)
+	}
+	if _, err := t.card.Status(); err != nil {
+		mapped := cardErr(err)
+		if errors.Is(mapped, transport.ErrCardRemoved) {
+			t.lost = true
+		}
+		return mapped
+	}
+	return nil
+}
+
 // CarriesExtended reports whether T=1 is the active protocol, the one over
 // which PC/SC carries extended-length APDUs as they are. It implements
 // transport.ExtendedCarrier.

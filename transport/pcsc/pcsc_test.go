@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ const reader = "Virtual PCD 00 00"
 
 // insert serves card to pcscd's vpcd reader until the returned function is
 // called, and waits until PC/SC sees it.
-func insert(t *testing.T, card *emulator.Card) func() {
+func insert(t *testing.T, card vpcd.Card) func() {
 	t.Helper()
 	if _, err := pcsc.Readers(context.Background()); err != nil {
 		if os.Getenv("IOTSAFE_REQUIRE_TOOLS") == "1" {
@@ -313,5 +314,57 @@ func TestExtendedLengthThroughPCSCD(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// countingCard counts the APDUs that reach the card.
+type countingCard struct {
+	*emulator.Card
+	n atomic.Int64
+}
+
+func (c *countingCard) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	c.n.Add(1)
+	return c.Card.Transmit(ctx, cmd)
+}
+
+// CardPresent asks pcscd, not the card: no APDU reaches the card while it
+// answers that the card is there, and after the card left the reader it
+// says so (ErrCardRemoved). The PKCS#11 module's C_WaitForSlotEvent rests
+// on this to cost nothing while a host waits.
+func TestCardPresentWithoutAPDU(t *testing.T) {
+	card, _ := emulator.New(emulator.Options{})
+	cc := &countingCard{Card: card}
+	stop := insert(t, cc)
+	tr, err := pcsc.Open(context.Background(), pcsc.Options{Reader: reader})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var _ transport.PresenceReporter = tr
+	before := cc.n.Load()
+	for i := 0; i < 20; i++ {
+		if err := tr.CardPresent(); err != nil {
+			stop()
+			t.Fatalf("CardPresent with the card in the reader: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := cc.n.Load() - before; n != 0 {
+		stop()
+		t.Fatalf("20 presence checks sent %d APDUs to the card", n)
+	}
+	stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := tr.CardPresent()
+		if errors.Is(err, transport.ErrCardRemoved) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CardPresent after the card left: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
