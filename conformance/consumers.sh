@@ -182,10 +182,10 @@ timeout 60 openvpn --show-pkcs11-ids "$LIB" >ovids.txt 2>&1 || true
 # The device credential (CKA_ID 01; the RSA key's certificate is listed too).
 OVID=$(sed -n 's/.*Serialized id: *//p' ovids.txt | grep '/01$' | head -1)
 T "OpenVPN --show-pkcs11-ids lists the token's credential" test -n "$OVID"
-ov_session() { # ov_session foreground|daemon
+ov_session() { # ov_session foreground|daemon|user [server's CA, default the SIM's factory CA]
   local port log=$WORK/ov-$1.log srv pid
   port=$(freeport)
-  openvpn --dev null --local 127.0.0.1 --lport "$port" --tls-server --ca fca.pem --cert ovsrv.pem \
+  openvpn --dev null --local 127.0.0.1 --lport "$port" --tls-server --ca "${2:-fca.pem}" --cert ovsrv.pem \
     --key ovsrv.key --dh none --verb 3 --writepid "$WORK/ov-server.pid" >"$WORK/ov-server-$1.log" 2>&1 &
   srv=$!
   sleep 0.5
@@ -212,7 +212,22 @@ if [ -n "$PIN" ]; then
   NA "OpenVPN peer-to-peer TLS sessions with --pkcs11-id" "OpenVPN asks SoftHSM's PIN on a terminal or its management interface"
 else
   T "OpenVPN peer-to-peer TLS session with --pkcs11-id (foreground)" ov_session foreground
-  T "OpenVPN peer-to-peer TLS session with --pkcs11-id and --daemon" ov_session daemon
+  T "OpenVPN peer-to-peer TLS session with --pkcs11-id and --daemon" ov_session daemon  # The user's own certificate for the SIM key (from the VPN's CA,
+  # expiring before the factory certificate), stored on the token with
+  # the key's CKA_ID: pkcs11-helper keeps the latest-expiring certificate
+  # of an ID, so it took the factory one until the user's shadowed it.
+  # The server trusts the VPN's CA only.
+  ov_user() {
+    openssl req -new -engine pkcs11 -keyform engine -key "$TOKURI;id=%01;type=private" \
+      -subj "/CN=meter-ovpn-user" -out ovuser.csr 2>/dev/null || return 1
+    printf 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n' >ovuext
+    openssl x509 -req -in ovuser.csr -CA ovca.pem -CAkey ovca.key -CAcreateserial -days 1 -out ovuser.pem -extfile ovuext 2>/dev/null || return 1
+    openssl x509 -in ovuser.pem -outform DER -out ovuser.der
+    timeout 60 pkcs11-tool --module "$LIB" --write-object ovuser.der --type cert --id 01 --label ovpn-user >/dev/null 2>&1 || return 1
+    ov_session user ovca.pem || return 1
+    grep -q "VERIFY OK: depth=0, CN=meter-ovpn-user" "$WORK/ov-server-user.log"
+  }
+  T "OpenVPN with the user's certificate stored for the SIM key (it shadows the factory certificate; server trusts the VPN CA only)" ov_user
 fi
 
 # Java 17 and SunPKCS11.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/spec"
 	"github.com/go-iotsafe/iotsafe/transport"
@@ -1431,5 +1432,66 @@ func TestWaitForSlotEventIdleCostsNoAPDU(t *testing.T) {
 		if !pcscLike {
 			<-got
 		}
+	}
+}
+
+// The seventh finding of the second device-side review: a user's
+// certificate for a SIM key lost to the card's factory certificate. Both
+// had CKA_ID 01; OpenVPN's pkcs11-helper keeps the one with the latest
+// expiry (the factory one) and strongSwan the first found, so both
+// authenticated with the wrong certificate. A host-stored certificate for
+// a key now shadows the card's: the card's stays listed, with an empty
+// CKA_ID, until the user's is destroyed.
+func TestUserCertificateShadowsTheFactoryOne(t *testing.T) {
+	f := newFixture(t)
+	h := f.session(t, true)
+	certsWithID := func(id []byte) []uint {
+		return f.find(t, h, Attribute{CKA_CLASS, ulong(CKO_CERTIFICATE)}, Attribute{CKA_ID, id})
+	}
+	factory := certsWithID([]byte{1})
+	if len(factory) != 1 {
+		t.Fatalf("%d certificates with CKA_ID 01 before (want the factory one)", len(factory))
+	}
+	// A certificate for key 01 from the user's CA, expiring before the
+	// factory one (what pkcs11-helper's latest-expiry rule got wrong),
+	// stored without a CKA_ID: it takes its key's.
+	var point []byte
+	asn1.Unmarshal(f.attr(t, h, f.one(t, h, CKO_PUBLIC_KEY, "device-key"), CKA_EC_POINT), &point)
+	pub, err := keys.ECPublic(spec.KeyKindP256, point)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "user CA"}, IsCA: true, BasicConstraintsValid: true,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, _ := x509.ParseCertificate(caDER)
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "user's"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}, ca, pub, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, rv := f.m.CreateObject(h, []Attribute{{CKA_CLASS, ulong(CKO_CERTIFICATE)}, {CKA_CERTIFICATE_TYPE, ulong(CKC_X_509)},
+		{CKA_TOKEN, bbool(true)}, {CKA_LABEL, []byte("user cert")}, {CKA_VALUE, der}})
+	must(t, "CreateObject(user certificate)", rv)
+	check := func(when string) {
+		t.Helper()
+		got := certsWithID([]byte{1})
+		if len(got) != 1 || string(f.attr(t, h, got[0], CKA_VALUE)) != string(der) {
+			t.Fatalf("%s: certificates with CKA_ID 01: %v (want only the user's)", when, got)
+		}
+		if id := f.attr(t, h, factory[0], CKA_ID); len(id) != 0 {
+			t.Fatalf("%s: the factory certificate still has CKA_ID %x", when, id)
+		}
+	}
+	check("after storing")
+	f.reload(t)
+	h = f.session(t, true)
+	check("in a new process")
+	// The user's certificate destroyed: the factory one pairs again.
+	user = certsWithID([]byte{1})[0]
+	must(t, "DestroyObject(user certificate)", f.m.DestroyObject(h, user))
+	if got := certsWithID([]byte{1}); len(got) != 1 || got[0] != factory[0] {
+		t.Fatalf("after destroying the user's: %v (want the factory certificate %d)", got, factory[0])
 	}
 }

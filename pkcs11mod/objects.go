@@ -78,6 +78,13 @@ type object struct {
 	// the card the first time someone asks for it (see loadValue).
 	lazyValue bool
 
+	// card certificates of a key pair: the pair's public key (pubID) and
+	// the CKA_ID and category the certificate has unless a host-stored
+	// certificate for the same key shadows it (see applyShadowing).
+	certOf       []byte
+	certID       []byte
+	certCategory uint
+
 	// host objects
 	hostName string
 	// session objects: the session that owns them (0 for token objects)
@@ -510,15 +517,18 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 				if cert.IsCA {
 					category = 2
 				}
+				var of []byte
 				if pt := keyIdentity(cert.PublicKey); pt != nil {
 					for _, p := range pairs {
 						if bytes.Equal(p.point, pt) {
-							id, label, category = p.id, p.label, 1
+							id, label, category, of = p.id, p.label, 1, p.point
 							break
 						}
 					}
 				}
-				out = append(out, s.certificate(hs, "card-file:"+hex.EncodeToString(o.ID), cert, s.ckaID(id), label, category, false))
+				co := s.certificate(hs, "card-file:"+hex.EncodeToString(o.ID), cert, s.ckaID(id), label, category, false)
+				co.certOf, co.certID, co.certCategory = of, co.attrs[CKA_ID], category
+				out = append(out, co)
 				continue
 			}
 		}
@@ -558,6 +568,7 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 		}
 	}
 	s.objects = append(s.objects, out...)
+	s.applyShadowing()
 	// Subjects of key objects from their certificates.
 	for _, c := range s.objects {
 		if c.class != CKO_CERTIFICATE {
@@ -572,6 +583,37 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 	sort.SliceStable(s.objects, func(i, j int) bool { return s.objects[i].handle < s.objects[j].handle })
 	s.complete = true
 	return CKR_OK
+}
+
+// applyShadowing gives precedence to the certificates the user stored for
+// a SIM key over the card's own (the factory certificate): while a
+// host-side certificate is bound to a key of the SIM, the card's
+// certificate for the same key is still listed (label, value, subject) but
+// with an empty CKA_ID and category unspecified, so that consumers that
+// pair a key with a certificate by CKA_ID (OpenVPN's pkcs11-helper keeps
+// the latest expiry, strongSwan the first found, Java, OpenSSL's engines)
+// all see only the user's. When no host certificate is bound to the key
+// any more, the card's certificate gets its CKA_ID back. Called with the
+// slot's lock held.
+func (s *slot) applyShadowing() {
+	bound := map[string]bool{}
+	for _, o := range s.objects {
+		if o.hostName != "" && o.class == CKO_CERTIFICATE {
+			if p := o.attrs[ckaBoundKey]; len(p) > 0 {
+				bound[string(p)] = true
+			}
+		}
+	}
+	for _, o := range s.objects {
+		if !o.card || o.class != CKO_CERTIFICATE || o.certOf == nil {
+			continue
+		}
+		if bound[string(o.certOf)] {
+			o.attrs[CKA_ID], o.attrs[CKA_CERTIFICATE_CATEGORY] = []byte{}, ulong(0)
+		} else {
+			o.attrs[CKA_ID], o.attrs[CKA_CERTIFICATE_CATEGORY] = o.certID, ulong(o.certCategory)
+		}
+	}
 }
 
 // needsComplete reports whether a search with this template may match an

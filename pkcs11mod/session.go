@@ -778,6 +778,11 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 				for _, o := range s.objects {
 					if o.card && o.class == CKO_PRIVATE_KEY && bytes.Equal(o.pubID(), p) {
 						at[ckaBoundKey] = p
+						// Without an ID of its own it takes its key's,
+						// so that consumers pair the two.
+						if len(at[CKA_ID]) == 0 {
+							at[CKA_ID] = bytes.Clone(o.attrs[CKA_ID])
+						}
 						break
 					}
 				}
@@ -797,6 +802,7 @@ func (m *Module) CreateObject(h uint, tmpl []Attribute) (uint, uint) {
 		}
 		o := hostObject(&m.handles, StoredObject{Name: name, Attrs: at})
 		s.objects = append(s.objects, o)
+		s.applyShadowing()
 		handle = o.handle
 		m.log.Info("iotsafe-pkcs11: object stored host-side", "class", class, "label", string(at[CKA_LABEL]), "file", name)
 		return CKR_OK
@@ -840,6 +846,9 @@ func (m *Module) DestroyObject(h, oh uint) uint {
 			}
 		}
 		s.objects = kept
+		if o.hostName != "" && o.class == CKO_CERTIFICATE {
+			s.applyShadowing()
+		}
 		return CKR_OK
 	})
 }
