@@ -399,6 +399,32 @@ static void misuse(void)
 		CHECK(f->C_DestroyObject(s, h), CKR_OBJECT_HANDLE_INVALID);
 	}
 
+	/* a digest's state saved and restored into another session (how
+	 * SunPKCS11 clones a MessageDigest), and the misuse of both calls */
+	{
+		CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+		CK_BYTE st[512], d1[32], d2[32];
+		CK_ULONG n = sizeof st, l1 = sizeof d1, l2 = sizeof d2;
+		CHECK(f->C_GetOperationState(s, st, &n), CKR_OPERATION_NOT_INITIALIZED);
+		CHECK(f->C_DigestInit(s, &sha), CKR_OK);
+		CHECK(f->C_DigestUpdate(s, (CK_BYTE *)"abc", 3), CKR_OK);
+		CHECK(f->C_GetOperationState(s, st, NULL), CKR_ARGUMENTS_BAD);
+		n = 1;
+		CHECK(f->C_GetOperationState(s, st, &n), CKR_BUFFER_TOO_SMALL);
+		n = 0;
+		CHECK(f->C_GetOperationState(s, NULL, &n), CKR_OK);
+		CHECK(f->C_GetOperationState(s, st, &n), CKR_OK);
+		CHECK(f->C_SetOperationState(ro, NULL, n, 0, 0), CKR_ARGUMENTS_BAD);
+		CHECK(f->C_SetOperationState(ro, st, 5, 0, 0), CKR_SAVED_STATE_INVALID);
+		CHECK(f->C_SetOperationState(ro, st, n, 0, 0), CKR_OK);
+		CHECK(f->C_DigestFinal(s, d1, &l1), CKR_OK);
+		CHECK(f->C_DigestFinal(ro, d2, &l2), CKR_OK);
+		if (l1 != 32 || l2 != 32 || memcmp(d1, d2, 32) != 0) {
+			failures++;
+			printf("FAIL: the restored digest differs from the original\n");
+		}
+	}
+
 	/* login: the token asks for none */
 	CHECK(f->C_Login(s, CKU_USER, NULL, 4), CKR_ARGUMENTS_BAD);
 

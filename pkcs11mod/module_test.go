@@ -1495,3 +1495,51 @@ func TestUserCertificateShadowsTheFactoryOne(t *testing.T) {
 		t.Fatalf("after destroying the user's: %v (want the factory certificate %d)", got, factory[0])
 	}
 }
+
+// The ninth finding of the second device-side review: Java with SunPKCS11
+// inserted first failed TLS 1.3 ("Tag mismatch") and 1.2 (bad_record_mac):
+// JSSE clones the handshake hash, which SunPKCS11 does with
+// C_GetOperationState and C_SetOperationState, and the module could not
+// save a digest's state. A digest's state now moves between sessions, and
+// the clone goes on independently of the original.
+func TestDigestStateSavedAndRestored(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.session(t, false), f.session(t, false)
+	for _, mech := range []uint{CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_SHA_1} {
+		must(t, "DigestInit", f.m.DigestInit(a, Mechanism{Type: mech}))
+		must(t, "DigestUpdate", f.m.DigestUpdate(a, []byte("client hello, ")))
+		_, n, rv := f.m.GetOperationState(a, -1)
+		must(t, "GetOperationState(length)", rv)
+		_, _, rv = f.m.GetOperationState(a, n-1)
+		want(t, "GetOperationState(short buffer)", rv, CKR_BUFFER_TOO_SMALL)
+		state, _, rv := f.m.GetOperationState(a, n)
+		must(t, "GetOperationState", rv)
+		must(t, "SetOperationState", f.m.SetOperationState(b, state, 0, 0))
+		// The original and the clone each go their own way.
+		must(t, "DigestUpdate(original)", f.m.DigestUpdate(a, []byte("server hello")))
+		must(t, "DigestUpdate(clone)", f.m.DigestUpdate(b, []byte("something else")))
+		got1, _, rv := f.m.DigestFinal(a, 64)
+		must(t, "DigestFinal(original)", rv)
+		got2, _, rv := f.m.DigestFinal(b, 64)
+		must(t, "DigestFinal(clone)", rv)
+		h1, h2 := newHash(mech), newHash(mech)
+		h1.Write([]byte("client hello, server hello"))
+		h2.Write([]byte("client hello, something else"))
+		if !bytes.Equal(got1, h1.Sum(nil)) || !bytes.Equal(got2, h2.Sum(nil)) {
+			t.Fatalf("mechanism %#x: the original or its clone hashed wrong", mech)
+		}
+	}
+	// What cannot be saved, and states that are not ours.
+	_, _, rv := f.m.GetOperationState(a, 1024)
+	want(t, "GetOperationState(no operation)", rv, CKR_OPERATION_NOT_INITIALIZED)
+	key := f.one(t, a, CKO_PRIVATE_KEY, "device-key")
+	must(t, "SignInit", f.m.SignInit(a, Mechanism{Type: CKM_ECDSA}, key))
+	_, _, rv = f.m.GetOperationState(a, 1024)
+	want(t, "GetOperationState(signing on the card)", rv, CKR_STATE_UNSAVEABLE)
+	must(t, "DigestInit", f.m.DigestInit(b, Mechanism{Type: CKM_SHA256}))
+	state, _, _ := f.m.GetOperationState(b, 1024)
+	for _, bad := range [][]byte{nil, []byte("garbage"), state[:len(state)-3], append(bytes.Clone(state), 0)} {
+		want(t, "SetOperationState(bad state)", f.m.SetOperationState(b, bad, 0, 0), CKR_SAVED_STATE_INVALID)
+	}
+	want(t, "SetOperationState(with a key)", f.m.SetOperationState(b, state, key, 0), CKR_KEY_NOT_NEEDED)
+}

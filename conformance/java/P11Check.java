@@ -20,14 +20,22 @@ import javax.net.ssl.*;
  * Usage: java P11Check CONFIG ALIAS PORT SERVER-CERT.pem THREADS EACH
  * (PORT 0 skips TLS: the signing loop alone, for the bench report); the
  * token's PIN from $P11_PIN (default 0000: our token needs none, and any
- * PIN is accepted).
+ * PIN is accepted). With $P11_FIRST=1 the provider is inserted first, as
+ * applications that want every algorithm from the token do: JSSE then
+ * hashes the handshake with the token's digests and clones them
+ * (C_GetOperationState / C_SetOperationState).
  */
 public class P11Check {
     public static void main(String[] a) throws Exception {
         String cfg = a[0], alias = a[1];
         int port = Integer.parseInt(a[2]);
         Provider p = Security.getProvider("SunPKCS11").configure(cfg);
-        Security.addProvider(p);
+        if ("1".equals(System.getenv("P11_FIRST"))) {
+            Security.insertProviderAt(p, 1);
+            System.out.println("SunPKCS11 inserted first; SHA-256 from " + MessageDigest.getInstance("SHA-256").getProvider().getName());
+        } else {
+            Security.addProvider(p);
+        }
         KeyStore ks = KeyStore.getInstance("PKCS11", p);
         String pin = System.getenv("P11_PIN");
         ks.load(null, (pin == null ? "0000" : pin).toCharArray());

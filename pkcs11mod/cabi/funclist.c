@@ -41,26 +41,26 @@ CK_RV C_SetPIN(CK_SESSION_HANDLE a, CK_UTF8CHAR_PTR b, CK_ULONG c, CK_UTF8CHAR_P
 
 CK_RV C_GetOperationState(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG_PTR c)
 {
-	(void)a; (void)b; (void)c;
 	CK_RV rv = iotsafeCheckSession(a);
 	if (rv != CKR_OK)
 		return rv;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	if (c == NULL)
+		return CKR_ARGUMENTS_BAD;
+	return iotsafeGetOperationState(a, b, c);
 }
 
 CK_RV C_SetOperationState(CK_SESSION_HANDLE a, CK_BYTE_PTR b, CK_ULONG c, CK_OBJECT_HANDLE d, CK_OBJECT_HANDLE e)
 {
-	(void)a; (void)b; (void)c; (void)d; (void)e;
 	CK_RV rv = iotsafeCheckSession(a);
 	if (rv != CKR_OK)
 		return rv;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	if (b == NULL)
+		return CKR_ARGUMENTS_BAD;
+	return iotsafeSetOperationState(a, b, c, d, e);
 }
 
-/* Every object of this token has CKA_COPYABLE false (SIM objects cannot be
- * duplicated; host and session objects are created anew instead): a copy
- * is refused with CKR_ACTION_PROHIBITED once the arguments, the session
- * and the object handle check out. */
+/* Card objects are not copyable; host-side and session objects are (the
+ * engine's CopyObject says which). */
 CK_RV C_CopyObject(CK_SESSION_HANDLE a, CK_OBJECT_HANDLE b, CK_ATTRIBUTE_PTR c, CK_ULONG d, CK_OBJECT_HANDLE_PTR e)
 {
 	CK_RV rv = iotsafeCheckSession(a);

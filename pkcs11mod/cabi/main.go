@@ -655,6 +655,28 @@ func C_Digest(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pDi
 	})
 }
 
+//export iotsafeGetOperationState
+func iotsafeGetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, pulLen *C.CK_ULONG) C.CK_RV {
+	return call("C_GetOperationState", func() C.CK_RV {
+		if pulLen == nil {
+			return C.CKR_ARGUMENTS_BAD
+		}
+		out, n, rv := module.GetOperationState(uint(h), outCap(pState, pulLen))
+		return output(out, n, rv, pState, pulLen)
+	})
+}
+
+//export iotsafeSetOperationState
+func iotsafeSetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, ulLen C.CK_ULONG, enc, auth C.CK_OBJECT_HANDLE) C.CK_RV {
+	return call("C_SetOperationState", func() C.CK_RV {
+		state, ok := goBytes(pState, ulLen)
+		if !ok {
+			return C.CKR_ARGUMENTS_BAD
+		}
+		return C.CK_RV(module.SetOperationState(uint(h), state, uint(enc), uint(auth)))
+	})
+}
+
 //export C_DigestUpdate
 func C_DigestUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG) C.CK_RV {
 	return call("C_DigestUpdate", func() C.CK_RV {
