@@ -11,9 +11,14 @@
  * the rules (C_Initialize, which answers CKR_CRYPTOKI_ALREADY_INITIALIZED
  * or OK, else C_Finalize then C_Initialize) and signs, then exits. The
  * last pattern's signing result is reported (it may need p11-kit server),
- * but a hang or a crash in any pattern fails. Exit status 0 when no
- * child hung or crashed and the parent still signs. */
+ * but a hang or a crash in any pattern fails. Then ten children are forked
+ * while another thread of the parent signs in a loop (so that a fork lands
+ * inside a library call; the thread stops once the child is made): each
+ * must C_Initialize, sign and exit within 10 s.
+ * Exit status 0 when no child hung or crashed, every child of the
+ * signing-thread round signed, and the parent still signs. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +137,66 @@ static int child_reinit_no_finalize(void)
 	return sign_once() == CKR_OK ? 0 : 10;
 }
 
+/* A thread of the parent that signs until told to stop. */
+static volatile int stop_signing;
+static int signed_in_thread, sign_errors_in_thread;
+static void *signing_thread(void *arg)
+{
+	(void)arg;
+	while (!stop_signing) {
+		if (sign_once() == CKR_OK)
+			signed_in_thread++;
+		else
+			sign_errors_in_thread++;
+	}
+	return NULL;
+}
+
+/* fork_while_signing forks n children, each while signing_thread signs in
+ * a loop (the fork lands inside a library call or between two); once the
+ * child is made the parent's thread stops, so that the child does not
+ * compete with a signing loop for the SIM (the emulator's state file lock
+ * is polled, and a tight loop in another process could hold it off). Each
+ * child follows the rules and must sign within 10 s. */
+static void fork_while_signing(int n)
+{
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_t th;
+		stop_signing = 0;
+		if (pthread_create(&th, NULL, signing_thread, NULL) != 0) {
+			perror("pthread_create");
+			failures++;
+			return;
+		}
+		usleep(20000 + 7919 * i % 50000); /* land at different points of a signature */
+		pid_t p = fork();
+		if (p == 0) {
+			alarm(10);
+			_exit(child_reinit());
+		}
+		stop_signing = 1;
+		pthread_join(th, NULL);
+		if (p < 0) {
+			perror("fork");
+			failures++;
+			break;
+		}
+		int st;
+		waitpid(p, &st, 0);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+		else
+			printf("FAIL child %d forked during a signature: %s %d%s\n", i, WIFSIGNALED(st) ? "signal" : "exit",
+			       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+			       WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM ? " (it hung)" : "");
+	}
+	printf("%s %d of %d children forked while another thread signed initialized, signed and exited within 10 s (the thread signed %d times, %d errors)\n",
+	       ok == n ? "ok  " : "FAIL", ok, n, signed_in_thread, sign_errors_in_thread);
+	if (ok != n || sign_errors_in_thread)
+		failures++;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -160,6 +225,7 @@ int main(int argc, char **argv)
 	run("child execs /bin/true", child_exec, 0);
 	run("child re-initializes, signs, finalizes", child_reinit, -1);
 	run("child re-initializes, signs, exits without C_Finalize", child_reinit_no_finalize, -1);
+	fork_while_signing(10);
 	CK_RV rv = sign_once();
 	if (rv != CKR_OK) {
 		printf("FAIL the parent cannot sign after the forks: 0x%lx\n", (unsigned long)rv);

@@ -47,6 +47,11 @@ type Module struct {
 	// ConfigSource returns the configuration; nil means LoadConfig. Set
 	// before Initialize.
 	ConfigSource func() (*Config, error)
+	// Gate, when set, is held while a blocking C_WaitForSlotEvent looks
+	// at the slots (not while it sleeps): the C ABI's fork gate, so that
+	// a fork never lands while the wait holds a slot's lock. It returns
+	// the function that releases it.
+	Gate func() (release func())
 
 	mu          sync.Mutex
 	initialized bool
@@ -327,6 +332,10 @@ func (m *Module) WaitForSlotEvent(flags uint) (uint, uint) {
 	finalized := m.finalized
 	m.mu.Unlock()
 	for {
+		release := func() {}
+		if m.Gate != nil {
+			release = m.Gate()
+		}
 		for _, s := range slots {
 			s.mu.Lock()
 			p := s.probe()
@@ -334,9 +343,11 @@ func (m *Module) WaitForSlotEvent(flags uint) (uint, uint) {
 			s.reported = p
 			s.mu.Unlock()
 			if changed {
+				release()
 				return s.id, CKR_OK
 			}
 		}
+		release()
 		if flags&CKF_DONT_BLOCK != 0 {
 			return 0, CKR_NO_EVENT
 		}

@@ -67,7 +67,7 @@ IOTSAFE_SIM="emulator:$misuse_dir/sim.json" IOTSAFE_PKCS11_STORE="$misuse_dir/st
   timeout 300 build/p11-misuse build/libiotsafe-pkcs11.so device-key rsa-key
 
 step "PKCS#11 library in a forking program: every fork pattern ends by itself"
-cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-fork conformance/fork.c $(pkg-config --cflags p11-kit-1) -ldl
+cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-fork conformance/fork.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
 IOTSAFE_SIM="emulator:$misuse_dir/sim.json" IOTSAFE_PKCS11_STORE="$misuse_dir/store" \
   timeout 300 build/p11-fork build/libiotsafe-pkcs11.so device-key
 rm -rf "$misuse_dir"

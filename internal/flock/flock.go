@@ -34,13 +34,25 @@ func Wait(ctx context.Context, f *os.File, how int) error {
 		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
-		case <-time.After(delay):
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
+		// The delay is a plain system call, not a timer the scheduler
+		// fires: in a child forked from a process that loaded the PKCS#11
+		// library, the runtime's other threads are gone, and a goroutine
+		// parked on a timer would never be woken.
+		ts := unix.NsecToTimespec(int64(min(delay, untilDeadline(ctx))))
+		_ = unix.Nanosleep(&ts, nil)
 		delay = min(2*delay, maxDelay)
 	}
+}
+
+// untilDeadline is how long ctx has left (maxDelay without a deadline).
+func untilDeadline(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), 0)
+	}
+	return maxDelay
 }
 
 // Unlock releases f's lock.

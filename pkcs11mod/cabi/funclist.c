@@ -1,6 +1,7 @@
 /* The function lists of libiotsafe-pkcs11 (PKCS#11 2.40 and 3.0) and the
  * functions this token does not offer. Everything else is implemented in Go
  * (main.go) and exported from there. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -573,9 +574,52 @@ CK_RV iotsafe_call_mutex(CK_LOCKMUTEX f, void *m) { return f(m); }
  * C_Initialize again (which used to re-arm the handler for the child's pid
  * and hang its exit() for good). */
 static pid_t iotsafe_runtime_pid;
+
+/* The fork gate. A child forked while another thread was inside the
+ * library inherited that call's locks (the session's, the SIM's) held by
+ * a thread it does not have, and hung in its first call. Every call holds
+ * the gate shared while it runs (C_WaitForSlotEvent only while it looks at
+ * the slots, not while it sleeps); fork() takes it exclusively first
+ * (pthread_atfork), so it waits until the calls under way have returned
+ * and lets no new one start, and the child starts with no library lock
+ * held. Writers are preferred, so that a thread that calls in a loop
+ * cannot hold a fork off. */
+static pthread_rwlock_t iotsafe_gate;
+static void iotsafe_gate_init(void)
+{
+	pthread_rwlockattr_t a;
+	pthread_rwlockattr_init(&a);
+#ifdef PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+	pthread_rwlock_init(&iotsafe_gate, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+void iotsafe_gate_enter(void) { pthread_rwlock_rdlock(&iotsafe_gate); }
+void iotsafe_gate_leave(void) { pthread_rwlock_unlock(&iotsafe_gate); }
+/* The Go runtime must leave the child a way to run: see
+ * iotsafeForkPrepare (main.go). */
+static void iotsafe_fork_prepare(void)
+{
+	pthread_rwlock_wrlock(&iotsafe_gate);
+	iotsafeForkPrepare();
+}
+static void iotsafe_fork_parent(void)
+{
+	iotsafeForkParent();
+	pthread_rwlock_unlock(&iotsafe_gate);
+}
+/* In the child the forking thread is the only one: a fresh gate. */
+static void iotsafe_fork_child(void)
+{
+	iotsafe_gate_init();
+}
+
 __attribute__((constructor)) static void iotsafe_loaded(void)
 {
 	iotsafe_runtime_pid = getpid();
+	iotsafe_gate_init();
+	pthread_atfork(iotsafe_fork_prepare, iotsafe_fork_parent, iotsafe_fork_child);
 }
 static void iotsafe_exit_handler(void)
 {

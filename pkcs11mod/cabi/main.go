@@ -20,6 +20,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -32,7 +33,10 @@ import (
 func main() {}
 
 // module is the library's one token engine.
-var module = &pkcs11mod.Module{}
+var module = &pkcs11mod.Module{Gate: func() func() {
+	C.iotsafe_gate_enter()
+	return func() { C.iotsafe_gate_leave() }
+}}
 
 // appLock is the application's mutex when it asked the library to use its
 // callbacks (C_Initialize without CKF_OS_LOCKING_OK but with functions):
@@ -49,8 +53,11 @@ var appLock struct {
 // attack), not a real buffer.
 const maxLen = 1 << 28
 
-// call runs f with panic recovery and the application's lock, if any.
+// call runs f with panic recovery and the application's lock, if any,
+// inside the fork gate (see funclist.c: fork() waits until no call runs).
 func call(name string, f func() C.CK_RV) (rv C.CK_RV) {
+	C.iotsafe_gate_enter()
+	defer C.iotsafe_gate_leave()
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "iotsafe-pkcs11: internal error in %s (returned CKR_GENERAL_ERROR): %v\n%s", name, r, debug.Stack())
@@ -69,8 +76,50 @@ func call(name string, f func() C.CK_RV) (rv C.CK_RV) {
 	return f()
 }
 
+// procsBeforeFork is GOMAXPROCS while a fork is under way (0: none).
+var (
+	forkMu          sync.Mutex
+	procsBeforeFork int
+)
+
+// forkSpareProcs is how many idle Ps a fork leaves the child.
+const forkSpareProcs = 4
+
+// iotsafeForkPrepare runs in the forking thread before fork(), with the
+// fork gate held (no library call under way). The child gets only this
+// thread: a P that another thread held (running Go code, or in a system
+// call) stays held in the child by a thread that does not exist, and no
+// monitor thread takes it back. So the collection under way, if any, is
+// finished first, and the runtime is given spare idle Ps that the child's
+// first call into the library takes. In the child nothing may stop the
+// world (a garbage collection, GOMAXPROCS) while such Ps are held; a
+// forked child should do its PKCS#11 work and exit or exec, as the
+// standard asks of it.
+//
+//export iotsafeForkPrepare
+func iotsafeForkPrepare() {
+	forkMu.Lock()
+	defer forkMu.Unlock()
+	runtime.GC()
+	procsBeforeFork = runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(procsBeforeFork + forkSpareProcs)
+}
+
+// iotsafeForkParent runs in the parent after fork(): the spare Ps go.
+//
+//export iotsafeForkParent
+func iotsafeForkParent() {
+	forkMu.Lock()
+	defer forkMu.Unlock()
+	if procsBeforeFork != 0 {
+		runtime.GOMAXPROCS(procsBeforeFork)
+		procsBeforeFork = 0
+	}
+}
+
 // callUnlocked is call without the application's lock (the engine has
-// its own).
+// its own) and outside the fork gate: for the blocking C_WaitForSlotEvent,
+// which takes the gate itself while it looks at the slots (module.Gate).
 func callUnlocked(name string, f func() C.CK_RV) (rv C.CK_RV) {
 	defer func() {
 		if r := recover(); r != nil {

@@ -136,5 +136,7 @@ CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK
 CK_RV iotsafe_call_create_mutex(CK_CREATEMUTEX f, void **m);
 CK_RV iotsafe_call_mutex(CK_LOCKMUTEX f, void *m);
 void iotsafe_register_atexit(void);
+void iotsafe_gate_enter(void);
+void iotsafe_gate_leave(void);
 
 #endif
