@@ -17,6 +17,7 @@ conformance/bench.sh "$COUNT" 2 | tee -a "$out"
 go run ./bench/report < "$out" > bench/REPORT.md
 make -s build pkcs11
 bench/startup.sh "$COUNT" >> bench/REPORT.md
+bench/idle.sh 130 >> bench/REPORT.md
 # Java's SunPKCS11 signing loop against the C harness's rate (same library,
 # in-process emulator).
 jdir=$(mktemp -d /tmp/iotsafe-benchjava.XXXXXX)

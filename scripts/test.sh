@@ -126,6 +126,7 @@ go test -run '^$' -bench . -benchtime 3x -count 1 ./... >"$work/bench.log" 2>&1 
 grep -E '^(Benchmark|ok|FAIL)' "$work/bench.log" | head -60
 conformance/bench.sh 1 0.2
 bench/startup.sh 1 | tail -3
+bench/idle.sh 3 | tail -3
 
 step "the suite left /var/lib/iotsafe, /etc/iotsafe and \$HOME as it found them"
 if ! scripts/footprint.sh | diff "$footprint_before" - >"$work/footprint.diff"; then

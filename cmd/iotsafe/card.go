@@ -383,43 +383,28 @@ func newSignCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
-				alg, err := sigAlgFor(cmd.Context(), a, spec.KindPrivateKey, ref, pss)
-				if err != nil {
-					return err
-				}
-				var sig []byte
-				if alg != iotsafe.SigECDSA {
-					if fullText {
-						return errors.New("--full-text signs with EC keys only")
-					}
-					digest, dh, derr := digestOf(h, data, precomputed)
-					if derr != nil {
-						return derr
-					}
-					if sig, err = a.SignWith(cmd.Context(), ref, alg, dh, digest); err != nil {
+				ctx := cmd.Context()
+				// The common case, an EC key, signs at once: the key's
+				// information is read only when the card refuses ECDSA
+				// with that key (an RSA key) or --pss asks for RSA. A
+				// one-shot signature is then 6 APDUs from start to exit.
+				alg := iotsafe.SigECDSA
+				if pss {
+					if alg, err = sigAlgFor(ctx, a, spec.KindPrivateKey, ref, pss); err != nil {
 						return err
 					}
-					if g.json {
-						return g.emit(map[string]string{"signature": hex.EncodeToString(sig)}, nil)
-					}
-					return g.writeOutput(out, sig)
 				}
-				if fullText {
-					if precomputed {
-						return errors.New("--full-text and --digest exclude each other")
+				sig, err := signOnce(ctx, a, ref, alg, h, data, precomputed, fullText)
+				if !pss && (errors.Is(err, iotsafe.ErrIncorrectData) || errors.Is(err, iotsafe.ErrConditionsNotSatisfied)) {
+					if other, lerr := sigAlgFor(ctx, a, spec.KindPrivateKey, ref, false); lerr == nil && other != alg {
+						alg = other
+						sig, err = signOnce(ctx, a, ref, alg, h, data, precomputed, fullText)
 					}
-					sig, err = a.SignMessage(cmd.Context(), ref, h, data)
-				} else {
-					digest, dh, derr := digestOf(h, data, precomputed)
-					if derr != nil {
-						return derr
-					}
-					sig, err = a.Sign(cmd.Context(), ref, dh, digest)
 				}
 				if err != nil {
 					return err
 				}
-				if !raw {
+				if alg == iotsafe.SigECDSA && !raw {
 					if sig, err = rawToDER(sig); err != nil {
 						return err
 					}
@@ -446,6 +431,25 @@ func newSignCmd(g *globals) *cobra.Command {
 // sigAlgFor returns the signature algorithm for the key ref names: ECDSA
 // for EC keys (an applet that omits the key type included), PKCS#1 v1.5 or
 // (pss) PSS for RSA keys.
+// signOnce signs data (or the digest it is, with precomputed) with alg:
+// raw r||s for ECDSA, the signature value for RSA.
+func signOnce(ctx context.Context, a *iotsafe.Applet, ref iotsafe.Ref, alg iotsafe.SigAlg, h iotsafe.Hash, data []byte, precomputed, fullText bool) ([]byte, error) {
+	if fullText {
+		switch {
+		case alg != iotsafe.SigECDSA:
+			return nil, errors.New("--full-text signs with EC keys only")
+		case precomputed:
+			return nil, errors.New("--full-text and --digest exclude each other")
+		}
+		return a.SignMessage(ctx, ref, h, data)
+	}
+	digest, dh, err := digestOf(h, data, precomputed)
+	if err != nil {
+		return nil, err
+	}
+	return a.SignWith(ctx, ref, alg, dh, digest)
+}
+
 func sigAlgFor(ctx context.Context, a *iotsafe.Applet, kind spec.ObjectKind, ref iotsafe.Ref, pss bool) (iotsafe.SigAlg, error) {
 	o, err := a.Find(ctx, kind, ref)
 	if err != nil {

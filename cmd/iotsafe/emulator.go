@@ -79,7 +79,7 @@ func btoi(b bool) int {
 }
 
 func newEmulatorServeCmd(g *globals) *cobra.Command {
-	var state, vpcdAddr string
+	var state, vpcdAddr, stats string
 	var modemFlag, mbimFlag, qmiFlag, t0, extended, timing, quirks bool
 	var hostile []string
 	var late time.Duration
@@ -95,7 +95,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 			if n := btoi(vpcdAddr != "") + btoi(modemFlag) + btoi(mbimFlag) + btoi(qmiFlag); n != 1 {
 				return errors.New("give exactly one of --vpcd HOST:PORT, --modem, --mbim or --qmi")
 			}
-			opts := emulator.Options{T0: t0, ExtendedLength: extended}
+			opts := emulator.Options{T0: t0, ExtendedLength: extended, StatsFile: stats}
 			if timing {
 				opts.Timing = emulator.DefaultTiming()
 			}
@@ -172,6 +172,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 	f.BoolVar(&t0, "t0", false, "answer 61xx like a T=0 card")
 	f.BoolVar(&extended, "extended-length", false, "take extended-length APDUs and say so in the ATR (a T=1 card; an RSA signature then comes in one answer)")
 	f.BoolVar(&timing, "timing", false, "delay answers like a real SIM behind a 115200-baud modem")
+	f.StringVar(&stats, "stats", "", "append the APDU count and the timing model's time to FILE when serving ends")
 	f.BoolVar(&quirks, "quirks", false, "modem quirks: echo, unsolicited result codes, 61xx for long answers, padded lengths")
 	f.StringArrayVar(&hostile, "hostile", nil, "for attack tests: a modem that misbehaves on every APDU (or those with instruction INS): repeat|late|drop|reorder|garbage|error|silent|truncate[@INS]")
 	f.DurationVar(&late, "late", 3*time.Second, "with --hostile late: how long answers are held back")
