@@ -17,7 +17,8 @@
 # is in the setup functions below and listed in conformance/README.md.
 # Needs build/libiotsafe-pkcs11.so and build/iotsafe (make pkcs11 build).
 # As root, the iotsafe target also runs `make install` to a temporary prefix
-# registered with p11-kit (/etc/pkcs11/modules/iotsafe-conformance.module),
+# registered with p11-kit privately (a mount namespace as root, a temporary
+# HOME otherwise),
 # to check that p11-kit and the OpenSSL engine find the module without any
 # configuration; everything it installs is removed on exit.
 set -uo pipefail
@@ -379,22 +380,38 @@ T "NSS loads the module, lists the token's certificates and keys, signs a CSR wi
 
 # ---- p11-kit --------------------------------------------------------------
 echo "-- p11-kit"
-if [ "$TARGET" != softhsm ]; then
-  if [ "$(id -u)" = 0 ]; then
-    # A real installation, to a temporary prefix, registered system-wide.
-    PREFIX=$WORK/prefix
-    CLEANUP+=("make -C '$ROOT' uninstall PREFIX='$PREFIX' P11KIT_MODULES=/etc/pkcs11/modules MODULE_NAME=iotsafe-conformance")
-    T "make install registers the module with p11-kit" bash -c '
-      make -s -C "$0" install PREFIX="$1" P11KIT_MODULES=/etc/pkcs11/modules MODULE_NAME=iotsafe-conformance >inst.txt 2>&1 || { cat inst.txt; false; }
-      test -x "$1/bin/iotsafe" && test -f "$1/lib/libiotsafe-pkcs11.so" && cat /etc/pkcs11/modules/iotsafe-conformance.module' "$ROOT" "$PREFIX"
-  else
-    mkdir -p "$HOME/.config/pkcs11/modules"
-    echo "module: $MOD" >"$HOME/.config/pkcs11/modules/iotsafe-conformance.module"
-    CLEANUP+=("rm -f '$HOME/.config/pkcs11/modules/iotsafe-conformance.module'")
-  fi
+# The registration is private to the checks: nothing outside the work
+# directory is written, even while the suite runs or when it is killed. As
+# root (p11-kit skips the user configuration of root), the checks run in a
+# private mount namespace where a copy of p11-kit's module directory with
+# ours added is mounted over /usr/share/p11-kit/modules; as another user,
+# in the user configuration (~/.config/pkcs11/modules) of a temporary HOME.
+P11HOME=$WORK/p11home
+if [ "$(id -u)" = 0 ]; then
+  P11MODS=$WORK/p11modules
+  mkdir -p "$P11MODS"
+  cp /usr/share/p11-kit/modules/*.module "$P11MODS/" 2>/dev/null || true
+else
+  P11MODS=$P11HOME/.config/pkcs11/modules
+  mkdir -p "$P11MODS"
 fi
-T "p11-kit list-modules shows the module and its token" bash -c 'timeout 60 p11-kit list-modules >pk.txt 2>&1; cat pk.txt; grep -q "token: $0" pk.txt' "$TOKEN"
-T "OpenSSL engine finds the token through p11-kit-proxy, no module path given" bash -c '
+p11ns() { # p11ns CMD...: CMD with p11-kit seeing $P11MODS
+  if [ "$(id -u)" = 0 ]; then
+    unshare -m --propagation private sh -c 'mount --bind "$0" /usr/share/p11-kit/modules && exec "$@"' "$P11MODS" "$@"
+  else
+    HOME=$P11HOME "$@"
+  fi
+}
+if [ "$TARGET" != softhsm ]; then
+  # A real installation, to a temporary prefix.
+  PREFIX=$WORK/prefix
+  T "make install registers the module with p11-kit" bash -c '
+    make -s -C "$0" install PREFIX="$1" P11KIT_MODULES="$2" MODULE_NAME=iotsafe-conformance >inst.txt 2>&1 || { cat inst.txt; false; }
+    test -x "$1/bin/iotsafe" && test -f "$1/lib/libiotsafe-pkcs11.so" && cat "$2/iotsafe-conformance.module"' \
+    "$ROOT" "$PREFIX" "$P11MODS"
+fi
+T "p11-kit list-modules shows the module and its token" p11ns bash -c 'timeout 60 p11-kit list-modules >pk.txt 2>&1; cat pk.txt; grep -q "token: $0" pk.txt' "$TOKEN"
+T "OpenSSL engine finds the token through p11-kit-proxy, no module path given" p11ns bash -c '
   set -e
   unset PKCS11_MODULE_PATH
   openssl pkeyutl -engine pkcs11 -keyform engine -inkey "$0" -sign -in msg.sha256 -out e2.der

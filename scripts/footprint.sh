@@ -2,7 +2,8 @@
 # Lists what the project could leave behind on a user's machine, so that the
 # test suite can check it left the machine as it found it:
 # `scripts/footprint.sh > before; ...; scripts/footprint.sh | diff before -`.
-# It covers /var/lib/iotsafe, /etc/iotsafe and $HOME, less what the Go tool
+# It covers /var/lib/iotsafe, /etc/iotsafe, p11-kit's module directories (/etc/pkcs11,
+# /usr/share/p11-kit/modules) and $HOME, less what the Go tool
 # itself keeps there by design whenever it runs: its build and module caches
 # (GOCACHE, GOMODCACHE, GOPATH's pkg) and its telemetry counters. One line per file or directory: path, type, size, modification time.
 set -euo pipefail
@@ -11,7 +12,7 @@ for d in "$(go env GOCACHE)" "$(go env GOMODCACHE)" "$(go env GOPATH)/pkg" "${HO
   "$(go env GOTELEMETRYDIR)"; do
   [ -n "$d" ] && prune+=(-path "$d" -prune -o)
 done
-for root in /var/lib/iotsafe /etc/iotsafe "${HOME:-/root}"; do
+for root in /var/lib/iotsafe /etc/iotsafe /etc/pkcs11 /usr/share/p11-kit/modules "${HOME:-/root}"; do
   [ -e "$root" ] || { echo "$root absent"; continue; }
   find "$root" -xdev "${prune[@]}" -printf '%p %y %s %T@\n' 2>/dev/null
 done | LC_ALL=C sort
