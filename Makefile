@@ -11,7 +11,7 @@ P11KIT_MODULES ?= /usr/share/p11-kit/modules
 MODULE_NAME ?= iotsafe
 PKCS11_LIB := $(BUILD)/libiotsafe-pkcs11.so
 
-.PHONY: all build pkcs11 demo test bench deps-test deps-demo install uninstall clean FORCE
+.PHONY: all build pkcs11 demo test bench deps-test deps-demo install uninstall clean copyright FORCE
 
 all: build pkcs11
 
@@ -44,6 +44,12 @@ uninstall:
 
 $(BUILD)/ztp: FORCE
 	$(GO) build -trimpath -ldflags "$(RELEASE_LDFLAGS)" -o $(BUILD)/ztp ./examples/ztp
+
+# The licences of everything the binaries contain (DEP-5), generated from
+# the module graph: what the packages ship as their copyright file.
+copyright:
+	@mkdir -p $(BUILD)
+	scripts/licenses.sh >$(BUILD)/copyright
 
 FORCE:
 

@@ -32,6 +32,9 @@ wc -l <"$footprint_before"
 step "make demo's packages cover what the build needs (cgo pkg-config modules -> Debian packages)"
 scripts/deps.sh check
 
+step "licences: every Go module compiled into the CLI and the PKCS#11 library has an identified licence (scripts/licenses.sh)"
+scripts/licenses.sh check
+
 step "go.mod is tidy"
 go mod tidy -diff
 
