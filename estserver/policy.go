@@ -202,19 +202,22 @@ func (p *Policy) check(ca *CA, csr *x509.CertificateRequest, id identity) (*x509
 		if !pat.MatchString(cn) {
 			return nil, refuse(http.StatusBadRequest, "common name %q is not allowed (pattern %s)", cn, pat)
 		}
+		if strings.HasSuffix(cn, ".") {
+			return nil, refuse(http.StatusBadRequest, "common name %q ends in a dot (a device name is not a rooted DNS name)", cn)
+		}
 		for _, d := range csr.DNSNames {
 			if strings.Contains(d, "*") || !(d == cn || strings.HasPrefix(d, cn+".") && validDNS(d)) {
 				return nil, refuse(http.StatusBadRequest, "DNS name %q is not allowed: DNS SANs must be the common name or begin with it and a dot, without wildcards", d)
 			}
 		}
 		for _, u := range csr.URIs {
-			if p.URIPrefix == "" || u.String() != p.URIPrefix+cn {
+			if p.URIPrefix == "" || p.checkURIPrefix() != nil || u.String() != p.URIPrefix+cn {
 				return nil, refuse(http.StatusBadRequest, "URI %q is not allowed", u)
 			}
 		}
 	}
-	if holder := ca.liveHolder(cn, csr.PublicKey, id.current); holder != nil {
-		return nil, refuse(http.StatusConflict, "common name %q is held by a live certificate (serial %s) of another key", cn, holder.SerialNumber)
+	if holder, name := ca.liveHolder(append([]string{cn}, csr.DNSNames...), csr.PublicKey, id.current); holder != nil {
+		return nil, refuse(http.StatusConflict, "name %q is held by a live certificate (serial %s) of another key (names compare without case or trailing dot, common names and DNS names alike)", name, holder.SerialNumber)
 	}
 	out := *csr
 	out.Subject.Organization = slices.Clone(p.Organization)
@@ -222,6 +225,16 @@ func (p *Policy) check(ca *CA, csr *x509.CertificateRequest, id identity) (*x509
 		out.Subject.Organization = slices.Clone(id.current.Subject.Organization)
 	}
 	return &out, nil
+}
+
+// checkURIPrefix refuses a URI prefix that does not end in "/": without
+// it, a device whose name starts with "x.attacker.example" would get
+// spiffe://fleetx.attacker.example from the prefix spiffe://fleet.
+func (p *Policy) checkURIPrefix() error {
+	if p.URIPrefix != "" && !strings.HasSuffix(p.URIPrefix, "/") {
+		return fmt.Errorf("estserver: URI prefix %q must end in \"/\" (e.g. %q), or a device could choose the rest of the authority", p.URIPrefix, p.URIPrefix+"/")
+	}
+	return nil
 }
 
 func (p *Policy) expand(cn string, id identity) string {
@@ -291,12 +304,26 @@ func sameURIs(csr *x509.CertificateRequest, c *x509.Certificate) bool {
 // liveHolder returns a certificate the CA issued for cn that is neither
 // revoked nor expired and certifies another key than pub, other than
 // except (the certificate a re-enrolment presents).
-func (ca *CA) liveHolder(cn string, pub crypto.PublicKey, except *x509.Certificate) *x509.Certificate {
+func (ca *CA) liveHolder(names []string, pub crypto.PublicKey, except *x509.Certificate) (*x509.Certificate, string) {
+	want := map[string]string{}
+	for _, n := range names {
+		want[normName(n)] = n
+	}
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
 	now := time.Now()
 	for s, c := range ca.issued {
-		if c.Subject.CommonName != cn || now.After(c.NotAfter) {
+		if now.After(c.NotAfter) {
+			continue
+		}
+		held := ""
+		for _, n := range append([]string{c.Subject.CommonName}, c.DNSNames...) {
+			if asked, ok := want[normName(n)]; ok {
+				held = asked
+				break
+			}
+		}
+		if held == "" {
 			continue
 		}
 		if _, revoked := ca.revoked[s]; revoked {
@@ -308,7 +335,11 @@ func (ca *CA) liveHolder(cn string, pub crypto.PublicKey, except *x509.Certifica
 		if k, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(pub) {
 			continue
 		}
-		return c
+		return c, held
 	}
-	return nil
+	return nil, ""
 }
+
+// normName is the form in which names are compared for uniqueness: DNS
+// names are case-insensitive and "name." is "name".
+func normName(n string) string { return strings.ToLower(strings.TrimSuffix(n, ".")) }

@@ -71,6 +71,9 @@ func (s *Server) Check() error {
 	if s.Username == "" && s.BootstrapRoots == nil {
 		return errors.New("estserver: no enrolment authentication (a bootstrap user and password, or factory certificate roots)")
 	}
+	if err := s.Policy.checkURIPrefix(); err != nil {
+		return err
+	}
 	if kt := s.Policy.KeyType; kt != "" && !slices.Contains(KeyTypes, kt) {
 		return fmt.Errorf("estserver: key type %q is none of %s", kt, strings.Join(KeyTypes, ", "))
 	}
@@ -216,7 +219,14 @@ func (s *Server) bootstrap(r *http.Request) (identity, bool) {
 		}
 	}
 	if s.BootstrapRoots != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		opts := x509.VerifyOptions{Roots: s.BootstrapRoots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageAny}}
+		// A factory certificate authenticates a client: it must say
+		// clientAuth, or have no extended key usage at all (a serverAuth,
+		// codeSigning or anyExtendedKeyUsage certificate is not one).
+		leaf := r.TLS.PeerCertificates[0]
+		if (len(leaf.ExtKeyUsage) > 0 || len(leaf.UnknownExtKeyUsage) > 0) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+			return identity{}, false
+		}
+		opts := x509.VerifyOptions{Roots: s.BootstrapRoots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 		inter := x509.NewCertPool()
 		for _, c := range r.TLS.PeerCertificates[1:] {
 			inter.AddCert(c)

@@ -40,6 +40,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	var orgs []string
 	var requirePoP bool
 	var keyType string
+	var connsPerClient int
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
@@ -71,12 +72,14 @@ func newESTServerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ln, err := tls.Listen("tcp", listen, &tls.Config{
-				Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
-				ClientAuth:   tls.RequestClientCert, MinVersion: tls.VersionTLS12})
+			tcp, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
 			}
+			// One client address holds at most its share of connections.
+			ln := tls.NewListener(estserver.LimitListener(tcp, connsPerClient, 0), &tls.Config{
+				Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
+				ClientAuth:   tls.RequestClientCert, MinVersion: tls.VersionTLS12})
 			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			pw, err := secretFrom(password, passwordFile)
 			if err != nil {
@@ -96,10 +99,12 @@ func newESTServerCmd(g *globals) *cobra.Command {
 			}
 			if err := h.Check(); err != nil {
 				ln.Close()
-				return fmt.Errorf("%w: give --user with a password, or --bootstrap-ca", err)
+				if h.Username == "" && h.BootstrapRoots == nil || h.Username != "" && h.Password == "" {
+					return fmt.Errorf("%w: give --user with a password, or --bootstrap-ca", err)
+				}
+				return err
 			}
-			srv := &http.Server{Handler: h,
-				ReadHeaderTimeout: 10 * time.Second}
+			srv := estserver.HTTPServer(h)
 			url := "https://" + ln.Addr().String()
 			fmt.Fprintf(g.out, "EST server on %s; trust anchor %s\n", url, filepath.Join(dir, "ca.pem"))
 			if readyFile != "" {
@@ -122,6 +127,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "", "directory of the CA (created if empty)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
+	f.IntVar(&connsPerClient, "conns-per-client", estserver.DefaultConnsPerClient, "connections one client address may hold at once (more are closed at once)")
 	f.StringVar(&user, "user", "", "bootstrap user for /simpleenroll")
 	f.StringVar(&password, "password", "", "bootstrap password (visible to other local users in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
 	f.StringVar(&passwordFile, "password-file", "", "file holding the bootstrap password (first line)")

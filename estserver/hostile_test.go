@@ -1,0 +1,150 @@
+package estserver_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/provision/est"
+)
+
+// enrolAs enrols a new P-256 key with the bootstrap password and tmpl's
+// names; it returns the error the client saw.
+func enrolAs(t *testing.T, c *est.Client, tmpl *x509.CertificateRequest) error {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SimpleEnroll(context.Background(), der)
+	return err
+}
+
+func wantStatus(t *testing.T, what string, err error, status int) {
+	t.Helper()
+	var he *est.HTTPError
+	if !errors.As(err, &he) || he.Status != status {
+		t.Fatalf("%s: %v (want HTTP %d)", what, err, status)
+	}
+}
+
+// From the fleet-scale review: the 409 "name held by another key" check
+// compared common names exactly, so METER-7, meter-7. and a common name
+// equal to another device's DNS SAN were issued to a second key. Names are
+// compared normalized (case, trailing dot), common names and DNS SANs in
+// one namespace.
+func TestNamesHeldNormalized(t *testing.T) {
+	_, srv, roots := bootstrapServer(t, "names CA", estserver.Policy{})
+	boot := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	if err := enrolAs(t, boot, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-7"}, DNSNames: []string{"meter-7.devices.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cn := range []string{"METER-7", "meter-7.", "Meter-7.", "meter-7.devices.example", "METER-7.DEVICES.EXAMPLE."} {
+		err := enrolAs(t, boot, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}})
+		if err == nil {
+			t.Fatalf("common name %q was issued to a second key while meter-7 holds it", cn)
+		}
+		var he *est.HTTPError
+		if !errors.As(err, &he) || (he.Status != http.StatusConflict && he.Status != http.StatusBadRequest) {
+			t.Fatalf("common name %q: %v (want 409, or 400 for a name the policy refuses)", cn, err)
+		}
+	}
+	// A DNS SAN another device holds as its name is refused too.
+	if err := enrolAs(t, boot, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter"}, DNSNames: []string{"meter.x"}}); err != nil {
+		t.Fatal(err)
+	}
+	err := enrolAs(t, boot, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter.x"}})
+	wantStatus(t, "a common name equal to another device's DNS SAN", err, http.StatusConflict)
+	// A different device is still welcome.
+	if err := enrolAs(t, boot, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-8"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// From the fleet-scale review: --uri-prefix spiffe://fleet without a
+// trailing slash let a device choose spiffe://fleetx.attacker.example. A
+// prefix must end in "/": the server refuses to start otherwise.
+func TestURIPrefixMustEndInSlash(t *testing.T) {
+	ca, err := estserver.NewCA("uri CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"spiffe://fleet", "https://devices.example/fleet", "spiffe:"} {
+		s := &estserver.Server{CA: ca, Username: "device", Password: "bootstrap", Policy: estserver.Policy{URIPrefix: p}}
+		if err := s.Check(); err == nil || !strings.Contains(err.Error(), "/") {
+			t.Fatalf("URI prefix %q accepted: %v", p, err)
+		}
+		// And a server run without Check refuses to issue with it.
+		srv := startTLS(t, ca, s)
+		roots := x509.NewCertPool()
+		roots.AddCert(ca.Cert)
+		u, _ := url.Parse(p + "x.attacker.example")
+		err := enrolAs(t, &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"},
+			&x509.CertificateRequest{Subject: pkix.Name{CommonName: "x.attacker.example"}, URIs: []*url.URL{u}})
+		if err == nil {
+			t.Fatalf("URI prefix %q: %s was issued", p, u)
+		}
+	}
+	ok := &estserver.Server{CA: ca, Username: "device", Password: "bootstrap", Policy: estserver.Policy{URIPrefix: "spiffe://fleet/"}}
+	if err := ok.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// From the fleet-scale review: enrolment with a factory certificate
+// accepted any extended key usage (serverAuth-only and codeSigning-only
+// factory certificates enrolled). It needs clientAuth, or no EKU.
+func TestFactoryCertificateNeedsClientAuth(t *testing.T) {
+	factoryKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "SIM maker CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, factoryKey.Public(), factoryKey)
+	factoryCA, _ := x509.ParseCertificate(caDER)
+	pool := x509.NewCertPool()
+	pool.AddCert(factoryCA)
+	ca, err := estserver.NewCA("fleet CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, BootstrapRoots: pool, Policy: estserver.Policy{CommonName: "dev-{factory-serial}"}})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	for i, tc := range []struct {
+		name string
+		eku  []x509.ExtKeyUsage
+		ok   bool
+	}{
+		{"serverAuth only", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, false},
+		{"codeSigning only", []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}, false},
+		{"any", []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, false},
+		{"clientAuth", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, true},
+		{"no EKU", nil, true},
+	} {
+		devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		serial := big.NewInt(int64(100 + i))
+		der, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "factory " + tc.name},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: tc.eku, KeyUsage: x509.KeyUsageDigitalSignature}, factoryCA, devKey.Public(), factoryKey)
+		c := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: devKey}}
+		err := enrolAs(t, c, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev-" + strings.ToUpper(serial.Text(16))}})
+		if tc.ok && err != nil {
+			t.Fatalf("factory certificate with %s: %v", tc.name, err)
+		}
+		if !tc.ok && err == nil {
+			t.Fatalf("factory certificate with %s enrolled", tc.name)
+		}
+	}
+}
