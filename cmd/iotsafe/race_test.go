@@ -230,15 +230,10 @@ func TestKeygenKeepsLiveKeys(t *testing.T) {
 	}
 }
 
-// The attack of the security review: an operator session killed mid-way
-// left a mark that made the file answer 6984 forever and refused every
-// later session. A dead session is now ignored and replaced; none of its
-// changes were applied.
-func TestKilledAdminSessionRecovers(t *testing.T) {
-	state := filepath.Join(t.TempDir(), "sim.json")
-	mustRun(t, "emulator", "init", "--state", state)
-	sim := "--sim=emulator:" + state
-	before := mustRun(t, sim, "read-file", "--file", "10")
+// startHangingAdmin starts an operator session in another process that
+// marks the state file and never ends; it returns once the mark is made.
+func startHangingAdmin(t *testing.T, state string) *exec.Cmd {
+	t.Helper()
 	c := exec.Command(os.Args[0])
 	c.Env = append(os.Environ(), "IOTSAFE_TEST_ADMIN_HANG="+state)
 	out, err := c.StdoutPipe()
@@ -251,8 +246,22 @@ func TestKilledAdminSessionRecovers(t *testing.T) {
 	buf := make([]byte, 7)
 	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "marked\n" {
 		c.Process.Kill()
+		c.Wait()
 		t.Fatalf("the admin process did not mark the file: %q %v", buf, err)
 	}
+	return c
+}
+
+// The attack of the security review: an operator session killed mid-way
+// left a mark that made the file answer 6984 forever and refused every
+// later session. A dead session is now ignored and replaced; none of its
+// changes were applied.
+func TestKilledAdminSessionRecovers(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	sim := "--sim=emulator:" + state
+	before := mustRun(t, sim, "read-file", "--file", "10")
+	c := startHangingAdmin(t, state)
 	// While it lives, the file is under administration (6984).
 	if _, err := run(t, sim, "read-file", "--file", "10"); err == nil || !strings.Contains(err.Error(), "6984") {
 		t.Fatalf("read during a live session: %v", err)
@@ -278,21 +287,8 @@ func TestZombieAdminSessionIsDead(t *testing.T) {
 	mustRun(t, "emulator", "init", "--state", state)
 	sim := "--sim=emulator:" + state
 	before := mustRun(t, sim, "read-file", "--file", "10")
-	c := exec.Command(os.Args[0])
-	c.Env = append(os.Environ(), "IOTSAFE_TEST_ADMIN_HANG="+state)
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := startHangingAdmin(t, state)
 	defer c.Wait()
-	buf := make([]byte, 7)
-	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "marked\n" {
-		c.Process.Kill()
-		t.Fatalf("the admin process did not mark the file: %q %v", buf, err)
-	}
 	// Killed, and not reaped (no Wait until the test ends): a zombie.
 	c.Process.Signal(os.Kill)
 	zombie := false
