@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -26,13 +27,22 @@ func main() {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.msg != "" {
-				fmt.Fprintln(os.Stderr, "iotsafe:", ee.msg)
+				fmt.Fprintln(os.Stderr, errorLine(ee.msg))
 			}
 			os.Exit(ee.code)
 		}
-		fmt.Fprintln(os.Stderr, "iotsafe:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// errorLine is the one line an error is printed as: one "iotsafe:" prefix
+// (the library's errors carry one of their own, which is not repeated).
+func errorLine(msg string) string {
+	for strings.HasPrefix(msg, "iotsafe: ") {
+		msg = strings.TrimPrefix(msg, "iotsafe: ")
+	}
+	return "iotsafe: " + msg
 }
 
 // exitError carries a specific exit status (e.g. 2 for a signature that does

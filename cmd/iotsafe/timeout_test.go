@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,19 @@ func TestTimeoutBoundsSilentLinks(t *testing.T) {
 			}
 			t.Logf("ended after %v: %s", took.Round(10*time.Millisecond), out)
 		})
+	}
+}
+
+// From the newcomer's review: `iotsafe: iotsafe: object or applet not
+// found`. An error is one line with one prefix.
+func TestErrorLineHasOnePrefix(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	c := exec.Command(os.Args[0], "--sim=emulator:"+state, "pubkey", "--key", "7f")
+	c.Env = append(os.Environ(), "IOTSAFE_TEST_CLI=1")
+	out, err := c.CombinedOutput()
+	line := strings.TrimSpace(string(out))
+	if err == nil || strings.Count(line, "iotsafe:") != 1 || !strings.HasPrefix(line, "iotsafe: ") || strings.Contains(line, "\n") {
+		t.Fatalf("pubkey of a missing key printed %q (%v): want one line with one prefix", out, err)
 	}
 }
