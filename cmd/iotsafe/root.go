@@ -135,15 +135,19 @@ func (g *globals) emit(v any, text func(w io.Writer)) error {
 type refFlags struct {
 	id, label string
 	what      string
+	cmd       *cobra.Command
 }
 
 func (r *refFlags) register(cmd *cobra.Command, idFlag, what, def string) {
-	r.what = idFlag
+	r.what, r.cmd = idFlag, cmd
 	cmd.Flags().StringVar(&r.id, idFlag, def, what+" ID in hex (e.g. 01)")
 	cmd.Flags().StringVar(&r.label, "label", "", what+" label (instead of --"+idFlag+")")
 }
 
 func (r *refFlags) ref() (iotsafe.Ref, error) {
+	if r.label != "" && r.cmd != nil && r.cmd.Flags().Changed(r.what) {
+		return iotsafe.Ref{}, fmt.Errorf("--%s and --label both name the object: give one of them", r.what)
+	}
 	if r.label != "" {
 		return iotsafe.ByLabel(r.label), nil
 	}

@@ -128,3 +128,17 @@ func TestErrorLineHasOnePrefix(t *testing.T) {
 		t.Fatalf("pubkey of a missing key printed %q (%v): want one line with one prefix", out, err)
 	}
 }
+
+// From the newcomer's review: `sign --key 01 --label device-key` was
+// accepted (the label won silently). One object, one name.
+func TestKeyAndLabelExcludeEachOther(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	in := filepath.Join(t.TempDir(), "m")
+	os.WriteFile(in, []byte("x"), 0o600)
+	if out, err := run(t, "--sim=emulator:"+state, "sign", "--key", "01", "--label", "device-key", "--in", in); err == nil || !strings.Contains(err.Error(), "--key and --label") {
+		t.Fatalf("sign --key 01 --label device-key: %q %v", out, err)
+	}
+	mustRun(t, "--sim=emulator:"+state, "sign", "--label", "device-key", "--in", in)
+	mustRun(t, "--sim=emulator:"+state, "sign", "--key", "01", "--in", in)
+}

@@ -206,4 +206,13 @@ func TestOpenURI(t *testing.T) {
 			t.Errorf("%s accepted", bad)
 		}
 	}
+	// A bad number names the parameter, not strconv (the newcomer's review
+	// got `strconv.Atoi: parsing "abc"`).
+	for bad, param := range map[string]string{"modem:/dev/x?baud=abc": "baud=", "modem:/dev/x?baud=-5": "baud=", "modem:/dev/x?maxcmd=x": "maxcmd="} {
+		u, _ := url.Parse(bad)
+		_, err := modem.OpenURI(ctx, u)
+		if err == nil || !strings.Contains(err.Error(), param) || strings.Contains(err.Error(), "strconv") {
+			t.Errorf("%s: %v (want an error naming %s)", bad, err, param)
+		}
+	}
 }

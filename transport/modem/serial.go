@@ -66,7 +66,9 @@ func OpenURI(ctx context.Context, u *url.URL) (transport.Transport, error) {
 		var err error
 		switch k {
 		case "baud":
-			baud, err = strconv.Atoi(v[0])
+			if baud, err = strconv.Atoi(v[0]); err != nil || baud <= 0 {
+				err = fmt.Errorf("baud=%q is not a positive number of bits per second (e.g. baud=115200)", v[0])
+			}
 		case "mode":
 			switch v[0] {
 			case "csim":
@@ -77,7 +79,9 @@ func OpenURI(ctx context.Context, u *url.URL) (transport.Transport, error) {
 				err = fmt.Errorf("mode %q (csim or cgla)", v[0])
 			}
 		case "maxcmd":
-			opts.MaxCommandLen, err = strconv.Atoi(v[0])
+			if opts.MaxCommandLen, err = strconv.Atoi(v[0]); err != nil || opts.MaxCommandLen < 0 {
+				err = fmt.Errorf("maxcmd=%q is not a number of bytes", v[0])
+			}
 		case "aid":
 			_, err = hex.DecodeString(v[0]) // the applet client chooses the AID; accepted for compatibility
 		default:
