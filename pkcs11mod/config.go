@@ -27,7 +27,8 @@ const (
 	// EnvStore overrides the directory of the host-side object store.
 	EnvStore = "IOTSAFE_PKCS11_STORE"
 	// EnvLog sends the library's log to a file ("stderr" for standard error);
-	// the default is standard error for warnings only.
+	// the default is syslog (the journal) for warnings only, or nowhere
+	// where the machine has no syslog: never the host program's stderr.
 	EnvLog = "IOTSAFE_PKCS11_LOG"
 	// SystemConfig is read when neither EnvConfig nor EnvSIM is set.
 	SystemConfig = "/etc/iotsafe/pkcs11.conf"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"strings"
 	"sync"
@@ -144,10 +145,18 @@ func (m *Module) Initialize(flags uint) uint {
 	return CKR_OK
 }
 
+// newLogger makes the library's logger. Without a configured destination
+// the log goes to syslog (the journal on systemd machines) and, where there
+// is none, nowhere: a library loaded into every program that uses p11-kit
+// must not write on its host's standard error (a shell, a browser, a
+// daemon's own log). "stderr" or a file path choose otherwise.
 func newLogger(cfg *Config) (*slog.Logger, io.Closer) {
 	level := slog.LevelWarn
-	var w io.Writer = os.Stderr
+	var w io.Writer = io.Discard
 	var c io.Closer
+	if sl, err := syslog.New(syslog.LOG_WARNING|syslog.LOG_USER, "iotsafe-pkcs11"); err == nil {
+		w, c = sl, sl
+	}
 	if cfg != nil {
 		switch strings.ToLower(cfg.LogLevel) {
 		case "debug":
@@ -157,13 +166,24 @@ func newLogger(cfg *Config) (*slog.Logger, io.Closer) {
 		case "error":
 			level = slog.LevelError
 		}
-		if cfg.Log != "" && cfg.Log != "stderr" {
+		switch {
+		case cfg.Log == "stderr":
+			if c != nil {
+				c.Close()
+			}
+			w, c = os.Stderr, nil
+		case cfg.Log != "":
 			f, err := os.OpenFile(cfg.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "iotsafe-pkcs11: cannot open log %s: %v; logging to stderr\n", cfg.Log, err)
-			} else {
-				w, c = f, f
+				// The configured log cannot be written: say so once,
+				// where the log would have gone otherwise.
+				fmt.Fprintf(w, "iotsafe-pkcs11: cannot open log %s: %v\n", cfg.Log, err)
+				break
 			}
+			if c != nil {
+				c.Close()
+			}
+			w, c = f, f
 		}
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), c
