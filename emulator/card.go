@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
 	"io"
@@ -217,6 +218,10 @@ func Create(path string, opts Options) (*Card, error) {
 func Open(path string, opts Options) (*Card, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		// Say so before the lock file beside it is made (or fails to be).
+		return nil, fmt.Errorf("%w %s: no such software SIM (create one with `iotsafe emulator init --state %s`): %w", ErrStateFile, path, path, os.ErrNotExist)
 	}
 	fs, err := openStore(path)
 	if err != nil {

@@ -60,8 +60,8 @@ type Config struct {
 	Path string
 	// Store is the directory of the host-side object store.
 	Store string
-	// Log is where the log goes: "" (standard error, warnings only),
-	// "stderr", or a file path.
+	// Log is where the log goes: "" (syslog, warnings only; nowhere
+	// without syslog), "stderr", or a file path.
 	Log string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string

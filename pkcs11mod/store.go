@@ -108,6 +108,17 @@ func checkMode(path string, fi os.FileInfo, dir bool) error {
 	return nil
 }
 
+// CheckStoreRoot checks the host store's root directory as the library
+// does before it reads or writes there: absent is fine (it is created on
+// the first write), otherwise it must be a directory of this user that
+// nobody else can write to.
+func CheckStoreRoot(root string) error {
+	if _, err := os.Lstat(root); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return checkOwned(root, true)
+}
+
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
 
