@@ -16,6 +16,14 @@
 // Application information, the object list, file contents and public keys
 // are cached until Refresh, a card reset or a 63CF status word (a remote
 // administration session has completed).
+//
+// Import it as
+//
+//	import iotsafe "github.com/go-iotsafe/iotsafe"
+//
+// open a SIM with simuri.Open ("pcsc:", "modem:/dev/ttyUSB2",
+// "emulator:/path/sim.json") and Open, and use its keys as a crypto.Signer
+// through package signer (see the examples).
 package iotsafe
 
 import (
