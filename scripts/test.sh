@@ -48,6 +48,9 @@ go vet ./...
 step "build without cgo"
 CGO_ENABLED=0 go build ./...
 
+step "cross-build for macOS, amd64 and arm64 (without cgo: PC/SC compiled out with a clear error)"
+for arch in amd64 arm64; do GOOS=darwin GOARCH=$arch CGO_ENABLED=0 go build ./...; done
+
 if [ -x scripts/pcscd.sh ]; then
   step "start pcscd (vpcd on 127.0.0.1)"
   scripts/pcscd.sh start

@@ -37,12 +37,7 @@ func Wait(ctx context.Context, f *os.File, how int) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: %w", ErrBusy, err)
 		}
-		// The delay is a plain system call, not a timer the scheduler
-		// fires: in a child forked from a process that loaded the PKCS#11
-		// library, the runtime's other threads are gone, and a goroutine
-		// parked on a timer would never be woken.
-		ts := unix.NsecToTimespec(int64(min(delay, untilDeadline(ctx))))
-		_ = unix.Nanosleep(&ts, nil)
+		pause(min(delay, untilDeadline(ctx)))
 		delay = min(2*delay, maxDelay)
 	}
 }

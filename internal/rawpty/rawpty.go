@@ -1,3 +1,5 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd
+
 // Package rawpty opens a pseudo-terminal in raw mode: what the emulator's
 // fake devices (a modem, an MBIM function) present to hosts, which open
 // the terminal's path as they would a serial port or a cdc-wdm device.
@@ -22,7 +24,7 @@ func Open() (master, tty *os.File, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening a pseudo-terminal: %w", err)
 	}
-	t, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	t, err := unix.IoctlGetTermios(int(tty.Fd()), ioctlGetTermios)
 	if err != nil {
 		master.Close()
 		tty.Close()
@@ -34,7 +36,7 @@ func Open() (master, tty *os.File, err error) {
 	t.Cflag &^= unix.CSIZE | unix.PARENB
 	t.Cflag |= unix.CS8
 	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-	if err := unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETS, t); err != nil {
+	if err := unix.IoctlSetTermios(int(tty.Fd()), ioctlSetTermios, t); err != nil {
 		master.Close()
 		tty.Close()
 		return nil, nil, fmt.Errorf("pseudo-terminal raw mode: %w", err)
