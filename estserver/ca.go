@@ -199,6 +199,42 @@ func (ca *CA) Renewed(newSerial, oldSerial *big.Int) error {
 	return ca.Save()
 }
 
+// successor returns the certificate that renewed the certificate with
+// serial old, nil when it was not renewed (or its renewal is settled: then
+// old is revoked).
+func (ca *CA) successor(old *big.Int) *x509.Certificate {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	for n, o := range ca.supersedes {
+		if o == old.String() {
+			return ca.issued[n]
+		}
+	}
+	return nil
+}
+
+// liveWithKey returns a live certificate of this CA for pub with this
+// common name, nil when there is none.
+func (ca *CA) liveWithKey(pub crypto.PublicKey, cn string) *x509.Certificate {
+	k, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok {
+		return nil
+	}
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	now := time.Now()
+	var best *x509.Certificate
+	for s, c := range ca.issued {
+		if _, revoked := ca.revoked[s]; revoked || now.After(c.NotAfter) || c.Subject.CommonName != cn || !k.Equal(c.PublicKey) {
+			continue
+		}
+		if best == nil || c.NotBefore.After(best.NotBefore) {
+			best = c
+		}
+	}
+	return best
+}
+
 // Used tells the CA that the certificate with this serial authenticated
 // someone: the certificate it superseded, if any, is revoked now.
 func (ca *CA) Used(serial *big.Int) error {

@@ -148,3 +148,53 @@ func TestFactoryCertificateNeedsClientAuth(t *testing.T) {
 		}
 	}
 }
+
+// From the fleet-scale review: re-enrolling twice from one certificate
+// forked the credential (an attacker who used a device's SIM once re-enrols
+// into a software key that keeps renewing; the genuine device then gets
+// 409, and revoking one twin leaves the other valid). A certificate renews
+// at most once; the same renewal request again (a lost answer) gets the
+// same certificate. A same-key retry of an enrolment returns the
+// certificate already issued instead of a second live one.
+func TestRenewsAtMostOnceAndRetriesAreIdempotent(t *testing.T) {
+	_, srv, roots := bootstrapServer(t, "renew CA", estserver.Policy{})
+	ctx := context.Background()
+	boot := &est.Client{Server: srv.URL, Roots: roots, Username: "device", Password: "bootstrap"}
+	csrFor := func(key *ecdsa.PrivateKey) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-9"}}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	k0, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	first, err := boot.SimpleEnroll(ctx, csrFor(k0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := boot.SimpleEnroll(ctx, csrFor(k0))
+	if err != nil || again[0].SerialNumber.Cmp(first[0].SerialNumber) != 0 {
+		t.Fatalf("same-key enrolment retry: %v, serial %v then %v (want the same certificate)", err, first[0].SerialNumber, again[0].SerialNumber)
+	}
+	cur := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{first[0].Raw}, PrivateKey: k0}}
+	k1, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	renewed, err := cur.SimpleReenroll(ctx, csrFor(k1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The twin: a second renewal from the same certificate with another key.
+	k2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	_, err = cur.SimpleReenroll(ctx, csrFor(k2))
+	wantStatus(t, "a second renewal from the same certificate", err, http.StatusConflict)
+	// The lost answer: the same renewal request again.
+	replay, err := cur.SimpleReenroll(ctx, csrFor(k1))
+	if err != nil || replay[0].SerialNumber.Cmp(renewed[0].SerialNumber) != 0 {
+		t.Fatalf("the same renewal again: %v (want certificate %v again)", err, renewed[0].SerialNumber)
+	}
+	// The successor renews in turn.
+	next := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{renewed[0].Raw}, PrivateKey: k1}}
+	k3, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := next.SimpleReenroll(ctx, csrFor(k3)); err != nil {
+		t.Fatalf("renewal with the renewed certificate: %v", err)
+	}
+}

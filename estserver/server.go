@@ -1,6 +1,7 @@
 package estserver
 
 import (
+	"crypto"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
@@ -294,6 +295,28 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 	if ref := s.Policy.checkPoP(csr, unique); ref != nil {
 		log.Info("est: request refused: proof of possession", "remote", r.RemoteAddr, "reason", ref.reason)
 		http.Error(w, ref.reason, ref.status)
+		return
+	}
+	if id.current != nil {
+		// A certificate renews at most once: a second re-enrolment from
+		// the same certificate would fork the credential (a copy of the
+		// device's key material renewing on its own). The same request
+		// again (the device lost the answer) gets the same certificate.
+		if next := s.CA.successor(id.current.SerialNumber); next != nil {
+			if k, ok := next.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(csr.PublicKey) {
+				log.Info("est: renewal repeated; the certificate already issued is sent again", "serial", next.SerialNumber.String())
+				s.writeCerts(w, next.Raw)
+				return
+			}
+			log.Info("est: renewal refused: the certificate was renewed already", "remote", r.RemoteAddr, "serial", id.current.SerialNumber.String())
+			http.Error(w, fmt.Sprintf("certificate %s was renewed already (by %s): a certificate renews at most once; renew with the new certificate", id.current.SerialNumber, next.SerialNumber), http.StatusConflict)
+			return
+		}
+	} else if prev := s.CA.liveWithKey(csr.PublicKey, csr.Subject.CommonName); prev != nil {
+		// The same key enrolling again under the same name (the device
+		// lost the answer): the live certificate, not a second one.
+		log.Info("est: enrolment repeated; the live certificate is sent again", "serial", prev.SerialNumber.String())
+		s.writeCerts(w, prev.Raw)
 		return
 	}
 	allowed, ref := s.Policy.check(s.CA, csr, id)
