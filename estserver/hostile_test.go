@@ -1,22 +1,29 @@
 package estserver_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/base64"
 	"errors"
+	"io"
 	"math/big"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 )
 
@@ -197,4 +204,65 @@ func TestRenewsAtMostOnceAndRetriesAreIdempotent(t *testing.T) {
 	if _, err := next.SimpleReenroll(ctx, csrFor(k3)); err != nil {
 		t.Fatalf("renewal with the renewed certificate: %v", err)
 	}
+}
+
+// derTLV wraps content in a DER tag and length.
+func derTLV(tag byte, content []byte) []byte {
+	n := len(content)
+	switch {
+	case n < 0x80:
+		return append([]byte{tag, byte(n)}, content...)
+	case n < 0x100:
+		return append([]byte{tag, 0x81, byte(n)}, content...)
+	default:
+		return append([]byte{tag, 0x82, byte(n >> 8), byte(n)}, content...)
+	}
+}
+
+// From the fleet-scale review: brainpool requests whose
+// SubjectPublicKeyInfo carries trailing elements (which OpenSSL cannot
+// load) were certified. The request here is signed over exactly those
+// bytes by the brainpool key, so only the strict SPKI parse can refuse it.
+func TestBrainpoolSPKIWithTrailingElementsRefused(t *testing.T) {
+	_, srv, roots := bootstrapServer(t, "bp strict CA", estserver.Policy{})
+	key, _ := ecdsa.GenerateKey(keys.BrainpoolP256r1(), rand.Reader)
+	spki, err := keys.MarshalPKIX(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outer asn1.RawValue
+	asn1.Unmarshal(spki, &outer)
+	subject, _ := asn1.Marshal(pkix.Name{CommonName: "meter-bp-trailing"}.ToRDNSequence())
+	sign := func(spki []byte) []byte {
+		tbs := derTLV(0x30, slices.Concat([]byte{0x02, 0x01, 0x00}, subject, spki, []byte{0xA0, 0x00}))
+		d := sha256.Sum256(tbs)
+		sig, err := ecdsa.SignASN1(rand.Reader, key, d[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		alg, _ := asn1.Marshal(struct{ OID asn1.ObjectIdentifier }{asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}})
+		return derTLV(0x30, slices.Concat(tbs, alg, derTLV(0x03, append([]byte{0}, sig...))))
+	}
+	post := func(csr []byte) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/.well-known/est/simpleenroll", strings.NewReader(base64.StdEncoding.EncodeToString(csr)))
+		req.Header.Set("Content-Type", "application/pkcs10")
+		req.SetBasicAuth("device", "bootstrap")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	// A NULL after the BIT STRING inside the SubjectPublicKeyInfo.
+	trailing := derTLV(0x30, append(bytes.Clone(outer.Bytes), 0x05, 0x00))
+	if status, body := post(sign(trailing)); status != http.StatusBadRequest {
+		t.Fatalf("SPKI with a trailing element: HTTP %d %s (want 400)", status, body)
+	}
+	// The same request built canonically is certified.
+	if status, body := post(sign(spki)); status != http.StatusOK {
+		t.Fatalf("canonical brainpool request: HTTP %d %s", status, body)
+	}
+	_ = roots
 }

@@ -6,6 +6,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
@@ -211,8 +212,16 @@ func parseBrainpoolPKIX(der []byte) (pub *ecdsa.PublicKey, ok bool, err error) {
 	if s.PublicKey.BitLength != 8*len(s.PublicKey.Bytes) {
 		return nil, true, fmt.Errorf("%w: brainpoolP256r1 public key is not a whole number of bytes", ErrKey)
 	}
-	pub, err = ECPublic(spec.KeyKindBrainpoolP256, s.PublicKey.Bytes)
-	return pub, true, err
+	if pub, err = ECPublic(spec.KeyKindBrainpoolP256, s.PublicKey.Bytes); err != nil {
+		return nil, true, err
+	}
+	// encoding/asn1 skips elements past the fields it knows: only the
+	// canonical encoding of this key is accepted (what OpenSSL loads, and
+	// what the signature over it means).
+	if canon, err := MarshalPKIX(pub); err != nil || !bytes.Equal(canon, der) {
+		return nil, true, fmt.Errorf("%w: brainpoolP256r1 SubjectPublicKeyInfo is not in canonical DER (extra or differently encoded elements)", ErrKey)
+	}
+	return pub, true, nil
 }
 
 // oidECPublicKey is id-ecPublicKey (RFC 5480).
