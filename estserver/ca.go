@@ -33,10 +33,17 @@ type CA struct {
 
 	mu      sync.Mutex
 	issueMu sync.Mutex           // serializes policy check + issuance (Server)
+	crlMu   sync.Mutex           // one CRL signed at a time
 	revoked map[string]time.Time // serial (decimal) -> revocation time
 	issued  map[string]*x509.Certificate
 	crlNum  int64
-	dir     string // where LoadOrCreateCA keeps it; "" for an in-memory CA
+	// The CRL is signed once per change of revoked (revGen) or per
+	// crlRefresh, and served from crl until then.
+	revGen   uint64
+	crl      []byte
+	crlGen   uint64
+	crlUntil time.Time
+	dir      string // where LoadOrCreateCA keeps it; "" for an in-memory CA
 	// supersedes maps a renewed certificate's serial to its predecessor's,
 	// until the predecessor is revoked.
 	supersedes map[string]string
@@ -172,6 +179,7 @@ func (ca *CA) Revoke(serial *big.Int) error {
 		return fmt.Errorf("no certificate with serial %s was issued by this CA", serial)
 	}
 	ca.revoked[serial.String()] = time.Now()
+	ca.revGen++
 	ca.mu.Unlock()
 	return ca.Save()
 }
@@ -244,6 +252,7 @@ func (ca *CA) Used(serial *big.Int) error {
 		delete(ca.supersedes, serial.String())
 		if _, done := ca.revoked[old]; !done {
 			ca.revoked[old] = time.Now()
+			ca.revGen++
 		}
 	}
 	ca.mu.Unlock()
@@ -265,32 +274,58 @@ func (ca *CA) expireSuperseded(now time.Time) {
 		if c == nil || now.Sub(c.NotBefore) > grace {
 			if _, done := ca.revoked[old]; !done {
 				ca.revoked[old] = now
+				ca.revGen++
 			}
 			delete(ca.supersedes, n)
 		}
 	}
 }
 
-// CRL returns a freshly signed DER certificate revocation list.
+// CRL returns the DER certificate revocation list: signed anew when a
+// certificate was revoked since the last one, or every crlRefresh, and
+// cached otherwise; its number, saved before it is published, only grows.
 func (ca *CA) CRL() ([]byte, error) {
+	ca.crlMu.Lock()
+	defer ca.crlMu.Unlock()
+	now := time.Now()
 	ca.mu.Lock()
-	ca.expireSuperseded(time.Now())
+	ca.expireSuperseded(now)
+	if ca.crl != nil && ca.crlGen == ca.revGen && now.Before(ca.crlUntil) {
+		crl := ca.crl
+		ca.mu.Unlock()
+		return crl, nil
+	}
 	ca.crlNum++
-	num := ca.crlNum
+	num, gen := ca.crlNum, ca.revGen
 	entries := make([]x509.RevocationListEntry, 0, len(ca.revoked))
 	for s, t := range ca.revoked {
 		n, _ := new(big.Int).SetString(s, 10)
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: t})
 	}
 	ca.mu.Unlock()
-	now := time.Now()
-	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+	// The number is saved before the CRL is published: a restart then
+	// continues above it.
+	if err := ca.Save(); err != nil {
+		return nil, fmt.Errorf("estserver: saving the CRL number: %w", err)
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    big.NewInt(num),
 		ThisUpdate:                now.Add(-time.Minute),
 		NextUpdate:                now.Add(time.Hour),
 		RevokedCertificateEntries: entries,
 	}, ca.Cert, ca.key)
+	if err != nil {
+		return nil, err
+	}
+	ca.mu.Lock()
+	ca.crl, ca.crlGen, ca.crlUntil = der, gen, now.Add(crlRefresh)
+	ca.mu.Unlock()
+	return der, nil
 }
+
+// crlRefresh is how long a signed CRL is served unchanged when nothing was
+// revoked (its NextUpdate is an hour after).
+const crlRefresh = 30 * time.Minute
 
 // ErrRevoked is returned by VerifyPeer for a revoked client certificate.
 var ErrRevoked = errors.New("client certificate has been revoked")

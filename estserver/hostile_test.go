@@ -266,3 +266,59 @@ func TestBrainpoolSPKIWithTrailingElementsRefused(t *testing.T) {
 	}
 	_ = roots
 }
+
+// From the fleet-scale review: CRL numbers went backwards across restarts
+// and under load (RFC 5280 requires them to increase), since each request
+// signed a new CRL with a number kept only in memory. The CRL is now
+// signed once per change (or refresh) and cached, its number saved before
+// it is published: fetching twice gives the same CRL, a revocation gives a
+// higher number, a restart never a lower one, and a revoked serial stays.
+func TestCRLNumbersNeverGoBack(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := estserver.LoadOrCreateCA(dir, "crl CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl := func(ca *estserver.CA) *x509.RevocationList {
+		t.Helper()
+		der, err := ca.CRL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.CheckSignatureFrom(ca.Cert); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "meter-crl"}}, key)
+	csr, _ := x509.ParseCertificateRequest(der)
+	cert, err := ca.Issue(csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := crl(ca), crl(ca)
+	if a.Number.Cmp(b.Number) != 0 || !bytes.Equal(a.Raw, b.Raw) {
+		t.Fatalf("two fetches without a change: CRL numbers %v and %v (want the same CRL)", a.Number, b.Number)
+	}
+	if err := ca.Revoke(cert.SerialNumber); err != nil {
+		t.Fatal(err)
+	}
+	c := crl(ca)
+	if c.Number.Cmp(b.Number) <= 0 || len(c.RevokedCertificateEntries) != 1 || c.RevokedCertificateEntries[0].SerialNumber.Cmp(cert.SerialNumber) != 0 {
+		t.Fatalf("after a revocation: number %v (before %v), entries %v", c.Number, b.Number, c.RevokedCertificateEntries)
+	}
+	// A restart: the same store, a new process's CA.
+	again, err := estserver.LoadOrCreateCA(dir, "crl CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := crl(again)
+	if d.Number.Cmp(c.Number) < 0 || len(d.RevokedCertificateEntries) != 1 {
+		t.Fatalf("after a restart: CRL number %v (before %v), %d entries", d.Number, c.Number, len(d.RevokedCertificateEntries))
+	}
+}
