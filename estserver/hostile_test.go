@@ -113,12 +113,14 @@ func TestURIPrefixMustEndInSlash(t *testing.T) {
 
 // From the fleet-scale review: enrolment with a factory certificate
 // accepted any extended key usage (serverAuth-only and codeSigning-only
-// factory certificates enrolled). It needs clientAuth, or no EKU.
+// factory certificates enrolled) and had no way to refuse a revoked factory
+// certificate. It needs clientAuth, or no EKU, and a factory certificate
+// listed in its issuer's CRL (Server.BootstrapCRLs) is refused.
 func TestFactoryCertificateNeedsClientAuth(t *testing.T) {
 	factoryKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "SIM maker CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
 	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, factoryKey.Public(), factoryKey)
 	factoryCA, _ := x509.ParseCertificate(caDER)
 	pool := x509.NewCertPool()
@@ -127,22 +129,45 @@ func TestFactoryCertificateNeedsClientAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startTLS(t, ca, &estserver.Server{CA: ca, BootstrapRoots: pool, Policy: estserver.Policy{CommonName: "dev-{factory-serial}"}})
+	// The factory CA has revoked serial 200 (a compromised device).
+	crlDER, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(200), RevocationTime: now.Add(-time.Minute)}}}, factoryCA, factoryKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, _ := x509.ParseRevocationList(crlDER)
+	// A CRL signed by someone else listing serial 201 does not count.
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	otherTmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "SIM maker CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	otherDER, _ := x509.CreateCertificate(rand.Reader, otherTmpl, otherTmpl, otherKey.Public(), otherKey)
+	other, _ := x509.ParseCertificate(otherDER)
+	forgedDER, _ := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(2), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(201), RevocationTime: now}}}, other, otherKey)
+	forged, _ := x509.ParseRevocationList(forgedDER)
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, BootstrapRoots: pool, BootstrapCRLs: []*x509.RevocationList{crl, forged},
+		Policy: estserver.Policy{CommonName: "dev-{factory-serial}"}})
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	for i, tc := range []struct {
-		name string
-		eku  []x509.ExtKeyUsage
-		ok   bool
+		name   string
+		eku    []x509.ExtKeyUsage
+		ok     bool
+		serial int64
 	}{
-		{"serverAuth only", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, false},
-		{"codeSigning only", []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}, false},
-		{"any", []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, false},
-		{"clientAuth", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, true},
-		{"no EKU", nil, true},
+		{"serverAuth only", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, false, 0},
+		{"codeSigning only", []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}, false, 0},
+		{"any", []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, false, 0},
+		{"clientAuth", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, true, 0},
+		{"no EKU", nil, true, 0},
+		{"clientAuth, revoked by the factory CA's CRL", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, false, 200},
+		{"clientAuth, listed only in a CRL another key signed", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, true, 201},
 	} {
 		devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		serial := big.NewInt(int64(100 + i))
+		if tc.serial != 0 {
+			serial = big.NewInt(tc.serial)
+		}
 		der, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "factory " + tc.name},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), ExtKeyUsage: tc.eku, KeyUsage: x509.KeyUsageDigitalSignature}, factoryCA, devKey.Public(), factoryKey)
 		c := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: devKey}}

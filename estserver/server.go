@@ -38,6 +38,10 @@ type Server struct {
 	// BootstrapRoots, when set, accepts factory certificates chaining to
 	// them for /simpleenroll.
 	BootstrapRoots *x509.CertPool
+	// BootstrapCRLs are the factory CAs' certificate revocation lists: a
+	// factory certificate listed in a CRL of its issuer (signed by that
+	// issuer) no longer enrols. A CRL past its NextUpdate still counts.
+	BootstrapCRLs []*x509.RevocationList
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 	// Policy decides which names and keys are certified (see Policy for
@@ -233,11 +237,30 @@ func (s *Server) bootstrap(r *http.Request) (identity, bool) {
 			inter.AddCert(c)
 		}
 		opts.Intermediates = inter
-		if _, err := r.TLS.PeerCertificates[0].Verify(opts); err == nil {
-			return identity{factory: r.TLS.PeerCertificates[0]}, true
+		chains, err := leaf.Verify(opts)
+		if err == nil && !s.factoryRevoked(leaf, chains) {
+			return identity{factory: leaf}, true
 		}
 	}
 	return identity{}, false
+}
+
+// factoryRevoked reports whether a CRL of BootstrapCRLs, signed by the
+// factory certificate's issuer in a verified chain, lists it.
+func (s *Server) factoryRevoked(leaf *x509.Certificate, chains [][]*x509.Certificate) bool {
+	for _, crl := range s.BootstrapCRLs {
+		for _, chain := range chains {
+			if len(chain) < 2 || crl.CheckSignatureFrom(chain[1]) != nil {
+				continue
+			}
+			for _, e := range crl.RevokedCertificateEntries {
+				if e.SerialNumber.Cmp(leaf.SerialNumber) == 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (s *Server) currentCredential(r *http.Request) *x509.Certificate {

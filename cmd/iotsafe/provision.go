@@ -41,6 +41,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	var requirePoP bool
 	var keyType string
 	var connsPerClient int
+	var bootstrapCRLs []string
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
@@ -96,6 +97,13 @@ func newESTServerCmd(g *globals) *cobra.Command {
 				if !h.BootstrapRoots.AppendCertsFromPEM(b) {
 					return fmt.Errorf("--bootstrap-ca %s holds no PEM certificate", bootstrapCA)
 				}
+				for _, f := range bootstrapCRLs {
+					crl, err := readCRL(f)
+					if err != nil {
+						return fmt.Errorf("--bootstrap-crl %s: %w", f, err)
+					}
+					h.BootstrapCRLs = append(h.BootstrapCRLs, crl)
+				}
 			}
 			if err := h.Check(); err != nil {
 				ln.Close()
@@ -127,6 +135,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "", "directory of the CA (created if empty)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
+	f.StringArrayVar(&bootstrapCRLs, "bootstrap-crl", nil, "a CRL (PEM or DER) of the factory CA: factory certificates it lists no longer enrol (repeatable)")
 	f.IntVar(&connsPerClient, "conns-per-client", estserver.DefaultConnsPerClient, "connections one client address may hold at once (more are closed at once)")
 	f.StringVar(&user, "user", "", "bootstrap user for /simpleenroll")
 	f.StringVar(&password, "password", "", "bootstrap password (visible to other local users in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
@@ -416,4 +425,19 @@ func factoryCredential(ctx context.Context, a *iotsafe.Applet, name string) (*tl
 		return nil, fmt.Errorf("--factory-key %s: no certificate for that key on the SIM: %w", name, err)
 	}
 	return c, nil
+}
+
+// readCRL reads a certificate revocation list, PEM or DER.
+func readCRL(path string) (*x509.RevocationList, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if blk, _ := pem.Decode(b); blk != nil {
+		if blk.Type != "X509 CRL" {
+			return nil, fmt.Errorf("PEM block %q, want X509 CRL", blk.Type)
+		}
+		b = blk.Bytes
+	}
+	return x509.ParseRevocationList(b)
 }
