@@ -47,6 +47,9 @@ type CA struct {
 	// supersedes maps a renewed certificate's serial to its predecessor's,
 	// until the predecessor is revoked.
 	supersedes map[string]string
+	// enrolledBy maps a serial to the enrolment identity that obtained
+	// it (renewals inherit it), for lost-reply recovery.
+	enrolledBy map[string]string
 	// Validity of issued certificates; default 1 year.
 	Validity time.Duration
 	// SupersedeGrace is how long the certificate a renewal replaced stays
@@ -87,7 +90,7 @@ func NewCA(commonName string) (*CA, error) {
 		return nil, err
 	}
 	return &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{},
-		supersedes: map[string]string{}, Validity: 365 * 24 * time.Hour}, nil
+		supersedes: map[string]string{}, enrolledBy: map[string]string{}, Validity: 365 * 24 * time.Hour}, nil
 }
 
 // CertPEM returns the CA certificate in PEM form.
@@ -203,8 +206,30 @@ func (ca *CA) Renewed(newSerial, oldSerial *big.Int) error {
 		ca.supersedes = map[string]string{}
 	}
 	ca.supersedes[newSerial.String()] = oldSerial.String()
+	if k, ok := ca.enrolledBy[oldSerial.String()]; ok {
+		ca.enrolledBy[newSerial.String()] = k
+	}
 	ca.mu.Unlock()
 	return ca.Save()
+}
+
+// setEnrolledBy records who enrolled the certificate with this serial.
+func (ca *CA) setEnrolledBy(serial *big.Int, key string) error {
+	ca.mu.Lock()
+	if ca.enrolledBy == nil {
+		ca.enrolledBy = map[string]string{}
+	}
+	ca.enrolledBy[serial.String()] = key
+	ca.mu.Unlock()
+	return ca.Save()
+}
+
+// enrolledByOf returns who enrolled the certificate with this serial ("" if
+// unknown).
+func (ca *CA) enrolledByOf(serial *big.Int) string {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	return ca.enrolledBy[serial.String()]
 }
 
 // successor returns the certificate that renewed the certificate with

@@ -347,3 +347,74 @@ func TestCRLNumbersNeverGoBack(t *testing.T) {
 		t.Fatalf("after a restart: CRL number %v (before %v), %d entries", d.Number, c.Number, len(d.RevokedCertificateEntries))
 	}
 }
+
+// From the fleet-scale review: a device whose connection dropped after it
+// sent its request, and that retried with a new key (it cannot know
+// whether its key was certified), got 409 for a year. The same enrolment
+// identity (the same factory certificate; or the same bootstrap user when
+// the name template binds the name to it) now enrols again with the new
+// key, and the certificate it never received is revoked. A password shared
+// by the fleet is no such identity: another key still gets 409.
+func TestLostReplyRecovery(t *testing.T) {
+	ctx := context.Background()
+	newKey := func() *ecdsa.PrivateKey { k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader); return k }
+	csrFor := func(key *ecdsa.PrivateKey, cn string) []byte {
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
+		return der
+	}
+
+	// A factory certificate.
+	factoryKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "SIM maker CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, factoryKey.Public(), factoryKey)
+	factoryCA, _ := x509.ParseCertificate(caDER)
+	pool := x509.NewCertPool()
+	pool.AddCert(factoryCA)
+	ca, err := estserver.NewCA("recovery CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, ca, &estserver.Server{CA: ca, BootstrapRoots: pool, Username: "device", Password: "bootstrap",
+		Policy: estserver.Policy{CommonName: "dev-{factory-serial}"}})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	devKey := newKey()
+	fDER, _ := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(0x77), Subject: pkix.Name{CommonName: "factory 77"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, factoryCA, devKey.Public(), factoryKey)
+	device := &est.Client{Server: srv.URL, Roots: roots, Certificate: &tls.Certificate{Certificate: [][]byte{fDER}, PrivateKey: devKey}}
+	lost, err := device.SimpleEnroll(ctx, csrFor(newKey(), "dev-77")) // the answer never arrives
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := device.SimpleEnroll(ctx, csrFor(newKey(), "dev-77"))
+	if err != nil {
+		t.Fatalf("the same factory certificate enrolling again with a new key: %v (want a certificate)", err)
+	}
+	if !ca.IsRevoked(lost[0].SerialNumber) || ca.IsRevoked(got[0].SerialNumber) {
+		t.Fatalf("after recovery: the lost certificate revoked %v, the new one revoked %v", ca.IsRevoked(lost[0].SerialNumber), ca.IsRevoked(got[0].SerialNumber))
+	}
+	if crl, _ := ca.CRL(); !bytes.Contains(crl, lost[0].SerialNumber.Bytes()) {
+		t.Fatal("the lost certificate is not on the CRL")
+	}
+
+	// The shared bootstrap password is not one device: 409 as before.
+	_, srv2, roots2 := bootstrapServer(t, "shared CA", estserver.Policy{})
+	shared := &est.Client{Server: srv2.URL, Roots: roots2, Username: "device", Password: "bootstrap"}
+	if _, err := shared.SimpleEnroll(ctx, csrFor(newKey(), "meter-12")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = shared.SimpleEnroll(ctx, csrFor(newKey(), "meter-12"))
+	wantStatus(t, "another key under a shared password", err, http.StatusConflict)
+
+	// A bootstrap user per device, bound to the name by the template.
+	_, srv3, roots3 := bootstrapServer(t, "per-user CA", estserver.Policy{CommonName: "{user}-meter"})
+	perUser := &est.Client{Server: srv3.URL, Roots: roots3, Username: "device", Password: "bootstrap"}
+	if _, err := perUser.SimpleEnroll(ctx, csrFor(newKey(), "device-meter")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := perUser.SimpleEnroll(ctx, csrFor(newKey(), "device-meter")); err != nil {
+		t.Fatalf("the same per-device user with a new key: %v", err)
+	}
+}

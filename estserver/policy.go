@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
@@ -129,6 +130,28 @@ type identity struct {
 	current *x509.Certificate // re-enrolment: the certificate presented
 }
 
+// key names the enrolment identity in the CA's records: the factory
+// certificate (its SHA-256), or the bootstrap user.
+func (id identity) key() string {
+	if id.factory != nil {
+		d := sha256.Sum256(id.factory.Raw)
+		return "factory:" + hex.EncodeToString(d[:])
+	}
+	if id.user != "" {
+		return "user:" + id.user
+	}
+	return ""
+}
+
+// recoverable reports whether id may take back a name it enrolled before
+// with another key (a device that lost the reply and generated a new key):
+// a factory certificate is one device; a bootstrap user is one only when
+// the name template binds the name to it ({user}); a password shared by a
+// fleet is not, and gets 409 as before.
+func (p *Policy) recoverable(id identity) bool {
+	return id.current == nil && (id.factory != nil || id.user != "" && strings.Contains(p.CommonName, "{user}"))
+}
+
 // refusal is a policy decision: an HTTP status and a reason.
 type refusal struct {
 	status int
@@ -161,70 +184,85 @@ var (
 )
 
 // check applies the policy to a request; ca answers the uniqueness
-// question. It returns the names to issue.
-func (p *Policy) check(ca *CA, csr *x509.CertificateRequest, id identity) (*x509.CertificateRequest, *refusal) {
+// question. It returns the request to issue and, when the same enrolment
+// identity takes its name back with a new key (a lost reply), the
+// certificate the new one replaces (to be revoked).
+func (p *Policy) check(ca *CA, csr *x509.CertificateRequest, id identity) (*x509.CertificateRequest, *x509.Certificate, *refusal) {
 	if err := p.checkKey(csr.PublicKey); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	subj := csr.Subject
 	cn := subj.CommonName
 	if !printable(cn) {
-		return nil, refuse(http.StatusBadRequest, "the common name holds control characters or is too long")
+		return nil, nil, refuse(http.StatusBadRequest, "the common name holds control characters or is too long")
 	}
 	// Only CN and O, and O only as the CA sets it.
 	for _, a := range subj.Names {
 		if !a.Type.Equal(oidCN) && !a.Type.Equal(oidO) {
-			return nil, refuse(http.StatusBadRequest, "the request asks for subject attribute %v; this CA issues only a common name (and its own organization)", a.Type)
+			return nil, nil, refuse(http.StatusBadRequest, "the request asks for subject attribute %v; this CA issues only a common name (and its own organization)", a.Type)
 		}
 	}
 	if len(subj.Organization) > 0 && !slices.Equal(subj.Organization, p.Organization) {
-		return nil, refuse(http.StatusBadRequest, "the request asks for organization %q; this CA issues %q", subj.Organization, p.Organization)
+		return nil, nil, refuse(http.StatusBadRequest, "the request asks for organization %q; this CA issues %q", subj.Organization, p.Organization)
 	}
 	if len(csr.IPAddresses) > 0 || len(csr.EmailAddresses) > 0 {
-		return nil, refuse(http.StatusBadRequest, "IP address and e-mail SANs are not issued")
+		return nil, nil, refuse(http.StatusBadRequest, "IP address and e-mail SANs are not issued")
 	}
 	if id.current != nil {
 		// Re-enrolment keeps the names exactly.
 		c := id.current
 		if cn != c.Subject.CommonName || !slices.Equal(subj.Organization, c.Subject.Organization) ||
 			!slices.Equal(csr.DNSNames, c.DNSNames) || !sameURIs(csr, c) {
-			return nil, refuse(http.StatusBadRequest, "re-enrolment must keep the subject and SANs of the current certificate exactly")
+			return nil, nil, refuse(http.StatusBadRequest, "re-enrolment must keep the subject and SANs of the current certificate exactly")
 		}
 	} else {
 		want := p.expand(cn, id)
 		if want != cn {
-			return nil, refuse(http.StatusBadRequest, "this CA names this device %q; the request asks for %q", want, cn)
+			return nil, nil, refuse(http.StatusBadRequest, "this CA names this device %q; the request asks for %q", want, cn)
 		}
 		pat := p.NamePattern
 		if pat == nil {
 			pat = DefaultNamePattern
 		}
 		if !pat.MatchString(cn) {
-			return nil, refuse(http.StatusBadRequest, "common name %q is not allowed (pattern %s)", cn, pat)
+			return nil, nil, refuse(http.StatusBadRequest, "common name %q is not allowed (pattern %s)", cn, pat)
 		}
 		if strings.HasSuffix(cn, ".") {
-			return nil, refuse(http.StatusBadRequest, "common name %q ends in a dot (a device name is not a rooted DNS name)", cn)
+			return nil, nil, refuse(http.StatusBadRequest, "common name %q ends in a dot (a device name is not a rooted DNS name)", cn)
 		}
 		for _, d := range csr.DNSNames {
 			if strings.Contains(d, "*") || !(d == cn || strings.HasPrefix(d, cn+".") && validDNS(d)) {
-				return nil, refuse(http.StatusBadRequest, "DNS name %q is not allowed: DNS SANs must be the common name or begin with it and a dot, without wildcards", d)
+				return nil, nil, refuse(http.StatusBadRequest, "DNS name %q is not allowed: DNS SANs must be the common name or begin with it and a dot, without wildcards", d)
 			}
 		}
 		for _, u := range csr.URIs {
 			if p.URIPrefix == "" || p.checkURIPrefix() != nil || u.String() != p.URIPrefix+cn {
-				return nil, refuse(http.StatusBadRequest, "URI %q is not allowed", u)
+				return nil, nil, refuse(http.StatusBadRequest, "URI %q is not allowed", u)
 			}
 		}
 	}
-	if holder, name := ca.liveHolder(append([]string{cn}, csr.DNSNames...), csr.PublicKey, id.current); holder != nil {
-		return nil, refuse(http.StatusConflict, "name %q is held by a live certificate (serial %s) of another key (names compare without case or trailing dot, common names and DNS names alike)", name, holder.SerialNumber)
+	names := append([]string{cn}, csr.DNSNames...)
+	holder, name := ca.liveHolder(names, csr.PublicKey, id.current)
+	if holder != nil && p.recoverable(id) && ca.enrolledByOf(holder.SerialNumber) == id.key() {
+		// The same enrolment identity again with a new key: the device
+		// lost the reply. Its certificate is replaced (the caller revokes
+		// it) unless another holder remains.
+		replace := holder
+		if holder, name = ca.liveHolder(names, csr.PublicKey, replace); holder == nil {
+			out := *csr
+			out.Subject.Organization = slices.Clone(p.Organization)
+			return &out, replace, nil
+		}
+	}
+	if holder != nil {
+		return nil, nil, refuse(http.StatusConflict, "name %q is held by a live certificate (serial %s) of another key (names compare without case or trailing dot, common names and DNS names alike)", name, holder.SerialNumber)
 	}
 	out := *csr
 	out.Subject.Organization = slices.Clone(p.Organization)
 	if id.current != nil {
 		out.Subject.Organization = slices.Clone(id.current.Subject.Organization)
 	}
-	return &out, nil
+	return &out, nil, nil
 }
 
 // checkURIPrefix refuses a URI prefix that does not end in "/": without

@@ -342,7 +342,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 		s.writeCerts(w, prev.Raw)
 		return
 	}
-	allowed, ref := s.Policy.check(s.CA, csr, id)
+	allowed, replaced, ref := s.Policy.check(s.CA, csr, id)
 	if ref != nil {
 		log.Info("est: request refused by the issuance policy", "remote", r.RemoteAddr, "reason", ref.reason)
 		http.Error(w, ref.reason, ref.status)
@@ -358,6 +358,19 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 			http.Error(w, "issued, but recording the renewal failed", http.StatusInternalServerError)
 			return
 		}
+	} else if k := id.key(); k != "" {
+		if err := s.CA.setEnrolledBy(cert.SerialNumber, k); err != nil {
+			http.Error(w, "issued, but recording the enrolment failed", http.StatusInternalServerError)
+			return
+		}
+	}
+	if replaced != nil {
+		// The certificate the device never received: revoked.
+		if err := s.CA.Revoke(replaced.SerialNumber); err != nil {
+			http.Error(w, "issued, but revoking the certificate it replaces failed", http.StatusInternalServerError)
+			return
+		}
+		log.Info("est: the same enrolment identity re-enrolled with a new key; the certificate it replaces is revoked", "serial", replaced.SerialNumber.String())
 	}
 	log.Info("est: issued", "subject", cert.Subject.CommonName, "serial", cert.SerialNumber.String(), "reenroll", id.current != nil)
 	s.writeCerts(w, cert.Raw)

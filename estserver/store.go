@@ -29,6 +29,9 @@ type caState struct {
 	CRLNum  int64                `json:"crl_number"`
 	// Supersedes: renewed serial -> the serial it replaced, until revoked.
 	Supersedes map[string]string `json:"supersedes,omitempty"`
+	// EnrolledBy: serial -> the enrolment identity that obtained it (see
+	// identity.key), inherited by renewals.
+	EnrolledBy map[string]string `json:"enrolled_by,omitempty"`
 }
 
 // LoadOrCreateCA opens the CA kept in dir (ca.pem, ca-key.pem mode 0600,
@@ -84,7 +87,7 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 		return nil, fmt.Errorf("%s does not hold the key of %s", caKeyFile, caCertFile)
 	}
 	ca := &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{},
-		supersedes: map[string]string{}, Validity: 365 * 24 * time.Hour, dir: dir}
+		supersedes: map[string]string{}, enrolledBy: map[string]string{}, Validity: 365 * 24 * time.Hour, dir: dir}
 	sb, err := os.ReadFile(filepath.Join(dir, caStateFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -108,6 +111,9 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 		for n, o := range st.Supersedes {
 			ca.supersedes[n] = o
 		}
+		for n, k := range st.EnrolledBy {
+			ca.enrolledBy[n] = k
+		}
 	}
 	return ca, nil
 }
@@ -119,9 +125,12 @@ func (ca *CA) Save() error {
 		return nil
 	}
 	ca.mu.Lock()
-	st := caState{Revoked: map[string]time.Time{}, Issued: map[string][]byte{}, CRLNum: ca.crlNum, Supersedes: map[string]string{}}
+	st := caState{Revoked: map[string]time.Time{}, Issued: map[string][]byte{}, CRLNum: ca.crlNum, Supersedes: map[string]string{}, EnrolledBy: map[string]string{}}
 	for n, o := range ca.supersedes {
 		st.Supersedes[n] = o
+	}
+	for n, k := range ca.enrolledBy {
+		st.EnrolledBy[n] = k
 	}
 	for s, t := range ca.revoked {
 		st.Revoked[s] = t
