@@ -42,6 +42,10 @@ type Server struct {
 	// factory certificate listed in a CRL of its issuer (signed by that
 	// issuer) no longer enrols. A CRL past its NextUpdate still counts.
 	BootstrapCRLs []*x509.RevocationList
+	// AdminToken, when set, opens the admin endpoints (/admin/
+	// certificates, revoke, crl) to requests that carry it as a bearer
+	// token; empty leaves them closed (404).
+	AdminToken string
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 	// Policy decides which names and keys are certified (see Policy for
@@ -150,6 +154,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "application/pkix-crl")
 		w.Write(crl)
+	case strings.HasPrefix(r.URL.Path, "/admin/"):
+		s.admin(w, r, log)
 	case path == "/cacerts" && r.Method == http.MethodGet:
 		s.writeCerts(w, s.CA.Cert.Raw)
 	case path == "/csrattrs" && r.Method == http.MethodGet:

@@ -42,6 +42,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	var keyType string
 	var connsPerClient int
 	var bootstrapCRLs []string
+	var adminTokenFile string
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
@@ -88,6 +89,15 @@ func newESTServerCmd(g *globals) *cobra.Command {
 			}
 			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger,
 				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix, RequirePoP: requirePoP, KeyType: keyType}}
+			if adminTokenFile != "" {
+				tok, err := os.ReadFile(adminTokenFile)
+				if err != nil {
+					return fmt.Errorf("--admin-token-file: %w", err)
+				}
+				if h.AdminToken = strings.TrimSpace(string(tok)); len(h.AdminToken) < 16 {
+					return fmt.Errorf("--admin-token-file %s: the token must have at least 16 characters", adminTokenFile)
+				}
+			}
 			if bootstrapCA != "" {
 				b, err := os.ReadFile(bootstrapCA)
 				if err != nil {
@@ -135,6 +145,7 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&dir, "dir", "", "directory of the CA (created if empty)")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the token that opens the admin endpoints (iotsafe est-admin); without it they stay closed")
 	f.StringArrayVar(&bootstrapCRLs, "bootstrap-crl", nil, "a CRL (PEM or DER) of the factory CA: factory certificates it lists no longer enrol (repeatable)")
 	f.IntVar(&connsPerClient, "conns-per-client", estserver.DefaultConnsPerClient, "connections one client address may hold at once (more are closed at once)")
 	f.StringVar(&user, "user", "", "bootstrap user for /simpleenroll")

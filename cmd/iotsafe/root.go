@@ -65,7 +65,7 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 		newEmulatorCmd(g),
 		newInfoCmd(g), newLsCmd(g), newRandomCmd(g), newPubkeyCmd(g), newKeygenCmd(g),
 		newSignCmd(g), newCSRCmd(g), newVerifyCmd(g), newVerifyImageCmd(g), newRunImageCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
-		newESTServerCmd(g), newProvisionCmd(g), newRenewCmd(g), newBridgeCmd(g), newPKCS11Cmd(g), newDoctorCmd(g),
+		newESTServerCmd(g), newProvisionCmd(g), newRenewCmd(g), newBridgeCmd(g), newPKCS11Cmd(g), newDoctorCmd(g), newESTAdminCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,114 @@
+package estserver
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AdminCertificate is one certificate in the admin listing.
+type AdminCertificate struct {
+	Serial     string    `json:"serial"` // decimal
+	CommonName string    `json:"common_name"`
+	NotAfter   time.Time `json:"not_after"`
+	Revoked    bool      `json:"revoked"`
+}
+
+// admin serves /admin/ (Server.AdminToken): GET /admin/certificates lists
+// what the CA issued, POST /admin/revoke revokes serial=N (decimal, or hex
+// with 0x), POST /admin/crl signs a new CRL now. Every request needs
+// "Authorization: Bearer TOKEN"; failures are throttled per client address
+// like bootstrap guesses.
+func (s *Server) admin(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+	if s.AdminToken == "" {
+		http.NotFound(w, r)
+		return
+	}
+	if wait := s.throttled(r); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		http.Error(w, "too many failed authentications; retry later", http.StatusTooManyRequests)
+		return
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	ok = ok && subtle.ConstantTimeCompare([]byte(tok), []byte(s.AdminToken)) == 1
+	s.authResult(r, ok)
+	if !ok {
+		log.Warn("est: admin request refused: bad or missing token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="est-admin"`)
+		http.Error(w, "admin token required", http.StatusUnauthorized)
+		return
+	}
+	switch {
+	case r.URL.Path == "/admin/certificates" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.CA.Certificates())
+	case r.URL.Path == "/admin/revoke" && r.Method == http.MethodPost:
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "cannot read the form", http.StatusBadRequest)
+			return
+		}
+		serial, err := parseSerial(r.PostForm.Get("serial"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := s.CA.Revoke(serial); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		log.Info("est: certificate revoked by the admin", "serial", serial.String(), "remote", r.RemoteAddr)
+		fmt.Fprintf(w, "revoked %s\n", serial)
+	case r.URL.Path == "/admin/crl" && r.Method == http.MethodPost:
+		crl, err := s.CA.RefreshCRL()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pkix-crl")
+		w.Write(crl)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// parseSerial reads a serial number: decimal, or hexadecimal after 0x.
+func parseSerial(s string) (*big.Int, error) {
+	s = strings.TrimSpace(s)
+	base := 10
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		s, base = h, 16
+	}
+	n, ok := new(big.Int).SetString(s, base)
+	if !ok || n.Sign() <= 0 {
+		return nil, fmt.Errorf("serial %q is not a positive number (decimal, or hex after 0x)", s)
+	}
+	return n, nil
+}
+
+// Certificates lists what the CA issued, by expiry.
+func (ca *CA) Certificates() []AdminCertificate {
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	out := make([]AdminCertificate, 0, len(ca.issued))
+	for s, c := range ca.issued {
+		_, rev := ca.revoked[s]
+		out = append(out, AdminCertificate{Serial: s, CommonName: c.Subject.CommonName, NotAfter: c.NotAfter, Revoked: rev})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NotAfter.Before(out[j].NotAfter) })
+	return out
+}
+
+// RefreshCRL signs a new CRL now (with the next number) and returns it.
+func (ca *CA) RefreshCRL() ([]byte, error) {
+	ca.mu.Lock()
+	ca.crl = nil
+	ca.mu.Unlock()
+	return ca.CRL()
+}
