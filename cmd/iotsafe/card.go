@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -154,7 +155,7 @@ func newPubkeyCmd(g *globals) *cobra.Command {
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				pub, err := a.PublicKey(cmd.Context(), ref)
 				if err != nil {
-					return err
+					return explainEmpty(cmd.Context(), a, spec.KindPublicKey, ref, err)
 				}
 				return emitPublicKey(g, pub, nil)
 			})
@@ -586,9 +587,21 @@ func newDHCmd(g *globals) *cobra.Command {
 			if blk == nil {
 				return fmt.Errorf("%s holds no PEM block", peerPath)
 			}
-			pk, err := keys.ParsePKIX(blk.Bytes)
+			var pk crypto.PublicKey
+			switch blk.Type {
+			case "PUBLIC KEY":
+				pk, err = keys.ParsePKIX(blk.Bytes)
+			case "CERTIFICATE":
+				// The peer's certificate: its key is what is wanted.
+				var c *x509.Certificate
+				if c, err = bpx509.ParseCertificate(blk.Bytes); err == nil {
+					pk = c.PublicKey
+				}
+			default:
+				err = fmt.Errorf("a PEM %q block; give the peer's PUBLIC KEY or CERTIFICATE", blk.Type)
+			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", peerPath, err)
+				return fmt.Errorf("--peer %s: %w", peerPath, err)
 			}
 			ec, ok := pk.(*ecdsa.PublicKey)
 			point := []byte(nil)
@@ -701,4 +714,27 @@ func newHKDFCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&hashName, "hash", "sha256", "hash: sha256, sha384 or sha512")
 	cmd.Flags().IntVar(&length, "length", 32, "output length; 0 = HKDF-Extract only (the PRK)")
 	return cmd
+}
+
+// explainEmpty turns the card's refusal to read an object into what the
+// user needs to know when the object is an empty container, or absent.
+func explainEmpty(ctx context.Context, a *iotsafe.Applet, kind spec.ObjectKind, ref iotsafe.Ref, err error) error {
+	o, ferr := a.Find(ctx, kind, ref)
+	switch {
+	case errors.Is(ferr, iotsafe.ErrNotFound) || errors.Is(err, iotsafe.ErrNotFound):
+		return fmt.Errorf("there is no %s %s on this SIM (iotsafe ls lists the objects)", kind, refName(ref))
+	case ferr == nil && !o.Active() && o.CryptoFunctions&spec.FuncKeyGeneration != 0:
+		return fmt.Errorf("%s is empty: no key was generated in it (iotsafe keygen --key %X generates one)", o, o.ID)
+	case ferr == nil && !o.Active():
+		return fmt.Errorf("%s is empty: nothing was delivered into it", o)
+	}
+	return err
+}
+
+// refName is how the user named an object.
+func refName(ref iotsafe.Ref) string {
+	if ref.Label != "" {
+		return fmt.Sprintf("labelled %q", ref.Label)
+	}
+	return fmt.Sprintf("%X", ref.ID)
 }

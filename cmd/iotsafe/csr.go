@@ -47,7 +47,7 @@ func newCSRCmd(g *globals) *cobra.Command {
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				k, err := signer.New(cmd.Context(), a, ref, nil)
 				if err != nil {
-					return err
+					return explainEmpty(cmd.Context(), a, spec.KindPrivateKey, ref, err)
 				}
 				if pss {
 					if k.KeyKind() != spec.KeyKindRSA2048 {

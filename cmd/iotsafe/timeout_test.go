@@ -142,3 +142,53 @@ func TestKeyAndLabelExcludeEachOther(t *testing.T) {
 	mustRun(t, "--sim=emulator:"+state, "sign", "--label", "device-key", "--in", in)
 	mustRun(t, "--sim=emulator:"+state, "sign", "--key", "01", "--in", in)
 }
+
+// From the newcomer's review: `pubkey --key 05` on an empty container
+// answered a raw status word, `csr --key 06` (no such ID) said the
+// credential was removed by the operator, and `dh --peer cert.pem` dumped
+// an ASN.1 structure. Each now says what is the matter in one line.
+func TestCLIExplainsEmptyAndMissingObjects(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	sim := "--sim=emulator:" + state
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pubkey", "--key", "02"}, "is empty: no key was generated in it (iotsafe keygen --key 02"},
+		{[]string{"pubkey", "--key", "05"}, "is empty: nothing was delivered into it"},
+		{[]string{"pubkey", "--key", "7a"}, "there is no public key 7A on this SIM"},
+		{[]string{"csr", "--key", "06", "--cn", "x"}, "there is no private key 06 on this SIM"},
+		{[]string{"pubkey", "--label", "nope"}, `there is no public key labelled "nope"`},
+	} {
+		out, err := run(t, append([]string{sim}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: %q %v (want one line saying %q)", tc.args, out, err, tc.want)
+		}
+	}
+	// A certificate as the ECDH peer: its public key is used.
+	cert := filepath.Join(dir, "dev.pem")
+	mustRun(t, sim, "read-file", "--label", "device-cert", "--pem", "--out", cert)
+	if out, err := run(t, sim, "dh", "--key", "04", "--peer", cert); err != nil || len(strings.TrimSpace(out)) != 64 {
+		t.Fatalf("dh --peer with a certificate: %q %v", out, err)
+	}
+	priv := filepath.Join(dir, "k.pem")
+	os.WriteFile(priv, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600)
+	if _, err := run(t, sim, "dh", "--key", "04", "--peer", priv); err == nil || !strings.Contains(err.Error(), "PUBLIC KEY or CERTIFICATE") {
+		t.Fatalf("dh --peer with a private key file: %v", err)
+	}
+}
+
+// From the newcomer's review: `qmi:/dev/null` said "card removed or link
+// lost". A device that does not speak the protocol is named as such.
+func TestWrongControlDeviceIsNamed(t *testing.T) {
+	for _, tc := range []struct{ sim, want string }{
+		{"qmi:/dev/null", "no QMI answer to the first request"},
+		{"mbim:/dev/null", "no MBIM answer to OPEN"},
+	} {
+		if out, err := run(t, "--sim="+tc.sim, "--timeout", "5s", "info"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %q %v (want %q)", tc.sim, out, err, tc.want)
+		}
+	}
+}

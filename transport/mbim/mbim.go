@@ -130,6 +130,11 @@ func (d *Device) session(ctx context.Context) error {
 			err = fmt.Errorf("%w: OPEN answered status %#x", ErrMBIM, st)
 		}
 	}
+	if errors.Is(err, transport.ErrCardRemoved) {
+		// The very first message: a device that closes the exchange at
+		// once does not speak MBIM (a wrong path, not a lost card).
+		return fmt.Errorf("%s gave no MBIM answer to OPEN (is it the modem's MBIM control device, e.g. /dev/cdc-wdm0?): %w", path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -116,6 +116,11 @@ func (d *Device) session(ctx context.Context) error {
 			d.client = v[1]
 		}
 	}
+	if errors.Is(err, transport.ErrCardRemoved) {
+		// The very first request: a device that closes the exchange at
+		// once does not speak QMI (a wrong path, not a lost card).
+		return fmt.Errorf("%s gave no QMI answer to the first request (is it the modem's QMI control device, e.g. /dev/cdc-wdm0?): %w", path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: allocating a UIM client: %w", path, err)
 	}
