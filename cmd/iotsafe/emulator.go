@@ -284,7 +284,19 @@ func newEmulatorAdminCmd(g *globals) *cobra.Command {
 			}
 			defer card.Close()
 			objs := card.Objects()
-			return g.emit(objs, func(w io.Writer) {
+			// JSON as `iotsafe ls --json` writes it: names, not codes;
+			// IDs in hex, not base64.
+			type jsonObject struct {
+				Kind  string `json:"kind"`
+				ID    string `json:"id"`
+				Label string `json:"label,omitempty"`
+				State string `json:"state"`
+			}
+			out := make([]jsonObject, 0, len(objs))
+			for _, o := range objs {
+				out = append(out, jsonObject{Kind: o.Kind.String(), ID: fmt.Sprintf("%X", o.ID), Label: o.Label, State: stateName(o.State)})
+			}
+			return g.emit(out, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "KIND\tID\tLABEL\tSTATE")
 				for _, o := range objs {

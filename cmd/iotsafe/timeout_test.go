@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,5 +191,19 @@ func TestWrongControlDeviceIsNamed(t *testing.T) {
 		if out, err := run(t, "--sim="+tc.sim, "--timeout", "5s", "info"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %q %v (want %q)", tc.sim, out, err, tc.want)
 		}
+	}
+}
+
+// From the newcomer's review: `emulator admin ls --json` printed kind 193
+// and base64 IDs. It writes names and hex IDs, as `ls --json` does.
+func TestAdminLsJSON(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "emulator", "init", "--state", state)
+	var objs []map[string]any
+	if err := json.Unmarshal([]byte(mustRun(t, "--json", "emulator", "admin", "--state", state, "ls")), &objs); err != nil || len(objs) == 0 {
+		t.Fatalf("admin ls --json: %v", err)
+	}
+	if objs[0]["kind"] != "private key" || objs[0]["id"] != "01" || objs[0]["state"] != "active" {
+		t.Fatalf("admin ls --json first object: %v", objs[0])
 	}
 }
