@@ -78,10 +78,7 @@ func TestCLIKeyTypes(t *testing.T) {
 
 	// Brainpool: the PEM names the curve; openssl verifies the signature.
 	bpPEM := mustRun(t, sim, "pubkey", "--key", "08")
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed")
-	}
+	openssl := testtool.Need(t, "openssl")
 	bpFile := filepath.Join(dir, "bp.pem")
 	os.WriteFile(bpFile, []byte(bpPEM), 0o600)
 	text, err := exec.Command(openssl, "pkey", "-pubin", "-in", bpFile, "-noout", "-text").CombinedOutput()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
 	"github.com/go-iotsafe/iotsafe/transport/pcsc"
 )
@@ -15,7 +16,7 @@ import (
 // libpcsclite, pcscd, the vpcd driver and its socket to the emulator.
 func BenchmarkRoundTripPCSC(b *testing.B) {
 	if _, err := pcsc.Readers(context.Background()); err != nil {
-		b.Skip(err)
+		testtool.Missing(b, "pcscd: "+err.Error())
 	}
 	card, _ := emulator.New(emulator.Options{})
 	ctx, cancel := context.WithCancel(context.Background())

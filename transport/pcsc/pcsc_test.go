@@ -21,6 +21,7 @@ import (
 	iotsafe "github.com/go-iotsafe/iotsafe"
 	"github.com/go-iotsafe/iotsafe/apdu"
 	"github.com/go-iotsafe/iotsafe/emulator"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
 	"github.com/go-iotsafe/iotsafe/signer"
@@ -181,7 +182,7 @@ func TestStackAndRemoval(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	if _, err := pcsc.Readers(context.Background()); err != nil {
-		t.Skip(err)
+		testtool.Missing(t, "pcscd: "+err.Error())
 	}
 	if _, err := pcsc.Open(context.Background(), pcsc.Options{Reader: "No Such Reader"}); err == nil {
 		t.Fatal("an unknown reader was opened")
