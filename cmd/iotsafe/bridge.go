@@ -48,6 +48,6 @@ func newBridgeCmd(g *globals) *cobra.Command {
 			return vpcd.Serve(cmd.Context(), addr, vpcd.FromTransport(t, nil), vpcd.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 		},
 	}
-	cmd.Flags().StringVar(&addr, "vpcd", "", "pcscd's vpcd address (127.0.0.1:35963)")
+	cmd.Flags().StringVar(&addr, "vpcd", "", "pcscd's vpcd address, e.g. 127.0.0.1:35963 (vpcd's usual port; no default)")
 	return cmd
 }

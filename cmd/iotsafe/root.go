@@ -61,6 +61,7 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 		}
 	}
 
+	defer addHelpExamples(root)
 	root.AddCommand(
 		newEmulatorCmd(g),
 		newInfoCmd(g), newLsCmd(g), newRandomCmd(g), newPubkeyCmd(g), newKeygenCmd(g),
