@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/go-iotsafe/iotsafe/emulator"
-	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/emulator/vpcd"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/transport/pcsc"
 )
 
