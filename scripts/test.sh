@@ -63,6 +63,10 @@ go test -count=1 -timeout 20m ./...
 step "race detector on the concurrent paths"
 go test -count=1 -race -timeout 10m . ./transport/... ./emulator/... ./signer/... ./pkcs11mod/...
 
+step "the README: short, and its command blocks run as written (scripts/readme-test.sh)"
+[ "$(wc -l <README.md)" -le 200 ] || { echo "README.md has $(wc -l <README.md) lines: reference material belongs in docs/"; exit 1; }
+scripts/readme-test.sh
+
 step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short buffers, 3.0 interfaces, cycles, 16 threads)"
 make -s pkcs11
 cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread

@@ -70,7 +70,7 @@ func doctor(ctx context.Context) []check {
 	var out []check
 	cfg, err := pkcs11mod.LoadConfig()
 	if err != nil {
-		return append(out, check{What: "configuration", Says: err.Error(), Fix: "correct the file named above (see the README's PKCS#11 configuration)"})
+		return append(out, check{What: "configuration", Says: err.Error(), Fix: "correct the file named above (see docs/pkcs11.md, Which SIM)"})
 	}
 	src := cfg.Path
 	if src == "" && len(cfg.Slots) > 0 {

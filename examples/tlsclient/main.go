@@ -1,6 +1,6 @@
 // Command tlsclient is an HTTPS client that authenticates with a key held
 // on a SIM's IoT SAFE applet: mutual TLS where the private key never leaves
-// the SIM. See README.md.
+// the SIM. See docs/go.md.
 package main
 
 import (
