@@ -13,6 +13,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -416,5 +417,46 @@ func TestLostReplyRecovery(t *testing.T) {
 	}
 	if _, err := perUser.SimpleEnroll(ctx, csrFor(newKey(), "device-meter")); err != nil {
 		t.Fatalf("the same per-device user with a new key: %v", err)
+	}
+}
+
+// An attack on the admin endpoints: guessing the token. Closed without a
+// token (404); with one, wrong tokens are throttled per client address like
+// bootstrap guesses (429 after five), and even the right token then waits.
+func TestAdminTokenGuessingIsThrottled(t *testing.T) {
+	ca, err := estserver.NewCA("admin CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	get := func(srv string, token string) int {
+		req, _ := http.NewRequest(http.MethodGet, srv+"/admin/certificates", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := get(closed.URL, ""); st != http.StatusNotFound {
+		t.Fatalf("admin endpoint without a configured token: HTTP %d (want 404)", st)
+	}
+	open := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap", AdminToken: "the-right-admin-token"})
+	if st := get(open.URL, "the-right-admin-token"); st != http.StatusOK {
+		t.Fatalf("the right token: HTTP %d", st)
+	}
+	statuses := []int{}
+	for i := 0; i < 7; i++ {
+		statuses = append(statuses, get(open.URL, fmt.Sprintf("guess-%d", i)))
+	}
+	if statuses[0] != http.StatusUnauthorized || statuses[6] != http.StatusTooManyRequests {
+		t.Fatalf("seven wrong tokens: %v (want 401 first, 429 by the end)", statuses)
+	}
+	if st := get(open.URL, "the-right-admin-token"); st != http.StatusTooManyRequests {
+		t.Fatalf("the right token while throttled: HTTP %d (want 429)", st)
 	}
 }
