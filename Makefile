@@ -11,7 +11,7 @@ P11KIT_MODULES ?= /usr/share/p11-kit/modules
 MODULE_NAME ?= iotsafe
 PKCS11_LIB := $(BUILD)/libiotsafe-pkcs11.so
 
-.PHONY: all build pkcs11 demo test bench deps-test deps-demo install uninstall clean copyright FORCE
+.PHONY: all build pkcs11 demo test bench deb deps-test deps-demo deps-deb install uninstall clean copyright FORCE
 
 all: build pkcs11
 
@@ -58,6 +58,15 @@ deps-demo:
 
 deps-test:
 	scripts/deps.sh test
+
+deps-deb:
+	scripts/deps.sh deb
+
+# Debian packages for amd64, arm64 and armhf in build/deb (glibc <= 2.31,
+# lintian-clean), and the static ARMv6 CLI; install tests:
+# scripts/deb-install-test.sh (part of make test).
+deb: deps-deb
+	scripts/deb.sh
 
 demo: deps-demo build pkcs11 $(BUILD)/ztp
 	scripts/demo.sh

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages go-iotsafe needs, if missing.
-# Usage: scripts/deps.sh build|demo|test      install what that target needs
-#        scripts/deps.sh list build|demo|test print the package list
+# Usage: scripts/deps.sh build|demo|deb|test  install what that target needs
+#        scripts/deps.sh list build|demo|deb|test print the package list
 #        scripts/deps.sh check                 check that the build list covers
 #                                              every cgo pkg-config module the
 #                                              build uses (run by the test suite)
-# Each list contains the one before it: test > demo > build.
+# Each list contains the one before it: test > demo > build; deb > build,
+# and test contains deb.
 # As root it runs apt-get; otherwise it prints the exact line to run and fails.
 # It never stops, kills or reconfigures a service: packages it installs are
 # kept from starting their services during the install (policy-rc.d, only
@@ -21,6 +22,10 @@ BUILD=(gcc libc6-dev pkg-config libpcsclite-dev libp11-kit-dev)
 # What `make demo` runs besides: openssl, mosquitto (examples/ztp, mqtt),
 # curl and the OpenSSL pkcs11 engine (examples/curl), pkcs11-tool (opensc).
 DEMO=(openssl ca-certificates mosquitto curl opensc libengine-pkcs11-openssl)
+# What `make deb` (scripts/deb.sh) and the install tests use besides: a
+# Debian 11 sysroot and Debian 11/12 roots (mmdebstrap), cross compilers,
+# lintian, qemu-user for the arm64, armhf and ARMv6 runs.
+DEB=(mmdebstrap gpg arch-test qemu-user-static gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf binutils lintian)
 # What `make test` drives besides.
 TEST=(pcscd vsmartcard-vpcd pcsc-tools softhsm2 gnutls-bin p11-kit p11-kit-modules
       openssh-client libnss3-tools mosquitto-clients python3-pykcs11 python3-cryptography
@@ -30,8 +35,9 @@ list() {
   case "$1" in
     build) echo "${BUILD[@]}" ;;
     demo) echo "${BUILD[@]}" "${DEMO[@]}" ;;
-    test) echo "${BUILD[@]}" "${DEMO[@]}" "${TEST[@]}" ;;
-    *) echo "usage: $0 list build|demo|test" >&2; exit 2 ;;
+    deb) echo "${BUILD[@]}" "${DEB[@]}" ;;
+    test) echo "${BUILD[@]}" "${DEMO[@]}" "${DEB[@]}" "${TEST[@]}" ;;
+    *) echo "usage: $0 list build|demo|deb|test" >&2; exit 2 ;;
   esac
 }
 
@@ -64,8 +70,8 @@ check() {
 case "${1:-test}" in
   list) list "${2:-test}"; exit 0 ;;
   check) check; exit $? ;;
-  build|demo|test) read -r -a pkgs <<<"$(list "${1:-test}")" ;;
-  *) echo "usage: $0 build|demo|test|list|check" >&2; exit 2 ;;
+  build|demo|deb|test) read -r -a pkgs <<<"$(list "${1:-test}")" ;;
+  *) echo "usage: $0 build|demo|deb|test|list|check" >&2; exit 2 ;;
 esac
 
 missing=()

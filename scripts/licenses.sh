@@ -96,6 +96,13 @@ texts[Apache-2.0]=${texts[Apache-2.0]:-LICENSE}
 for id in $(printf '%s\n' "${!texts[@]}" | sort); do
   echo
   echo "License: $id"
+  # Debian policy 12.5: licences of /usr/share/common-licenses are named,
+  # not copied.
+  if [ "$id" = Apache-2.0 ] || [ "$id" = MPL-2.0 ]; then
+    echo " On Debian systems, the full text of the $id licence can be found in"
+    echo " /usr/share/common-licenses/$id."
+    continue
+  fi
   # DEP-5: the text indented by one space, blank lines as " ."
   sed -E 's/^[[:space:]]*$/./; s/^/ /' "${texts[$id]}"
 done

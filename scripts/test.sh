@@ -111,6 +111,12 @@ conformance/consumers.sh iotsafe
 conformance/consumers.sh pcsc
 conformance/consumers.sh softhsm
 
+step "packages: .debs for amd64, arm64 and armhf linked for glibc <= 2.31, lintian without errors (scripts/deb.sh)"
+scripts/deb.sh
+
+step "packages installed in fresh Debian 11 and 12 roots (amd64 chroot; arm64, armhf, ARMv6 under qemu-user): p11-kit, pkcs11-tool, OpenSSL, wpa_supplicant, dpkg -r/--purge"
+scripts/deb-install-test.sh
+
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm
 

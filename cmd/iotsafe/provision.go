@@ -331,6 +331,7 @@ func newRenewCmd(g *globals) *cobra.Command {
 	var e enrolFlags
 	var out string
 	var key refFlags
+	var within time.Duration
 	cmd := &cobra.Command{
 		Use:   "renew",
 		Short: "Renew a SIM credential over EST /simplereenroll, authenticated by the credential itself",
@@ -360,6 +361,11 @@ func newRenewCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if left := time.Until(cur.Certificate.NotAfter); within > 0 && left > within {
+					fmt.Fprintf(g.out, "not due: certificate serial %s expires %s, more than %s from now\n",
+						cur.Certificate.SerialNumber, cur.Certificate.NotAfter.UTC().Format(time.RFC3339), within)
+					return nil
+				}
 				// The CSR keeps the current names: re-enrolment must not change them.
 				pc.Subject = cur.Certificate.Subject
 				pc.DNSNames, pc.URIs = cur.Certificate.DNSNames, cur.Certificate.URIs
@@ -378,6 +384,7 @@ func newRenewCmd(g *globals) *cobra.Command {
 	f.StringVar(&e.passwordFile, "password-file", "", "file holding the HTTP password (first line)")
 	key.register(cmd, "key", "private key", "")
 	cmd.Flags().StringVar(&out, "out", "", "also write the new certificate (PEM) here")
+	cmd.Flags().DurationVar(&within, "within", 0, "renew only when the current certificate expires within this long (e.g. 720h; 0: always), so that a daily timer renews once, near the end")
 	return cmd
 }
 

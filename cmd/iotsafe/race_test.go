@@ -364,6 +364,16 @@ func TestProvisionWithFactoryKey(t *testing.T) {
 			t.Fatalf("renew %d printed %q", i, out)
 		}
 	}
+	// --within: a certificate a year from expiry is not due in 30 days
+	// (nothing sent), and is within two years.
+	out = mustRun(t, append([]string{sim, "renew", "--key", "02", "--within", "720h"}, est...)...)
+	if !strings.HasPrefix(out, "not due: certificate serial ") {
+		t.Fatalf("renew --within 720h a year before expiry printed %q", out)
+	}
+	out = mustRun(t, append([]string{sim, "renew", "--key", "02", "--within", "17520h"}, est...)...)
+	if !strings.Contains(out, "renewed") {
+		t.Fatalf("renew --within 17520h printed %q", out)
+	}
 	// A key without a certificate cannot be renewed.
 	if _, err := run(t, append([]string{sim, "renew", "--key", "01"}, est...)...); err == nil || !strings.Contains(err.Error(), "no certificate") {
 		t.Fatalf("renew of a key without a certificate: %v", err)

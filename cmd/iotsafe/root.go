@@ -68,8 +68,14 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 		newSignCmd(g), newCSRCmd(g), newVerifyCmd(g), newVerifyImageCmd(g), newRunImageCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
 		newESTServerCmd(g), newProvisionCmd(g), newRenewCmd(g), newBridgeCmd(g), newPKCS11Cmd(g), newDoctorCmd(g), newESTAdminCmd(g),
 	)
+	for _, c := range extraCommands {
+		root.AddCommand(c(g))
+	}
 	return root
 }
+
+// extraCommands are commands that build tags add (gendocs.go).
+var extraCommands []func(*globals) *cobra.Command
 
 // closeGrace is how long past the command's deadline closing the SIM may
 // take (closing the logical channel, ending a modem session): --timeout
