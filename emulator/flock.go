@@ -4,15 +4,14 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"syscall"
 
 	"github.com/go-iotsafe/iotsafe/internal/flock"
 )
 
 const (
-	lockSH = syscall.LOCK_SH
-	lockEX = syscall.LOCK_EX
-	lockUN = syscall.LOCK_UN
+	lockSH = flock.Shared
+	lockEX = flock.Exclusive
+	lockUN = -1 // fileStore.flock: release
 )
 
 // flockCtx takes the lock without blocking the caller past ctx.

@@ -15,10 +15,10 @@ import (
 	"math/big"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
+	"github.com/go-iotsafe/iotsafe/internal/flock"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
 
@@ -123,7 +123,7 @@ func (m *adminMark) alive() bool {
 	if m.PID == os.Getpid() {
 		return true
 	}
-	if m.PID <= 0 || syscall.Kill(m.PID, 0) == syscall.ESRCH {
+	if m.PID <= 0 || !processExists(m.PID) {
 		return false
 	}
 	st, now := procStat(m.PID)
@@ -360,9 +360,7 @@ func statStamp(path string) (stamp, error) {
 		return stamp{}, err
 	}
 	st := stamp{mtime: fi.ModTime().UnixNano(), size: fi.Size()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = sys.Ino
-	}
+	st.ino = inode(fi)
 	return st, nil
 }
 
@@ -381,13 +379,13 @@ func openStore(path string) (*fileStore, error) {
 	return &fileStore{path: path, lock: lf}, nil
 }
 
+// flock takes lock how (lockSH, lockEX) on the lock file, blocking, or
+// releases it (lockUN).
 func (f *fileStore) flock(how int) error {
-	for {
-		err := syscall.Flock(int(f.lock.Fd()), how)
-		if err != syscall.EINTR {
-			return err
-		}
+	if how == lockUN {
+		return flock.Unlock(f.lock)
 	}
+	return flock.Lock(f.lock, how)
 }
 
 func (f *fileStore) close() error { return f.lock.Close() }

@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -33,9 +32,8 @@ func LimitListener(ln net.Listener, perClient, total int) net.Listener {
 	if total <= 0 {
 		total = DefaultConnsTotal
 	}
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur > 0 && rl.Cur < uint64(total)*4/3 {
-		total = max(int(rl.Cur)*3/4, 1)
+	if n := maxOpenFiles(); n > 0 && n < uint64(total)*4/3 {
+		total = max(int(n)*3/4, 1)
 	}
 	return &limitListener{Listener: ln, perClient: perClient, total: total, byClient: map[string]int{}}
 }

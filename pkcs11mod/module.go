@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"log/syslog"
 	"os"
 	"strings"
 	"sync"
@@ -133,15 +132,9 @@ func (m *Module) Initialize(flags uint) uint {
 	}
 	m.log.Debug("initialize", "flags", flags, "slots", len(m.slots), "config", cfg.Path)
 	m.initialized = true
-	for _, s := range m.slots {
-		if !s.unconfigured {
-			s.mu.Lock()
-			s.tryOpen(true)
-			// Events are changes after C_Initialize.
-			s.reported = s.applet != nil
-			s.mu.Unlock()
-		}
-	}
+	// No SIM is opened here: every program that loads p11-kit's proxy
+	// initializes this library, and most never use its slot. A slot's SIM
+	// is opened when the slot is first used (present).
 	return CKR_OK
 }
 
@@ -154,7 +147,7 @@ func newLogger(cfg *Config) (*slog.Logger, io.Closer) {
 	level := slog.LevelWarn
 	var w io.Writer = io.Discard
 	var c io.Closer
-	if sl, err := syslog.New(syslog.LOG_WARNING|syslog.LOG_USER, "iotsafe-pkcs11"); err == nil {
+	if sl := systemLog(); sl != nil {
 		w, c = sl, sl
 	}
 	if cfg != nil {
@@ -289,10 +282,16 @@ func (m *Module) SlotList(tokenPresent bool) ([]uint, uint) {
 	m.mu.Unlock()
 	var ids []uint
 	for _, s := range slots {
+		if !tokenPresent {
+			// Every slot, without asking the SIM: p11-kit's proxy
+			// lists the slots of every module in every program.
+			ids = append(ids, s.id)
+			continue
+		}
 		s.mu.Lock()
 		present := s.present()
 		s.mu.Unlock()
-		if present || !tokenPresent {
+		if present {
 			ids = append(ids, s.id)
 		}
 	}
@@ -418,6 +417,7 @@ type slot struct {
 	lastTry  time.Time
 	openErr  error
 	reported bool // token presence last reported by WaitForSlotEvent
+	looked   bool // the slot was used (present) since C_Initialize
 	ident    tokenIdentity
 	store    *Store
 	objects  []*object
@@ -449,6 +449,12 @@ func (s *slot) present() bool {
 	}
 	if s.applet == nil {
 		s.tryOpen(false)
+	}
+	if !s.looked {
+		// The first use of the slot: its state now is the baseline of
+		// slot events (changes after it are reported).
+		s.looked = true
+		s.reported = s.applet != nil
 	}
 	return s.applet != nil
 }

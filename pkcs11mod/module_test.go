@@ -17,8 +17,10 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1542,4 +1544,47 @@ func TestDigestStateSavedAndRestored(t *testing.T) {
 		want(t, "SetOperationState(bad state)", f.m.SetOperationState(b, bad, 0, 0), CKR_SAVED_STATE_INVALID)
 	}
 	want(t, "SetOperationState(with a key)", f.m.SetOperationState(b, state, key, 0), CKR_KEY_NOT_NEEDED)
+}
+
+// A host that loads the library (every program that loads p11-kit's proxy
+// does) and never uses its slot pays no SIM access and no goroutine:
+// C_Initialize opens nothing; the first use of the slot opens the SIM, and
+// its state then is the baseline of slot events.
+func TestInitializeTouchesNoSIM(t *testing.T) {
+	card, err := emulator.New(emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnt := &counting{card: card}
+	var opens atomic.Int32
+	m := &Module{
+		Open: func(context.Context, string) (transport.Transport, error) {
+			opens.Add(1)
+			return cnt, nil
+		},
+		ConfigSource: func() (*Config, error) { return &Config{Store: t.TempDir(), Slots: []SlotConfig{{SIM: "x"}}}, nil },
+	}
+	before := runtime.NumGoroutine()
+	must(t, "Initialize", m.Initialize(0))
+	defer m.Finalize()
+	if n := opens.Load(); n != 0 || cnt.count() != 0 {
+		t.Fatalf("C_Initialize opened the SIM %d times and sent %d APDUs; want none", n, cnt.count())
+	}
+	if g := runtime.NumGoroutine(); g != before {
+		t.Fatalf("C_Initialize left %d goroutines, %d before", g, before)
+	}
+	if _, rv := m.SlotList(false); rv != CKR_OK {
+		t.Fatalf("SlotList(false): %s", rvName(rv))
+	}
+	if n := opens.Load(); n != 0 {
+		t.Fatalf("listing every slot opened the SIM %d times", n)
+	}
+	ids, rv := m.SlotList(true)
+	if rv != CKR_OK || len(ids) != 1 || opens.Load() != 1 || cnt.count() == 0 {
+		t.Fatalf("SlotList(true): %v %s after %d opens and %d APDUs; want the slot, one open", ids, rvName(rv), opens.Load(), cnt.count())
+	}
+	// The token present at the first use is no event.
+	if _, rv := m.WaitForSlotEvent(CKF_DONT_BLOCK); rv != CKR_NO_EVENT {
+		t.Fatalf("WaitForSlotEvent after the first use: %s, want CKR_NO_EVENT", rvName(rv))
+	}
 }

@@ -12,9 +12,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/go-iotsafe/iotsafe/internal/atomicfile"
+	"github.com/go-iotsafe/iotsafe/internal/flock"
 )
 
 // Store is the host-side object store of one token: the certificates and
@@ -63,7 +63,7 @@ func (s *Store) checkDirs() error {
 // another user or one that others can write to. The checks are made on the
 // descriptor read from, so a file swapped in between is not read.
 func readOwned(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := openNoFollow(path)
 	if err != nil {
 		return nil, fmt.Errorf("host object store: %s: %w (ignored)", path, err)
 	}
@@ -94,18 +94,13 @@ func checkOwned(path string, dir bool) error {
 }
 
 func checkMode(path string, fi os.FileInfo, dir bool) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
 	switch {
 	case dir && !fi.IsDir():
 		return fmt.Errorf("host object store: %s is not a directory", path)
 	case !dir && !fi.Mode().IsRegular():
 		return fmt.Errorf("host object store: %s is not a regular file: ignored", path)
-	case !ok || int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("host object store: %s belongs to another user: refused", path)
-	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("host object store: others can write to %s (mode %v): refused", path, fi.Mode().Perm())
 	}
-	return nil
+	return checkOwner(path, fi)
 }
 
 // CheckStoreRoot checks the host store's root directory as the library
@@ -281,9 +276,9 @@ func (s *Store) lock() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := flock.Lock(f, flock.Exclusive); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return func() { flock.Unlock(f); f.Close() }, nil
 }

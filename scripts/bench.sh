@@ -52,4 +52,6 @@ c=$(awk '/^BenchmarkCSignIoTSAFE/ {print $3}' "$out" | sort -n | awk '{a[NR]=$1}
     printf '| `%s` | %d | %s |\n' "$f" "$n" "$(awk -v n="$n" 'BEGIN{printf "%.1f", n/1048576}')"
   done
 } >> bench/REPORT.md
+# What a host pays for loading the library, beside SoftHSM2 and OpenSC.
+bench/footprint.sh "$COUNT" >> bench/REPORT.md
 echo "wrote bench/REPORT.md"

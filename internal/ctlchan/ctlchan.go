@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/go-iotsafe/iotsafe/internal/flock"
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -121,7 +119,7 @@ func Begin(ctx context.Context, path string, base error) (func(), error) {
 	if err != nil {
 		return nil, IOError(ctx, path, base, err)
 	}
-	if err := flock.Wait(ctx, f, unix.LOCK_EX); err != nil {
+	if err := flock.Wait(ctx, f, flock.Exclusive); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: another process holds the SIM: %w", base, path, err)
 	}

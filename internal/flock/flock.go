@@ -1,7 +1,8 @@
-// Package flock takes advisory file locks (flock(2)) with a wait bounded by
-// a context: the lock is tried without blocking and retried with a short,
-// growing delay until it is free or the context ends. The emulator's state
-// file and the modem port's lock share it.
+// Package flock takes advisory file locks (flock(2); LockFileEx on
+// Windows) with a wait bounded by a context: the lock is tried without
+// blocking and retried with a short, growing delay until it is free or the
+// context ends. The emulator's state file and the modem port's lock share
+// it.
 package flock
 
 import (
@@ -10,8 +11,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrBusy is wrapped, with the context's error, when ctx ended while
@@ -21,17 +20,17 @@ var ErrBusy = errors.New("held by another process")
 // maxDelay bounds the delay between two tries.
 const maxDelay = 10 * time.Millisecond
 
-// Wait takes lock how (unix.LOCK_EX or unix.LOCK_SH) on f. It returns nil
-// once held, an error wrapping ErrBusy and ctx.Err() when ctx ends first,
-// or the system's error for anything else.
+// Wait takes lock how (Exclusive or Shared) on f. It returns nil once
+// held, an error wrapping ErrBusy and ctx.Err() when ctx ends first, or
+// the system's error for anything else.
 func Wait(ctx context.Context, f *os.File, how int) error {
 	delay := time.Millisecond
 	for {
-		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
-		if err == nil {
+		busy, err := try(f, how)
+		if err == nil && !busy {
 			return nil
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -49,6 +48,3 @@ func untilDeadline(ctx context.Context) time.Duration {
 	}
 	return maxDelay
 }
-
-// Unlock releases f's lock.
-func Unlock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Two open file descriptions of one file, as two processes have them:
@@ -25,13 +23,13 @@ func TestWait(t *testing.T) {
 		return f
 	}
 	a, b := open(), open()
-	if err := Wait(context.Background(), a, unix.LOCK_EX); err != nil {
+	if err := Wait(context.Background(), a, Exclusive); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := Wait(ctx, b, unix.LOCK_SH)
+	err := Wait(ctx, b, Shared)
 	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("lock held elsewhere: %v", err)
 	}
@@ -44,7 +42,7 @@ func TestWait(t *testing.T) {
 	}()
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel2()
-	if err := Wait(ctx2, b, unix.LOCK_EX); err != nil {
+	if err := Wait(ctx2, b, Exclusive); err != nil {
 		t.Fatalf("after the holder let go: %v", err)
 	}
 }

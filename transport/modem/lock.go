@@ -7,27 +7,12 @@ import (
 	"os"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/go-iotsafe/iotsafe/internal/flock"
 )
 
-// openLock opens the port a second time, read-only and without becoming
-// its controlling terminal, only to hold an advisory lock (flock) on it.
-// Every go-iotsafe process (the CLI, the PKCS#11 library, the bridge) takes
-// that lock around each operation, so a multi-command operation is atomic
-// on a SIM that several processes reach through the same port.
-func openLock(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("modem: opening %s for its lock: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
 // flockCtx takes the exclusive lock on f, ctx bounding the wait.
 func flockCtx(ctx context.Context, f *os.File) error {
-	if err := flock.Wait(ctx, f, unix.LOCK_EX); err != nil {
+	if err := flock.Wait(ctx, f, flock.Exclusive); err != nil {
 		if errors.Is(err, flock.ErrBusy) {
 			return fmt.Errorf("modem: %s is in use (an iotsafe bridge or another program using the SIM): %w", f.Name(), err)
 		}

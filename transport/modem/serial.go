@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"go.bug.st/serial"
-	"golang.org/x/sys/unix"
 
 	"github.com/go-iotsafe/iotsafe/transport"
 )
@@ -28,22 +27,32 @@ func Open(ctx context.Context, path string, baud int, opts Options) (*Modem, err
 	if err != nil {
 		return nil, err
 	}
-	if err := flockCtx(ctx, lock); err != nil {
-		lock.Close()
-		return nil, err
+	if lock != nil {
+		if err := flockCtx(ctx, lock); err != nil {
+			lock.Close()
+			return nil, err
+		}
 	}
 	port, err := serial.Open(path, &serial.Mode{BaudRate: baud, DataBits: 8, Parity: serial.NoParity, StopBits: serial.OneStopBit})
 	if err != nil {
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("modem: opening %s: %w (is ModemManager holding it? see ID_MM_DEVICE_IGNORE)", path, err)
 	}
-	_ = unix.IoctlSetInt(int(lock.Fd()), unix.TIOCNXCL, 0)
+	if lock != nil {
+		shareTTY(lock)
+	}
 	// Resynchronizing talks to the modem: it runs under the port lock.
 	m, err := New(ctx, port, opts)
-	unflock(lock)
+	if lock != nil {
+		unflock(lock)
+	}
 	if err != nil {
 		port.Close()
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("modem %s: %w", path, err)
 	}
 	m.lock = lock

@@ -1,7 +1,8 @@
 // Package pcsc reaches a SIM in a PC/SC reader (or a USB modem exposed
-// through CCID) through pcscd, with github.com/ebfe/scard. It needs cgo and
-// libpcsclite; a build without cgo keeps the same API and every call
-// returns an error matching ErrCompiledOut.
+// through CCID) through pcscd, with github.com/ebfe/scard. On Linux and
+// macOS it needs cgo (libpcsclite, the PCSC framework); on Windows it calls
+// winscard.dll without cgo. A build without either keeps the same API and
+// every call returns an error matching ErrCompiledOut.
 //
 // The card is opened in shared mode, so several processes can use it
 // through pcscd; the applet client takes one PC/SC transaction per applet

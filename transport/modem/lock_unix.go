@@ -1,0 +1,27 @@
+//go:build unix
+
+package modem
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// openLock opens the port a second time, read-only and without becoming
+// its controlling terminal, only to hold an advisory lock (flock) on it.
+// Every go-iotsafe process (the CLI, the PKCS#11 library, the bridge) takes
+// that lock around each operation, so a multi-command operation is atomic
+// on a SIM that several processes reach through the same port.
+func openLock(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("modem: opening %s for its lock: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// shareTTY turns the serial library's exclusive mode (TIOCEXCL) off again:
+// the lock, not exclusivity, keeps processes apart.
+func shareTTY(f *os.File) { _ = unix.IoctlSetInt(int(f.Fd()), unix.TIOCNXCL, 0) }
