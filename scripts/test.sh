@@ -67,6 +67,9 @@ go test -count=1 -timeout 20m ./...
 step "race detector on the concurrent paths"
 go test -count=1 -race -timeout 10m . ./transport/... ./emulator/... ./signer/... ./pkcs11mod/...
 
+step "figures quoted in the README, docs/speed.md and docs/go.md are the bench report's (scripts/figures-check.py)"
+scripts/figures-check.py README.md docs/speed.md docs/go.md
+
 step "the README: short, and its command blocks run as written (scripts/readme-test.sh)"
 [ "$(wc -l <README.md)" -le 200 ] || { echo "README.md has $(wc -l <README.md) lines: reference material belongs in docs/"; exit 1; }
 scripts/readme-test.sh
