@@ -723,10 +723,12 @@ func explainEmpty(ctx context.Context, a *iotsafe.Applet, kind spec.ObjectKind, 
 	switch {
 	case errors.Is(ferr, iotsafe.ErrNotFound) || errors.Is(err, iotsafe.ErrNotFound):
 		return fmt.Errorf("there is no %s %s on this SIM (iotsafe ls lists the objects)", kind, refName(ref))
+	// The card shows one state, "not activated", for an empty container
+	// and for a key the operator deactivated: both are named.
 	case ferr == nil && !o.Active() && o.CryptoFunctions&spec.FuncKeyGeneration != 0:
-		return fmt.Errorf("%s is empty: no key was generated in it (iotsafe keygen --key %X generates one)", o, o.ID)
+		return fmt.Errorf("%s is empty (or deactivated by the operator): no usable key in it (iotsafe keygen --key %X generates one)", o, o.ID)
 	case ferr == nil && !o.Active():
-		return fmt.Errorf("%s is empty: nothing was delivered into it", o)
+		return fmt.Errorf("%s is empty (or deactivated by the operator): nothing usable was delivered into it", o)
 	}
 	return err
 }

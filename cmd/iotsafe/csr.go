@@ -5,6 +5,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/url"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,20 @@ func newCSRCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return g.writeOutput(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+				p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+				if g.json {
+					v := map[string]any{"subject": tmpl.Subject.String(), "key_id": fmt.Sprintf("%X", k.ID())}
+					if out == "" || out == "-" {
+						v["csr"] = string(p)
+					} else {
+						if err := g.writeOutput(out, p); err != nil {
+							return err
+						}
+						v["out"] = out
+					}
+					return g.emit(v, nil)
+				}
+				return g.writeOutput(out, p)
 			})
 		},
 	}

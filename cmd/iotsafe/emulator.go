@@ -202,13 +202,31 @@ func newEmulatorAdminCmd(g *globals) *cobra.Command {
 		Long: "Runs one remote administration session on the software SIM, as a mobile operator would over the air. " +
 			"Devices using the SIM see 6984 on the objects concerned while it runs and 63CF once after it ends.",
 	}
-	cmd.PersistentFlags().StringVar(&state, "state", "", "state file of the software SIM")
+	cmd.PersistentFlags().StringVar(&state, "state", "", "state file of the software SIM (or --sim emulator:FILE, as for every other command)")
 
-	withAdmin := func(fn func(a *emulator.AdminSession) error) error {
-		if state == "" {
-			return errors.New("--state FILE is required")
+	// stateFile is the SIM administered: --state FILE, or the software SIM
+	// that --sim (or $IOTSAFE_SIM) names.
+	stateFile := func() (string, error) {
+		if state != "" {
+			return state, nil
 		}
-		return (&operator.Emulator{Path: state}).Session(fn)
+		if p, ok := strings.CutPrefix(g.sim, "emulator:"); ok && p != "" {
+			if i := strings.IndexByte(p, '?'); i >= 0 {
+				p = p[:i]
+			}
+			return p, nil
+		}
+		if g.sim != "" {
+			return "", fmt.Errorf("--sim %q: the operator's administration works on a software SIM (emulator:FILE); a real SIM is administered by its operator over the air", g.sim)
+		}
+		return "", errors.New("name the software SIM: --sim emulator:FILE (or $IOTSAFE_SIM, or --state FILE)")
+	}
+	withAdmin := func(fn func(a *emulator.AdminSession) error) error {
+		path, err := stateFile()
+		if err != nil {
+			return err
+		}
+		return (&operator.Emulator{Path: path}).Session(fn)
 	}
 
 	var fileID, fileLabel, in, usage string
@@ -244,25 +262,53 @@ func newEmulatorAdminCmd(g *globals) *cobra.Command {
 	putFile.Flags().StringVar(&usage, "usage", "certificate", "certificate or data")
 
 	var kindName, objID string
+	// The object, named as every other command names it (--key, --file,
+	// --secret, --public-key: its ID in hex), or by --kind and --id.
+	byKind := []struct {
+		flag string
+		kind spec.ObjectKind
+		val  *string
+	}{{"key", spec.KindPrivateKey, new(string)}, {"public-key", spec.KindPublicKey, new(string)}, {"file", spec.KindFile, new(string)}, {"secret", spec.KindSecretKey, new(string)}}
 	objCmd := func(use, short string, fn func(a *emulator.AdminSession, k spec.ObjectKind, id []byte) error) *cobra.Command {
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				k, err := parseKind(kindName)
-				if err != nil {
-					return err
+				var named []string
+				k, idText, idFlag := spec.ObjectKind(0), objID, "--id"
+				for _, b := range byKind {
+					if cmd.Flags().Changed(b.flag) {
+						named = append(named, "--"+b.flag)
+						k, idText, idFlag = b.kind, *b.val, "--"+b.flag
+					}
 				}
-				id, err := parseID(objID)
+				if cmd.Flags().Changed("id") || cmd.Flags().Changed("kind") {
+					named = append(named, "--kind/--id")
+					var err error
+					if k, err = parseKind(kindName); err != nil {
+						return err
+					}
+					idText, idFlag = objID, "--id"
+				}
+				switch {
+				case len(named) > 1:
+					return fmt.Errorf("name one object: %s given together", strings.Join(named, ", "))
+				case len(named) == 0:
+					return errors.New("name the object: --key ID, --file ID, --secret ID or --public-key ID (hex)")
+				}
+				id, err := parseID(idText)
 				if err != nil {
-					return fmt.Errorf("--id: %w", err)
+					return fmt.Errorf("%s: %w", idFlag, err)
 				}
 				return withAdmin(func(a *emulator.AdminSession) error { return fn(a, k, id) })
 			},
 		}
-		c.Flags().StringVar(&kindName, "kind", "private-key", "object kind: private-key, public-key, file, secret")
-		c.Flags().StringVar(&objID, "id", "", "object ID (hex)")
+		for _, b := range byKind {
+			c.Flags().StringVar(b.val, b.flag, "", "the "+strings.ReplaceAll(b.flag, "-", " ")+" with this ID (hex)")
+		}
+		c.Flags().StringVar(&kindName, "kind", "private-key", "object kind, with --id: private-key, public-key, file, secret")
+		c.Flags().StringVar(&objID, "id", "", "object ID (hex), with --kind")
 		return c
 	}
 	deactivate := objCmd("deactivate", "Deactivate a key (the device can no longer use it)",
@@ -275,10 +321,11 @@ func newEmulatorAdminCmd(g *globals) *cobra.Command {
 		Short: "List the objects as the operator sees them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if state == "" {
-				return errors.New("--state FILE is required")
+			path, err := stateFile()
+			if err != nil {
+				return err
 			}
-			card, err := emulator.Open(state, emulator.Options{})
+			card, err := emulator.Open(path, emulator.Options{})
 			if err != nil {
 				return err
 			}

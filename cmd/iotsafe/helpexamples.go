@@ -24,7 +24,7 @@ var helpExamples = map[string]string{
 	"bridge":          "iotsafe --sim modem:/dev/ttyUSB2 bridge --vpcd 127.0.0.1:35963",
 	"emulator init":   "iotsafe emulator init --state sim.json\niotsafe emulator init --profile gsma-keytypes --state sim.json",
 	"emulator serve":  "iotsafe emulator serve --state sim.json --vpcd 127.0.0.1:35963\niotsafe emulator serve --state sim.json --modem",
-	"emulator admin":  "iotsafe emulator admin --state sim.json ls\niotsafe emulator admin --state sim.json put-public-key --id 30 --label vendor --in vendor.pem",
+	"emulator admin":  "iotsafe --sim emulator:sim.json emulator admin ls\niotsafe --sim emulator:sim.json emulator admin deactivate --key 02\niotsafe --sim emulator:sim.json emulator admin put-public-key --id 30 --label vendor --in vendor.pem",
 	"pkcs11 hash-pin": "echo 2468 | iotsafe pkcs11 hash-pin",
 	"random N":        "iotsafe --sim pcsc: random 32 | xxd",
 	"est-admin":       "iotsafe est-admin --server https://est.example:8443 --ca ca.pem --token-file admin.token revoke 0x1F2E",

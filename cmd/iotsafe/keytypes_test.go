@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -131,6 +132,18 @@ func TestCSRCommand(t *testing.T) {
 		if want := mustRun(t, sim, "pubkey", "--key", tc.key); string(got) != want {
 			t.Fatalf("key %s: the request's key\n%s\nis not the SIM's\n%s", tc.key, got, want)
 		}
+	}
+	// --json: the request in a JSON document, which OpenSSL then verifies.
+	var j struct{ CSR, Subject, KeyID string }
+	var raw map[string]string
+	if err := json.Unmarshal([]byte(mustRun(t, sim, "--json", "csr", "--key", "01", "--cn", "meter-j")), &raw); err != nil {
+		t.Fatalf("csr --json: %v", err)
+	}
+	j.CSR, j.Subject, j.KeyID = raw["csr"], raw["subject"], raw["key_id"]
+	jreq := filepath.Join(dir, "req-json.pem")
+	os.WriteFile(jreq, []byte(j.CSR), 0o644)
+	if out, err := exec.Command(openssl, "req", "-in", jreq, "-verify", "-noout").CombinedOutput(); err != nil || j.Subject != "CN=meter-j" || j.KeyID != "01" {
+		t.Fatalf("csr --json gave %v; openssl req -verify: %v %s", raw, err, out)
 	}
 	if _, err := run(t, sim, "csr", "--key", "01"); err == nil || !strings.Contains(err.Error(), "name someone") {
 		t.Fatalf("csr without a name: %v", err)

@@ -146,8 +146,15 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("hkdf printed %q", out)
 	}
 
-	// The operator deactivates key 01: signing then fails and says so.
-	mustRun(t, "emulator", "admin", "--state", state, "deactivate", "--id", "01")
+	// The operator deactivates key 01, named as every command names a SIM
+	// and a key: signing then fails and says so.
+	if _, err := run(t, sim, "emulator", "admin", "deactivate", "--key", "01", "--file", "20"); err == nil || !strings.Contains(err.Error(), "--key, --file given together") {
+		t.Fatalf("admin with two objects named: %v", err)
+	}
+	if _, err := run(t, "--sim", "pcsc:", "emulator", "admin", "ls"); err == nil || !strings.Contains(err.Error(), "software SIM (emulator:FILE)") {
+		t.Fatalf("admin of a pcsc: SIM: %v", err)
+	}
+	mustRun(t, sim, "emulator", "admin", "deactivate", "--key", "01")
 	_, err = run(t, sim, "sign", "--key", "01", "--in", in, "--out", sig)
 	if err == nil || !strings.Contains(err.Error(), "conditions of use not satisfied") {
 		t.Fatalf("signing with a deactivated key: %v", err)

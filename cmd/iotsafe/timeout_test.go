@@ -157,8 +157,8 @@ func TestCLIExplainsEmptyAndMissingObjects(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"pubkey", "--key", "02"}, "is empty: no key was generated in it (iotsafe keygen --key 02"},
-		{[]string{"pubkey", "--key", "05"}, "is empty: nothing was delivered into it"},
+		{[]string{"pubkey", "--key", "02"}, "is empty (or deactivated by the operator): no usable key in it (iotsafe keygen --key 02"},
+		{[]string{"pubkey", "--key", "05"}, "is empty (or deactivated by the operator): nothing usable was delivered into it"},
 		{[]string{"pubkey", "--key", "7a"}, "there is no public key 7A on this SIM"},
 		{[]string{"csr", "--key", "06", "--cn", "x"}, "there is no private key 06 on this SIM"},
 		{[]string{"pubkey", "--label", "nope"}, `there is no public key labelled "nope"`},

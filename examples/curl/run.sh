@@ -101,7 +101,7 @@ grep -q "Cipher is" page2.html
 echo "mutual TLS OK: certificate from the host store, key on the SIM"
 
 say "6. The operator deletes the key over the air"
-"$BIN" emulator admin --state sim2.json delete --kind private-key --id 02
+"$BIN" --sim emulator:sim2.json emulator admin delete --key 02
 timeout 60 pkcs11-tool --module "$LIB" -O >after.txt 2>&1 || true
 if grep -q "ID: *02$" after.txt; then
   echo "the removed key is still offered: this is a bug" >&2; exit 1
