@@ -1,13 +1,14 @@
 package estserver
 
 import (
+	"context"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -94,21 +95,39 @@ func parseSerial(s string) (*big.Int, error) {
 
 // Certificates lists what the CA issued, by expiry.
 func (ca *CA) Certificates() []AdminCertificate {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	out := make([]AdminCertificate, 0, len(ca.issued))
-	for s, c := range ca.issued {
-		_, rev := ca.revoked[s]
-		out = append(out, AdminCertificate{Serial: s, CommonName: c.Subject.CommonName, NotAfter: c.NotAfter, Revoked: rev})
+	out := []AdminCertificate{}
+	rows, err := ca.db.sql.QueryContext(context.Background(), "SELECT serial, cn, not_after, revoked_at FROM certs ORDER BY not_after")
+	if err != nil {
+		return out
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].NotAfter.Before(out[j].NotAfter) })
+	defer rows.Close()
+	for rows.Next() {
+		var a AdminCertificate
+		var na int64
+		var rev sql.NullInt64
+		if rows.Scan(&a.Serial, &a.CommonName, &na, &rev) != nil {
+			return out
+		}
+		a.NotAfter, a.Revoked = time.Unix(0, na).UTC(), rev.Valid
+		out = append(out, a)
+	}
 	return out
 }
 
 // RefreshCRL signs a new CRL now (with the next number) and returns it.
 func (ca *CA) RefreshCRL() ([]byte, error) {
-	ca.mu.Lock()
-	ca.crl = nil
-	ca.mu.Unlock()
-	return ca.CRL()
+	ca.crlMu.Lock()
+	defer ca.crlMu.Unlock()
+	var der []byte
+	var num int64
+	err := ca.db.tx(context.Background(), func(tx *sql.Tx) error {
+		var err error
+		der, num, err = ca.records(tx).signCRL(time.Now(), true)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ca.crl, ca.crlNum = der, num
+	return der, nil
 }

@@ -10,12 +10,14 @@
 package estserver
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -26,30 +28,19 @@ import (
 	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 )
 
-// CA is an in-memory certificate authority with an ECDSA P-256 key.
+// CA is a certificate authority with an ECDSA P-256 key whose records
+// (what it issued, revoked and renewed, its CRL) are kept in a SQL database
+// (see db.go): an in-memory SQLite database for NewCA, a SQLite file for
+// LoadOrCreateCA, PostgreSQL through OpenCA for replicas.
 type CA struct {
 	Cert *x509.Certificate
 	key  crypto.Signer
+	db   *db
 
-	mu      sync.Mutex
-	issueMu sync.Mutex           // serializes policy check + issuance (Server)
-	crlMu   sync.Mutex           // one CRL signed at a time
-	revoked map[string]time.Time // serial (decimal) -> revocation time
-	issued  map[string]*x509.Certificate
+	issueMu sync.Mutex // one enrolment decision at a time in this process (fewer retries)
+	crlMu   sync.Mutex // one CRL signed at a time in this process
+	crl     []byte     // the stored CRL last read, and its number
 	crlNum  int64
-	// The CRL is signed once per change of revoked (revGen) or per
-	// crlRefresh, and served from crl until then.
-	revGen   uint64
-	crl      []byte
-	crlGen   uint64
-	crlUntil time.Time
-	dir      string // where LoadOrCreateCA keeps it; "" for an in-memory CA
-	// supersedes maps a renewed certificate's serial to its predecessor's,
-	// until the predecessor is revoked.
-	supersedes map[string]string
-	// enrolledBy maps a serial to the enrolment identity that obtained
-	// it (renewals inherit it), for lost-reply recovery.
-	enrolledBy map[string]string
 	// Validity of issued certificates; default 1 year.
 	Validity time.Duration
 	// SupersedeGrace is how long the certificate a renewal replaced stays
@@ -60,15 +51,20 @@ type CA struct {
 }
 
 // NewCA creates a CA with a fresh P-256 key and a self-signed certificate
-// named commonName, valid for ten years.
+// named commonName, valid for ten years, keeping its records in memory.
 func NewCA(commonName string) (*CA, error) {
+	return OpenCA(context.Background(), "sqlite::memory:", commonName)
+}
+
+// newCAMaterial makes a CA key and its self-signed certificate.
+func newCAMaterial(commonName string) (*ecdsa.PrivateKey, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serial, err := randomSerial()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -83,15 +79,83 @@ func NewCA(commonName string) (*CA, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
+		return nil, nil, err
+	}
+	return key, cert, nil
+}
+
+// OpenCA opens the CA kept in store: "sqlite:PATH" (or a path), or a
+// PostgreSQL URL ("postgres://USER@HOST/DB") that several est-server
+// replicas share. The CA's key and certificate are created, named
+// commonName, when the store holds none, exactly once even when replicas
+// start together (the first one's stay, the others use them).
+func OpenCA(ctx context.Context, store, commonName string) (*CA, error) {
+	d, err := openDB(ctx, store)
+	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{},
-		supersedes: map[string]string{}, enrolledBy: map[string]string{}, Validity: 365 * 24 * time.Hour}, nil
+	ca, err := loadCA(ctx, d, commonName, nil)
+	if err != nil {
+		d.sql.Close()
+		return nil, err
+	}
+	return ca, nil
 }
+
+// loadCA reads the CA from d, creating it (with the given material, or
+// new) when d holds none.
+func loadCA(ctx context.Context, d *db, commonName string, mat *caMaterial) (*CA, error) {
+	var certDER, keyDER []byte
+	err := d.sql.QueryRowContext(ctx, "SELECT ca_cert, ca_key FROM meta WHERE id = 1").Scan(&certDER, &keyDER)
+	if errors.Is(err, sql.ErrNoRows) {
+		if mat == nil {
+			key, cert, err := newCAMaterial(commonName)
+			if err != nil {
+				return nil, err
+			}
+			mat = &caMaterial{cert: cert, key: key}
+		}
+		kd, merr := x509.MarshalECPrivateKey(mat.key)
+		if merr != nil {
+			return nil, merr
+		}
+		// Whoever inserts first wins; the others read its row.
+		err = d.tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, d.q("INSERT INTO meta (id, schema_version, ca_cert, ca_key, crl_number, rev_gen) VALUES (1, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING"),
+				schemaVersion, mat.cert.Raw, kd, mat.crlNumber)
+			if err != nil {
+				return err
+			}
+			return mat.load(ctx, d, tx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		err = d.sql.QueryRowContext(ctx, "SELECT ca_cert, ca_key FROM meta WHERE id = 1").Scan(&certDER, &keyDER)
+	}
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return nil, fmt.Errorf("estserver: the stored CA certificate: %w", err)
+	}
+	key, err := x509.ParseECPrivateKey(keyDER)
+	if err != nil {
+		return nil, fmt.Errorf("estserver: the stored CA key: %w", err)
+	}
+	if !key.PublicKey.Equal(cert.PublicKey) {
+		return nil, errors.New("estserver: the stored CA key is not the key of the stored CA certificate")
+	}
+	return &CA{Cert: cert, key: key, db: d, Validity: 365 * 24 * time.Hour}, nil
+}
+
+// Close closes the CA's database.
+func (ca *CA) Close() error { return ca.db.sql.Close() }
 
 // CertPEM returns the CA certificate in PEM form.
 func (ca *CA) CertPEM() []byte {
@@ -103,8 +167,21 @@ func randomSerial() (*big.Int, error) {
 }
 
 // Issue checks a PKCS#10 request's signature and issues a client
-// certificate for its key, with the request's subject and SANs.
+// certificate for its key, with the request's subject and SANs. It applies
+// no policy (Server does): the certificate takes its names from whoever
+// held them.
 func (ca *CA) Issue(csr *x509.CertificateRequest) (*x509.Certificate, error) {
+	var cert *x509.Certificate
+	err := ca.db.tx(context.Background(), func(tx *sql.Tx) error {
+		var err error
+		cert, err = ca.records(tx).issue(csr, "", nil)
+		return err
+	})
+	return cert, err
+}
+
+// sign makes the certificate for a request (not yet recorded).
+func (ca *CA) sign(csr *x509.CertificateRequest) (*x509.Certificate, error) {
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("certificate request signature does not verify: %w", err)
 	}
@@ -132,21 +209,12 @@ func (ca *CA) Issue(csr *x509.CertificateRequest) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := bpx509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	ca.mu.Lock()
-	ca.issued[cert.SerialNumber.String()] = cert
-	ca.mu.Unlock()
-	if err := ca.Save(); err != nil {
-		return nil, fmt.Errorf("issued, but saving the CA records failed: %w", err)
-	}
-	return cert, nil
+	return bpx509.ParseCertificate(der)
 }
 
 // IssueServer issues a TLS server certificate for the given DNS names and
-// IP addresses (for the local EST server and the demo "cloud").
+// IP addresses (for the local EST server and the demo "cloud"). It is not
+// recorded: relying parties trust it, devices never present it.
 func (ca *CA) IssueServer(key crypto.PublicKey, names ...string) (*x509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
@@ -176,175 +244,149 @@ func (ca *CA) IssueServer(key crypto.PublicKey, names ...string) (*x509.Certific
 
 // Revoke marks the certificate with this serial number as revoked.
 func (ca *CA) Revoke(serial *big.Int) error {
-	ca.mu.Lock()
-	if _, ok := ca.issued[serial.String()]; !ok {
-		ca.mu.Unlock()
-		return fmt.Errorf("no certificate with serial %s was issued by this CA", serial)
-	}
-	ca.revoked[serial.String()] = time.Now()
-	ca.revGen++
-	ca.mu.Unlock()
-	return ca.Save()
+	return ca.db.tx(context.Background(), func(tx *sql.Tx) error {
+		r := ca.records(tx)
+		if c, err := r.issued(serial.String()); err != nil {
+			return err
+		} else if c == nil {
+			return fmt.Errorf("no certificate with serial %s was issued by this CA", serial)
+		}
+		return r.revoke(serial.String(), time.Now())
+	})
 }
 
 // IsRevoked reports whether the certificate with this serial is revoked.
+// A database error counts as revoked (fail closed).
 func (ca *CA) IsRevoked(serial *big.Int) bool {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	ca.expireSuperseded(time.Now())
-	_, ok := ca.revoked[serial.String()]
-	return ok
+	ctx := context.Background()
+	if err := ca.expireSuperseded(ctx, time.Now()); err != nil {
+		return true
+	}
+	var at sql.NullInt64
+	err := ca.db.sql.QueryRowContext(ctx, ca.db.q("SELECT revoked_at FROM certs WHERE serial = ?"), serial.String()).Scan(&at)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false
+	case err != nil:
+		return true
+	}
+	return at.Valid
 }
 
 // Renewed records that a re-enrolment replaced certificate old with new:
 // old is revoked once new is seen in use (Used), or when the grace period
 // ends, so that revoking the new certificate leaves no older one of the
-// same device trusted.
+// same device trusted. A certificate is renewed at most once (the database
+// refuses a second successor).
 func (ca *CA) Renewed(newSerial, oldSerial *big.Int) error {
-	ca.mu.Lock()
-	if ca.supersedes == nil {
-		ca.supersedes = map[string]string{}
-	}
-	ca.supersedes[newSerial.String()] = oldSerial.String()
-	if k, ok := ca.enrolledBy[oldSerial.String()]; ok {
-		ca.enrolledBy[newSerial.String()] = k
-	}
-	ca.mu.Unlock()
-	return ca.Save()
+	return ca.db.tx(context.Background(), func(tx *sql.Tx) error {
+		return ca.records(tx).renewed(newSerial.String(), oldSerial.String())
+	})
 }
 
-// setEnrolledBy records who enrolled the certificate with this serial.
-func (ca *CA) setEnrolledBy(serial *big.Int, key string) error {
-	ca.mu.Lock()
-	if ca.enrolledBy == nil {
-		ca.enrolledBy = map[string]string{}
-	}
-	ca.enrolledBy[serial.String()] = key
-	ca.mu.Unlock()
-	return ca.Save()
-}
-
-// enrolledByOf returns who enrolled the certificate with this serial ("" if
-// unknown).
-func (ca *CA) enrolledByOf(serial *big.Int) string {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	return ca.enrolledBy[serial.String()]
-}
-
-// successor returns the certificate that renewed the certificate with
-// serial old, nil when it was not renewed (or its renewal is settled: then
-// old is revoked).
-func (ca *CA) successor(old *big.Int) *x509.Certificate {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	for n, o := range ca.supersedes {
-		if o == old.String() {
-			return ca.issued[n]
-		}
-	}
-	return nil
-}
-
-// liveWithKey returns a live certificate of this CA for pub with this
-// common name, nil when there is none.
-func (ca *CA) liveWithKey(pub crypto.PublicKey, cn string) *x509.Certificate {
-	k, ok := pub.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok {
-		return nil
-	}
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	now := time.Now()
-	var best *x509.Certificate
-	for s, c := range ca.issued {
-		if _, revoked := ca.revoked[s]; revoked || now.After(c.NotAfter) || c.Subject.CommonName != cn || !k.Equal(c.PublicKey) {
-			continue
-		}
-		if best == nil || c.NotBefore.After(best.NotBefore) {
-			best = c
-		}
-	}
-	return best
+// Issued returns the certificate issued with this serial, if any.
+func (ca *CA) Issued(serial *big.Int) *x509.Certificate {
+	var c *x509.Certificate
+	ca.db.tx(context.Background(), func(tx *sql.Tx) error {
+		var err error
+		c, err = ca.records(tx).issued(serial.String())
+		return err
+	})
+	return c
 }
 
 // Used tells the CA that the certificate with this serial authenticated
 // someone: the certificate it superseded, if any, is revoked now.
 func (ca *CA) Used(serial *big.Int) error {
-	ca.mu.Lock()
-	old, ok := ca.supersedes[serial.String()]
-	if ok {
-		delete(ca.supersedes, serial.String())
-		if _, done := ca.revoked[old]; !done {
-			ca.revoked[old] = time.Now()
-			ca.revGen++
-		}
-	}
-	ca.mu.Unlock()
-	if !ok {
+	ctx := context.Background()
+	var renews sql.NullString
+	var settled int
+	err := ca.db.sql.QueryRowContext(ctx, ca.db.q("SELECT renews, settled FROM certs WHERE serial = ?"), serial.String()).Scan(&renews, &settled)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && (!renews.Valid || settled != 0) {
 		return nil
 	}
-	return ca.Save()
+	if err != nil {
+		return err
+	}
+	return ca.db.tx(ctx, func(tx *sql.Tx) error {
+		return ca.records(tx).settle(serial.String(), renews.String, time.Now())
+	})
 }
 
 // expireSuperseded revokes predecessors whose grace period is over.
-// Called with ca.mu held.
-func (ca *CA) expireSuperseded(now time.Time) {
+func (ca *CA) expireSuperseded(ctx context.Context, now time.Time) error {
 	grace := ca.SupersedeGrace
 	if grace == 0 {
 		grace = 24 * time.Hour
 	}
-	for n, old := range ca.supersedes {
-		c := ca.issued[n]
-		if c == nil || now.Sub(c.NotBefore) > grace {
-			if _, done := ca.revoked[old]; !done {
-				ca.revoked[old] = now
-				ca.revGen++
-			}
-			delete(ca.supersedes, n)
-		}
+	cutoff := now.Add(-grace).UnixNano()
+	var n int
+	if err := ca.db.sql.QueryRowContext(ctx, ca.db.q("SELECT COUNT(*) FROM certs WHERE settled = 0 AND not_before < ?"), cutoff).Scan(&n); err != nil || n == 0 {
+		return err
 	}
+	return ca.db.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, ca.db.q("SELECT serial, renews FROM certs WHERE settled = 0 AND not_before < ?"), cutoff)
+		if err != nil {
+			return err
+		}
+		var pairs [][2]string
+		for rows.Next() {
+			var s, o string
+			if err := rows.Scan(&s, &o); err != nil {
+				rows.Close()
+				return err
+			}
+			pairs = append(pairs, [2]string{s, o})
+		}
+		rows.Close()
+		r := ca.records(tx)
+		for _, p := range pairs {
+			if err := r.settle(p[0], p[1], now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
-// CRL returns the DER certificate revocation list: signed anew when a
-// certificate was revoked since the last one, or every crlRefresh, and
-// cached otherwise; its number, saved before it is published, only grows.
+// CRL returns the DER certificate revocation list: the one stored in the
+// database while nothing was revoked since it was signed and it is younger
+// than crlRefresh, otherwise a new one, signed with the next number of the
+// database's counter and stored, so that every replica serves the same
+// newest CRL and numbers never go back. A revoked certificate stays on it
+// until it expires.
 func (ca *CA) CRL() ([]byte, error) {
 	ca.crlMu.Lock()
 	defer ca.crlMu.Unlock()
+	ctx := context.Background()
 	now := time.Now()
-	ca.mu.Lock()
-	ca.expireSuperseded(now)
-	if ca.crl != nil && ca.crlGen == ca.revGen && now.Before(ca.crlUntil) {
-		crl := ca.crl
-		ca.mu.Unlock()
-		return crl, nil
+	if err := ca.expireSuperseded(ctx, now); err != nil {
+		return nil, fmt.Errorf("estserver: CRL: %w", err)
 	}
-	ca.crlNum++
-	num, gen := ca.crlNum, ca.revGen
-	entries := make([]x509.RevocationListEntry, 0, len(ca.revoked))
-	for s, t := range ca.revoked {
-		n, _ := new(big.Int).SetString(s, 10)
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: t})
+	var num, revGen, crlGen, until int64
+	if err := ca.db.sql.QueryRowContext(ctx, "SELECT crl_number, rev_gen, crl_gen, crl_until FROM meta WHERE id = 1").Scan(&num, &revGen, &crlGen, &until); err != nil {
+		return nil, fmt.Errorf("estserver: CRL: %w", err)
 	}
-	ca.mu.Unlock()
-	// The number is saved before the CRL is published: a restart then
-	// continues above it.
-	if err := ca.Save(); err != nil {
-		return nil, fmt.Errorf("estserver: saving the CRL number: %w", err)
+	if crlGen == revGen && now.UnixNano() < until {
+		if ca.crl != nil && ca.crlNum == num {
+			return ca.crl, nil
+		}
+		var der []byte
+		if err := ca.db.sql.QueryRowContext(ctx, ca.db.q("SELECT crl_der FROM meta WHERE id = 1 AND crl_number = ?"), num).Scan(&der); err == nil && der != nil {
+			ca.crl, ca.crlNum = der, num
+			return der, nil
+		}
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number:                    big.NewInt(num),
-		ThisUpdate:                now.Add(-time.Minute),
-		NextUpdate:                now.Add(time.Hour),
-		RevokedCertificateEntries: entries,
-	}, ca.Cert, ca.key)
+	var der []byte
+	err := ca.db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		der, num, err = ca.records(tx).signCRL(now, false)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("estserver: CRL: %w", err)
 	}
-	ca.mu.Lock()
-	ca.crl, ca.crlGen, ca.crlUntil = der, gen, now.Add(crlRefresh)
-	ca.mu.Unlock()
+	ca.crl, ca.crlNum = der, num
 	return der, nil
 }
 

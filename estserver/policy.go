@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/go-iotsafe/iotsafe/internal/bpx509"
@@ -183,86 +182,99 @@ var (
 	oidO  = asn1.ObjectIdentifier{2, 5, 4, 10}
 )
 
-// check applies the policy to a request; ca answers the uniqueness
-// question. It returns the request to issue and, when the same enrolment
-// identity takes its name back with a new key (a lost reply), the
-// certificate the new one replaces (to be revoked).
-func (p *Policy) check(ca *CA, csr *x509.CertificateRequest, id identity) (*x509.CertificateRequest, *x509.Certificate, *refusal) {
+// check applies the policy to a request; r (the enrolment's transaction)
+// answers the uniqueness question. It returns the request to issue and,
+// when the same enrolment identity takes its name back with a new key (a
+// lost reply), the certificate the new one replaces (to be revoked). err
+// is a database error.
+func (p *Policy) check(r *records, csr *x509.CertificateRequest, id identity) (_ *x509.CertificateRequest, _ *x509.Certificate, _ *refusal, err error) {
 	if err := p.checkKey(csr.PublicKey); err != nil {
-		return nil, nil, err
+		return nil, nil, err, nil
 	}
 	subj := csr.Subject
 	cn := subj.CommonName
 	if !printable(cn) {
-		return nil, nil, refuse(http.StatusBadRequest, "the common name holds control characters or is too long")
+		return nil, nil, refuse(http.StatusBadRequest, "the common name holds control characters or is too long"), nil
 	}
 	// Only CN and O, and O only as the CA sets it.
 	for _, a := range subj.Names {
 		if !a.Type.Equal(oidCN) && !a.Type.Equal(oidO) {
-			return nil, nil, refuse(http.StatusBadRequest, "the request asks for subject attribute %v; this CA issues only a common name (and its own organization)", a.Type)
+			return nil, nil, refuse(http.StatusBadRequest, "the request asks for subject attribute %v; this CA issues only a common name (and its own organization)", a.Type), nil
 		}
 	}
 	if len(subj.Organization) > 0 && !slices.Equal(subj.Organization, p.Organization) {
-		return nil, nil, refuse(http.StatusBadRequest, "the request asks for organization %q; this CA issues %q", subj.Organization, p.Organization)
+		return nil, nil, refuse(http.StatusBadRequest, "the request asks for organization %q; this CA issues %q", subj.Organization, p.Organization), nil
 	}
 	if len(csr.IPAddresses) > 0 || len(csr.EmailAddresses) > 0 {
-		return nil, nil, refuse(http.StatusBadRequest, "IP address and e-mail SANs are not issued")
+		return nil, nil, refuse(http.StatusBadRequest, "IP address and e-mail SANs are not issued"), nil
 	}
 	if id.current != nil {
 		// Re-enrolment keeps the names exactly.
 		c := id.current
 		if cn != c.Subject.CommonName || !slices.Equal(subj.Organization, c.Subject.Organization) ||
 			!slices.Equal(csr.DNSNames, c.DNSNames) || !sameURIs(csr, c) {
-			return nil, nil, refuse(http.StatusBadRequest, "re-enrolment must keep the subject and SANs of the current certificate exactly")
+			return nil, nil, refuse(http.StatusBadRequest, "re-enrolment must keep the subject and SANs of the current certificate exactly"), nil
 		}
 	} else {
 		want := p.expand(cn, id)
 		if want != cn {
-			return nil, nil, refuse(http.StatusBadRequest, "this CA names this device %q; the request asks for %q", want, cn)
+			return nil, nil, refuse(http.StatusBadRequest, "this CA names this device %q; the request asks for %q", want, cn), nil
 		}
 		pat := p.NamePattern
 		if pat == nil {
 			pat = DefaultNamePattern
 		}
 		if !pat.MatchString(cn) {
-			return nil, nil, refuse(http.StatusBadRequest, "common name %q is not allowed (pattern %s)", cn, pat)
+			return nil, nil, refuse(http.StatusBadRequest, "common name %q is not allowed (pattern %s)", cn, pat), nil
 		}
 		if strings.HasSuffix(cn, ".") {
-			return nil, nil, refuse(http.StatusBadRequest, "common name %q ends in a dot (a device name is not a rooted DNS name)", cn)
+			return nil, nil, refuse(http.StatusBadRequest, "common name %q ends in a dot (a device name is not a rooted DNS name)", cn), nil
 		}
 		for _, d := range csr.DNSNames {
 			if strings.Contains(d, "*") || !(d == cn || strings.HasPrefix(d, cn+".") && validDNS(d)) {
-				return nil, nil, refuse(http.StatusBadRequest, "DNS name %q is not allowed: DNS SANs must be the common name or begin with it and a dot, without wildcards", d)
+				return nil, nil, refuse(http.StatusBadRequest, "DNS name %q is not allowed: DNS SANs must be the common name or begin with it and a dot, without wildcards", d), nil
 			}
 		}
 		for _, u := range csr.URIs {
 			if p.URIPrefix == "" || p.checkURIPrefix() != nil || u.String() != p.URIPrefix+cn {
-				return nil, nil, refuse(http.StatusBadRequest, "URI %q is not allowed", u)
+				return nil, nil, refuse(http.StatusBadRequest, "URI %q is not allowed", u), nil
 			}
 		}
 	}
 	names := append([]string{cn}, csr.DNSNames...)
-	holder, name := ca.liveHolder(names, csr.PublicKey, id.current)
-	if holder != nil && p.recoverable(id) && ca.enrolledByOf(holder.SerialNumber) == id.key() {
-		// The same enrolment identity again with a new key: the device
-		// lost the reply. Its certificate is replaced (the caller revokes
-		// it) unless another holder remains.
-		replace := holder
-		if holder, name = ca.liveHolder(names, csr.PublicKey, replace); holder == nil {
-			out := *csr
-			out.Subject.Organization = slices.Clone(p.Organization)
-			return &out, replace, nil
+	holder, name, err := r.liveHolder(names, csr.PublicKey, id.current)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if holder != nil && p.recoverable(id) {
+		by, err := r.enrolledByOf(holder.SerialNumber)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if by == id.key() {
+			// The same enrolment identity again with a new key: the
+			// device lost the reply. Its certificate is replaced (the
+			// caller revokes it) unless another holder remains.
+			replace := holder
+			if holder, name, err = r.liveHolder(names, csr.PublicKey, replace); err != nil {
+				return nil, nil, nil, err
+			}
+			if holder == nil {
+				out := *csr
+				out.Subject.Organization = slices.Clone(p.Organization)
+				return &out, replace, nil, nil
+			}
 		}
 	}
 	if holder != nil {
-		return nil, nil, refuse(http.StatusConflict, "name %q is held by a live certificate (serial %s) of another key (names compare without case or trailing dot, common names and DNS names alike)", name, holder.SerialNumber)
+		return nil, nil, refuse(http.StatusConflict, "name %q is held by a live certificate (serial %s) of another key (names compare without case or trailing dot, common names and DNS names alike)", name, holder.SerialNumber), nil
 	}
 	out := *csr
 	out.Subject.Organization = slices.Clone(p.Organization)
 	if id.current != nil {
 		out.Subject.Organization = slices.Clone(id.current.Subject.Organization)
 	}
-	return &out, nil, nil
+	return &out, nil, nil, nil
 }
 
 // checkURIPrefix refuses a URI prefix that does not end in "/": without
@@ -337,45 +349,6 @@ func sameURIs(csr *x509.CertificateRequest, c *x509.Certificate) bool {
 		}
 	}
 	return true
-}
-
-// liveHolder returns a certificate the CA issued for cn that is neither
-// revoked nor expired and certifies another key than pub, other than
-// except (the certificate a re-enrolment presents).
-func (ca *CA) liveHolder(names []string, pub crypto.PublicKey, except *x509.Certificate) (*x509.Certificate, string) {
-	want := map[string]string{}
-	for _, n := range names {
-		want[normName(n)] = n
-	}
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	now := time.Now()
-	for s, c := range ca.issued {
-		if now.After(c.NotAfter) {
-			continue
-		}
-		held := ""
-		for _, n := range append([]string{c.Subject.CommonName}, c.DNSNames...) {
-			if asked, ok := want[normName(n)]; ok {
-				held = asked
-				break
-			}
-		}
-		if held == "" {
-			continue
-		}
-		if _, revoked := ca.revoked[s]; revoked {
-			continue
-		}
-		if except != nil && c.SerialNumber.Cmp(except.SerialNumber) == 0 {
-			continue
-		}
-		if k, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(pub) {
-			continue
-		}
-		return c, held
-	}
-	return nil, ""
 }
 
 // normName is the form in which names are compared for uniqueness: DNS

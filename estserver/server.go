@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/subtle"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -315,8 +316,6 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 		http.Error(w, "the request's signature does not verify (proof of possession)", http.StatusBadRequest)
 		return
 	}
-	s.CA.issueMu.Lock() // the uniqueness check and the issuance are one step
-	defer s.CA.issueMu.Unlock()
 	var unique []byte
 	if r.TLS != nil {
 		unique = r.TLS.TLSUnique
@@ -326,60 +325,95 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 		http.Error(w, ref.reason, ref.status)
 		return
 	}
+	// The uniqueness check and the issuance are one transaction of the
+	// CA's database (one at a time in this process; replicas on one
+	// database retry when they collide).
+	s.CA.issueMu.Lock()
+	defer s.CA.issueMu.Unlock()
+	var out enrolment
+	err = s.CA.db.tx(r.Context(), func(tx *sql.Tx) error {
+		var err error
+		out, err = s.decide(s.CA.records(tx), csr, id)
+		return err
+	})
+	switch {
+	case err != nil:
+		log.Error("est: enrolment failed in the CA's database", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, "the CA could not record the enrolment; retry later", http.StatusServiceUnavailable)
+		return
+	case out.refusal != nil:
+		log.Info("est: request refused", "remote", r.RemoteAddr, "reason", out.refusal.reason)
+		http.Error(w, out.refusal.reason, out.refusal.status)
+		return
+	case out.repeated:
+		log.Info("est: request repeated; the certificate already issued is sent again", "serial", out.cert.SerialNumber.String())
+	default:
+		if out.replaced != nil {
+			log.Info("est: the same enrolment identity re-enrolled with a new key; the certificate it replaces is revoked", "serial", out.replaced.SerialNumber.String())
+		}
+		log.Info("est: issued", "subject", out.cert.Subject.CommonName, "serial", out.cert.SerialNumber.String(), "reenroll", id.current != nil)
+	}
+	s.writeCerts(w, out.cert.Raw)
+}
+
+// enrolment is what decide made of a request.
+type enrolment struct {
+	cert     *x509.Certificate // issued, or issued before (repeated)
+	repeated bool
+	replaced *x509.Certificate // revoked: the certificate a lost reply never delivered
+	refusal  *refusal
+}
+
+// decide applies the rules of enrolment to a request, in the
+// transaction r: a renewal at most once, a repeated request answered with
+// the certificate already issued, the policy, then the issuance and what
+// it records.
+func (s *Server) decide(r *records, csr *x509.CertificateRequest, id identity) (enrolment, error) {
 	if id.current != nil {
 		// A certificate renews at most once: a second re-enrolment from
 		// the same certificate would fork the credential (a copy of the
 		// device's key material renewing on its own). The same request
 		// again (the device lost the answer) gets the same certificate.
-		if next := s.CA.successor(id.current.SerialNumber); next != nil {
-			if k, ok := next.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(csr.PublicKey) {
-				log.Info("est: renewal repeated; the certificate already issued is sent again", "serial", next.SerialNumber.String())
-				s.writeCerts(w, next.Raw)
-				return
-			}
-			log.Info("est: renewal refused: the certificate was renewed already", "remote", r.RemoteAddr, "serial", id.current.SerialNumber.String())
-			http.Error(w, fmt.Sprintf("certificate %s was renewed already (by %s): a certificate renews at most once; renew with the new certificate", id.current.SerialNumber, next.SerialNumber), http.StatusConflict)
-			return
+		next, err := r.successor(id.current.SerialNumber)
+		if err != nil {
+			return enrolment{}, err
 		}
-	} else if prev := s.CA.liveWithKey(csr.PublicKey, csr.Subject.CommonName); prev != nil {
+		if next != nil {
+			if k, ok := next.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(csr.PublicKey) {
+				return enrolment{cert: next, repeated: true}, nil
+			}
+			return enrolment{refusal: refuse(http.StatusConflict, "certificate %s was renewed already (by %s): a certificate renews at most once; renew with the new certificate", id.current.SerialNumber, next.SerialNumber)}, nil
+		}
+	} else {
 		// The same key enrolling again under the same name (the device
 		// lost the answer): the live certificate, not a second one.
-		log.Info("est: enrolment repeated; the live certificate is sent again", "serial", prev.SerialNumber.String())
-		s.writeCerts(w, prev.Raw)
-		return
-	}
-	allowed, replaced, ref := s.Policy.check(s.CA, csr, id)
-	if ref != nil {
-		log.Info("est: request refused by the issuance policy", "remote", r.RemoteAddr, "reason", ref.reason)
-		http.Error(w, ref.reason, ref.status)
-		return
-	}
-	cert, err := s.CA.Issue(allowed)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if id.current != nil {
-		if err := s.CA.Renewed(cert.SerialNumber, id.current.SerialNumber); err != nil {
-			http.Error(w, "issued, but recording the renewal failed", http.StatusInternalServerError)
-			return
+		prev, err := r.liveWithKey(csr.PublicKey, csr.Subject.CommonName)
+		if err != nil {
+			return enrolment{}, err
 		}
-	} else if k := id.key(); k != "" {
-		if err := s.CA.setEnrolledBy(cert.SerialNumber, k); err != nil {
-			http.Error(w, "issued, but recording the enrolment failed", http.StatusInternalServerError)
-			return
+		if prev != nil {
+			return enrolment{cert: prev, repeated: true}, nil
 		}
+	}
+	allowed, replaced, ref, err := s.Policy.check(r, csr, id)
+	if err != nil || ref != nil {
+		return enrolment{refusal: ref}, err
 	}
 	if replaced != nil {
-		// The certificate the device never received: revoked.
-		if err := s.CA.Revoke(replaced.SerialNumber); err != nil {
-			http.Error(w, "issued, but revoking the certificate it replaces failed", http.StatusInternalServerError)
-			return
+		// The certificate the device never received: revoked, before
+		// its names go to the new key.
+		if err := r.revoke(replaced.SerialNumber.String(), time.Now()); err != nil {
+			return enrolment{}, err
 		}
-		log.Info("est: the same enrolment identity re-enrolled with a new key; the certificate it replaces is revoked", "serial", replaced.SerialNumber.String())
 	}
-	log.Info("est: issued", "subject", cert.Subject.CommonName, "serial", cert.SerialNumber.String(), "reenroll", id.current != nil)
-	s.writeCerts(w, cert.Raw)
+	cert, err := r.issue(allowed, id.key(), id.current)
+	if err != nil {
+		if errors.Is(err, errConflict) || retryable(err) {
+			return enrolment{}, err
+		}
+		return enrolment{refusal: refuse(http.StatusBadRequest, "%s", err.Error())}, nil
+	}
+	return enrolment{cert: cert, replaced: replaced}, nil
 }
 
 func parseIP(s string) net.IP { return net.ParseIP(s) }

@@ -1,8 +1,10 @@
 package estserver
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -16,49 +18,89 @@ import (
 	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 )
 
-// The files a persistent CA keeps in its directory.
+// The files a persistent CA keeps in its directory: the database, and the
+// CA certificate for clients to trust. ca-key.pem and ca-state.json are
+// the file store of earlier versions, imported once into the database
+// (ca-state.json is then renamed ca-state.json.migrated).
 const (
+	caDBFile    = "ca.db"
 	caCertFile  = "ca.pem"
 	caKeyFile   = "ca-key.pem"
 	caStateFile = "ca-state.json"
 )
 
+// caState is the file store's record of earlier versions.
 type caState struct {
-	Revoked map[string]time.Time `json:"revoked"`
-	Issued  map[string][]byte    `json:"issued"` // serial -> DER
-	CRLNum  int64                `json:"crl_number"`
-	// Supersedes: renewed serial -> the serial it replaced, until revoked.
-	Supersedes map[string]string `json:"supersedes,omitempty"`
-	// EnrolledBy: serial -> the enrolment identity that obtained it (see
-	// identity.key), inherited by renewals.
-	EnrolledBy map[string]string `json:"enrolled_by,omitempty"`
+	Revoked    map[string]time.Time `json:"revoked"`
+	Issued     map[string][]byte    `json:"issued"` // serial -> DER
+	CRLNum     int64                `json:"crl_number"`
+	Supersedes map[string]string    `json:"supersedes,omitempty"`
+	EnrolledBy map[string]string    `json:"enrolled_by,omitempty"`
 }
 
-// LoadOrCreateCA opens the CA kept in dir (ca.pem, ca-key.pem mode 0600,
-// ca-state.json), creating it with commonName when dir holds none. Changes
-// (issuance, revocation) are saved by Save.
-func LoadOrCreateCA(dir, commonName string) (*CA, error) {
+// caMaterial is what a new database starts with: a CA key and certificate
+// and, migrated from a file store, its records.
+type caMaterial struct {
+	cert      *x509.Certificate
+	key       *ecdsa.PrivateKey
+	crlNumber int64
+	state     *caState
+}
+
+// load imports the file store's records into a database that has just
+// received this material. Called in the transaction that inserted it.
+func (m *caMaterial) load(ctx context.Context, d *db, tx *sql.Tx) error {
+	if m.state == nil {
+		return nil
+	}
+	var cur []byte
+	if err := tx.QueryRowContext(ctx, "SELECT ca_cert FROM meta WHERE id = 1").Scan(&cur); err != nil {
+		return err
+	}
+	if string(cur) != string(m.cert.Raw) {
+		return errors.New("the database already holds another CA; nothing migrated")
+	}
+	r := (&CA{Cert: m.cert, key: m.key, db: d}).records(tx)
+	renews := map[string]string{}
+	for n, o := range m.state.Supersedes {
+		renews[n] = o
+	}
+	for s, der := range m.state.Issued {
+		c, err := bpx509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("%s: issued certificate %s: %w", caStateFile, s, err)
+		}
+		if err := r.insert(c, m.state.EnrolledBy[s], renews[s]); err != nil {
+			return fmt.Errorf("migrating certificate %s: %w", s, err)
+		}
+		if renews[s] == "" {
+			continue
+		}
+	}
+	for s, t := range m.state.Revoked {
+		if _, err := tx.ExecContext(ctx, d.q("UPDATE certs SET revoked_at = ? WHERE serial = ?"), t.UnixNano(), s); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, "UPDATE meta SET rev_gen = rev_gen + 1 WHERE id = 1")
+	return err
+}
+
+// readFileStore reads a file store (ca.pem, ca-key.pem, ca-state.json) in
+// dir; nil when there is none.
+func readFileStore(dir string) (*caMaterial, error) {
 	certPEM, err := os.ReadFile(filepath.Join(dir, caCertFile))
 	if errors.Is(err, os.ErrNotExist) {
-		ca, err := NewCA(commonName)
-		if err != nil {
-			return nil, err
-		}
-		ca.dir = dir
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		keyDER, err := x509.MarshalECPrivateKey(ca.key.(*ecdsa.PrivateKey))
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(filepath.Join(dir, caKeyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-			return nil, err
-		}
-		if err := writeFileAtomic(filepath.Join(dir, caCertFile), ca.CertPEM(), 0o644); err != nil {
-			return nil, err
-		}
-		return ca, ca.Save()
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, caKeyFile))
+	if errors.Is(err, os.ErrNotExist) {
+		// A ca.pem alone (written for clients by a database store that
+		// was then removed) is no CA to migrate.
+		return nil, fmt.Errorf("%s has %s but no %s and no %s: restore the database, or move %s away to start a new CA", dir, caCertFile, caKeyFile, caDBFile, caCertFile)
 	}
 	if err != nil {
 		return nil, err
@@ -71,10 +113,6 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, caCertFile), err)
 	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, caKeyFile))
-	if err != nil {
-		return nil, err
-	}
 	kb, _ := pem.Decode(keyPEM)
 	if kb == nil {
 		return nil, fmt.Errorf("%s: no PEM key", filepath.Join(dir, caKeyFile))
@@ -86,8 +124,7 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	if !key.PublicKey.Equal(cert.PublicKey) {
 		return nil, fmt.Errorf("%s does not hold the key of %s", caKeyFile, caCertFile)
 	}
-	ca := &CA{Cert: cert, key: key, revoked: map[string]time.Time{}, issued: map[string]*x509.Certificate{},
-		supersedes: map[string]string{}, enrolledBy: map[string]string{}, Validity: 365 * 24 * time.Hour, dir: dir}
+	m := &caMaterial{cert: cert, key: key}
 	sb, err := os.ReadFile(filepath.Join(dir, caStateFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -97,62 +134,63 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 		if err := json.Unmarshal(sb, &st); err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, caStateFile), err)
 		}
-		for s, t := range st.Revoked {
-			ca.revoked[s] = t
+		m.state, m.crlNumber = &st, st.CRLNum
+	}
+	return m, nil
+}
+
+// LoadOrCreateCA opens the CA kept in dir: its records in a SQLite
+// database (ca.db, mode 0600: it holds the CA's key) and its certificate
+// in ca.pem for clients. A directory with the file store of earlier
+// versions (ca.pem, ca-key.pem, ca-state.json) is migrated into the
+// database the first time; an empty one gets a new CA named commonName.
+func LoadOrCreateCA(dir, commonName string) (*CA, error) {
+	ctx := context.Background()
+	dbPath := filepath.Join(dir, caDBFile)
+	var mat *caMaterial
+	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+		if mat, err = readFileStore(dir); err != nil {
+			return nil, err
 		}
-		for s, der := range st.Issued {
-			c, err := bpx509.ParseCertificate(der)
-			if err != nil {
-				return nil, fmt.Errorf("%s: issued certificate %s: %w", caStateFile, s, err)
-			}
-			ca.issued[s] = c
+	}
+	d, err := openDB(ctx, "sqlite:"+dbPath)
+	if err != nil {
+		return nil, err
+	}
+	ca, err := loadCA(ctx, d, commonName, mat)
+	if err != nil {
+		d.sql.Close()
+		return nil, err
+	}
+	if mat != nil && mat.state != nil {
+		if err := os.Rename(filepath.Join(dir, caStateFile), filepath.Join(dir, caStateFile+".migrated")); err != nil {
+			return nil, err
 		}
-		ca.crlNum = st.CRLNum
-		for n, o := range st.Supersedes {
-			ca.supersedes[n] = o
-		}
-		for n, k := range st.EnrolledBy {
-			ca.enrolledBy[n] = k
-		}
+	}
+	if err := ca.WriteCertPEM(filepath.Join(dir, caCertFile)); err != nil {
+		return nil, err
 	}
 	return ca, nil
 }
 
-// Save writes the CA's issuance and revocation records to its directory.
-// It does nothing for a CA made by NewCA.
-func (ca *CA) Save() error {
-	if ca.dir == "" {
+// WriteCertPEM writes the CA certificate (PEM) to path, for clients, when
+// the file does not hold it already.
+func (ca *CA) WriteCertPEM(path string) error {
+	if b, err := os.ReadFile(path); err == nil && string(b) == string(ca.CertPEM()) {
 		return nil
 	}
-	ca.mu.Lock()
-	st := caState{Revoked: map[string]time.Time{}, Issued: map[string][]byte{}, CRLNum: ca.crlNum, Supersedes: map[string]string{}, EnrolledBy: map[string]string{}}
-	for n, o := range ca.supersedes {
-		st.Supersedes[n] = o
-	}
-	for n, k := range ca.enrolledBy {
-		st.EnrolledBy[n] = k
-	}
-	for s, t := range ca.revoked {
-		st.Revoked[s] = t
-	}
-	for s, c := range ca.issued {
-		st.Issued[s] = c.Raw
-	}
-	ca.mu.Unlock()
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(ca.dir, caStateFile), b, 0o600)
+	return atomicfile.Write(path, ca.CertPEM(), 0o644)
 }
 
-// Issued returns the certificate issued with this serial, if any.
-func (ca *CA) Issued(serial *big.Int) *x509.Certificate {
-	ca.mu.Lock()
-	defer ca.mu.Unlock()
-	return ca.issued[serial.String()]
-}
+// Save does nothing: every change is in the database when the call that
+// made it returns. It is kept for callers of the file store's API.
+func (ca *CA) Save() error { return nil }
 
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.Write(path, data, mode)
+// bigSerial parses a stored serial.
+func bigSerial(s string) *big.Int {
+	n, _ := new(big.Int).SetString(s, 10)
+	return n
 }

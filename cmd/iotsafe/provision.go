@@ -43,12 +43,16 @@ func newESTServerCmd(g *globals) *cobra.Command {
 	var connsPerClient int
 	var bootstrapCRLs []string
 	var adminTokenFile string
+	var store string
 	cmd := &cobra.Command{
 		Use:         "est-server",
 		Annotations: map[string]string{longRunning: "yes"},
 		Short:       "Run a local EST (RFC 7030) server with its own CA, for tests, demos and small fleets",
-		Long: "Serves /.well-known/est/{cacerts,simpleenroll,simplereenroll} and /crl over TLS. The CA lives in --dir " +
-			"(ca.pem, ca-key.pem, ca-state.json); devices trust ca.pem as the server's anchor. Enrollment takes the " +
+		Long: "Serves /.well-known/est/{cacerts,simpleenroll,simplereenroll} and /crl over TLS. The CA's key and records live " +
+			"in a database: SQLite in --dir (ca.db, the default; a file store of earlier versions there is migrated into it " +
+			"once), or PostgreSQL with --store postgres://USER@HOST/DB, which several est-server replicas share (the CA is " +
+			"created once, uniqueness and CRL numbers are the database's). --dir also gets ca.pem, which devices trust as the " +
+			"server's anchor. Enrollment takes the " +
 			"bootstrap credentials --user and a password (--password-file, $IOTSAFE_EST_PASSWORD, or --password, which " +
 			"other local users can read in the process list), or a factory certificate chaining to --bootstrap-ca; " +
 			"it refuses to start with neither. Failed authentications are throttled per client address. " +
@@ -62,10 +66,16 @@ func newESTServerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--listen %q: %w", listen, err)
 			}
-			ca, err := estserver.LoadOrCreateCA(dir, "go-iotsafe local CA")
+			var ca *estserver.CA
+			if store == "" {
+				ca, err = estserver.LoadOrCreateCA(dir, "go-iotsafe local CA")
+			} else if ca, err = estserver.OpenCA(cmd.Context(), store, "go-iotsafe local CA"); err == nil {
+				err = ca.WriteCertPEM(filepath.Join(dir, "ca.pem"))
+			}
 			if err != nil {
 				return err
 			}
+			defer ca.Close()
 			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			if err != nil {
 				return err
@@ -143,7 +153,8 @@ func newESTServerCmd(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dir, "dir", "", "directory of the CA (created if empty)")
+	f.StringVar(&dir, "dir", "", "directory of the CA: its SQLite database ca.db (created if empty) and ca.pem for clients")
+	f.StringVar(&store, "store", "", "the CA's database instead of --dir/ca.db: postgres://USER@HOST/DB (shared by replicas) or sqlite:PATH")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the token that opens the admin endpoints (iotsafe est-admin); without it they stay closed")
 	f.StringArrayVar(&bootstrapCRLs, "bootstrap-crl", nil, "a CRL (PEM or DER) of the factory CA: factory certificates it lists no longer enrol (repeatable)")

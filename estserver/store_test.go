@@ -1,0 +1,299 @@
+package estserver_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/internal/pgtest"
+	"github.com/go-iotsafe/iotsafe/provision/est"
+)
+
+// From the fleet-scale review: two servers creating the CA at once left a
+// CA key that did not match the CA certificate in 1 of 10 tries. Replicas
+// (goroutines here, each with its own connection pool) opening one store at
+// once all get the same CA, whose key matches it.
+func TestCACreatedOnceByReplicas(t *testing.T) {
+	pg := pgtest.Start(t)
+	for _, store := range []string{"sqlite:" + filepath.Join(t.TempDir(), "ca.db"), pg.URL} {
+		const n = 8
+		cas := make([]*estserver.CA, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cas[i], errs[i] = estserver.OpenCA(context.Background(), store, fmt.Sprintf("replica %d", i))
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("%s: replica %d: %v", store, i, errs[i])
+			}
+			defer cas[i].Close()
+			if !cas[i].Cert.Equal(cas[0].Cert) {
+				t.Fatalf("%s: replica %d has CA %q, replica 0 %q", store, i, cas[i].Cert.Subject, cas[0].Cert.Subject)
+			}
+		}
+		// The key matches: a certificate one replica issues verifies
+		// with the CA every replica has.
+		_, der := newCSR(t, "check-"+fmt.Sprint(len(store)))
+		csr, _ := x509.ParseCertificateRequest(der)
+		c, err := cas[n-1].Issue(csr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CheckSignatureFrom(cas[0].Cert); err != nil {
+			t.Fatalf("%s: a certificate does not verify with the CA: %v", store, err)
+		}
+	}
+}
+
+// replicas starts n EST servers on one PostgreSQL database.
+func replicas(t *testing.T, url string, n int) ([]*estserver.CA, []string, *x509.CertPool) {
+	t.Helper()
+	var cas []*estserver.CA
+	var urls []string
+	for range n {
+		ca, err := estserver.OpenCA(context.Background(), url, "replicated CA")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ca.Close() })
+		srv := startTLS(t, ca, &estserver.Server{CA: ca, Username: "device", Password: "bootstrap"})
+		cas, urls = append(cas, ca), append(urls, srv.URL)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cas[0].Cert)
+	return cas, urls, roots
+}
+
+// From the fleet-scale review: two processes on one store lost half the
+// records and delivered 200 names to two different keys. Two replicas on
+// one PostgreSQL, each name asked for by two keys at once, one through
+// each replica: exactly one key gets it, the other 409, and every
+// certificate delivered is in the database.
+func TestReplicasGiveANameToOneKey(t *testing.T) {
+	pg := pgtest.Start(t)
+	cas, urls, roots := replicas(t, pg.URL, 2)
+	const names = 30
+	type result struct {
+		cert *x509.Certificate
+		err  error
+	}
+	res := make([][2]result, names)
+	var wg sync.WaitGroup
+	for i := range names {
+		for r := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := &est.Client{Server: urls[r], Roots: roots, Username: "device", Password: "bootstrap"}
+				key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: fmt.Sprintf("contested-%d", i)}}, key)
+				certs, err := c.SimpleEnroll(context.Background(), der)
+				if err == nil {
+					res[i][r].cert = certs[0]
+				}
+				res[i][r].err = err
+			}()
+		}
+	}
+	wg.Wait()
+	for i, pair := range res {
+		won := 0
+		for r, x := range pair {
+			var he *est.HTTPError
+			switch {
+			case x.err == nil:
+				won++
+				if cas[1-r].Issued(x.cert.SerialNumber) == nil {
+					t.Errorf("name %d: certificate %s delivered by replica %d is not in the database", i, x.cert.SerialNumber, r)
+				}
+			case errors.As(x.err, &he) && he.Status == http.StatusConflict:
+			default:
+				t.Errorf("name %d, replica %d: %v", i, r, x.err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("name contested-%d went to %d keys", i, won)
+		}
+	}
+}
+
+// From the fleet-scale review: CRL numbers regressed across restarts and
+// under load, and a revoked serial disappeared from a later CRL. Two
+// replicas revoking and serving CRLs in turn: every CRL a client fetches,
+// from either, has a number at least the last one's, a new number after
+// each revocation, and every serial revoked so far.
+func TestCRLNumbersAcrossReplicas(t *testing.T) {
+	pg := pgtest.Start(t)
+	cas, _, _ := replicas(t, pg.URL, 2)
+	var last int64
+	var revoked []*big.Int
+	check := func(who int, changed bool) {
+		t.Helper()
+		der, err := cas[who].CRL()
+		if err != nil {
+			t.Fatal(err)
+		}
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := crl.Number.Int64()
+		if n < last || changed && n == last {
+			t.Fatalf("replica %d served CRL number %d after %d (a revocation in between: %v)", who, n, last, changed)
+		}
+		last = n
+		on := map[string]bool{}
+		for _, e := range crl.RevokedCertificateEntries {
+			on[e.SerialNumber.String()] = true
+		}
+		for _, s := range revoked {
+			if !on[s.String()] {
+				t.Fatalf("revoked serial %s is missing from CRL %d of replica %d", s, n, who)
+			}
+		}
+	}
+	for i := range 10 {
+		_, der := newCSR(t, fmt.Sprintf("crl-%d", i))
+		csr, _ := x509.ParseCertificateRequest(der)
+		c, err := cas[i%2].Issue(csr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(0, false)
+		check(1, false)
+		if err := cas[(i+1)%2].Revoke(c.SerialNumber); err != nil {
+			t.Fatal(err)
+		}
+		revoked = append(revoked, c.SerialNumber)
+		check(i%2, true)
+		check((i+1)%2, false)
+	}
+}
+
+// From the fleet-scale review's lost records: a database refuses what the
+// rules forbid even when a program does not ask first. A second successor
+// of one certificate is refused by the database itself.
+func TestDatabaseRefusesASecondSuccessor(t *testing.T) {
+	ca, err := estserver.OpenCA(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "ca.db"), "successor CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	issue := func(cn string) *x509.Certificate {
+		_, der := newCSR(t, cn)
+		csr, _ := x509.ParseCertificateRequest(der)
+		c, err := ca.Issue(csr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	old, a, b := issue("s-1"), issue("s-1"), issue("s-1")
+	if err := ca.Renewed(a.SerialNumber, old.SerialNumber); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Renewed(b.SerialNumber, old.SerialNumber); err == nil {
+		t.Fatal("the database recorded a second successor of one certificate")
+	}
+}
+
+// A store the server does not support is refused with the ones it does.
+func TestUnsupportedStoreRefused(t *testing.T) {
+	_, err := estserver.OpenCA(context.Background(), "mysql://ca@db.example/est", "x")
+	if !errors.Is(err, estserver.ErrUnsupportedStore) {
+		t.Fatalf("mysql:// store: %v", err)
+	}
+}
+
+// The file store of earlier versions (ca.pem, ca-key.pem, ca-state.json)
+// is migrated into the database once: the certificates issued, the
+// revocations (still on the CRL), the CRL number (continued above it) and
+// the enrolment records.
+func TestMigrationFromFileStore(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(99), Subject: pkix.Name{CommonName: "old file CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().AddDate(5, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	caCert, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, cn string) []byte {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, caCert, k.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "ca-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	state, _ := json.Marshal(map[string]any{
+		"issued":      map[string][]byte{"1001": leaf(1001, "kept"), "1002": leaf(1002, "revoked")},
+		"revoked":     map[string]time.Time{"1002": time.Now().Add(-time.Minute)},
+		"crl_number":  7,
+		"enrolled_by": map[string]string{"1001": "user:device"},
+	})
+	os.WriteFile(filepath.Join(dir, "ca-state.json"), state, 0o600)
+
+	ca, err := estserver.LoadOrCreateCA(dir, "ignored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	if !ca.Cert.Equal(caCert) || ca.Issued(big.NewInt(1001)) == nil || !ca.IsRevoked(big.NewInt(1002)) || ca.IsRevoked(big.NewInt(1001)) {
+		t.Fatal("the migrated CA lacks its certificate, an issued certificate or a revocation")
+	}
+	der, err := ca.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, _ := x509.ParseRevocationList(der)
+	if crl.Number.Int64() <= 7 || len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Int64() != 1002 {
+		t.Fatalf("CRL after migration: number %v, entries %v", crl.Number, crl.RevokedCertificateEntries)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ca-state.json.migrated")); err != nil {
+		t.Fatalf("the file store was not set aside: %v", err)
+	}
+	// The database is private: it holds the CA key.
+	if fi, err := os.Stat(filepath.Join(dir, "ca.db")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("ca.db: %v %v", fi.Mode(), err)
+	}
+	// Open again: nothing migrated twice, same CA.
+	ca.Close()
+	again, err := estserver.LoadOrCreateCA(dir, "ignored")
+	if err != nil || !again.Cert.Equal(caCert) {
+		t.Fatalf("reopening: %v", err)
+	}
+	again.Close()
+	var n int
+	db, _ := sql.Open("sqlite", filepath.Join(dir, "ca.db"))
+	defer db.Close()
+	if err := db.QueryRow("SELECT COUNT(*) FROM certs").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("certificates in the database: %d %v", n, err)
+	}
+}
