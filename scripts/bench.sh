@@ -52,6 +52,9 @@ c=$(awk '/^BenchmarkCSignIoTSAFE/ {print $3}' "$out" | sort -n | awk '{a[NR]=$1}
     printf '| `%s` | %d | %s |\n' "$f" "$n" "$(awk -v n="$n" 'BEGIN{printf "%.1f", n/1048576}')"
   done
 } >> bench/REPORT.md
+# The EST server: throughput, growth to 10^5 certificates, replicas on
+# PostgreSQL.
+go run ./bench/estgrowth -bin build/iotsafe -sizes 1000,10000,100000 >> bench/REPORT.md
 # What a host pays for loading the library, beside SoftHSM2 and OpenSC.
 bench/footprint.sh "$COUNT" >> bench/REPORT.md
 echo "wrote bench/REPORT.md"

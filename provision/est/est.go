@@ -181,7 +181,18 @@ func (c *Client) do(ctx context.Context, op, method, path, contentType string, b
 	if err != nil {
 		return nil, nil, err
 	}
+	defer c.release(hc)
 	return c.doWith(ctx, hc, op, method, path, contentType, body)
+}
+
+// release closes the idle connections of a client made for one operation
+// (not of a caller's Client.HTTPClient): a program that enrols many times
+// (a gateway for its devices, a load test) would otherwise keep one idle
+// connection per operation open until the server times it out.
+func (c *Client) release(hc *http.Client) {
+	if c.HTTPClient == nil {
+		hc.CloseIdleConnections()
+	}
 }
 
 func (c *Client) doWith(ctx context.Context, hc *http.Client, op, method, path, contentType string, body []byte) (*http.Response, []byte, error) {
@@ -272,6 +283,7 @@ func (c *Client) enroll(ctx context.Context, op string, csrDER []byte) ([]*x509.
 	if err != nil {
 		return nil, err
 	}
+	defer c.release(hc)
 	return c.enrollWith(ctx, hc, op, csrDER, nil)
 }
 
@@ -295,7 +307,7 @@ func (c *Client) enrollPoP(ctx context.Context, op string, build func(string) ([
 	if err != nil {
 		return nil, err
 	}
-	defer hc.CloseIdleConnections()
+	defer c.release(hc)
 	resp, _, err := c.doWith(ctx, hc, "cacerts", http.MethodGet, "/cacerts", "", nil)
 	if err != nil {
 		return nil, err

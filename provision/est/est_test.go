@@ -174,3 +174,44 @@ func TestCertsOnlyBrainpoolFromOpenSSL(t *testing.T) {
 		}
 	}
 }
+
+// Found by the EST growth benchmark: each operation made its own HTTP
+// transport and left its connection open and idle, so a program that
+// enrols many times (a gateway for its devices) held one connection per
+// operation until the server timed it out, and the server's per-client
+// cap closed its next ones. After 30 operations the server holds no open
+// connection from this client.
+func TestOperationsLeaveNoIdleConnections(t *testing.T) {
+	body := "MCYGBysGAQEBARYGCSqGSIb3DQEJAQYFK4EEACIGCWCGSAFlAwQCAg=="
+	var open atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/csrattrs")
+		w.Header().Set("Content-Transfer-Encoding", "base64")
+		io.WriteString(w, body)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	c := &Client{Server: srv.URL, Roots: roots}
+	for i := 0; i < 30; i++ {
+		if _, err := c.CSRAttrs(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n > 0 {
+		t.Fatalf("%d connections still open after 30 operations", n)
+	}
+}
