@@ -205,13 +205,13 @@ func (d *db) q(query string) string {
 // (serialization failure, unique violation, busy database).
 const maxAttempts = 8
 
-// tx runs fn in a transaction, serializable, retrying it when the database
-// says it conflicted with another one.
+// tx runs fn in a transaction, retrying it when the database says it
+// conflicted with another one. SQLite runs one writing transaction at a
+// time (immediate transactions); on PostgreSQL (read committed) the
+// enrolment locks the names it decides about (records.lockNames), and the
+// constraints catch the rest.
 func (d *db) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	var opts *sql.TxOptions
-	if d.d == dialectPostgres {
-		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
-	}
 	var err error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 0 {

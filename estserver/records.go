@@ -65,6 +65,34 @@ func namesOf(c *x509.Certificate) []string {
 	return out
 }
 
+// lockNames makes the enrolments that decide about the same names (and
+// the same certificate's renewal) wait for each other, on PostgreSQL, where
+// replicas run transactions at once: a transaction-scoped advisory lock per
+// name, taken in one order. SQLite runs one writing transaction at a time.
+func (r *records) lockNames(names []string, renewing *x509.Certificate) error {
+	if r.ca.db.d != dialectPostgres {
+		return nil
+	}
+	keys := map[string]bool{}
+	for _, n := range names {
+		keys["name:"+normName(n)] = true
+	}
+	if renewing != nil {
+		keys["renew:"+renewing.SerialNumber.String()] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		if _, err := r.tx.ExecContext(r.ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 7030))", k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // issue signs and records a certificate for csr; renews is the
 // certificate a renewal replaces (nil otherwise).
 func (r *records) issue(csr *x509.CertificateRequest, enrolledBy string, renews *x509.Certificate) (*x509.Certificate, error) {

@@ -369,6 +369,9 @@ type enrolment struct {
 // the certificate already issued, the policy, then the issuance and what
 // it records.
 func (s *Server) decide(r *records, csr *x509.CertificateRequest, id identity) (enrolment, error) {
+	if err := r.lockNames(append([]string{csr.Subject.CommonName}, csr.DNSNames...), id.current); err != nil {
+		return enrolment{}, err
+	}
 	if id.current != nil {
 		// A certificate renews at most once: a second re-enrolment from
 		// the same certificate would fork the credential (a copy of the
