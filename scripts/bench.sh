@@ -55,6 +55,8 @@ c=$(awk '/^BenchmarkCSignIoTSAFE/ {print $3}' "$out" | sort -n | awk '{a[NR]=$1}
 # The EST server: throughput, growth to 10^5 certificates, replicas on
 # PostgreSQL.
 go run ./bench/estgrowth -bin build/iotsafe -sizes 1000,10000,100000 >> bench/REPORT.md
-# What a host pays for loading the library, beside SoftHSM2 and OpenSC.
+# What a host pays for loading the library, beside SoftHSM2 and OpenSC
+# (with the size of this tree's amd64 package).
+scripts/deb.sh amd64 >/dev/null
 bench/footprint.sh "$COUNT" >> bench/REPORT.md
 echo "wrote bench/REPORT.md"
