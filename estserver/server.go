@@ -326,8 +326,8 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request, id identity, log
 		return
 	}
 	// The uniqueness check and the issuance are one transaction of the
-	// CA's database (one at a time in this process; replicas on one
-	// database retry when they collide).
+	// CA's database (one at a time in this process; on PostgreSQL,
+	// replicas deciding about the same names wait for each other).
 	s.CA.issueMu.Lock()
 	defer s.CA.issueMu.Unlock()
 	var out enrolment
