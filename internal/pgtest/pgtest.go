@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package pgtest starts a real PostgreSQL server, from Debian's packages
 // (postgresql: /usr/lib/postgresql/N/bin), for one test: initdb in a
 // temporary directory, listening only on a Unix socket in that directory,
