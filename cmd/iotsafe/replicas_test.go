@@ -100,9 +100,6 @@ func freeAddr(t *testing.T) string {
 // The same with the two processes sharing one directory and its SQLite
 // database (the review's setup): SQLite serializes them.
 func TestESTReplicasSurviveKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts PostgreSQL and kills servers for seconds")
-	}
 	t.Run("postgresql", func(t *testing.T) { replicaKill(t, pgtest.Start(t).URL) })
 	t.Run("sqlite-shared-dir", func(t *testing.T) { replicaKill(t, "") })
 }
