@@ -194,6 +194,18 @@ func TestWrongControlDeviceIsNamed(t *testing.T) {
 			t.Errorf("%s: %q %v (want %q)", tc.sim, out, err, tc.want)
 		}
 	}
+	// Through the real proxies (what runs beside ModemManager): the proxy
+	// hangs up on /dev/null, which was reported as a card removed.
+	proxytest.Start(t, "@mbim-proxy", testtool.Need(t, "/usr/libexec/mbim-proxy"), "--empty-timeout=0")
+	proxytest.Start(t, "@qmi-proxy", testtool.Need(t, "/usr/libexec/qmi-proxy"), "--empty-timeout=0")
+	for _, tc := range []struct{ sim, want string }{
+		{"qmi:/dev/null?proxy=1", "/dev/null gave no QMI answer to the first request through qmi-proxy"},
+		{"mbim:/dev/null?proxy=1", "mbim-proxy could not open /dev/null as an MBIM device"},
+	} {
+		if out, err := run(t, "--sim="+tc.sim, "--timeout", "2s", "info"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %q %v (want %q)", tc.sim, out, err, tc.want)
+		}
+	}
 }
 
 // From the newcomer's review: `emulator admin ls --json` printed kind 193

@@ -119,6 +119,11 @@ func (d *Device) session(ctx context.Context) error {
 				err = fmt.Errorf("%w: mbim-proxy could not open %s (status %#x)", ErrMBIM, path, c.Status)
 			}
 		}
+		if errors.Is(err, transport.ErrCardRemoved) || errors.Is(err, context.DeadlineExceeded) {
+			// The proxy hangs up on, or waits forever for, a device it
+			// cannot open as MBIM.
+			return fmt.Errorf("mbim-proxy could not open %s as an MBIM device (no answer; is it the modem's MBIM control device, e.g. /dev/cdc-wdm0?): %w", path, err)
+		}
 		if err != nil {
 			return fmt.Errorf("%s through mbim-proxy: %w", path, err)
 		}
@@ -130,9 +135,10 @@ func (d *Device) session(ctx context.Context) error {
 			err = fmt.Errorf("%w: OPEN answered status %#x", ErrMBIM, st)
 		}
 	}
-	if errors.Is(err, transport.ErrCardRemoved) {
+	if errors.Is(err, transport.ErrCardRemoved) || errors.Is(err, context.DeadlineExceeded) {
 		// The very first message: a device that closes the exchange at
-		// once does not speak MBIM (a wrong path, not a lost card).
+		// once, or never answers, does not speak MBIM (a wrong path, not
+		// a lost card).
 		return fmt.Errorf("%s gave no MBIM answer to OPEN (is it the modem's MBIM control device, e.g. /dev/cdc-wdm0?): %w", path, err)
 	}
 	if err != nil {

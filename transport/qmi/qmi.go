@@ -103,7 +103,13 @@ func Open(ctx context.Context, path string, opts *Options) (*Device, error) {
 func (d *Device) session(ctx context.Context) error {
 	path := d.dev.Path()
 	if d.dev.Proxied() {
-		if _, err := d.request(ctx, qmimsg.ServiceCTL, ctlProxyOpen, []qmimsg.TLV{{Type: 0x01, Value: []byte(path)}}); err != nil {
+		_, err := d.request(ctx, qmimsg.ServiceCTL, ctlProxyOpen, []qmimsg.TLV{{Type: 0x01, Value: []byte(path)}})
+		if errors.Is(err, transport.ErrCardRemoved) || errors.Is(err, context.DeadlineExceeded) {
+			// The proxy hangs up on, or waits forever for, a device it
+			// cannot open as QMI.
+			return fmt.Errorf("qmi-proxy could not open %s as a QMI device (no answer; is it the modem's QMI control device, e.g. /dev/cdc-wdm0?): %w", path, err)
+		}
+		if err != nil {
 			return fmt.Errorf("%s through qmi-proxy: %w", path, err)
 		}
 	}
@@ -116,10 +122,15 @@ func (d *Device) session(ctx context.Context) error {
 			d.client = v[1]
 		}
 	}
-	if errors.Is(err, transport.ErrCardRemoved) {
+	if errors.Is(err, transport.ErrCardRemoved) || errors.Is(err, context.DeadlineExceeded) {
 		// The very first request: a device that closes the exchange at
-		// once does not speak QMI (a wrong path, not a lost card).
-		return fmt.Errorf("%s gave no QMI answer to the first request (is it the modem's QMI control device, e.g. /dev/cdc-wdm0?): %w", path, err)
+		// once, or never answers, does not speak QMI (a wrong path, not a
+		// lost card).
+		via := ""
+		if d.dev.Proxied() {
+			via = " through qmi-proxy"
+		}
+		return fmt.Errorf("%s gave no QMI answer to the first request%s (is it the modem's QMI control device, e.g. /dev/cdc-wdm0?): %w", path, via, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: allocating a UIM client: %w", path, err)
