@@ -31,6 +31,11 @@ ROOT=$PWD
 if [ -z "${IOTSAFE_DEBTEST_NS:-}" ]; then
   exec unshare --mount --propagation private env IOTSAFE_DEBTEST_NS=1 "$0" "$@"
 fi
+# Not on the word of a variable: the mounts below must not reach the host.
+if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/$PPID/ns/mnt)" ]; then
+  echo "deb-install-test: not in a private mount namespace (run it without IOTSAFE_DEBTEST_NS)" >&2
+  exit 1
+fi
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 VERSION=$(cat VERSION)
 RELEASES=("$@")
@@ -45,6 +50,16 @@ done
 [ -f build/deb/iotsafe-linux-armv6 ] || { echo "deb-install-test: build/deb/iotsafe-linux-armv6 is missing: run scripts/deb.sh" >&2; exit 1; }
 
 fail=0
+# inroot ROOT: every file the tests write or remove is under a throwaway
+# root in $WORK (a tmpfs of this namespace); anything else, an empty
+# variable included, stops the script before it touches the host.
+inroot() {
+  case "$1" in
+    "$WORK"/?*) [ -d "$1" ] && return 0 ;;
+  esac
+  echo "deb-install-test: refusing to touch '$1', which is not a root under $WORK" >&2
+  exit 1
+}
 failed() { echo "FAIL: $*" >&2; fail=1; }
 ok() { echo "ok: $*"; }
 
@@ -71,6 +86,7 @@ done
 # through p11-kit's proxy verified by OpenSSL.
 token_checks() {
   local r=$1 q=$2 tri=$3 what=$4
+  inroot "$r"
   # The roots of foreign architectures have no shell: files are written
   # from here, programs run one by one (chroot ROOT [qemu] PROGRAM).
   run() { chroot "$r" $q "$@"; }
@@ -78,6 +94,7 @@ token_checks() {
   if ! run /usr/bin/iotsafe emulator init --state /var/lib/iotsafe/sim.json >"$r/tmp/init.log" 2>&1; then
     failed "$what: the software SIM could not be made: $(cat "$r/tmp/init.log")"; return
   fi
+  # The package's conffile, in the throwaway root (inroot above).
   printf '[slot]\nsim: emulator:/var/lib/iotsafe/sim.json\n' >>"$r/etc/iotsafe/pkcs11.conf"
   if run /usr/bin/p11-kit list-modules 2>"$r/tmp/p11.err" | tee "$r/tmp/p11.out" | grep -q '^    token: IoT SAFE$' && [ ! -s "$r/tmp/p11.err" ]; then
     ok "$what: p11-kit list-modules shows the IoT SAFE token, nothing on stderr"
@@ -108,6 +125,7 @@ token_checks() {
 # OpenSSL pkcs11 engine and LIB as its module; EXPECT is load or refuse.
 wpa_check() {
   local r=$1 rel=$2 lib=$3 expect=$4 engines
+  inroot "$r"
   engines=$(cd "$r" && ls -d usr/lib/x86_64-linux-gnu/engines-*/pkcs11.so | head -1)
   cat >"$r/tmp/wpa.conf" <<EOF
 pkcs11_engine_path=/$engines
@@ -146,6 +164,7 @@ files() {
 
 for rel in "${RELEASES[@]}"; do
   r=$WORK/$rel-amd64
+  inroot "$r"
   deb=iotsafe_${VERSION}_amd64.deb
   cp "build/deb/$deb" "$r/tmp/"
   files "$r" >"$WORK/$rel.before"
@@ -192,6 +211,7 @@ for rel in "${RELEASES[@]}"; do
 
   for a in arm64 armhf; do
     r=$WORK/$rel-$a
+    inroot "$r"
     q=qemu-aarch64-static tri=aarch64-linux-gnu
     [ $a = armhf ] && q=qemu-arm-static tri=arm-linux-gnueabihf
     dpkg -x "build/deb/iotsafe_${VERSION}_$a.deb" "$r"
