@@ -9,7 +9,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"time"
@@ -73,13 +72,16 @@ func (m *caMaterial) load(ctx context.Context, d *db, tx *sql.Tx) error {
 		if err := r.insert(c, m.state.EnrolledBy[s], renews[s]); err != nil {
 			return fmt.Errorf("migrating certificate %s: %w", s, err)
 		}
-		if renews[s] == "" {
-			continue
-		}
 	}
 	for s, t := range m.state.Revoked {
-		if _, err := tx.ExecContext(ctx, d.q("UPDATE certs SET revoked_at = ? WHERE serial = ?"), t.UnixNano(), s); err != nil {
+		res, err := tx.ExecContext(ctx, d.q("UPDATE certs SET revoked_at = ? WHERE serial = ?"), t.UnixNano(), s)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			// A revocation of a certificate the store does not hold
+			// would be lost without a word: refuse the migration.
+			return fmt.Errorf("%s revokes serial %s, which it never issued: fix the file, nothing was migrated", caStateFile, s)
 		}
 	}
 	_, err := tx.ExecContext(ctx, "UPDATE meta SET rev_gen = rev_gen + 1 WHERE id = 1")
@@ -148,7 +150,9 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	ctx := context.Background()
 	dbPath := filepath.Join(dir, caDBFile)
 	var mat *caMaterial
-	if _, err := os.Stat(dbPath); errors.Is(err, os.ErrNotExist) {
+	_, err := os.Stat(dbPath)
+	fresh := errors.Is(err, os.ErrNotExist)
+	if fresh {
 		if mat, err = readFileStore(dir); err != nil {
 			return nil, err
 		}
@@ -160,6 +164,14 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	ca, err := loadCA(ctx, d, commonName, mat)
 	if err != nil {
 		d.sql.Close()
+		if fresh {
+			// The database this call created holds nothing: without it
+			// the next start tries the migration again, instead of
+			// starting a new CA beside the file store.
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(dbPath + suffix)
+			}
+		}
 		return nil, err
 	}
 	if mat != nil && mat.state != nil {
@@ -188,9 +200,3 @@ func (ca *CA) WriteCertPEM(path string) error {
 // Save does nothing: every change is in the database when the call that
 // made it returns. It is kept for callers of the file store's API.
 func (ca *CA) Save() error { return nil }
-
-// bigSerial parses a stored serial.
-func bigSerial(s string) *big.Int {
-	n, _ := new(big.Int).SetString(s, 10)
-	return n
-}

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -295,5 +296,29 @@ func TestMigrationFromFileStore(t *testing.T) {
 	defer db.Close()
 	if err := db.QueryRow("SELECT COUNT(*) FROM certs").Scan(&n); err != nil || n != 2 {
 		t.Fatalf("certificates in the database: %d %v", n, err)
+	}
+}
+
+// A file store that revokes a certificate it never issued is not migrated
+// (the revocation would be lost without a word): the error names it and
+// the file store stays as it was.
+func TestMigrationRefusesAnUnknownRevocation(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "old CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().AddDate(1, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "ca-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	state, _ := json.Marshal(map[string]any{"revoked": map[string]time.Time{"4242": time.Now()}, "crl_number": 3})
+	os.WriteFile(filepath.Join(dir, "ca-state.json"), state, 0o600)
+	for try := range 2 { // the second start must not make a new CA beside the file store
+		if _, err := estserver.LoadOrCreateCA(dir, "x"); err == nil || !strings.Contains(err.Error(), "revokes serial 4242") {
+			t.Fatalf("start %d, migration with an unknown revocation: %v", try, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ca-state.json")); err != nil {
+		t.Fatalf("the file store was moved although nothing was migrated: %v", err)
 	}
 }

@@ -1570,7 +1570,9 @@ func TestInitializeTouchesNoSIM(t *testing.T) {
 	if n := opens.Load(); n != 0 || cnt.count() != 0 {
 		t.Fatalf("C_Initialize opened the SIM %d times and sent %d APDUs; want none", n, cnt.count())
 	}
-	if g := runtime.NumGoroutine(); g != before {
+	// More, not different: goroutines of earlier tests may still be
+	// ending.
+	if g := runtime.NumGoroutine(); g > before {
 		t.Fatalf("C_Initialize left %d goroutines, %d before", g, before)
 	}
 	if _, rv := m.SlotList(false); rv != CKR_OK {
