@@ -212,7 +212,8 @@ if [ -n "$PIN" ]; then
   NA "OpenVPN peer-to-peer TLS sessions with --pkcs11-id" "OpenVPN asks SoftHSM's PIN on a terminal or its management interface"
 else
   T "OpenVPN peer-to-peer TLS session with --pkcs11-id (foreground)" ov_session foreground
-  T "OpenVPN peer-to-peer TLS session with --pkcs11-id and --daemon" ov_session daemon  # The user's own certificate for the SIM key (from the VPN's CA,
+  T "OpenVPN peer-to-peer TLS session with --pkcs11-id and --daemon" ov_session daemon
+  # The user's own certificate for the SIM key (from the VPN's CA,
   # expiring before the factory certificate), stored on the token with
   # the key's CKA_ID: pkcs11-helper keeps the latest-expiring certificate
   # of an ID, so it took the factory one until the user's shadowed it.
@@ -232,6 +233,51 @@ else
     [ "$ok" = 1 ]
   }
   T "OpenVPN with the user's certificate stored for the SIM key (it shadows the factory certificate; server trusts the VPN CA only)" ov_user
+fi
+
+# strongSwan's charon (swanctl) as a gateway runs it: an IKEv2 initiator
+# whose certificate and key come from the token by CKA_ID (handle = 01),
+# against a charon responder that trusts the VPN's CA only, both in a
+# private network namespace (conformance/ike.sh). strongSwan takes the
+# first certificate the token lists under that CKA_ID: first the card's
+# factory certificate alone, which the responder refuses (the check would
+# mean nothing otherwise), then the user's certificate stored for key 01,
+# which shadows the factory one and with which the IKE SA is established.
+ss_ike() {
+  local d=$WORK/ike
+  rm -rf "$d"; mkdir -p "$d"
+  cp ovca.pem "$d/vpnca.pem"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/gw.key" -out ike-gw.csr \
+    -subj /CN=gateway 2>/dev/null || return 1
+  openssl x509 -req -in ike-gw.csr -CA ovca.pem -CAkey ovca.key -CAcreateserial -days 1 -out "$d/gw.pem" \
+    -extfile <(printf 'subjectAltName=DNS:gateway\n') 2>/dev/null || return 1
+  echo "== the factory certificate alone: refused"
+  if timeout 120 unshare -n "$ROOT/conformance/ike.sh" "$LIB" "$d"; then
+    echo "the responder accepted the factory certificate: it should trust the VPN CA only"; return 1
+  fi
+  # (strongSwan writes a DN in its encoded order, RDNs joined by ", ".)
+  has "no trusted ECDSA public key found for '$(openssl x509 -in dev.pem -noout -subject \
+    -nameopt esc_2253,sep_comma_plus_space | sed 's/^subject=//')'" "$d/resp.log" || return 1
+  openssl req -new -engine pkcs11 -keyform engine -key "$TOKURI;id=%01;type=private" \
+    -subj "/CN=meter-ipsec-user" -out ike-user.csr 2>/dev/null || return 1
+  openssl x509 -req -in ike-user.csr -CA ovca.pem -CAkey ovca.key -CAcreateserial -days 1 -out ike-user.pem \
+    -extfile <(printf 'subjectAltName=DNS:meter-ipsec-user\n') 2>/dev/null || return 1
+  openssl x509 -in ike-user.pem -outform DER -out ike-user.der
+  timeout 60 pkcs11-tool --module "$LIB" --write-object ike-user.der --type cert --id 01 --label ipsec-user >/dev/null 2>&1 || return 1
+  echo "== the user's certificate stored for key 01: established"
+  local ok=0
+  timeout 120 unshare -n "$ROOT/conformance/ike.sh" "$LIB" "$d" \
+    && has "authentication of 'CN=meter-ipsec-user' with ECDSA_WITH_SHA256_DER successful" "$d/resp.log" \
+    && has "IKE_SA rw\[1\] established" "$d/resp.log" && ok=1
+  # The token as the checks after this one expect it.
+  timeout 60 pkcs11-tool --module "$LIB" --delete-object --type cert --label ipsec-user >/dev/null 2>&1 || return 1
+  [ "$ok" = 1 ]
+}
+if [ "$TARGET" = softhsm ]; then
+  NA "strongSwan charon: IKEv2 with the user's certificate for the token key" \
+    "shadowing is this module's rule; SoftHSM2 lists both certificates under one CKA_ID"
+else
+  T "strongSwan charon (swanctl, certificate and key by CKA_ID 01): refused with the factory certificate, IKEv2 SA established with the user's certificate stored for the key (it shadows the factory one)" ss_ike
 fi
 
 # Java 17 and SunPKCS11.

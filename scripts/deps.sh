@@ -30,6 +30,7 @@ DEB=(mmdebstrap gpg arch-test qemu-user-static gcc-aarch64-linux-gnu gcc-arm-lin
 TEST=(pcscd vsmartcard-vpcd pcsc-tools softhsm2 gnutls-bin p11-kit p11-kit-modules
       openssh-client libnss3-tools mosquitto-clients python3-pykcs11 python3-cryptography
       openjdk-17-jdk-headless strongswan-pki libstrongswan-extra-plugins openvpn libmbim-utils libqmi-utils
+      strongswan-charon strongswan-swanctl libstrongswan-standard-plugins
       postgresql)
 
 list() {
