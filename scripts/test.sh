@@ -74,6 +74,9 @@ step "the README: short, and its command blocks run as written (scripts/readme-t
 [ "$(wc -l <README.md)" -le 200 ] || { echo "README.md has $(wc -l <README.md) lines: reference material belongs in docs/"; exit 1; }
 scripts/readme-test.sh
 
+step "the README's go get block, in a new user's module, against this commit served by a module proxy on disk (scripts/goget-test.sh)"
+scripts/goget-test.sh
+
 step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short buffers, 3.0 interfaces, cycles, 16 threads)"
 make -s pkcs11
 cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
