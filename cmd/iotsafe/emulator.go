@@ -31,6 +31,25 @@ func newEmulatorCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// emulatorState is the software SIM an emulator command works on: --state
+// FILE, or the one --sim (or $IOTSAFE_SIM) names as emulator:FILE. notSoft
+// says why another kind of SIM is refused.
+func (g *globals) emulatorState(state, notSoft string) (string, error) {
+	if state != "" {
+		return state, nil
+	}
+	if p, ok := strings.CutPrefix(g.sim, "emulator:"); ok && p != "" {
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		return p, nil
+	}
+	if g.sim != "" {
+		return "", fmt.Errorf("--sim %q: %s", g.sim, notSoft)
+	}
+	return "", errors.New("name the software SIM: --sim emulator:FILE (or $IOTSAFE_SIM, or --state FILE)")
+}
+
 func newEmulatorInitCmd(g *globals) *cobra.Command {
 	var state, profile string
 	var force bool
@@ -39,8 +58,9 @@ func newEmulatorInitCmd(g *globals) *cobra.Command {
 		Short: "Create a software SIM with the factory layout in a state file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if state == "" {
-				return errors.New("--state FILE is required")
+			state, err := g.emulatorState(state, "emulator init creates a software SIM (emulator:FILE)")
+			if err != nil {
+				return err
 			}
 			p := emulator.Profile(profile)
 			known := false
@@ -65,7 +85,7 @@ func newEmulatorInitCmd(g *globals) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&state, "state", "", "state file to create (it holds the SIM's keys: keep it private)")
+	cmd.Flags().StringVar(&state, "state", "", "state file to create (it holds the SIM's keys: keep it private; or --sim emulator:FILE)")
 	cmd.Flags().StringVar(&profile, "profile", string(emulator.ProfileGSMA), "applet profile: gsma, thales-mvp, orange or gsma-keytypes (gsma plus an RSA-2048 and a brainpoolP256r1 key)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing state file")
 	return cmd
@@ -89,8 +109,9 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 		Short:       "Put the software SIM into pcscd as a virtual card (--vpcd), or behind a fake modem (--modem), MBIM function (--mbim) or QMI device (--qmi) on a pseudo-terminal",
 		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if state == "" {
-				return errors.New("--state FILE is required")
+			state, err := g.emulatorState(state, "emulator serve serves a software SIM (emulator:FILE)")
+			if err != nil {
+				return err
 			}
 			if n := btoi(vpcdAddr != "") + btoi(modemFlag) + btoi(mbimFlag) + btoi(qmiFlag); n != 1 {
 				return errors.New("give exactly one of --vpcd HOST:PORT, --modem, --mbim or --qmi")
@@ -164,7 +185,7 @@ func newEmulatorServeCmd(g *globals) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&state, "state", "", "state file of the software SIM")
+	f.StringVar(&state, "state", "", "state file of the software SIM (or --sim emulator:FILE)")
 	f.StringVar(&vpcdAddr, "vpcd", "", "insert the SIM into pcscd's vpcd reader at HOST:PORT (e.g. 127.0.0.1:35963)")
 	f.BoolVar(&modemFlag, "modem", false, "serve AT commands on a new pseudo-terminal and print its path")
 	f.BoolVar(&mbimFlag, "mbim", false, "serve MBIM control messages (UICC low level access) on a new pseudo-terminal and print its path")
@@ -204,22 +225,8 @@ func newEmulatorAdminCmd(g *globals) *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&state, "state", "", "state file of the software SIM (or --sim emulator:FILE, as for every other command)")
 
-	// stateFile is the SIM administered: --state FILE, or the software SIM
-	// that --sim (or $IOTSAFE_SIM) names.
 	stateFile := func() (string, error) {
-		if state != "" {
-			return state, nil
-		}
-		if p, ok := strings.CutPrefix(g.sim, "emulator:"); ok && p != "" {
-			if i := strings.IndexByte(p, '?'); i >= 0 {
-				p = p[:i]
-			}
-			return p, nil
-		}
-		if g.sim != "" {
-			return "", fmt.Errorf("--sim %q: the operator's administration works on a software SIM (emulator:FILE); a real SIM is administered by its operator over the air", g.sim)
-		}
-		return "", errors.New("name the software SIM: --sim emulator:FILE (or $IOTSAFE_SIM, or --state FILE)")
+		return g.emulatorState(state, "the operator's administration works on a software SIM (emulator:FILE); a real SIM is administered by its operator over the air")
 	}
 	withAdmin := func(fn func(a *emulator.AdminSession) error) error {
 		path, err := stateFile()

@@ -507,3 +507,25 @@ func TestSignOverPCSC(t *testing.T) {
 	// each Put Public Key + Compute DH whole.
 	raceDH(t, sim, 4)
 }
+
+// The emulator's commands name the software SIM as every other command
+// does: --sim emulator:FILE (or $IOTSAFE_SIM) as well as --state FILE.
+func TestEmulatorCommandsTakeTheSIMURI(t *testing.T) {
+	t.Setenv("IOTSAFE_SIM", "")
+	state := filepath.Join(t.TempDir(), "sim.json")
+	mustRun(t, "--sim", "emulator:"+state, "emulator", "init")
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("emulator init --sim emulator:FILE made no state file: %v", err)
+	}
+	if out := mustRun(t, "--sim", "emulator:"+state, "info"); !strings.Contains(out, "A0000005590010") {
+		t.Fatalf("info on the SIM made by init: %q", out)
+	}
+	if _, err := run(t, "--sim", "pcsc:", "emulator", "init"); err == nil || !strings.Contains(err.Error(), `--sim "pcsc:": emulator init creates a software SIM`) {
+		t.Fatalf("emulator init --sim pcsc: gave %v", err)
+	}
+	for _, args := range [][]string{{"emulator", "init"}, {"emulator", "serve", "--modem"}, {"emulator", "admin", "ls"}} {
+		if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "name the software SIM: --sim emulator:FILE") {
+			t.Fatalf("%v without a SIM gave %v", args, err)
+		}
+	}
+}
