@@ -3,6 +3,7 @@
 package modem
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -16,8 +17,13 @@ import (
 // on a SIM that several processes reach through the same port.
 func openLock(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("modem: opening %s for its lock: %w", path, err)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return nil, fmt.Errorf("modem: %s does not exist (is the modem connected? its AT port is often /dev/ttyUSB2 or /dev/ttyACM0: ls /dev/ttyUSB* /dev/ttyACM*): %w", path, err)
+	case errors.Is(err, unix.EACCES):
+		return nil, fmt.Errorf("modem: %s: permission denied (serial ports belong to the dialout group: add the user to it, or run as root): %w", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("modem: opening %s: %w", path, err)
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
