@@ -392,7 +392,7 @@ func newSignCmd(g *globals) *cobra.Command {
 				alg := iotsafe.SigECDSA
 				if pss {
 					if alg, err = sigAlgFor(ctx, a, spec.KindPrivateKey, ref, pss); err != nil {
-						return err
+						return explainRefusal(ctx, a, spec.KindPrivateKey, ref, err)
 					}
 				}
 				sig, err := signOnce(ctx, a, ref, alg, h, data, precomputed, fullText)
@@ -403,7 +403,7 @@ func newSignCmd(g *globals) *cobra.Command {
 					}
 				}
 				if err != nil {
-					return err
+					return explainRefusal(ctx, a, spec.KindPrivateKey, ref, err)
 				}
 				if alg == iotsafe.SigECDSA && !raw {
 					if sig, err = rawToDER(sig); err != nil {
@@ -614,7 +614,7 @@ func newDHCmd(g *globals) *cobra.Command {
 			return g.withApplet(cmd.Context(), func(a *iotsafe.Applet) error {
 				z, err := a.ECDH(cmd.Context(), ref, iotsafe.ByID(slotID...), point)
 				if err != nil {
-					return err
+					return explainRefusal(cmd.Context(), a, spec.KindPrivateKey, ref, err)
 				}
 				return g.emit(map[string]string{"shared_secret": hex.EncodeToString(z)}, func(w io.Writer) {
 					fmt.Fprintln(w, hex.EncodeToString(z))
@@ -729,6 +729,17 @@ func explainEmpty(ctx context.Context, a *iotsafe.Applet, kind spec.ObjectKind, 
 		return fmt.Errorf("%s is empty (or deactivated by the operator): no usable key in it (iotsafe keygen --key %X generates one)", o, o.ID)
 	case ferr == nil && !o.Active():
 		return fmt.Errorf("%s is empty (or deactivated by the operator): nothing usable was delivered into it", o)
+	}
+	return err
+}
+
+// explainRefusal is explainEmpty for an operation the card refused with a
+// status word that an empty or absent object gives (not found, conditions
+// of use, wrong data); other failures (a lost link, a timeout) are returned
+// as they are, without asking the card again.
+func explainRefusal(ctx context.Context, a *iotsafe.Applet, kind spec.ObjectKind, ref iotsafe.Ref, err error) error {
+	if errors.Is(err, iotsafe.ErrNotFound) || errors.Is(err, iotsafe.ErrConditionsNotSatisfied) || errors.Is(err, iotsafe.ErrIncorrectData) {
+		return explainEmpty(ctx, a, kind, ref, err)
 	}
 	return err
 }

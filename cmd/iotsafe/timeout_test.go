@@ -153,6 +153,8 @@ func TestCLIExplainsEmptyAndMissingObjects(t *testing.T) {
 	state := filepath.Join(dir, "sim.json")
 	mustRun(t, "emulator", "init", "--state", state)
 	sim := "--sim=emulator:" + state
+	peer := filepath.Join(dir, "peer.pem")
+	mustRun(t, sim, "read-file", "--label", "device-cert", "--pem", "--out", peer)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -162,6 +164,12 @@ func TestCLIExplainsEmptyAndMissingObjects(t *testing.T) {
 		{[]string{"pubkey", "--key", "7a"}, "there is no public key 7A on this SIM"},
 		{[]string{"csr", "--key", "06", "--cn", "x"}, "there is no private key 06 on this SIM"},
 		{[]string{"pubkey", "--label", "nope"}, `there is no public key labelled "nope"`},
+		// Signing and key agreement with an empty or absent key said
+		// "card answered 6985" or "6A82 (not found)".
+		{[]string{"sign", "--key", "02", "--in", state}, `private key 02 "ztp-key" is empty (or deactivated by the operator): no usable key in it (iotsafe keygen --key 02`},
+		{[]string{"sign", "--label", "devkey", "--in", state}, `there is no private key labelled "devkey" on this SIM`},
+		{[]string{"sign", "--key", "07", "--pss", "--in", state}, "there is no private key 07 on this SIM"},
+		{[]string{"dh", "--key", "02", "--peer", peer}, `private key 02 "ztp-key" is empty (or deactivated by the operator)`},
 	} {
 		out, err := run(t, append([]string{sim}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
