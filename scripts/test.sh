@@ -77,6 +77,9 @@ scripts/readme-test.sh
 step "the README's go get block, in a new user's module, against this commit served by a module proxy on disk (scripts/goget-test.sh)"
 scripts/goget-test.sh
 
+step "docs/troubleshooting.md: every transcript is what the commands print (scripts/troubleshooting-test.py)"
+scripts/troubleshooting-test.py
+
 step "PKCS#11 library: misuse from C (NULL pointers, bad handles, order, short buffers, 3.0 interfaces, cycles, 16 threads)"
 make -s pkcs11
 cc -O2 -Wall -I pkcs11mod/cabi -o build/p11-misuse conformance/misuse.c $(pkg-config --cflags p11-kit-1) -ldl -lpthread
