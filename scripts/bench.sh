@@ -53,7 +53,9 @@ c=$(awk '/^BenchmarkCSignIoTSAFE/ {print $3}' "$out" | sort -n | awk '{a[NR]=$1}
   done
 } >> bench/REPORT.md
 # The EST server: throughput, growth to 10^5 certificates, replicas on
-# PostgreSQL.
+# PostgreSQL. With LIBEST_SERVER_DIR naming a hand-built Cisco libest
+# example server (set up by its createCA.sh; nothing here builds libest),
+# its throughput is measured beside ours in the same run.
 go run ./bench/estgrowth -bin build/iotsafe -sizes 1000,10000,100000 >> bench/REPORT.md
 # What a host pays for loading the library, beside SoftHSM2 and OpenSC
 # (with the size of this tree's amd64 package).

@@ -50,7 +50,7 @@ import (
 
 var bin = flag.String("bin", "build/iotsafe", "the iotsafe binary")
 
-// server is one est-server process.
+// server is one EST server process: ours, or libest's example server.
 type server struct {
 	cmd   *exec.Cmd
 	addr  string
@@ -58,6 +58,57 @@ type server struct {
 	roots *x509.CertPool
 	token string
 	start time.Duration
+	// The bootstrap password credentials its clients present.
+	user, password string
+}
+
+var libest = flag.String("libest", os.Getenv("LIBEST_SERVER_DIR"),
+	"a directory holding Cisco libest's example server, built by hand (this repository builds no libest) "+
+		"and set up by its createCA.sh: estserver, estCA/, trustedcerts.crt, estExampleCA.cnf; "+
+		"its throughput is then measured in the same run (default $LIBEST_SERVER_DIR)")
+
+// startLibest starts libest's example estserver, as its runserver.sh does
+// (its OpenSSL CA, HTTP basic authentication estuser/estpwd), on a copy of
+// dir (the server writes its CA database there), and waits until it
+// accepts connections.
+func startLibest(dir, work string) (*server, error) {
+	if out, err := exec.Command("cp", "-a", dir, work).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("copying %s: %v: %s", dir, err, out)
+	}
+	s := &server{addr: freeAddr(), dir: work, user: "estuser", password: "estpwd"}
+	_, port, _ := net.SplitHostPort(s.addr)
+	s.cmd = exec.Command("./estserver", "-c", "estCA/private/estservercertandkey.pem", "-k", "estCA/private/estservercertandkey.pem",
+		"-r", "estrealm", "-p", port)
+	s.cmd.Dir = work
+	s.cmd.Env = append(os.Environ(), "EST_TRUSTED_CERTS=./trustedcerts.crt", "EST_CACERTS_RESP=./estCA/cacert.crt",
+		"EST_OPENSSL_CACONFIG=./estExampleCA.cnf")
+	t0 := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	for {
+		if c, err := net.Dial("tcp", s.addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Since(t0) > 30*time.Second {
+			s.stop()
+			return nil, fmt.Errorf("libest's estserver did not listen on %s within 30 s", s.addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.start = time.Since(t0)
+	b, err := os.ReadFile(filepath.Join(work, "estCA", "cacert.crt"))
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	s.roots = x509.NewCertPool()
+	if !s.roots.AppendCertsFromPEM(b) {
+		s.stop()
+		return nil, fmt.Errorf("no certificate in %s/estCA/cacert.crt", work)
+	}
+	return s, nil
 }
 
 func freeAddr() string {
@@ -72,7 +123,7 @@ func freeAddr() string {
 // startServer starts est-server on dir (and store, when not "") and waits
 // until it serves.
 func startServer(dir, store string) *server {
-	s := &server{addr: freeAddr(), dir: dir, token: "bench-admin-token-0123456789"}
+	s := &server{addr: freeAddr(), dir: dir, token: "bench-admin-token-0123456789", user: "device", password: "bootstrap"}
 	os.MkdirAll(dir, 0o700)
 	tok := filepath.Join(dir, "admin-token")
 	os.WriteFile(tok, []byte(s.token+"\n"), 0o600)
@@ -123,8 +174,14 @@ func (s *server) rssKB() int {
 var seq atomic.Int64
 
 // enrol runs n enrolments at concurrency c over servers (round robin); it
-// returns the rate and the latencies.
+// returns the rate and the latencies of those that succeeded.
 func enrol(servers []*server, n, c int) (float64, []time.Duration) {
+	rate, lat, _ := enrolCount(servers, n, c)
+	return rate, lat
+}
+
+// enrolCount is enrol, with the number of enrolments that failed.
+func enrolCount(servers []*server, n, c int) (float64, []time.Duration, int64) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var next atomic.Int64
@@ -138,7 +195,7 @@ func enrol(servers []*server, n, c int) (float64, []time.Duration) {
 			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			clients := make([]*est.Client, len(servers))
 			for i, s := range servers {
-				clients[i] = &est.Client{Server: "https://" + s.addr, Roots: s.roots, Username: "device", Password: "bootstrap"}
+				clients[i] = &est.Client{Server: "https://" + s.addr, Roots: s.roots, Username: s.user, Password: s.password}
 			}
 			for {
 				i := next.Add(1)
@@ -168,7 +225,7 @@ func enrol(servers []*server, n, c int) (float64, []time.Duration) {
 		log.Printf("%d enrolments failed", f)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return float64(len(lat)) / time.Since(t0).Seconds(), lat
+	return float64(len(lat)) / time.Since(t0).Seconds(), lat, failed.Load()
 }
 
 func pct(lat []time.Duration, p float64) time.Duration {
@@ -267,19 +324,42 @@ func main() {
 	var out bytes.Buffer
 	defer func() { os.Stdout.Write(out.Bytes()) }()
 
-	// Throughput on the default store.
+	// Throughput on the default store, and libest's in the same run (each
+	// concurrency level on ours, then on libest's, on fresh servers).
 	s := startServer(filepath.Join(base, "throughput"), "")
+	var ls *server
+	libestNote := "libest: not measured in this run (give `-libest DIR` or `LIBEST_SERVER_DIR`: a hand-built libest example server set up by its createCA.sh)."
+	if *libest != "" {
+		if ls, err = startLibest(*libest, filepath.Join(base, "libest")); err != nil {
+			libestNote = fmt.Sprintf("libest: not measured (%v).", err)
+		} else {
+			libestNote = "libest: Cisco libest's example server (`estserver`, its OpenSSL CA, HTTP basic authentication), built by hand from its repository's main branch against this machine's OpenSSL and started by this program beside ours; the same clients, CSRs and concurrency."
+		}
+	}
 	fmt.Fprintf(&out, "\n## EST server (bench/estgrowth: `iotsafe est-server` processes, HTTPS clients, P-256 CSRs, password bootstrap)\n\n")
-	fmt.Fprintf(&out, "Throughput on the default SQLite store:\n\n| Concurrency | enrolments/s | p50 ms | p99 ms |\n|---|---|---|---|\n")
+	fmt.Fprintf(&out, "Throughput on the default SQLite store, and Cisco libest's example server in the same run:\n\n")
+	fmt.Fprintf(&out, "| Concurrency | enrolments/s | p50 ms | p99 ms | libest enrolments/s | libest p50 ms | libest p99 ms | ours / libest |\n|---|---|---|---|---|---|---|---|\n")
 	for _, c := range []int{1, 8, 32, 128} {
 		n := 300
 		if c >= 32 {
 			n = 1000
 		}
 		rate, lat := enrol([]*server{s}, n, c)
-		fmt.Fprintf(&out, "| %d | %.0f | %s | %s |\n", c, rate, ms(pct(lat, 0.5)), ms(pct(lat, 0.99)))
+		lcols := "- | - | - | -"
+		if ls != nil {
+			lrate, llat, lfailed := enrolCount([]*server{ls}, n, c)
+			lcols = fmt.Sprintf("%.0f | %s | %s | %.2f", lrate, ms(pct(llat, 0.5)), ms(pct(llat, 0.99)), rate/lrate)
+			if lfailed > 0 {
+				lcols = fmt.Sprintf("%.0f (%d of %d failed) | %s | %s | %.2f", lrate, lfailed, n, ms(pct(llat, 0.5)), ms(pct(llat, 0.99)), rate/lrate)
+			}
+		}
+		fmt.Fprintf(&out, "| %d | %.0f | %s | %s | %s |\n", c, rate, ms(pct(lat, 0.5)), ms(pct(lat, 0.99)), lcols)
 	}
 	s.stop()
+	if ls != nil {
+		ls.stop()
+	}
+	fmt.Fprintf(&out, "\n%s\n", libestNote)
 
 	// Growth.
 	fmt.Fprintf(&out, "\nGrowth: the same server after a fleet's history (a tenth of it, at most 10^4, revoked); enrolment at concurrency 1 (200 requests), revocation through the admin endpoint and the CRL fetched after it (signed anew) and again (cached), medians of 20:\n\n")
