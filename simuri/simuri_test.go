@@ -48,7 +48,7 @@ func TestOpen(t *testing.T) {
 		"emulator:" + path + "?x=1":   "unknown parameter",
 		"emulator:" + path + "?t0=xx": "not a boolean",
 		"pcsc:No%20Such%20Reader":     "pcsc",
-		"modem:/nonexistent/ttyUSB9":  "opening /nonexistent/ttyUSB9",
+		"modem:/nonexistent/ttyUSB9":  "/nonexistent/ttyUSB9 does not exist",
 		"tpm:/dev/tpm0":               "unknown scheme",
 		"emulator:" + dir + "/none":   "state file",
 	} {

@@ -156,7 +156,7 @@ func TestCLI(t *testing.T) {
 	}
 	mustRun(t, sim, "emulator", "admin", "deactivate", "--key", "01")
 	_, err = run(t, sim, "sign", "--key", "01", "--in", in, "--out", sig)
-	if err == nil || !strings.Contains(err.Error(), "conditions of use not satisfied") {
+	if err == nil || !strings.Contains(err.Error(), `private key 01 "device-key" is empty (or deactivated by the operator)`) {
 		t.Fatalf("signing with a deactivated key: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "new.txt"), []byte("operator data"), 0o644)
