@@ -119,7 +119,7 @@ scripts/ctl-proxy-test.sh qmi
 step "PC/SC faults from separate processes: SIM pulled during a C signing loop, pcscd restarted"
 scripts/pcsc-faults-test.sh
 
-step "PKCS#11 consumers: PyKCS11, mosquitto_pub/sub, strongSwan pki, OpenVPN, Java 17 SunPKCS11 (emulator, pcsc:, SoftHSM2)"
+step "PKCS#11 consumers: PyKCS11, mosquitto_pub/sub, strongSwan pki and charon (IKEv2), OpenVPN, Java 17 SunPKCS11 (emulator, pcsc:, SoftHSM2)"
 conformance/consumers.sh iotsafe
 conformance/consumers.sh pcsc
 conformance/consumers.sh softhsm
