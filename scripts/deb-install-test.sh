@@ -60,8 +60,36 @@ inroot() {
   echo "deb-install-test: refusing to touch '$1', which is not a root under $WORK" >&2
   exit 1
 }
+# rp ROOT PATH: ROOT/PATH, for a file that this side (the host's, not the
+# chroot's) writes, copies to or removes in a throwaway root. The host
+# resolves a symlink inside the root against its own /: a root whose etc/,
+# var/lib/ or usr/local/lib/ (or a file there) is an absolute symlink would
+# have these writes land in the host's /etc or /var/lib, and a private mount
+# namespace does not stop that. So the path, resolved as the host resolves
+# it, must stay under $WORK; otherwise the script stops. Use it only in
+# an assignment, `f=$(rp "$r" etc/x)`, which set -e and inherit_errexit
+# stop when it refuses (inside a command's arguments a refusal would leave
+# an empty path, and the command would run).
+rp() {
+  inroot "$1"
+  local p=$1/${2#/} real
+  real=$(realpath -m -- "$p")
+  case "$real" in
+    "$WORK"/?*) printf '%s' "$p" ;;
+    *) echo "deb-install-test: refusing to touch '$p': it resolves to '$real', outside $WORK" >&2; exit 1 ;;
+  esac
+}
 failed() { echo "FAIL: $*" >&2; fail=1; }
 ok() { echo "ok: $*"; }
+
+# The guard itself, on a root whose etc/ is an absolute symlink to the
+# host's /etc: refused (in a subshell, as it exits); a plain path passes.
+g=$WORK/guard-check
+mkdir -p "$g/var" && ln -s /etc "$g/etc"
+if (rp "$g" etc/iotsafe/pkcs11.conf >/dev/null 2>&1) || ! (rp "$g" var/x >/dev/null); then
+  echo "deb-install-test: the root-path guard does not work" >&2; exit 1
+fi
+rm -rf "$g"
 
 # The roots, made in parallel (the time is the download).
 pids=()
@@ -90,12 +118,16 @@ token_checks() {
   # The roots of foreign architectures have no shell: files are written
   # from here, programs run one by one (chroot ROOT [qemu] PROGRAM).
   run() { chroot "$r" $q "$@"; }
-  mkdir -p "$r/var/lib/iotsafe"
+  local simdir conf
+  rp "$r" tmp >/dev/null # the logs below go to the root's /tmp
+  simdir=$(rp "$r" var/lib/iotsafe)
+  conf=$(rp "$r" etc/iotsafe/pkcs11.conf)
+  mkdir -p "$simdir"
   if ! run /usr/bin/iotsafe emulator init --state /var/lib/iotsafe/sim.json >"$r/tmp/init.log" 2>&1; then
     failed "$what: the software SIM could not be made: $(cat "$r/tmp/init.log")"; return
   fi
-  # The package's conffile, in the throwaway root (inroot above).
-  printf '[slot]\nsim: emulator:/var/lib/iotsafe/sim.json\n' >>"$r/etc/iotsafe/pkcs11.conf"
+  # The package's conffile, in the throwaway root (rp above).
+  printf '[slot]\nsim: emulator:/var/lib/iotsafe/sim.json\n' >>"$conf"
   if run /usr/bin/p11-kit list-modules 2>"$r/tmp/p11.err" | tee "$r/tmp/p11.out" | grep -q '^    token: IoT SAFE$' && [ ! -s "$r/tmp/p11.err" ]; then
     ok "$what: p11-kit list-modules shows the IoT SAFE token, nothing on stderr"
   else
@@ -126,6 +158,7 @@ token_checks() {
 wpa_check() {
   local r=$1 rel=$2 lib=$3 expect=$4 engines
   inroot "$r"
+  rp "$r" tmp >/dev/null
   engines=$(cd "$r" && ls -d usr/lib/x86_64-linux-gnu/engines-*/pkcs11.so | head -1)
   cat >"$r/tmp/wpa.conf" <<EOF
 pkcs11_engine_path=/$engines
@@ -173,7 +206,8 @@ for rel in "${RELEASES[@]}"; do
   r=$WORK/$rel-amd64
   inroot "$r"
   deb=iotsafe_${VERSION}_amd64.deb
-  cp "build/deb/$deb" "$r/tmp/"
+  rtmp=$(rp "$r" tmp)
+  cp "build/deb/$deb" "$rtmp/"
   files "$r" >"$WORK/$rel.before"
   if chroot "$r" /bin/sh -c "cd /tmp && apt-get install -y -q ./$deb" >"$r/tmp/apt.log" 2>&1; then
     ok "$rel amd64: apt-get install ./$deb"
@@ -185,9 +219,10 @@ for rel in "${RELEASES[@]}"; do
   lib=/usr/lib/x86_64-linux-gnu/pkcs11/libiotsafe-pkcs11.so
   wpa_check "$r" "$rel" "$lib" load
   if [ "$rel" = bookworm ]; then
-    mkdir -p "$r/usr/local/lib" && cp "$r$lib" "$r/usr/local/lib/"
+    locallib=$(rp "$r" usr/local/lib)
+    mkdir -p "$locallib" && cp "$r$lib" "$locallib/"
     wpa_check "$r" "$rel" /usr/local/lib/libiotsafe-pkcs11.so refuse
-    rm -f "$r/usr/local/lib/libiotsafe-pkcs11.so"
+    rm -f "$locallib/libiotsafe-pkcs11.so"
   fi
   # The units, as that release's systemd reads them (their commands exist,
   # their settings parse).
@@ -201,7 +236,8 @@ for rel in "${RELEASES[@]}"; do
   fi
   umount -R "$r/sys"
   umount "$r/proc"
-  rm -rf "$r/var/lib/iotsafe" # the test's SIM, not the package's
+  simdir=$(rp "$r" var/lib/iotsafe)
+  rm -rf "$simdir" # the test's SIM, not the package's
   chroot "$r" dpkg -r iotsafe >"$r/tmp/dpkg.log" 2>&1 || failed "$rel amd64: dpkg -r: $(cat "$r/tmp/dpkg.log")"
   left=$(comm -13 "$WORK/$rel.before" <(files "$r"))
   if [ "$left" = "$(printf './etc/default/iotsafe\n./etc/iotsafe\n./etc/iotsafe/pkcs11.conf')" ]; then
@@ -222,7 +258,8 @@ for rel in "${RELEASES[@]}"; do
     q=qemu-aarch64-static tri=aarch64-linux-gnu
     [ $a = armhf ] && q=qemu-arm-static tri=arm-linux-gnueabihf
     dpkg -x "build/deb/iotsafe_${VERSION}_$a.deb" "$r"
-    cp "$(command -v $q)" "$r/usr/bin/"
+    rbin=$(rp "$r" usr/bin)
+    cp "$(command -v $q)" "$rbin/"
     token_checks "$r" "/usr/bin/$q" "$tri" "$rel $a"
   done
 done
