@@ -322,3 +322,41 @@ func TestMigrationRefusesAnUnknownRevocation(t *testing.T) {
 		t.Fatalf("the file store was moved although nothing was migrated: %v", err)
 	}
 }
+
+// The database holds the CA's private key. A symlink planted as ca.db in
+// the server's directory would have the key written where it points (a
+// file another user can read); a readable database leaks it. Both are
+// refused before anything is written, and the target is left untouched.
+func TestDatabaseFileMustBePrivate(t *testing.T) {
+	dir := t.TempDir()
+	elsewhere := filepath.Join(t.TempDir(), "readable")
+	if err := os.WriteFile(elsewhere, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "ca.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := estserver.LoadOrCreateCA(dir, "x"); err == nil || !strings.Contains(err.Error(), "is a symbolic link") {
+		t.Fatalf("ca.db as a symlink: %v", err)
+	}
+	if fi, err := os.Stat(elsewhere); err != nil || fi.Size() != 0 {
+		t.Fatalf("the symlink's target was written: %v %v", fi, err)
+	}
+
+	dir = t.TempDir()
+	ca, err := estserver.LoadOrCreateCA(dir, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.Close()
+	db := filepath.Join(dir, "ca.db")
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("new ca.db: %v %v (want mode 0600)", fi, err)
+	}
+	if err := os.Chmod(db, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := estserver.LoadOrCreateCA(dir, "x"); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("ca.db readable by others: %v", err)
+	}
+}
