@@ -333,7 +333,7 @@ func main() {
 		if ls, err = startLibest(*libest, filepath.Join(base, "libest")); err != nil {
 			libestNote = fmt.Sprintf("libest: not measured (%v).", err)
 		} else {
-			libestNote = "libest: Cisco libest's example server (`estserver`, its OpenSSL CA, HTTP basic authentication), built by hand from its repository's main branch against this machine's OpenSSL and started by this program beside ours; the same clients, CSRs and concurrency."
+			libestNote = "libest: Cisco libest's example server (`estserver` with its OpenSSL CA and HTTP basic authentication, from the directory given as -libest or LIBEST_SERVER_DIR), started by this program beside ours; the same clients, CSRs and concurrency."
 		}
 	}
 	fmt.Fprintf(&out, "\n## EST server (bench/estgrowth: `iotsafe est-server` processes, HTTPS clients, P-256 CSRs, password bootstrap)\n\n")
