@@ -48,8 +48,14 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request, log *slog.Logger)
 	}
 	switch {
 	case r.URL.Path == "/admin/certificates" && r.Method == http.MethodGet:
+		list, err := s.CA.Certificates()
+		if err != nil {
+			log.Error("est: admin listing failed", "err", err)
+			http.Error(w, "the CA's database failed", http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(s.CA.Certificates())
+		json.NewEncoder(w).Encode(list)
 	case r.URL.Path == "/admin/revoke" && r.Method == http.MethodPost:
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, "cannot read the form", http.StatusBadRequest)
@@ -93,25 +99,29 @@ func parseSerial(s string) (*big.Int, error) {
 	return n, nil
 }
 
-// Certificates lists what the CA issued, by expiry.
-func (ca *CA) Certificates() []AdminCertificate {
+// Certificates lists what the CA issued, by expiry. A database that
+// fails, at once or part way, is an error, never a shorter list.
+func (ca *CA) Certificates() ([]AdminCertificate, error) {
 	out := []AdminCertificate{}
 	rows, err := ca.db.sql.QueryContext(context.Background(), "SELECT serial, cn, not_after, revoked_at FROM certs ORDER BY not_after")
 	if err != nil {
-		return out
+		return nil, fmt.Errorf("estserver: listing certificates: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var a AdminCertificate
 		var na int64
 		var rev sql.NullInt64
-		if rows.Scan(&a.Serial, &a.CommonName, &na, &rev) != nil {
-			return out
+		if err := rows.Scan(&a.Serial, &a.CommonName, &na, &rev); err != nil {
+			return nil, fmt.Errorf("estserver: listing certificates: %w", err)
 		}
 		a.NotAfter, a.Revoked = time.Unix(0, na).UTC(), rev.Valid
 		out = append(out, a)
 	}
-	return out
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("estserver: listing certificates: %w", err)
+	}
+	return out, nil
 }
 
 // RefreshCRL signs a new CRL now (with the next number) and returns it.

@@ -336,6 +336,10 @@ func (ca *CA) expireSuperseded(ctx context.Context, now time.Time) error {
 			}
 			pairs = append(pairs, [2]string{s, o})
 		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return err
+		}
 		rows.Close()
 		r := ca.records(tx)
 		for _, p := range pairs {

@@ -316,6 +316,11 @@ func (r *records) signCRL(now time.Time, force bool) ([]byte, int64, error) {
 		}
 		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: time.Unix(0, at)})
 	}
+	// A read that failed part way must not sign a CRL without the rest.
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, 0, err
+	}
 	if err := rows.Close(); err != nil {
 		return nil, 0, err
 	}

@@ -360,3 +360,19 @@ func TestDatabaseFileMustBePrivate(t *testing.T) {
 		t.Fatalf("ca.db readable by others: %v", err)
 	}
 }
+
+// The admin listing said "no certificates" (an empty list) when the
+// database failed; it is an error now.
+func TestCertificatesListingReportsADatabaseFailure(t *testing.T) {
+	ca, err := estserver.LoadOrCreateCA(t.TempDir(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, err := ca.Certificates(); err != nil || len(list) != 0 {
+		t.Fatalf("a new CA lists %v, %v", list, err)
+	}
+	ca.Close()
+	if list, err := ca.Certificates(); err == nil {
+		t.Fatalf("a closed database listed %v without an error", list)
+	}
+}
