@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"syscall"
 	"time"
@@ -43,10 +42,9 @@ type Conn interface {
 // base is the error the transport's errors match.
 func Open(ctx context.Context, path, socket string, mode Mode, base error) (Conn, bool, error) {
 	if mode != Direct {
-		var dl net.Dialer
-		c, err := dl.DialContext(ctx, "unix", socket)
+		c, err := dialUnix(ctx, socket)
 		if err == nil {
-			return c.(*net.UnixConn), true, nil
+			return c, true, nil
 		}
 		if mode == Proxied {
 			return nil, false, fmt.Errorf("%w: the proxy is not running (its socket %s): %w", base, socket, err)

@@ -1,0 +1,52 @@
+//go:build unix
+
+package ctlchan
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+	"time"
+)
+
+// dialUnix connects to the Unix stream socket name ("@..." names an
+// abstract one) and returns it as a non-blocking *os.File, which the
+// runtime polls, so that reads end with deadlines and Close as the device
+// file's do. It uses the socket calls directly rather than package net,
+// whose dialer brings its name resolver into every program that loads the
+// PKCS#11 library (about 400 KB of the library's size and resident memory).
+func dialUnix(ctx context.Context, name string) (*os.File, error) {
+	syscall.ForkLock.RLock()
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd)
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("setnonblock", err)
+	}
+	sa := &syscall.SockaddrUnix{Name: name}
+	for {
+		err = syscall.Connect(fd, sa)
+		if !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR) {
+			break
+		}
+		// The listener's queue is full: try again while ctx allows.
+		select {
+		case <-ctx.Done():
+			syscall.Close(fd)
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "connect", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
