@@ -413,3 +413,54 @@ func TestRemoteAdministration(t *testing.T) {
 		t.Fatalf("63CF answered twice: %v", err)
 	}
 }
+
+// ReadFileTail returns the end of a file as ReadFile returns the whole, on
+// every card variant, in one command when the tail fits one answer; a
+// tail longer than the file is the whole file; a file already read costs
+// no command; an absent file is ErrNotFound.
+func TestReadFileTail(t *testing.T) {
+	for _, su := range setups {
+		t.Run(su.name, func(t *testing.T) {
+			ctx := context.Background()
+			a, card := open(t, su.opts)
+			cert := id(card.Variant(), 2)
+			// The whole file, read by a second session on the same card.
+			other, err := iotsafe.Open(ctx, card, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := other.ReadFile(ctx, cert) // (closing it would close the card)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Objects(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []int{64, 256, 300, 5000} {
+				before := card.APDUCount()
+				tail, size, err := a.ReadFileTail(ctx, cert, n)
+				if err != nil {
+					t.Fatalf("tail %d: %v", n, err)
+				}
+				// (Over T=0 each answer takes a GET RESPONSE.)
+				if cmds, want := card.APDUCount()-before, map[bool]uint64{false: 1, true: 2}[su.opts.T0]; n <= 256 && cmds != want {
+					t.Errorf("tail of %d bytes took %d exchanges, want %d", n, cmds, want)
+				}
+				if size != len(full) || !bytes.Equal(tail, full[max(0, len(full)-n):]) {
+					t.Fatalf("tail of %d bytes: %d bytes, size %d; the file has %d", n, len(tail), size, len(full))
+				}
+			}
+			if _, err := a.ReadFile(ctx, cert); err != nil {
+				t.Fatal(err)
+			}
+			before := card.APDUCount()
+			tail, size, err := a.ReadFileTail(ctx, cert, 64)
+			if err != nil || size != len(full) || !bytes.Equal(tail, full[len(full)-64:]) || card.APDUCount() != before {
+				t.Fatalf("tail of a file read before: %v, %d commands", err, card.APDUCount()-before)
+			}
+			if _, _, err := a.ReadFileTail(ctx, iotsafe.ByLabel("no-such-file"), 64); !errors.Is(err, iotsafe.ErrNotFound) {
+				t.Fatalf("absent file: %v", err)
+			}
+		})
+	}
+}

@@ -44,6 +44,7 @@ const (
 //	store: /var/lib/iotsafe/pkcs11   # host-side objects (C_CreateObject)
 //	log: /var/log/iotsafe-pkcs11.log # or "stderr"
 //	log-level: info                  # debug, info, warn, error
+//	cert-cache: no                   # yes: keep the SIM's certificates in the store, checked by their last 64 bytes
 //
 //	[slot]
 //	sim: pcsc:                       # any SIM URI (emulator:, pcsc:, modem:)
@@ -65,6 +66,15 @@ type Config struct {
 	Log string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// CertCache keeps a copy of each certificate file the library reads
+	// from a SIM in the token's host store, and from then on reads only
+	// the file's last 64 bytes (inside the certificate's signature, which
+	// no two certificates share) and its size (from the object list) to
+	// know that the copy is the card's: one command instead of a whole
+	// file (bench/REPORT.md has curl with and without it). A certificate
+	// replaced over the air ends differently and is read again. Default
+	// no: listing a token then writes nothing on the machine.
+	CertCache bool
 	// Slots lists the SIMs, one slot each.
 	Slots []SlotConfig
 }
@@ -197,8 +207,14 @@ func ParseConfig(b []byte) (*Config, error) {
 				cfg.Log = v
 			case "log-level":
 				cfg.LogLevel = v
+			case "cert-cache":
+				b, err := parseBool(v)
+				if err != nil {
+					return nil, fmt.Errorf("line %d: cert-cache: %w", n, err)
+				}
+				cfg.CertCache = b
 			default:
-				return nil, fmt.Errorf("line %d: unknown global key %q (store, log, log-level; SIMs go in [slot] sections)", n, k)
+				return nil, fmt.Errorf("line %d: unknown global key %q (store, log, log-level, cert-cache; SIMs go in [slot] sections)", n, k)
 			}
 			continue
 		}

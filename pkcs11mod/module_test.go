@@ -37,12 +37,16 @@ type counting struct {
 	card    *emulator.Card
 	mu      sync.Mutex
 	n       int
+	reads   int // Read File commands
 	removed bool
 }
 
 func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	c.mu.Lock()
 	c.n++
+	if len(cmd) > 1 && cmd[1] == spec.InsReadFile {
+		c.reads++
+	}
 	removed := c.removed
 	c.mu.Unlock()
 	if removed {
@@ -60,6 +64,12 @@ func (c *counting) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
+}
+
+func (c *counting) readCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
 }
 
 func (c *counting) setRemoved(v bool) {

@@ -502,7 +502,7 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 		readable := o.Access&spec.AccessRead != 0
 		var content []byte
 		if readable {
-			content, err = a.ReadFile(ctx, iotsafe.ByID(o.ID...))
+			content, err = s.readCertificateFile(ctx, o)
 			if err != nil {
 				if rv := s.fail("read file", err); rv == CKR_DEVICE_REMOVED {
 					return rv
@@ -933,6 +933,44 @@ func (s *slot) dataObject(hs *handleSpace, o iotsafe.Object, content []byte, rea
 		obj.sensitive = map[uint]bool{CKA_VALUE: true}
 	}
 	return obj
+}
+
+// certTail is how many final bytes of a certificate file the certificate
+// cache compares with its copy: they lie inside the certificate's
+// signature (the s and most of r of an ECDSA P-256 signature, part of an
+// RSA one), which two different certificates do not share; with the
+// file's size they name the copy.
+const certTail = 64
+
+// readCertificateFile reads a file the card lists as a certificate. With
+// the certificate cache on, it first reads only the file's last certTail
+// bytes and takes the copy kept in the host store that has the file's size
+// and ends with them; without one it reads the whole file and keeps a copy
+// when it is a certificate. Called with s.mu held.
+func (s *slot) readCertificateFile(ctx context.Context, o iotsafe.Object) ([]byte, error) {
+	ref := iotsafe.ByID(o.ID...)
+	if !s.m.cfg.CertCache || s.store == nil || o.FileSize < 4*certTail {
+		return s.applet.ReadFile(ctx, ref)
+	}
+	tail, size, err := s.applet.ReadFileTail(ctx, ref, certTail)
+	if err != nil {
+		return nil, err
+	}
+	if der := s.store.cachedCertificate(size, tail); der != nil {
+		if _, err := bpx509.ParseCertificate(der); err == nil {
+			return der, nil
+		}
+	}
+	content, err := s.applet.ReadFile(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if _, perr := bpx509.ParseCertificate(content); perr == nil && len(content) == size && bytes.HasSuffix(content, tail) {
+		if err := s.store.cacheCertificate(content, certTail); err != nil {
+			s.m.log.Debug("iotsafe-pkcs11: certificate cache not written", "dir", s.store.Dir(), "err", err)
+		}
+	}
+	return content, nil
 }
 
 // loadValue reads the content of a lazily mapped data file into CKA_VALUE.

@@ -1,7 +1,9 @@
 package pkcs11mod
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,7 +31,7 @@ type Store struct {
 
 // OpenStore returns the store of the token with this serial under root.
 // Nothing is created until something is stored: listing a token leaves no
-// trace on the machine.
+// trace on the machine (unless the certificate cache is on, Config.CertCache).
 func OpenStore(root, serial string) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("no store directory (set store in the configuration or IOTSAFE_PKCS11_STORE)")
@@ -233,6 +235,54 @@ func (s *Store) Delete(name string) error {
 		return nil
 	}
 	return err
+}
+
+// certCacheDir is the store's subdirectory for copies of the card's
+// certificate files (Config.CertCache).
+const certCacheDir = "cert-cache"
+
+// certCacheName names the copy of a certificate file of size bytes that
+// ends with tail.
+func certCacheName(size int, tail []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d:", size)
+	h.Write(tail)
+	return hex.EncodeToString(h.Sum(nil)) + ".der"
+}
+
+// cachedCertificate returns the copy of a certificate file of size bytes
+// that ends with tail, nil when there is none. It is read as every store
+// file is (a regular file of this user that nobody else can write, in
+// directories likewise), and must have that size and end with that tail.
+func (s *Store) cachedCertificate(size int, tail []byte) []byte {
+	dir := filepath.Join(s.dir, certCacheDir)
+	if _, err := os.Lstat(dir); err != nil {
+		return nil
+	}
+	if s.checkDirs() != nil || checkOwned(dir, true) != nil {
+		return nil
+	}
+	b, err := readOwned(filepath.Join(dir, certCacheName(size, tail)))
+	if err != nil || len(b) != size || !bytes.HasSuffix(b, tail) {
+		return nil
+	}
+	return b
+}
+
+// cacheCertificate keeps der, a certificate file read whole from the card,
+// under the name its size and last tailLen bytes give (0600, atomically).
+func (s *Store) cacheCertificate(der []byte, tailLen int) error {
+	if err := s.ensure(); err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, certCacheDir)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	if err := checkOwned(dir, true); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, certCacheName(len(der), der[max(0, len(der)-tailLen):])), der, 0o600)
 }
 
 // pinFailures is the persistent retry counter of a token's user PIN, kept
