@@ -148,6 +148,30 @@ if [ "$TARGET" = iotsafe ]; then
     cat u.out u.err; grep -q "(empty)" u.out && ! grep -q iotsafe u.err || exit 1
     IOTSAFE_PKCS11_LOG=$PWD/u.log IOTSAFE_SIM=emulator:/nonexistent/sim.json timeout 30 pkcs11-tool --module "$0" -L >/dev/null 2>&1
     grep -q "/nonexistent/sim.json" u.log' "$MOD"
+  # The certificate cache, as libp11 and curl use it: the same certificate
+  # bytes as the SIM's file, fewer APDUs once the cache is filled, and a
+  # certificate the operator replaces read again.
+  T "cert-cache: yes: the card's certificate, fewer APDUs from the second process on, a replaced certificate read again" bash -c '
+    sim=${IOTSAFE_SIM#emulator:}
+    cp "$sim" cc-sim.json
+    conf() { printf "cert-cache: %s\n[slot]\nsim: emulator:%s?stats=%s\n" "$1" "$PWD/cc-sim.json" "$PWD/cc.stats" >cc.conf; }
+    read_cert() { # read_cert OUT: the certificate of device-key through the token; prints the APDUs it took
+      IOTSAFE_PKCS11_STORE=$PWD/cc-store IOTSAFE_PKCS11_CONF=$PWD/cc.conf timeout 30 pkcs11-tool --module "$0" --read-object --type cert --label device-key -o "$1" >/dev/null 2>&1 || exit 1
+      tail -1 cc.stats | sed -E "s/.*apdus=([0-9]+).*/\1/"; }
+    "$1" --sim emulator:cc-sim.json read-file --label device-cert --out card.der >/dev/null || exit 1
+    conf no;  off=$(read_cert off.der)
+    conf yes; fill=$(read_cert fill.der); cached=$(read_cert cached.der)
+    echo "APDUs: $off without the cache, $fill filling it, $cached from it"
+    cmp card.der off.der && cmp card.der fill.der && cmp card.der cached.der || exit 1
+    [ "$cached" -lt "$off" ] && [ "$(ls cc-store/*/cert-cache/*.der | wc -l)" = 2 ] || exit 1
+    # The operator replaces the device certificate (by one for another key,
+    # which the token then lists under the file label).
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout repl.key -subj /CN=replacement \
+      -days 1 -outform DER -out repl.der 2>/dev/null || exit 1
+    "$1" --sim emulator:cc-sim.json emulator admin put-file --file 02 --label device-cert --usage certificate --in repl.der >/dev/null || exit 1
+    (read_cert new.der) >/dev/null 2>&1 && exit 1 # device-key has no certificate now
+    IOTSAFE_PKCS11_STORE=$PWD/cc-store IOTSAFE_PKCS11_CONF=$PWD/cc.conf timeout 30 pkcs11-tool --module "$0" --read-object --type cert --label device-cert -o new.der >/dev/null 2>&1
+    cmp repl.der new.der' "$MOD" "$ROOT/build/iotsafe"
 fi
 export PKCS11_MODULE_PATH=$MOD # the OpenSSL pkcs11 engine (libp11)
 SUB() { # run a snippet with P11 defined

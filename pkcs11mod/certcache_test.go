@@ -164,4 +164,21 @@ func TestCertificateCache(t *testing.T) {
 			t.Fatal("a certificate that is not the card's was listed")
 		}
 	}
+
+	// A card that refuses to read from an offset that is not a multiple
+	// of 256 (6A86): the certificates are read whole, as without the cache.
+	c := f.cards["sim1"]
+	c.mu.Lock()
+	c.refuse = func(cmd []byte) uint16 {
+		if len(cmd) > 3 && cmd[1] == spec.InsReadFile && cmd[3] != 0 {
+			return 0x6A86
+		}
+		return 0
+	}
+	c.mu.Unlock()
+	restart(t, f)
+	refused, _, _ := certValues(t, f)
+	if len(refused) != 2 || !bytes.Equal(refused["ca-cert"], first["ca-cert"]) {
+		t.Fatalf("with tail reads refused: %d certificates listed", len(refused))
+	}
 }

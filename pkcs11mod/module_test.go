@@ -39,6 +39,9 @@ type counting struct {
 	n       int
 	reads   int // Read File commands
 	removed bool
+	// refuse, when set, answers a command with the status word it
+	// returns instead of passing it to the card (0 passes).
+	refuse func(cmd []byte) uint16
 }
 
 func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
@@ -47,10 +50,15 @@ func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if len(cmd) > 1 && cmd[1] == spec.InsReadFile {
 		c.reads++
 	}
-	removed := c.removed
+	removed, refuse := c.removed, c.refuse
 	c.mu.Unlock()
 	if removed {
 		return nil, transport.ErrCardRemoved
+	}
+	if refuse != nil {
+		if sw := refuse(cmd); sw != 0 {
+			return []byte{byte(sw >> 8), byte(sw)}, nil
+		}
 	}
 	return c.card.Transmit(ctx, cmd)
 }

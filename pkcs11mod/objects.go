@@ -22,6 +22,7 @@ import (
 	"github.com/go-iotsafe/iotsafe/internal/bpx509"
 	"github.com/go-iotsafe/iotsafe/internal/keys"
 	"github.com/go-iotsafe/iotsafe/spec"
+	"github.com/go-iotsafe/iotsafe/transport"
 )
 
 // oidP256 is the DER of the named curve prime256v1 (CKA_EC_PARAMS).
@@ -953,8 +954,14 @@ func (s *slot) readCertificateFile(ctx context.Context, o iotsafe.Object) ([]byt
 		return s.applet.ReadFile(ctx, ref)
 	}
 	tail, size, err := s.applet.ReadFileTail(ctx, ref, certTail)
-	if err != nil {
+	if errors.Is(err, transport.ErrCardRemoved) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil, err
+	}
+	if err != nil {
+		// A card that will not read from that offset: the whole file, as
+		// without the cache.
+		s.m.log.Debug("iotsafe-pkcs11: certificate cache: tail not read", "err", err)
+		return s.applet.ReadFile(ctx, ref)
 	}
 	if der := s.store.cachedCertificate(size, tail); der != nil {
 		if _, err := bpx509.ParseCertificate(der); err == nil {
