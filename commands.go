@@ -121,72 +121,37 @@ func (a *Applet) GetRandom(ctx context.Context, n int) ([]byte, error) {
 // chunks up to its size (from the object list, or file information when
 // the list lacks it). Contents are cached.
 func (a *Applet) ReadFile(ctx context.Context, ref Ref) ([]byte, error) {
-	if err := ref.check(); err != nil {
-		return nil, err
-	}
-	var data []byte
-	err := a.do(ctx, func() error {
-		if c, ok := a.files[ref.key(spec.KindFile)]; ok {
-			data = c
-			return nil
-		}
-		obj, err := a.find(ctx, spec.KindFile, ref)
-		if err != nil || obj.FileSize == 0 {
-			if obj, err = a.objectInfo(ctx, spec.KindFile, ref); err != nil {
-				return err
-			}
-		}
-		if !obj.Active() {
-			return fmt.Errorf("%w: %s is empty (deactivated)", ErrConditionsNotSatisfied, describe(spec.KindFile, ref))
-		}
-		buf := make([]byte, 0, obj.FileSize)
-		refData := ref.appendTLV(nil, spec.KindFile)
-		for len(buf) < obj.FileSize {
-			off := len(buf)
-			if off > 0xFFFF {
-				return malformed("read file", "file size %d beyond the 16-bit offset", obj.FileSize)
-			}
-			resp, err := a.command(ctx, "read file", describe(spec.KindFile, ref),
-				apdu.Command{INS: spec.InsReadFile, P1: byte(off >> 8), P2: byte(off), Data: refData, Ne: 256})
-			if err != nil {
-				return err
-			}
-			if len(resp.Data) == 0 {
-				break
-			}
-			buf = append(buf, resp.Data...)
-		}
-		if len(buf) != obj.FileSize {
-			return malformed("read file", "%s: file size %d, card returned %d bytes", describe(spec.KindFile, ref), obj.FileSize, len(buf))
-		}
-		a.files[ref.key(spec.KindFile)] = buf
-		data = buf
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return bytes.Clone(data), nil
+	data, _, err := a.readFile(ctx, ref, -1)
+	return data, err
 }
 
 // ReadFileTail returns the last n bytes of a file (all of it when it is
 // shorter) and the file's size, in one Read File command for n up to 256:
 // what a host that keeps a copy of a file compares to know that its copy
 // is still the card's, at a fraction of the cost of reading it all. The
-// size comes from the object list, as ReadFile's does.
+// size comes from the object list, as ReadFile's does; a file read before
+// costs no command.
 func (a *Applet) ReadFileTail(ctx context.Context, ref Ref, n int) ([]byte, int, error) {
+	if n <= 0 {
+		return nil, 0, fmt.Errorf("iotsafe: read file tail: %d bytes asked", n)
+	}
+	return a.readFile(ctx, ref, n)
+}
+
+// readFile reads the last n bytes of a file (n < 0: all of it, which is
+// then cached) and returns them with the file's size.
+func (a *Applet) readFile(ctx context.Context, ref Ref, n int) ([]byte, int, error) {
 	if err := ref.check(); err != nil {
 		return nil, 0, err
 	}
-	if n <= 0 || n > 0xFFFF {
-		return nil, 0, fmt.Errorf("iotsafe: read file tail: %d bytes asked", n)
-	}
-	var tail []byte
+	var data []byte
 	var size int
 	err := a.do(ctx, func() error {
 		if c, ok := a.files[ref.key(spec.KindFile)]; ok {
-			size = len(c)
-			tail = c[max(0, size-n):]
+			data, size = c, len(c)
+			if n >= 0 {
+				data = c[max(0, size-n):]
+			}
 			return nil
 		}
 		obj, err := a.find(ctx, spec.KindFile, ref)
@@ -199,16 +164,19 @@ func (a *Applet) ReadFileTail(ctx context.Context, ref Ref, n int) ([]byte, int,
 			return fmt.Errorf("%w: %s is empty (deactivated)", ErrConditionsNotSatisfied, describe(spec.KindFile, ref))
 		}
 		size = obj.FileSize
-		start := max(0, size-n)
-		if size-1 > 0xFFFF {
-			return malformed("read file", "file size %d beyond the 16-bit offset", size)
+		start := 0
+		if n >= 0 {
+			start = max(0, size-n)
 		}
-		refData := ref.appendTLV(nil, spec.KindFile)
 		buf := make([]byte, 0, size-start)
+		refData := ref.appendTLV(nil, spec.KindFile)
 		for start+len(buf) < size {
 			off := start + len(buf)
+			if off > 0xFFFF {
+				return malformed("read file", "file size %d beyond the 16-bit offset", size)
+			}
 			resp, err := a.command(ctx, "read file", describe(spec.KindFile, ref),
-				apdu.Command{INS: spec.InsReadFile, P1: byte(off >> 8), P2: byte(off), Data: refData, Ne: min(256, size-off)})
+				apdu.Command{INS: spec.InsReadFile, P1: byte(off >> 8), P2: byte(off), Data: refData, Ne: 256})
 			if err != nil {
 				return err
 			}
@@ -220,13 +188,16 @@ func (a *Applet) ReadFileTail(ctx context.Context, ref Ref, n int) ([]byte, int,
 		if start+len(buf) != size {
 			return malformed("read file", "%s: file size %d, card returned %d bytes from offset %d", describe(spec.KindFile, ref), size, len(buf), start)
 		}
-		tail = buf
+		if start == 0 {
+			a.files[ref.key(spec.KindFile)] = buf
+		}
+		data = buf
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	return bytes.Clone(tail), size, nil
+	return bytes.Clone(data), size, nil
 }
 
 // SigAlg is an IoT SAFE signature algorithm (one bit of tag 92).

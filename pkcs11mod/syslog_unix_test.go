@@ -5,6 +5,7 @@ package pkcs11mod
 import (
 	"net"
 	"os"
+	"log/syslog"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -15,7 +16,8 @@ import (
 // /dev/log: the message arrives in log/syslog's local format, at
 // LOG_USER|LOG_WARNING, with a newline added once; when the daemon is
 // restarted (its socket made again) the next message reaches the new one;
-// with no daemon at all there is no logger.
+// with no daemon at all there is no logger. The datagrams are compared with
+// those Go's log/syslog sends for the same messages.
 func TestSystemLog(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "log")
 	listen := func() *net.UnixConn {
@@ -52,6 +54,24 @@ func TestSystemLog(t *testing.T) {
 			t.Fatalf("syslog got %q for %q", got, msg)
 		}
 	}
+	// Go's log/syslog, the writer this one replaces, sends the same
+	// datagram to the same socket (apart from the clock and the tag's PID).
+	peer, err := syslog.Dial("unixgram", sock, syslog.LOG_WARNING|syslog.LOG_USER, "iotsafe-pkcs11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	stamp := regexp.MustCompile(`^(<[0-9]+>)[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} `)
+	for _, msg := range []string{"level=WARN msg=x\n", "no newline"} {
+		peer.Write([]byte(msg))
+		theirs := stamp.ReplaceAllString(read(daemon), "$1")
+		l.Write([]byte(msg))
+		ours := stamp.ReplaceAllString(read(daemon), "$1")
+		if theirs != ours {
+			t.Fatalf("log/syslog sent %q, this writer %q", theirs, ours)
+		}
+	}
+
 	daemon.Close()
 	os.Remove(sock)
 	daemon = listen() // the daemon restarted: a new socket at the same path
