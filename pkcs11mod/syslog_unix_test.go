@@ -3,9 +3,9 @@
 package pkcs11mod
 
 import (
+	"log/syslog"
 	"net"
 	"os"
-	"log/syslog"
 	"path/filepath"
 	"regexp"
 	"testing"
