@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -76,17 +75,17 @@ func openDB(ctx context.Context, store string) (*db, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, err
 		}
-		// The file holds the CA's private key: create it private, and
-		// refuse one that is not a plain private file (a symlink planted
-		// in the directory would have the key written where it points).
-		if err := checkDBFile(path); err != nil {
+		// The file holds the CA's private key: the directory must be
+		// ours alone (nobody else can then plant a symlink or swap the
+		// file between this check and SQLite's own open of the path, nor
+		// plant the -wal and -shm files), and the file is created
+		// private, or checked on its descriptor if it exists.
+		if err := checkPrivateDir(filepath.Dir(path)); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("estserver: store %s: %w", path, err)
+		if err := createPrivateFile(path); err != nil {
+			return nil, err
 		}
-		f.Close()
 		// Immediate transactions: a read that leads to a write cannot
 		// lose against another process's write (busy_timeout waits).
 		s, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)")
@@ -103,28 +102,6 @@ func openDB(ctx context.Context, store string) (*db, error) {
 		return nil, fmt.Errorf("estserver: store %s: %w", redact(store), err)
 	}
 	return d, nil
-}
-
-// checkDBFile refuses an existing SQLite database file that is a symlink
-// or not a regular file, or (where files have Unix modes) that others than
-// its owner may read or write: it holds the CA's private key.
-func checkDBFile(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("estserver: store %s: %w", path, err)
-	}
-	switch {
-	case fi.Mode()&os.ModeSymlink != 0:
-		return fmt.Errorf("estserver: store %s is a symbolic link: the database holds the CA's key; give the real file", path)
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("estserver: store %s is not a regular file", path)
-	case runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0:
-		return fmt.Errorf("estserver: store %s has mode %04o: the database holds the CA's key; make it private (chmod 600 %s)", path, fi.Mode().Perm(), path)
-	}
-	return nil
 }
 
 // redact hides a password in a database URL.

@@ -149,6 +149,14 @@ func readFileStore(dir string) (*caMaterial, error) {
 func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	ctx := context.Background()
 	dbPath := filepath.Join(dir, caDBFile)
+	// Nothing in dir is read before it is known to be ours alone: a file
+	// store planted there by another user would be migrated.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := checkPrivateDir(dir); err != nil {
+		return nil, err
+	}
 	var mat *caMaterial
 	_, err := os.Stat(dbPath)
 	fresh := errors.Is(err, os.ErrNotExist)

@@ -376,3 +376,83 @@ func TestCertificatesListingReportsADatabaseFailure(t *testing.T) {
 		t.Fatalf("a closed database listed %v without an error", list)
 	}
 }
+
+// The directory of the CA's database must be the server's alone: another
+// user who can write to it can plant a file store (ca.pem and ca-key.pem
+// of a CA whose key the attacker holds) that a first start would migrate
+// and then issue device certificates under, or swap the database for a
+// symbolic link between the server's check and SQLite's open. A directory
+// that group or others can write to, sticky or not, is refused before
+// anything in it is read or written.
+func TestCADirectoryMustBePrivate(t *testing.T) {
+	attackerKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "attacker CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().AddDate(1, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, attackerKey.Public(), attackerKey)
+	keyDER, _ := x509.MarshalECPrivateKey(attackerKey)
+	for _, mode := range []os.FileMode{0o777, 0o1777, 0o770, 0o702} {
+		dir := filepath.Join(t.TempDir(), "ca")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		// What another user with write access plants before the first start.
+		os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+		os.WriteFile(filepath.Join(dir, "ca-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		ca, err := estserver.LoadOrCreateCA(dir, "x")
+		if err == nil {
+			adopted := ca.Cert.Subject.CommonName == "attacker CA"
+			ca.Close()
+			t.Fatalf("--dir with mode %v accepted (the planted CA adopted: %v)", mode, adopted)
+		}
+		if !strings.Contains(err.Error(), "others can write") || !strings.Contains(err.Error(), "chmod go-w") {
+			t.Fatalf("--dir with mode %v: %v (want a refusal that names the fix)", mode, err)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "ca.db")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("--dir with mode %v: ca.db was created although the directory was refused: %v", mode, err)
+		}
+		// The same directory named through --store sqlite:PATH.
+		if _, err := estserver.OpenCA(context.Background(), "sqlite:"+filepath.Join(dir, "other.db"), "x"); err == nil || !strings.Contains(err.Error(), "others can write") {
+			t.Fatalf("sqlite:PATH in a directory of mode %v: %v", mode, err)
+		}
+	}
+
+	// A private directory works, and the file store in it is migrated.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "ca-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	ca, err := estserver.LoadOrCreateCA(dir, "x")
+	if err != nil {
+		t.Fatalf("private directory: %v", err)
+	}
+	ca.Close()
+
+	if os.Geteuid() != 0 {
+		return // what follows needs files of another user
+	}
+	// Run as root: a directory, or a database file, that belongs to
+	// another user is refused too (its owner could swap or read it).
+	other := t.TempDir()
+	if err := os.Chown(other, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := estserver.LoadOrCreateCA(other, "x"); err == nil || !strings.Contains(err.Error(), "belongs to another user") {
+		t.Fatalf("--dir of another user: %v", err)
+	}
+	dir = t.TempDir()
+	db := filepath.Join(dir, "ca.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(db, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := estserver.LoadOrCreateCA(dir, "x"); err == nil || !strings.Contains(err.Error(), "belongs to another user") {
+		t.Fatalf("ca.db of another user: %v", err)
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Size() != 0 {
+		t.Fatalf("the other user's ca.db was written: %v %v", fi, err)
+	}
+}
