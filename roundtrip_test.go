@@ -464,3 +464,58 @@ func TestReadFileTail(t *testing.T) {
 		})
 	}
 }
+
+// padReads is a link (a modem, a reader) that adds bytes to the card's
+// Read File answers while pad is set: more than the file holds.
+type padReads struct {
+	*emulator.Card
+	pad bool
+}
+
+func (p *padReads) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	resp, err := p.Card.Transmit(ctx, cmd)
+	if err != nil || !p.pad || len(cmd) < 2 || cmd[1] != spec.InsReadFile || len(resp) < 2 || resp[len(resp)-2] != 0x90 {
+		return resp, err
+	}
+	sw := resp[len(resp)-2:]
+	out := append(bytes.Clone(resp[:len(resp)-2]), bytes.Repeat([]byte{0xA5}, 16)...)
+	return append(out, sw...), nil
+}
+
+// A link that answers a Read File, whole or from the tail's offset, with
+// more bytes than the file has left gets an error that says so, never
+// data with the extra bytes; nothing of it is cached, so that the file
+// reads right once the link behaves.
+func TestReadFileOversizedAnswer(t *testing.T) {
+	ctx := context.Background()
+	card, err := emulator.New(emulator.Options{Profile: emulator.ProfileGSMA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &padReads{Card: card}
+	a, err := iotsafe.Open(ctx, link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cert := id(card.Variant(), 2)
+	link.pad = true
+	if tail, _, err := a.ReadFileTail(ctx, cert, 64); !errors.Is(err, iotsafe.ErrMalformedResponse) {
+		t.Fatalf("tail read with 16 extra bytes: %x, %v (want ErrMalformedResponse)", tail, err)
+	}
+	if data, err := a.ReadFile(ctx, cert); !errors.Is(err, iotsafe.ErrMalformedResponse) {
+		t.Fatalf("whole read with 16 extra bytes: %d bytes, %v (want ErrMalformedResponse)", len(data), err)
+	}
+	link.pad = false
+	data, err := a.ReadFile(ctx, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x509.ParseCertificate(data); err != nil || bytes.Contains(data, bytes.Repeat([]byte{0xA5}, 16)) {
+		t.Fatalf("the file after the link recovered: %v", err)
+	}
+	tail, size, err := a.ReadFileTail(ctx, cert, 64)
+	if err != nil || size != len(data) || !bytes.Equal(tail, data[len(data)-64:]) {
+		t.Fatalf("tail after the link recovered: %v", err)
+	}
+}
