@@ -130,6 +130,9 @@ scripts/deb.sh
 step "packages installed in fresh Debian 11 and 12 roots (amd64 chroot; arm64, armhf, ARMv6 under qemu-user): p11-kit, pkcs11-tool, OpenSSL, wpa_supplicant, dpkg -r/--purge"
 scripts/deb-install-test.sh
 
+step "the newcomer's first command: make demo in a fresh Debian 12 root with only Go and apt-get install make (scripts/newcomer-test.sh)"
+scripts/newcomer-test.sh
+
 step "PKCS#11 conformance: the same script against SoftHSM2"
 conformance/run.sh softhsm
 

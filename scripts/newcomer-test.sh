@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The README's first command, as a newcomer runs it: in a fresh Debian 12
+# root built from Debian's packages (mmdebstrap's default variant, Debian's
+# base system, with no make, compiler or C library headers) that has only
+# Go beside it, as root: `apt-get install make` (the line the README gives),
+# then `make demo` on a copy of the committed tree. It must end with "demo
+# complete": make demo's own dependency list (scripts/deps.sh demo) has to
+# cover everything its build and its run need, on a machine where make test
+# never ran.
+#
+# Go is this machine's toolchain (bind-mounted read only); the Go modules
+# come from this machine's module cache, served to the root as a file
+# proxy (GOPROXY=file://...), so the run needs only Debian's mirror. Debian
+# packages do not start their services inside the root (policy-rc.d), and
+# a process the demo leaves running inside the root fails the test (it is
+# stopped first).
+#
+# Usage: scripts/newcomer-test.sh
+# Runs as root (chroot, mmdebstrap) in a private mount namespace: the root
+# lives in a tmpfs that vanishes with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+if [ -z "${IOTSAFE_NEWCOMER_NS:-}" ]; then
+  exec unshare --mount --propagation private env IOTSAFE_NEWCOMER_NS=1 "$0" "$@"
+fi
+# Not on the word of a variable: the mounts below must not reach the host.
+if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/$PPID/ns/mnt)" ]; then
+  echo "newcomer-test: not in a private mount namespace (run it without IOTSAFE_NEWCOMER_NS)" >&2
+  exit 1
+fi
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+GOROOT_HOST=$(go env GOROOT)
+MODCACHE=$(go env GOMODCACHE)/cache/download
+WORK=$(mktemp -d /tmp/iotsafe-newcomer.XXXXXX)
+R=$WORK/bookworm
+stray() { # the PIDs of processes whose root directory is the test's root
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$R" ] && echo "${p#/proc/}"
+  done
+  return 0
+}
+cleanup() {
+  local left
+  left=$(stray)
+  [ -z "$left" ] || kill -9 $left 2>/dev/null || true
+  umount -R -l "$WORK" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+mount -t tmpfs -o size=8g tmpfs "$WORK"
+
+start=$(date +%s)
+mmdebstrap --quiet bookworm "$R" "$MIRROR" >"$WORK/mmdebstrap.log" 2>&1 ||
+  { cat "$WORK/mmdebstrap.log" >&2; echo "newcomer-test: mmdebstrap failed" >&2; exit 1; }
+# What Debian's base system lacks is what the newcomer installs, by the
+# README's word or make demo's.
+for tool in make gcc pkg-config; do
+  if [ -e "$R/usr/bin/$tool" ]; then
+    echo "newcomer-test: the fresh root already has $tool: it does not stand for Debian's base system" >&2
+    exit 1
+  fi
+done
+printf '#!/bin/sh\nexit 101\n' >"$R/usr/sbin/policy-rc.d"
+chmod 755 "$R/usr/sbin/policy-rc.d"
+cp /etc/resolv.conf "$R/etc/resolv.conf"
+mkdir -p "$R/root/go-iotsafe" "$R/usr/local/go" "$R/srv/goproxy"
+git ls-files -z | xargs -0 cp --parents -t "$R/root/go-iotsafe"
+mount --bind "$GOROOT_HOST" "$R/usr/local/go" && mount -o remount,bind,ro "$R/usr/local/go"
+mount --bind "$MODCACHE" "$R/srv/goproxy" && mount -o remount,bind,ro "$R/srv/goproxy"
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+mount -t sysfs sysfs "$R/sys"
+mount -t tmpfs tmpfs "$R/tmp"
+
+cat >"$R/tmp/newcomer.sh" <<'EOF'
+set -eu
+cd /root/go-iotsafe
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make >/dev/null
+make demo
+EOF
+rc=0
+env -i PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+  GOPROXY=file:///srv/goproxy GOTOOLCHAIN=local LANG=C.UTF-8 \
+  timeout 1200 chroot "$R" /bin/bash /tmp/newcomer.sh >"$WORK/demo.log" 2>&1 || rc=$?
+left=$(stray)
+if [ "$rc" -ne 0 ] || ! grep -qx "demo complete" "$WORK/demo.log"; then
+  cat "$WORK/demo.log"
+  echo "newcomer-test: make demo failed in a fresh Debian 12 root (exit $rc)" >&2
+  exit 1
+fi
+if [ -n "$left" ]; then
+  ps -o pid,args -p "$(echo $left | tr ' ' ,)" || true
+  echo "newcomer-test: make demo left processes running" >&2
+  exit 1
+fi
+echo "make demo in a fresh Debian 12 root (base system, Go, apt-get install make): demo complete in $(( $(date +%s) - start )) s; packages it installed: $(grep '^installing:' "$WORK/demo.log" | cut -d: -f2-)"
