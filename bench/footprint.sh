@@ -65,4 +65,4 @@ ours=$(median ours-sim used_rss_kb)
 soft=$(median softhsm2 used_rss_kb)
 echo
 awk -v o="$ours" -v s="$soft" 'BEGIN{ printf "Goal: RSS at most SoftHSM2'"'"'s plus 10%% (%.1f MiB): %.1f MiB, %s.\n", s*1.1/1024, o/1024, (o <= s*1.1) ? "met" : "NOT met" }'
-echo "Our threads are the Go runtime's: C_Initialize opens no SIM and starts no goroutine (pkcs11mod TestInitializeTouchesNoSIM); the package's installed size is of the amd64 .deb (CLI and library)."
+echo "Our threads are the Go runtime's: C_Initialize opens no SIM and starts no goroutine (pkcs11mod TestInitializeTouchesNoSIM); the package's installed size is of the amd64 .deb iotsafe (the device CLI and the library)."

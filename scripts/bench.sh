@@ -53,9 +53,16 @@ c=$(awk '/^BenchmarkCSignIoTSAFE/ {print $3}' "$out" | sort -n | awk '{a[NR]=$1}
   echo
   echo "| File | Bytes | MiB |"
   echo "|---|---|---|"
-  for f in build/iotsafe build/libiotsafe-pkcs11.so; do
+  # The CLI from source has everything; the packages split it: the
+  # device's CLI without the EST server (-tags noestserver), and the
+  # server's own binary.
+  go build -trimpath -tags noestserver -ldflags "-s -w" -o build/iotsafe-device ./cmd/iotsafe
+  go build -trimpath -ldflags "-s -w" -o build/iotsafe-est-server ./cmd/iotsafe-est-server
+  for row in "build/iotsafe:" "build/iotsafe-device: (the device package's CLI: -tags noestserver)" \
+             "build/iotsafe-est-server: (the EST server package's)" "build/libiotsafe-pkcs11.so:"; do
+    f=${row%%:*}
     n=$(stat -c %s "$f")
-    printf '| `%s` | %d | %s |\n' "$f" "$n" "$(awk -v n="$n" 'BEGIN{printf "%.1f", n/1048576}')"
+    printf '| `%s`%s | %d | %s |\n' "$f" "${row#*:}" "$n" "$(awk -v n="$n" 'BEGIN{printf "%.1f", n/1048576}')"
   done
 } >> bench/REPORT.md
 # The EST server: throughput, growth to 10^5 certificates, replicas on
@@ -66,6 +73,16 @@ go run ./bench/estgrowth -bin build/iotsafe -sizes 1000,10000,100000 >> bench/RE
 # What a host pays for loading the library, beside SoftHSM2 and OpenSC
 # (with the size of this tree's amd64 package).
 scripts/deb.sh amd64 >/dev/null
+{
+  echo
+  echo "## Packages (amd64, scripts/deb.sh)"
+  echo
+  echo "| Package | .deb KiB | installed KiB |"
+  echo "|---|---|---|"
+  for d in build/deb/iotsafe_*_amd64.deb build/deb/iotsafe-est-server_*_amd64.deb; do
+    printf '| %s | %d | %s |\n' "$(dpkg-deb -f "$d" Package)" "$(( $(stat -c %s "$d") / 1024 ))" "$(dpkg-deb -f "$d" Installed-Size)"
+  done
+} >> bench/REPORT.md
 # Nine runs whatever COUNT: resident memory moves by a few hundred KiB between runs.
 bench/footprint.sh 9 >> bench/REPORT.md
 echo "wrote bench/REPORT.md"

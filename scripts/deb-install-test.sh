@@ -9,13 +9,17 @@
 #     p11-kit's proxy and the release's OpenSSL verifies; the release's
 #     wpa_supplicant loads the installed library (Debian 12's refuses
 #     libraries outside /usr/lib: a copy in /usr/local/lib is the control);
-#     that release's systemd-analyze verifies the units; `dpkg -r` keeps only
-#     the conffiles, `dpkg --purge` leaves the root's
-#     file list as it was before the install.
+#     beside it, `apt-get install ./iotsafe-est-server_<v>_amd64.deb`: the
+#     device package's CLI names it for est-server, and a SIM key made by
+#     `iotsafe provision` is certified by iotsafe-est-server with the SIM's
+#     factory credential; that release's systemd-analyze verifies the units
+#     of both; `dpkg -r` keeps only the conffiles, `dpkg --purge` leaves the
+#     root's file list as it was before the install.
 #   arm64 and armhf, unpacked into a root of that architecture and run with
 #     qemu-user (qemu-*-static started explicitly inside the chroot; no
 #     binfmt): p11-kit lists the token, pkcs11-tool signs through p11-kit's
-#     proxy (armhf: the 32-bit CK_ULONG ABI), OpenSSL verifies.
+#     proxy (armhf: the 32-bit CK_ULONG ABI), OpenSSL verifies; the EST
+#     server's binary runs.
 #   ARMv6: the static ARMv6 CLI (build/deb/iotsafe-linux-armv6) runs under
 #     qemu with an ARMv6 CPU (arm1176, Pi Zero/1 class), and its signature
 #     verifies.
@@ -45,7 +49,9 @@ trap 'umount -l "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 mount -t tmpfs -o size=6g tmpfs "$WORK"
 
 for a in amd64 arm64 armhf; do
-  [ -f "build/deb/iotsafe_${VERSION}_$a.deb" ] || { echo "deb-install-test: build/deb/iotsafe_${VERSION}_$a.deb is missing: run scripts/deb.sh" >&2; exit 1; }
+  for p in iotsafe iotsafe-est-server; do
+    [ -f "build/deb/${p}_${VERSION}_$a.deb" ] || { echo "deb-install-test: build/deb/${p}_${VERSION}_$a.deb is missing: run scripts/deb.sh" >&2; exit 1; }
+  done
 done
 [ -f build/deb/iotsafe-linux-armv6 ] || { echo "deb-install-test: build/deb/iotsafe-linux-armv6 is missing: run scripts/deb.sh" >&2; exit 1; }
 
@@ -193,6 +199,42 @@ EOF
   esac
 }
 
+# est_check ROOT REL: the EST server's package beside the device's, as a
+# zero-touch enrolment runs between them: the server (iotsafe-est-server)
+# trusts the SIM maker's CA, the device (iotsafe provision) enrols with its
+# SIM's factory credential and gets its certificate on the SIM. The device
+# package's own CLI, built without the server, says where it is.
+est_check() {
+  local r=$1 rel=$2 port pid i
+  inroot "$r"
+  rp "$r" tmp >/dev/null
+  local estdir
+  estdir=$(rp "$r" var/lib/iotsafe-est-test)
+  chroot "$r" /usr/bin/iotsafe est-server --dir /tmp/x >"$r/tmp/stub.log" 2>&1 || true
+  if grep -q "the EST server is in the package iotsafe-est-server" "$r/tmp/stub.log"; then
+    ok "$rel amd64: the device CLI's est-server names the package that has it"
+  else
+    failed "$rel amd64: iotsafe est-server in the device package: $(cat "$r/tmp/stub.log")"
+  fi
+  port=$(( 20000 + RANDOM % 20000 ))
+  rm -f "$r/tmp/est.ready"
+  chroot "$r" /usr/bin/iotsafe --sim emulator:/var/lib/iotsafe/sim.json read-file --label ca-cert --pem --out /tmp/factory-ca.pem >"$r/tmp/est.log" 2>&1
+  chroot "$r" /bin/sh -c "umask 077; mkdir -p /var/lib/iotsafe-est-test && exec /usr/bin/iotsafe-est-server --dir /var/lib/iotsafe-est-test --listen 127.0.0.1:$port --bootstrap-ca /tmp/factory-ca.pem --ready-file /tmp/est.ready" >>"$r/tmp/est.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 100); do [ -s "$r/tmp/est.ready" ] && break; sleep 0.2; done
+  if [ -s "$r/tmp/est.ready" ] &&
+     chroot "$r" /usr/bin/iotsafe --sim emulator:/var/lib/iotsafe/sim.json provision --est "https://127.0.0.1:$port" \
+       --est-ca /var/lib/iotsafe-est-test/ca.pem --factory-key device-key --cn 'meter-{key}' >"$r/tmp/prov.log" 2>&1 &&
+     grep -q "delivered to SIM file" "$r/tmp/prov.log"; then
+    ok "$rel amd64: iotsafe-est-server certified a SIM key that iotsafe provision made, with the SIM's factory credential"
+  else
+    failed "$rel amd64: enrolment against iotsafe-est-server: $(cat "$r/tmp/est.log" "$r/tmp/prov.log" 2>/dev/null)"
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$estdir"
+}
+
 # files ROOT: the root's file list, without what apt, dpkg and the tests
 # change (./root/.cache is OpenSC's, made through p11-kit with or without
 # this package).
@@ -218,6 +260,14 @@ for rel in "${RELEASES[@]}"; do
   token_checks "$r" "" x86_64-linux-gnu "$rel amd64"
   lib=/usr/lib/x86_64-linux-gnu/pkcs11/libiotsafe-pkcs11.so
   wpa_check "$r" "$rel" "$lib" load
+  debest=iotsafe-est-server_${VERSION}_amd64.deb
+  cp "build/deb/$debest" "$rtmp/"
+  if chroot "$r" /bin/sh -c "cd /tmp && apt-get install -y -q ./$debest" >"$r/tmp/apt-est.log" 2>&1; then
+    ok "$rel amd64: apt-get install ./$debest"
+    est_check "$r" "$rel"
+  else
+    failed "$rel amd64: apt-get install ./$debest: $(tail -5 "$r/tmp/apt-est.log")"
+  fi
   if [ "$rel" = bookworm ]; then
     locallib=$(rp "$r" usr/local/lib)
     mkdir -p "$locallib" && cp "$r$lib" "$locallib/"
@@ -228,7 +278,8 @@ for rel in "${RELEASES[@]}"; do
   # their settings parse).
   mount --rbind /sys "$r/sys" # bullseye's systemd wants its cgroup
   if chroot "$r" systemd-analyze verify --man=no /lib/systemd/system/iotsafe-bridge.service \
-       /lib/systemd/system/iotsafe-renew.service /lib/systemd/system/iotsafe-renew.timer >"$r/tmp/units.log" 2>&1 &&
+       /lib/systemd/system/iotsafe-renew.service /lib/systemd/system/iotsafe-renew.timer \
+       /lib/systemd/system/iotsafe-est-server.service >"$r/tmp/units.log" 2>&1 &&
      [ ! -s "$r/tmp/units.log" ]; then
     ok "$rel amd64: systemd-analyze verify passes the units"
   else
@@ -238,14 +289,14 @@ for rel in "${RELEASES[@]}"; do
   umount "$r/proc"
   simdir=$(rp "$r" var/lib/iotsafe)
   rm -rf "$simdir" # the test's SIM, not the package's
-  chroot "$r" dpkg -r iotsafe >"$r/tmp/dpkg.log" 2>&1 || failed "$rel amd64: dpkg -r: $(cat "$r/tmp/dpkg.log")"
+  chroot "$r" dpkg -r iotsafe iotsafe-est-server >"$r/tmp/dpkg.log" 2>&1 || failed "$rel amd64: dpkg -r: $(cat "$r/tmp/dpkg.log")"
   left=$(comm -13 "$WORK/$rel.before" <(files "$r"))
-  if [ "$left" = "$(printf './etc/default/iotsafe\n./etc/iotsafe\n./etc/iotsafe/pkcs11.conf')" ]; then
+  if [ "$left" = "$(printf './etc/default/iotsafe\n./etc/default/iotsafe-est-server\n./etc/iotsafe\n./etc/iotsafe/pkcs11.conf')" ]; then
     ok "$rel amd64: dpkg -r keeps only the conffiles"
   else
     failed "$rel amd64: after dpkg -r, besides the root as it was: $left"
   fi
-  chroot "$r" dpkg --purge iotsafe >"$r/tmp/dpkg.log" 2>&1 || failed "$rel amd64: dpkg --purge: $(cat "$r/tmp/dpkg.log")"
+  chroot "$r" dpkg --purge iotsafe iotsafe-est-server >"$r/tmp/dpkg.log" 2>&1 || failed "$rel amd64: dpkg --purge: $(cat "$r/tmp/dpkg.log")"
   if diff "$WORK/$rel.before" <(files "$r") >"$WORK/$rel.diff"; then
     ok "$rel amd64: dpkg --purge leaves nothing behind"
   else
@@ -261,6 +312,14 @@ for rel in "${RELEASES[@]}"; do
     rbin=$(rp "$r" usr/bin)
     cp "$(command -v $q)" "$rbin/"
     token_checks "$r" "/usr/bin/$q" "$tri" "$rel $a"
+    # The EST server's binary starts on that CPU and knows its commands.
+    dpkg -x "build/deb/iotsafe-est-server_${VERSION}_$a.deb" "$r"
+    chroot "$r" "/usr/bin/$q" /usr/bin/iotsafe-est-server admin --help >"$r/tmp/est-help.log" 2>&1 || true
+    if grep -q "Talks to the admin endpoints of an est-server" "$r/tmp/est-help.log"; then
+      ok "$rel $a: iotsafe-est-server runs"
+    else
+      failed "$rel $a: iotsafe-est-server does not run: $(head -5 "$r/tmp/est-help.log")"
+    fi
   done
 done
 

@@ -64,6 +64,10 @@ fi
 step "go test"
 go test -count=1 -timeout 20m ./...
 
+step "the device CLI of the packages (-tags noestserver): no EST server, and it says which package has it"
+go vet -tags noestserver ./cmd/iotsafe
+go test -count=1 -tags noestserver -run TestESTServerNotInDeviceBuild ./cmd/iotsafe
+
 step "race detector on the concurrent paths"
 go test -count=1 -race -timeout 10m . ./transport/... ./emulator/... ./signer/... ./pkcs11mod/...
 
@@ -124,7 +128,7 @@ conformance/consumers.sh iotsafe
 conformance/consumers.sh pcsc
 conformance/consumers.sh softhsm
 
-step "packages: .debs for amd64, arm64 and armhf linked for glibc <= 2.31, lintian without errors (scripts/deb.sh)"
+step "packages: .debs (iotsafe, iotsafe-est-server) for amd64, arm64 and armhf linked for glibc <= 2.31, lintian without errors (scripts/deb.sh)"
 scripts/deb.sh
 
 step "packages installed in fresh Debian 11 and 12 roots (amd64 chroot; arm64, armhf, ARMv6 under qemu-user): p11-kit, pkcs11-tool, OpenSSL, wpa_supplicant, dpkg -r/--purge"

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -14,18 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
-	"github.com/go-iotsafe/iotsafe/estserver"
+	"github.com/go-iotsafe/iotsafe/internal/secretarg"
 	"github.com/go-iotsafe/iotsafe/operator"
 	"github.com/go-iotsafe/iotsafe/pkcs11mod"
 	"github.com/go-iotsafe/iotsafe/provision"
@@ -34,143 +26,6 @@ import (
 	"github.com/go-iotsafe/iotsafe/simuri"
 	"github.com/go-iotsafe/iotsafe/spec"
 )
-
-func newESTServerCmd(g *globals) *cobra.Command {
-	var dir, listen, user, password, passwordFile, readyFile, bootstrapCA, cnTemplate, uriPrefix string
-	var orgs []string
-	var requirePoP bool
-	var keyType string
-	var connsPerClient int
-	var bootstrapCRLs []string
-	var adminTokenFile string
-	var store string
-	cmd := &cobra.Command{
-		Use:         "est-server",
-		Annotations: map[string]string{longRunning: "yes"},
-		Short:       "Run a local EST (RFC 7030) server with its own CA, for tests, demos and small fleets",
-		Long: "Serves /.well-known/est/{cacerts,simpleenroll,simplereenroll} and /crl over TLS. The CA's key and records live " +
-			"in a database: SQLite in --dir (ca.db, the default; a file store of earlier versions there is migrated into it " +
-			"once), or PostgreSQL with --store postgres://USER@HOST/DB, which several est-server replicas share (the CA is " +
-			"created once, uniqueness and CRL numbers are the database's). --dir also gets ca.pem, which devices trust as the " +
-			"server's anchor. Enrollment takes the " +
-			"bootstrap credentials --user and a password (--password-file, $IOTSAFE_EST_PASSWORD, or --password, which " +
-			"other local users can read in the process list), or a factory certificate chaining to --bootstrap-ca; " +
-			"it refuses to start with neither. Failed authentications are throttled per client address. " +
-			"Re-enrollment takes a current certificate of this CA.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				return errors.New("--dir is required")
-			}
-			host, _, err := net.SplitHostPort(listen)
-			if err != nil {
-				return fmt.Errorf("--listen %q: %w", listen, err)
-			}
-			var ca *estserver.CA
-			if store == "" {
-				ca, err = estserver.LoadOrCreateCA(dir, "go-iotsafe local CA")
-			} else if ca, err = estserver.OpenCA(cmd.Context(), store, "go-iotsafe local CA"); err == nil {
-				err = ca.WriteCertPEM(filepath.Join(dir, "ca.pem"))
-			}
-			if err != nil {
-				return err
-			}
-			defer ca.Close()
-			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				return err
-			}
-			cert, err := ca.IssueServer(key.Public(), host, "localhost")
-			if err != nil {
-				return err
-			}
-			tcp, err := net.Listen("tcp", listen)
-			if err != nil {
-				return err
-			}
-			// One client address holds at most its share of connections.
-			ln := tls.NewListener(estserver.LimitListener(tcp, connsPerClient, 0), &tls.Config{
-				Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
-				ClientAuth:   tls.RequestClientCert, MinVersion: tls.VersionTLS12})
-			logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			pw, err := secretFrom(password, passwordFile)
-			if err != nil {
-				return err
-			}
-			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger,
-				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix, RequirePoP: requirePoP, KeyType: keyType}}
-			if adminTokenFile != "" {
-				tok, err := os.ReadFile(adminTokenFile)
-				if err != nil {
-					return fmt.Errorf("--admin-token-file: %w", err)
-				}
-				if h.AdminToken = strings.TrimSpace(string(tok)); len(h.AdminToken) < 16 {
-					return fmt.Errorf("--admin-token-file %s: the token must have at least 16 characters", adminTokenFile)
-				}
-			}
-			if bootstrapCA != "" {
-				b, err := os.ReadFile(bootstrapCA)
-				if err != nil {
-					return err
-				}
-				h.BootstrapRoots = x509.NewCertPool()
-				if !h.BootstrapRoots.AppendCertsFromPEM(b) {
-					return fmt.Errorf("--bootstrap-ca %s holds no PEM certificate", bootstrapCA)
-				}
-				for _, f := range bootstrapCRLs {
-					crl, err := readCRL(f)
-					if err != nil {
-						return fmt.Errorf("--bootstrap-crl %s: %w", f, err)
-					}
-					h.BootstrapCRLs = append(h.BootstrapCRLs, crl)
-				}
-			}
-			if err := h.Check(); err != nil {
-				ln.Close()
-				if h.Username == "" && h.BootstrapRoots == nil || h.Username != "" && h.Password == "" {
-					return fmt.Errorf("%w: give --user with a password, or --bootstrap-ca", err)
-				}
-				return err
-			}
-			srv := estserver.HTTPServer(h)
-			url := "https://" + ln.Addr().String()
-			fmt.Fprintf(g.out, "EST server on %s; trust anchor %s\n", url, filepath.Join(dir, "ca.pem"))
-			if readyFile != "" {
-				if err := os.WriteFile(readyFile, []byte(url+"\n"), 0o644); err != nil {
-					return err
-				}
-			}
-			go func() {
-				<-cmd.Context().Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				srv.Shutdown(ctx)
-			}()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&dir, "dir", "", "directory of the CA: its SQLite database ca.db (created if empty) and ca.pem for clients")
-	f.StringVar(&store, "store", "", "the CA's database instead of --dir/ca.db: postgres://USER@HOST/DB (shared by replicas) or sqlite:PATH")
-	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
-	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the token that opens the admin endpoints (iotsafe est-admin); without it they stay closed")
-	f.StringArrayVar(&bootstrapCRLs, "bootstrap-crl", nil, "a CRL (PEM or DER) of the factory CA: factory certificates it lists no longer enrol (repeatable)")
-	f.IntVar(&connsPerClient, "conns-per-client", estserver.DefaultConnsPerClient, "connections one client address may hold at once (more are closed at once)")
-	f.StringVar(&user, "user", "", "bootstrap user for /simpleenroll")
-	f.StringVar(&password, "password", "", "bootstrap password (visible to other local users in the process list: prefer --password-file or $IOTSAFE_EST_PASSWORD)")
-	f.StringVar(&passwordFile, "password-file", "", "file holding the bootstrap password (first line)")
-	f.StringVar(&bootstrapCA, "bootstrap-ca", "", "PEM roots of factory certificates accepted for /simpleenroll (TLS client authentication)")
-	f.StringVar(&cnTemplate, "cn-template", "{cn}", "common name a device may receive: {cn} (what it asks for, checked and unique), {user}, {factory-cn}, {factory-serial}")
-	f.StringSliceVar(&orgs, "org", nil, "organization (O) of issued certificates; requests may ask for exactly this or none")
-	f.BoolVar(&requirePoP, "require-pop", false, "require proof of possession by tls-unique (RFC 7030 §3.5; clients enrol over TLS 1.2)")
-	f.StringVar(&uriPrefix, "uri-prefix", "", "allow URI SANs PREFIX+common name (e.g. spiffe://fleet/); default: none")
-	f.StringVar(&readyFile, "ready-file", "", "write the server URL to this file once listening")
-	f.StringVar(&keyType, "key-type", "p256", "key type the CSR attributes ask devices for: "+strings.Join(estserver.KeyTypes, ", ")+" (every one is certified)")
-	return cmd
-}
 
 // enrolFlags are what provision and renew share: the EST server and its
 // anchor, the enrolment credential, and where certificates are delivered.
@@ -202,7 +57,7 @@ func (e *enrolFlags) registerBootstrap(cmd *cobra.Command) {
 
 // setup reads the anchor and the password, and prepares the delivery path.
 func (e *enrolFlags) setup(g *globals) (*x509.CertPool, provision.Operator, *pkcs11mod.CertStore, error) {
-	pw, err := secretFrom(e.password, e.passwordFile)
+	pw, err := secretarg.Resolve(e.password, e.passwordFile)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -418,23 +273,6 @@ func emitCredential(g *globals, res *provision.Result, store *pkcs11mod.CertStor
 	})
 }
 
-// secretFrom returns a password from a file (first line), else the flag,
-// else $IOTSAFE_EST_PASSWORD.
-func secretFrom(flagValue, file string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		return strings.TrimRight(line, "\r"), nil
-	}
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	return os.Getenv("IOTSAFE_EST_PASSWORD"), nil
-}
-
 // factoryCredential returns the SIM's factory credential as a TLS client
 // certificate: the certificate on the SIM for the key named by ID (hex) or
 // label, with the SIM key as its private key.
@@ -454,19 +292,4 @@ func factoryCredential(ctx context.Context, a *iotsafe.Applet, name string) (*tl
 		return nil, fmt.Errorf("--factory-key %s: no certificate for that key on the SIM: %w", name, err)
 	}
 	return c, nil
-}
-
-// readCRL reads a certificate revocation list, PEM or DER.
-func readCRL(path string) (*x509.RevocationList, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if blk, _ := pem.Decode(b); blk != nil {
-		if blk.Type != "X509 CRL" {
-			return nil, fmt.Errorf("PEM block %q, want X509 CRL", blk.Type)
-		}
-		b = blk.Bytes
-	}
-	return x509.ParseRevocationList(b)
 }

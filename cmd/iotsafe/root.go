@@ -31,7 +31,8 @@ type globals struct {
 }
 
 // longRunning marks commands that serve until stopped: --timeout does not
-// apply to them.
+// apply to them. (The EST server's command, in internal/estcli, carries
+// the same key.)
 const longRunning = "iotsafe/long-running"
 
 func newRootCmd() *cobra.Command { return newRootCmdTo(os.Stdout) }
@@ -66,8 +67,9 @@ func newRootCmdTo(out io.Writer) *cobra.Command {
 		newEmulatorCmd(g),
 		newInfoCmd(g), newLsCmd(g), newRandomCmd(g), newPubkeyCmd(g), newKeygenCmd(g),
 		newSignCmd(g), newCSRCmd(g), newVerifyCmd(g), newVerifyImageCmd(g), newRunImageCmd(g), newReadFileCmd(g), newDHCmd(g), newPRFCmd(g), newHKDFCmd(g),
-		newESTServerCmd(g), newProvisionCmd(g), newRenewCmd(g), newBridgeCmd(g), newPKCS11Cmd(g), newDoctorCmd(g), newESTAdminCmd(g),
+		newProvisionCmd(g), newRenewCmd(g), newBridgeCmd(g), newPKCS11Cmd(g), newDoctorCmd(g),
 	)
+	root.AddCommand(estCommands(g)...)
 	for _, c := range extraCommands {
 		root.AddCommand(c(g))
 	}
