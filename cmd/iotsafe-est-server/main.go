@@ -30,7 +30,7 @@ func newRootCmd(out io.Writer) *cobra.Command {
 	root := estcli.Server(out)
 	root.Use = "iotsafe-est-server"
 	root.SilenceUsage, root.SilenceErrors = true, true
-	root.Example = "  iotsafe-est-server --dir /var/lib/iotsafe-est-server --listen 0.0.0.0:8443 --bootstrap-ca factory-ca.pem --admin-token-file admin.token"
+	root.Example = "  iotsafe-est-server --dir /var/lib/iotsafe-est-server --listen 0.0.0.0:8443 --name est.example.com --bootstrap-ca factory-ca.pem --admin-token-file admin.token"
 	var jsonOut bool
 	admin := estcli.Admin(out, &jsonOut)
 	admin.Use = "admin"

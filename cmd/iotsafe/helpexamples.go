@@ -20,7 +20,7 @@ var helpExamples = map[string]string{
 	"csr":             "iotsafe --sim pcsc: csr --key 01 --cn meter-7 --dns meter-7.devices.example > meter-7.csr",
 	"provision":       "iotsafe --sim pcsc: provision --est https://est.example:8443 --est-ca est-ca.pem --factory-key device-key --cn 'meter-{key}'",
 	"renew":           "iotsafe --sim pcsc: renew --key 02 --est https://est.example:8443 --est-ca est-ca.pem",
-	"est-server":      "iotsafe est-server --dir /var/lib/iotsafe/ca --listen 0.0.0.0:8443 --bootstrap-ca factory-ca.pem --admin-token-file admin.token",
+	"est-server":      "iotsafe est-server --dir /var/lib/iotsafe/ca --listen 0.0.0.0:8443 --name est.example.com --bootstrap-ca factory-ca.pem --admin-token-file admin.token",
 	"bridge":          "iotsafe --sim modem:/dev/ttyUSB2 bridge --vpcd 127.0.0.1:35963",
 	"emulator init":   "iotsafe emulator init --state sim.json\niotsafe emulator init --profile gsma-keytypes --state sim.json",
 	"emulator serve":  "iotsafe emulator serve --state sim.json --vpcd 127.0.0.1:35963\niotsafe emulator serve --state sim.json --modem",

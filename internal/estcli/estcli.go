@@ -45,6 +45,7 @@ const EnvAdminToken = "IOTSAFE_EST_ADMIN_TOKEN"
 // URL it serves on) goes to out.
 func Server(out io.Writer) *cobra.Command {
 	var dir, listen, user, password, passwordFile, readyFile, bootstrapCA, cnTemplate, uriPrefix string
+	var names []string
 	var orgs []string
 	var requirePoP bool
 	var keyType string
@@ -88,7 +89,7 @@ func Server(out io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cert, err := ca.IssueServer(key.Public(), host, "localhost")
+			cert, err := ca.IssueServer(key.Public(), serverNames(names, host)...)
 			if err != nil {
 				return err
 			}
@@ -169,6 +170,7 @@ func Server(out io.Writer) *cobra.Command {
 	f.StringVar(&dir, "dir", "", "directory of the CA: its SQLite database ca.db (created if empty) and ca.pem for clients")
 	f.StringVar(&store, "store", "", "the CA's database instead of --dir/ca.db: postgres://USER@HOST/DB (shared by replicas) or sqlite:PATH")
 	f.StringVar(&listen, "listen", "127.0.0.1:8443", "address to listen on")
+	f.StringSliceVar(&names, "name", nil, "DNS name or IP address the devices reach the server by, put in its TLS certificate (repeatable; default: the --listen host unless it is a wildcard, and localhost)")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the token that opens the admin endpoints (iotsafe est-admin), else $"+EnvAdminToken+"; without either they stay closed")
 	f.StringArrayVar(&bootstrapCRLs, "bootstrap-crl", nil, "a CRL (PEM or DER) of the factory CA: factory certificates it lists no longer enrol (repeatable)")
 	f.IntVar(&connsPerClient, "conns-per-client", estserver.DefaultConnsPerClient, "connections one client address may hold at once (more are closed at once)")
@@ -305,4 +307,20 @@ func ReadCRL(path string) (*x509.RevocationList, error) {
 		b = blk.Bytes
 	}
 	return x509.ParseRevocationList(b)
+}
+
+// serverNames are the names the server's TLS certificate carries: those
+// given with --name, else the host it listens on (unless a wildcard, which
+// no client connects to) and localhost.
+func serverNames(names []string, listenHost string) []string {
+	if len(names) > 0 {
+		return names
+	}
+	switch listenHost {
+	case "", "0.0.0.0", "::", "[::]":
+		return []string{"localhost"}
+	case "localhost":
+		return []string{"localhost"}
+	}
+	return []string{listenHost, "localhost"}
 }
