@@ -210,6 +210,15 @@ est_check() {
   rp "$r" tmp >/dev/null
   local estdir
   estdir=$(rp "$r" var/lib/iotsafe-est-test)
+  # The server's settings file holds its secrets (bootstrap password,
+  # admin token): root's alone as installed.
+  local mode
+  mode=$(chroot "$r" stat -c '%U %a' /etc/default/iotsafe-est-server)
+  if [ "$mode" = "root 600" ]; then
+    ok "$rel amd64: /etc/default/iotsafe-est-server (the server's secrets) is root's, mode 600"
+  else
+    failed "$rel amd64: /etc/default/iotsafe-est-server is '$mode', not 'root 600'"
+  fi
   chroot "$r" /usr/bin/iotsafe est-server --dir /tmp/x >"$r/tmp/stub.log" 2>&1 || true
   if grep -q "the EST server is in the package iotsafe-est-server" "$r/tmp/stub.log"; then
     ok "$rel amd64: the device CLI's est-server names the package that has it"
