@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/go-iotsafe/iotsafe/internal/usock"
 )
 
 // syslogPaths are where the local syslog daemon (or the journal) takes
@@ -47,19 +49,11 @@ type sysLogger struct {
 func (l *sysLogger) dial() error {
 	var last error = syscall.ENOENT
 	for _, p := range l.paths {
-		syscall.ForkLock.RLock()
-		fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
-		if err == nil {
-			syscall.CloseOnExec(fd)
-		}
-		syscall.ForkLock.RUnlock()
+		fd, err := usock.Socket(syscall.SOCK_DGRAM)
 		if err != nil {
 			return err
 		}
-		if err = syscall.SetNonblock(fd, true); err == nil {
-			err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: p})
-		}
-		if err != nil {
+		if err = syscall.Connect(fd, &syscall.SockaddrUnix{Name: p}); err != nil {
 			syscall.Close(fd)
 			last = err
 			continue

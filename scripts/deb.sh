@@ -66,7 +66,7 @@ glibc_needed() {
   readelf -V --wide "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1
 }
 
-# build ARCH DIR: the CLI and the library for ARCH, in DIR.
+# build ARCH DIR: the CLI, the library and the EST server for ARCH, in DIR.
 build() {
   local arch=$1 dir=$2 tri sr cc goarm="" cflags
   tri=$(triplet "$arch")

@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/go-iotsafe/iotsafe/internal/usock"
 )
 
 // dialUnix connects to the Unix stream socket name ("@..." names an
@@ -22,18 +24,9 @@ import (
 var queueWait = 5 * time.Second
 
 func dialUnix(ctx context.Context, name string) (*os.File, error) {
-	syscall.ForkLock.RLock()
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fd)
-	}
-	syscall.ForkLock.RUnlock()
+	fd, err := usock.Socket(syscall.SOCK_STREAM)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		syscall.Close(fd)
-		return nil, os.NewSyscallError("setnonblock", err)
+		return nil, err
 	}
 	sa := &syscall.SockaddrUnix{Name: name}
 	deadline := time.Now().Add(queueWait)
