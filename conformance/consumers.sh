@@ -83,7 +83,28 @@ freeport() { # a port nobody listens on, on 127.0.0.1
   done
   return 1
 }
-waitport() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+waitport() { for _ in $(seq 1 "${2:-100}"); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# start_s_server VAR LOG ARGS...: openssl s_server ARGS on a free port of
+# 127.0.0.1, its port in VAR. Another program may take the port between
+# freeport and the bind, and a loaded machine may take seconds to start it:
+# up to three ports, 15 s each; its log is shown if none answers.
+start_s_server() {
+  local var=$1 log=$2 p pid
+  shift 2
+  for _ in 1 2 3; do
+    p=$(freeport) || break
+    openssl s_server -accept "127.0.0.1:$p" "$@" >"$log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    if waitport "$p" 300; then
+      printf -v "$var" '%s' "$p"
+      return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+  done
+  cat "$log"
+  return 1
+}
 
 # A certificate for the RSA key (ID 07, rsa-key) from a CA of our own: the
 # request signed on the token through the OpenSSL engine, the certificate
@@ -284,10 +305,8 @@ fi
 mkdir -p java
 javac -d java "$ROOT/conformance/java/P11Check.java"
 printf 'name = IoTSAFE\nlibrary = %s\nslotListIndex = 0\n' "$LIB" >p11.cfg
-TLS=$(freeport)
-openssl s_server -accept "127.0.0.1:$TLS" -cert srv.pem -key srv.key -Verify 1 -CAfile fca.pem -www -naccept 5 >s_server.log 2>&1 &
-PIDS+=($!)
-waitport "$TLS" || { echo "openssl s_server did not start"; exit 1; }
+start_s_server TLS s_server.log -cert srv.pem -key srv.key -Verify 1 -CAfile fca.pem -www -naccept 5 ||
+  { echo "openssl s_server did not start"; exit 1; }
 # (T runs a check as an if-condition, where set -e does not apply: every
 # step that can fail says so itself.)
 java_run() { # java_run OUT ARGS...: P11Check, its output in OUT (JNI check noise left out)
@@ -320,10 +339,8 @@ else
   T "Java 17 SunPKCS11 inserted as the first provider (the handshake hashed and cloned on the token): TLS 1.3 and 1.2 client auth" java_first
 fi
 # The RSA key: its own server trusting the RSA CA.
-RTLS=$(freeport)
-openssl s_server -accept "127.0.0.1:$RTLS" -cert srv.pem -key srv.key -Verify 1 -CAfile rca.pem -www -naccept 4 >s_server_rsa.log 2>&1 &
-PIDS+=($!)
-waitport "$RTLS" || { echo "openssl s_server (RSA) did not start"; exit 1; }
+start_s_server RTLS s_server_rsa.log -cert srv.pem -key srv.key -Verify 1 -CAfile rca.pem -www -naccept 4 ||
+  { echo "openssl s_server (RSA) did not start"; exit 1; }
 java_rsa() {
   java_run java_rsa.out -Xcheck:jni -cp java P11Check p11.cfg rsa-key "$RTLS" srv.pem 2 200 || return 1
   ! ls hs_err_pid* >/dev/null 2>&1 || return 1
