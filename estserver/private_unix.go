@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
 // checkPrivateDir refuses a directory for the CA's files that another
-// user could write to: one of another user (root's excepted), or one that
-// group or others may write to, sticky or not. Whoever can write there can
+// user could write to or swap: one of another user (root's excepted), one
+// that group or others may write to, sticky or not, or one whose parent
+// another user owns or may write to without the sticky bit. Whoever can write there can
 // plant a file store to be migrated (a CA key of their own) or swap the
 // database for a symbolic link after it was checked.
 func checkPrivateDir(dir string) error {
@@ -28,6 +30,25 @@ func checkPrivateDir(dir string) error {
 		return fmt.Errorf("estserver: directory %s belongs to another user: it holds the CA's key; give a directory of the user the server runs as", dir)
 	case fi.Mode().Perm()&0o022 != 0:
 		return fmt.Errorf("estserver: others can write to directory %s (mode %04o): it holds the CA's key; make it private (chmod go-w %s)", dir, fi.Mode().Perm(), dir)
+	}
+	// Whoever can write to its parent can rename it away and put another
+	// directory (of theirs, or a link to one) in its place after this
+	// check, unless the parent is sticky (as /tmp is).
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("estserver: %w", err)
+	}
+	parent := filepath.Dir(abs)
+	pfi, err := os.Stat(parent)
+	if err != nil {
+		return fmt.Errorf("estserver: %w", err)
+	}
+	pst, ok := pfi.Sys().(*syscall.Stat_t)
+	switch {
+	case !ok || int(pst.Uid) != os.Geteuid() && pst.Uid != 0:
+		return fmt.Errorf("estserver: the parent of %s (%s) belongs to another user, who could swap the directory: move it", dir, parent)
+	case pfi.Mode().Perm()&0o022 != 0 && pfi.Mode()&os.ModeSticky == 0:
+		return fmt.Errorf("estserver: others can write to %s, the parent of %s (mode %04o), and could swap the directory: move it, or chmod go-w %s", parent, dir, pfi.Mode().Perm(), parent)
 	}
 	return nil
 }

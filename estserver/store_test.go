@@ -419,6 +419,28 @@ func TestCADirectoryMustBePrivate(t *testing.T) {
 		}
 	}
 
+	// A private directory in a parent others can write to (not sticky):
+	// they could rename it and put their own in its place after the check.
+	open := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := estserver.LoadOrCreateCA(filepath.Join(open, "ca"), "x"); err == nil || !strings.Contains(err.Error(), "could swap the directory") {
+		t.Fatalf("--dir in a world-writable, non-sticky parent: %v", err)
+	}
+	// The same parent made sticky (as /tmp is): nobody else can rename it.
+	if err := os.Chmod(open, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if ca, err := estserver.LoadOrCreateCA(filepath.Join(open, "ca2"), "x"); err != nil {
+		t.Fatalf("--dir in a sticky parent: %v", err)
+	} else {
+		ca.Close()
+	}
+
 	// A private directory works, and the file store in it is migrated.
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
