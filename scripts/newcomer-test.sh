@@ -19,6 +19,7 @@
 # Runs as root (chroot, mmdebstrap) in a private mount namespace: the root
 # lives in a tmpfs that vanishes with it.
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 SRC=$PWD
 if [ -z "${IOTSAFE_NEWCOMER_NS:-}" ]; then
@@ -50,6 +51,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mount -t tmpfs -o size=8g tmpfs "$WORK"
+. scripts/rootguard.sh
 
 start=$(date +%s)
 mmdebstrap --quiet bookworm "$R" "$MIRROR" >"$WORK/mmdebstrap.log" 2>&1 ||
@@ -62,19 +64,33 @@ for tool in make gcc pkg-config; do
     exit 1
   fi
 done
-printf '#!/bin/sh\nexit 101\n' >"$R/usr/sbin/policy-rc.d"
-chmod 755 "$R/usr/sbin/policy-rc.d"
-cp /etc/resolv.conf "$R/etc/resolv.conf"
-mkdir -p "$R/root/go-iotsafe" "$R/usr/local/go" "$R/srv/goproxy"
-git ls-files -z | xargs -0 cp --parents -t "$R/root/go-iotsafe"
-mount --bind "$GOROOT_HOST" "$R/usr/local/go" && mount -o remount,bind,ro "$R/usr/local/go"
-mount --bind "$MODCACHE" "$R/srv/goproxy" && mount -o remount,bind,ro "$R/srv/goproxy"
+# Every path written from this side is resolved as the host resolves it
+# and must stay in the root (scripts/rootguard.sh): an absolute symlink in
+# the root (etc/resolv.conf often is one) would otherwise send the write
+# to the host's own file. A file there is replaced, never written through.
+policy=$(rp "$R" usr/sbin/policy-rc.d)
+resolv=$(rp "$R" etc/resolv.conf)
+src=$(rp "$R" root/go-iotsafe)
+gomnt=$(rp "$R" usr/local/go)
+proxymnt=$(rp "$R" srv/goproxy)
+rm -f "$policy" "$resolv"
+printf '#!/bin/sh\nexit 101\n' >"$policy"
+chmod 755 "$policy"
+cp /etc/resolv.conf "$resolv"
+mkdir -p "$src" "$gomnt" "$proxymnt"
+git ls-files -z | xargs -0 cp --parents -t "$src"
+mount --bind "$GOROOT_HOST" "$gomnt" && mount -o remount,bind,ro "$gomnt"
+mount --bind "$MODCACHE" "$proxymnt" && mount -o remount,bind,ro "$proxymnt"
+for d in proc dev sys tmp; do
+  [ -d "$(rp "$R" $d)" ] && [ ! -L "$R/$d" ] || { echo "newcomer-test: $R/$d is not a directory of the root" >&2; exit 1; }
+done
 mount -t proc proc "$R/proc"
 mount --rbind /dev "$R/dev"
 mount -t sysfs sysfs "$R/sys"
 mount -t tmpfs tmpfs "$R/tmp"
 
-cat >"$R/tmp/newcomer.sh" <<'EOF'
+step=$(rp "$R" tmp/newcomer.sh)
+cat >"$step" <<'EOF'
 set -eu
 cd /root/go-iotsafe
 apt-get update -qq
