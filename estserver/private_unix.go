@@ -34,21 +34,28 @@ func checkPrivateDir(dir string) error {
 	// Whoever can write to its parent can rename it away and put another
 	// directory (of theirs, or a link to one) in its place after this
 	// check, unless the parent is sticky (as /tmp is).
+	// Both the parent of the path given and, when that path is a symbolic
+	// link, the parent of the directory it leads to.
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("estserver: %w", err)
 	}
-	parent := filepath.Dir(abs)
-	pfi, err := os.Stat(parent)
+	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return fmt.Errorf("estserver: %w", err)
 	}
-	pst, ok := pfi.Sys().(*syscall.Stat_t)
-	switch {
-	case !ok || int(pst.Uid) != os.Geteuid() && pst.Uid != 0:
-		return fmt.Errorf("estserver: the parent of %s (%s) belongs to another user, who could swap the directory: move it", dir, parent)
-	case pfi.Mode().Perm()&0o022 != 0 && pfi.Mode()&os.ModeSticky == 0:
-		return fmt.Errorf("estserver: others can write to %s, the parent of %s (mode %04o), and could swap the directory: move it, or chmod go-w %s", parent, dir, pfi.Mode().Perm(), parent)
+	for _, parent := range []string{filepath.Dir(abs), filepath.Dir(real)} {
+		pfi, err := os.Stat(parent)
+		if err != nil {
+			return fmt.Errorf("estserver: %w", err)
+		}
+		pst, ok := pfi.Sys().(*syscall.Stat_t)
+		switch {
+		case !ok || int(pst.Uid) != os.Geteuid() && pst.Uid != 0:
+			return fmt.Errorf("estserver: the parent of %s (%s) belongs to another user, who could swap the directory: move it", dir, parent)
+		case pfi.Mode().Perm()&0o022 != 0 && pfi.Mode()&os.ModeSticky == 0:
+			return fmt.Errorf("estserver: others can write to %s, the parent of %s (mode %04o), and could swap the directory: move it, or chmod go-w %s", parent, dir, pfi.Mode().Perm(), parent)
+		}
 	}
 	return nil
 }

@@ -431,6 +431,18 @@ func TestCADirectoryMustBePrivate(t *testing.T) {
 	if _, err := estserver.LoadOrCreateCA(filepath.Join(open, "ca"), "x"); err == nil || !strings.Contains(err.Error(), "could swap the directory") {
 		t.Fatalf("--dir in a world-writable, non-sticky parent: %v", err)
 	}
+	// A link from a private place to that directory: the link's parent is
+	// fine, the real directory's is not.
+	linked := filepath.Join(t.TempDir(), "ca-link")
+	if err := os.Mkdir(filepath.Join(open, "real"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(open, "real"), linked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := estserver.LoadOrCreateCA(linked, "x"); err == nil || !strings.Contains(err.Error(), "could swap the directory") {
+		t.Fatalf("--dir linked into a world-writable, non-sticky parent: %v", err)
+	}
 	// The same parent made sticky (as /tmp is): nobody else can rename it.
 	if err := os.Chmod(open, 0o777|os.ModeSticky); err != nil {
 		t.Fatal(err)
