@@ -148,6 +148,21 @@ if [ "$TARGET" = iotsafe ]; then
     cat u.out u.err; grep -q "(empty)" u.out && ! grep -q iotsafe u.err || exit 1
     IOTSAFE_PKCS11_LOG=$PWD/u.log IOTSAFE_SIM=emulator:/nonexistent/sim.json timeout 30 pkcs11-tool --module "$0" -L >/dev/null 2>&1
     grep -q "/nonexistent/sim.json" u.log' "$MOD"
+  # Whoever can write the log's directory (the syslog group's /var/log on
+  # Ubuntu, a shared directory) must not hang every host that loads the
+  # library (a FIFO: an open for writing waits for a reader), nor make it
+  # write through a symbolic link, nor into a file of theirs.
+  T "a hostile log path: a FIFO does not hang the host, a symbolic link is not followed, a file others can write is not used" bash -c '
+    mkdir -p hl && rm -f hl/*; mkfifo hl/fifo; echo precious >hl/target; ln -s "$PWD/hl/target" hl/link
+    : >hl/open; chmod 666 hl/open
+    for p in fifo link open; do
+      IOTSAFE_PKCS11_LOG=$PWD/hl/$p timeout 20 pkcs11-tool --module "$0" -L >hl/$p.out 2>&1; rc=$?
+      echo "log at a $p: pkcs11-tool exit $rc"
+      [ $rc = 0 ] && grep -q "Slot 0" hl/$p.out || { cat hl/$p.out; exit 1; }
+    done
+    [ "$(cat hl/target)" = precious ] && [ ! -s hl/open ] || { echo "the library wrote through the link or into the open file"; exit 1; }
+    IOTSAFE_PKCS11_LOG=$PWD/hl/own timeout 20 pkcs11-tool --module "$0" -L >/dev/null 2>&1 || exit 1
+    [ "$(stat -c %a hl/own)" = 600 ]' "$MOD"
   # The certificate cache, as libp11 and curl use it: the same certificate
   # bytes as the SIM's file, fewer APDUs once the cache is filled, and a
   # certificate the operator replaces read again.

@@ -166,7 +166,7 @@ func newLogger(cfg *Config) (*slog.Logger, io.Closer) {
 			}
 			w, c = os.Stderr, nil
 		case cfg.Log != "":
-			f, err := os.OpenFile(cfg.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+			f, err := openLogFile(cfg.Log)
 			if err != nil {
 				// The configured log cannot be written: say so once,
 				// where the log would have gone otherwise.
