@@ -109,7 +109,7 @@ func Server(out io.Writer) *cobra.Command {
 			h := &estserver.Server{CA: ca, Username: user, Password: pw, Logger: logger,
 				Policy: estserver.Policy{CommonName: cnTemplate, Organization: orgs, URIPrefix: uriPrefix, RequirePoP: requirePoP, KeyType: keyType}}
 			if adminTokenFile != "" {
-				tok, err := os.ReadFile(adminTokenFile)
+				tok, err := secretarg.ReadFile(adminTokenFile)
 				if err != nil {
 					return fmt.Errorf("--admin-token-file: %w", err)
 				}
@@ -217,7 +217,7 @@ func Admin(out io.Writer, jsonOut *bool) *cobra.Command {
 		if !roots.AppendCertsFromPEM(pemCA) {
 			return nil, fmt.Errorf("--ca %s holds no PEM certificate", caFile)
 		}
-		tok, err := os.ReadFile(tokenFile)
+		tok, err := secretarg.ReadFile(tokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("--token-file: %w", err)
 		}
