@@ -3,7 +3,8 @@
 # start runs `pcscd -f -a` in the background (unless one already runs, which
 # is then left alone), logs to /tmp/iotsafe-pcscd.log and waits, bounded,
 # until it lists its readers (the vpcd virtual readers, whose card side the
-# tests connect to 127.0.0.1:35963 only). stop ends only a pcscd it started.
+# tests connect to 127.0.0.1:35963 only). stop ends only a pcscd it started,
+# and removes its pid file and log.
 set -euo pipefail
 PIDFILE=/tmp/iotsafe-pcscd.pid
 LOG=/tmp/iotsafe-pcscd.log
@@ -30,6 +31,7 @@ start)
   done
   echo "pcscd did not come up; its log:" >&2
   cat "$LOG" >&2
+  "$0" stop
   exit 1
   ;;
 stop)
@@ -38,7 +40,7 @@ stop)
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
-    rm -f "$PIDFILE"
+    rm -f "$PIDFILE" "$LOG"
   fi
   ;;
 status)
