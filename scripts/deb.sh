@@ -288,11 +288,15 @@ for a in "${ARCHES[@]}"; do
   [ "$a" != armhf ] || armv6
 done
 status=0
+# lintian leaves temporary files (mldbm-elf-*) in $TMPDIR: give it its own,
+# removed afterwards, so that nothing stays behind in /tmp.
+LINTIAN_TMP=$(mktemp -d /tmp/iotsafe-lintian.XXXXXX)
+trap 'rm -rf "$LINTIAN_TMP"' EXIT
 for a in "${ARCHES[@]}"; do
  for deb in "$OUT/iotsafe_${VERSION}_$a.deb" "$OUT/iotsafe-est-server_${VERSION}_$a.deb"; do
   [ -f "$deb" ] || { echo "deb.sh: nfpm did not write $deb" >&2; exit 1; }
   # lintian: errors fail; warnings are printed.
-  if ! lintian --fail-on error "$deb"; then
+  if ! TMPDIR=$LINTIAN_TMP lintian --fail-on error "$deb"; then
     echo "deb.sh: lintian reports errors in $deb" >&2
     status=1
   fi
