@@ -303,7 +303,7 @@ fi
 
 # Java 17 and SunPKCS11.
 mkdir -p java
-javac -d java "$ROOT/conformance/java/P11Check.java"
+javac -J-XX:-UsePerfData -d java "$ROOT/conformance/java/P11Check.java"
 printf 'name = IoTSAFE\nlibrary = %s\nslotListIndex = 0\n' "$LIB" >p11.cfg
 start_s_server TLS s_server.log -cert srv.pem -key srv.key -Verify 1 -CAfile fca.pem -www -naccept 5 ||
   { echo "openssl s_server did not start"; exit 1; }
@@ -311,7 +311,7 @@ start_s_server TLS s_server.log -cert srv.pem -key srv.key -Verify 1 -CAfile fca
 # step that can fail says so itself.)
 java_run() { # java_run OUT ARGS...: P11Check, its output in OUT (JNI check noise left out)
   local out=$1 rc=0; shift
-  P11_PIN=${PIN:-0000} timeout 300 java "$@" >"$out.raw" 2>&1 || rc=$?
+  P11_PIN=${PIN:-0000} timeout 300 java -XX:-UsePerfData "$@" >"$out.raw" 2>&1 || rc=$?
   grep -v '^ *SIG\|jsig\|^Warning: SIG' "$out.raw" >"$out" || true
   cat "$out"
   return $rc

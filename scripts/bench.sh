@@ -28,9 +28,9 @@ bench/idle.sh 130 >> bench/REPORT.md
 # in-process emulator).
 jdir=$(mktemp -d /tmp/iotsafe-benchjava.XXXXXX)
 build/iotsafe emulator init --state "$jdir/sim.json" >/dev/null
-javac -d "$jdir" conformance/java/P11Check.java
+javac -J-XX:-UsePerfData -d "$jdir" conformance/java/P11Check.java
 printf 'name = IoTSAFE\nlibrary = %s\nslotListIndex = 0\n' "$PWD/build/libiotsafe-pkcs11.so" >"$jdir/p11.cfg"
-java_rate() { IOTSAFE_SIM="emulator:$jdir/sim.json" IOTSAFE_PKCS11_STORE="$jdir/store" java -cp "$jdir" P11Check "$jdir/p11.cfg" device-key 0 - "$1" "$2" 2>/dev/null | sed -nE 's/.*: ([0-9]+) signatures\/s/\1/p'; }
+java_rate() { IOTSAFE_SIM="emulator:$jdir/sim.json" IOTSAFE_PKCS11_STORE="$jdir/store" java -XX:-UsePerfData -cp "$jdir" P11Check "$jdir/p11.cfg" device-key 0 - "$1" "$2" 2>/dev/null | sed -nE 's/.*: ([0-9]+) signatures\/s/\1/p'; }
 j1=$(java_rate 1 20000)
 j4=$(java_rate 4 5000)
 rm -rf "$jdir"

@@ -3,7 +3,7 @@
 # test suite can check it left the machine as it found it:
 # `scripts/footprint.sh > before; ...; scripts/footprint.sh | diff before -`.
 # It covers /var/lib/iotsafe, /etc/iotsafe, p11-kit's module directories (/etc/pkcs11,
-# /usr/share/p11-kit/modules) and $HOME, less what the Go tool
+# /usr/share/p11-kit/modules), $HOME and the names at the top of /tmp, less what the Go tool
 # itself keeps there by design whenever it runs: its build and module caches
 # (GOCACHE, GOMODCACHE, GOPATH's pkg) and its telemetry counters. One line per file or directory: path, type, size, modification time.
 set -euo pipefail
@@ -12,7 +12,13 @@ for d in "$(go env GOCACHE)" "$(go env GOMODCACHE)" "$(go env GOPATH)/pkg" "${HO
   "$(go env GOTELEMETRYDIR)"; do
   [ -n "$d" ] && prune+=(-path "$d" -prune -o)
 done
-for root in /var/lib/iotsafe /etc/iotsafe /etc/pkcs11 /usr/share/p11-kit/modules "${HOME:-/root}"; do
-  [ -e "$root" ] || { echo "$root absent"; continue; }
-  find "$root" -xdev "${prune[@]}" -printf '%p %y %s %T@\n' 2>/dev/null
-done | LC_ALL=C sort
+{
+  for root in /var/lib/iotsafe /etc/iotsafe /etc/pkcs11 /usr/share/p11-kit/modules "${HOME:-/root}"; do
+    [ -e "$root" ] || { echo "$root absent"; continue; }
+    find "$root" -xdev "${prune[@]}" -printf '%p %y %s %T@\n' 2>/dev/null
+  done
+  # What the user has at the top of /tmp, by name only (tools leave files
+  # there: lintian's mldbm-elf-*, the JVM's hsperfdata_USER), less the Go
+  # tool's own build directories, which come and go with any go command.
+  find "${TMPDIR:-/tmp}" -mindepth 1 -maxdepth 1 -user "$(id -u)" ! -name 'go-build*' -printf '%p %y\n' 2>/dev/null
+} | LC_ALL=C sort

@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "footprint before (checked at the end: /var/lib/iotsafe, /etc/iotsafe, p11-kit's module directories and \$HOME unchanged)"
+step "footprint before (checked at the end: /var/lib/iotsafe, /etc/iotsafe, p11-kit's module directories, \$HOME and the top of /tmp unchanged)"
 footprint_before=$work/footprint
 scripts/footprint.sh >"$footprint_before"
 wc -l <"$footprint_before"
@@ -164,7 +164,9 @@ conformance/bench.sh 1 0.2
 bench/startup.sh 1 | tail -3
 bench/idle.sh 3 | tail -3
 
-step "the suite left /var/lib/iotsafe, /etc/iotsafe, p11-kit's module directories and \$HOME as it found them"
+step "the suite left /var/lib/iotsafe, /etc/iotsafe, p11-kit's module directories, \$HOME and /tmp as it found them"
+# The pcscd it started goes first (its pid file and log are in /tmp).
+if [ "$started_pcscd" = 1 ]; then scripts/pcscd.sh stop; started_pcscd=0; fi
 if ! scripts/footprint.sh | diff "$footprint_before" - >"$work/footprint.diff"; then
   echo "the test suite changed the machine outside its temporary directories:"
   head -40 "$work/footprint.diff"
