@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 	"github.com/go-iotsafe/iotsafe/provision/est"
 )
 
@@ -35,16 +36,12 @@ func TestPackagedServer(t *testing.T) {
 	srv.SetArgs([]string{"--dir", filepath.Join(dir, "ca"), "--listen", "127.0.0.1:0", "--user", "device", "--ready-file", ready})
 	done := make(chan error, 1)
 	go func() { done <- srv.ExecuteContext(ctx) }()
-	var url []byte
-	for i := 0; i < 100 && len(url) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		url, _ = os.ReadFile(ready)
-	}
-	if len(url) == 0 {
+	url := testtool.WaitLine(ready, 5*time.Second)
+	if url == "" {
 		cancel()
 		t.Fatalf("the server did not start: %v", <-done)
 	}
-	server := strings.TrimSpace(string(url))
+	server := url
 	caFile := filepath.Join(dir, "ca", "ca.pem")
 	caPEM, _ := os.ReadFile(caFile)
 	roots := x509.NewCertPool()

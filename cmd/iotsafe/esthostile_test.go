@@ -47,15 +47,10 @@ func TestESTServerHostileClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { c.Process.Kill(); c.Wait() }()
-	var url []byte
-	for i := 0; i < 200 && len(url) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		url, _ = os.ReadFile(ready)
-	}
-	if len(url) == 0 {
+	server := testtool.WaitLine(ready, 10*time.Second)
+	if server == "" {
 		t.Fatalf("EST server did not start: %s", serverLog.String())
 	}
-	server := strings.TrimSpace(string(url))
 	addr := strings.TrimPrefix(server, "https://")
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca", "ca.pem"))
 	if err != nil {
@@ -142,15 +137,10 @@ func TestESTAdminRevokes(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.ExecuteContext(ctx) }()
 	defer func() { cancel(); <-done }()
-	var url []byte
-	for i := 0; i < 100 && len(url) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		url, _ = os.ReadFile(ready)
-	}
-	if len(url) == 0 {
+	server := testtool.WaitLine(ready, 5*time.Second)
+	if server == "" {
 		t.Fatal("EST server did not start")
 	}
-	server := strings.TrimSpace(string(url))
 	caFile := filepath.Join(dir, "ca", "ca.pem")
 	caPEM, _ := os.ReadFile(caFile)
 	roots := x509.NewCertPool()

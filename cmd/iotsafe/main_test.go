@@ -409,16 +409,12 @@ func startESTServer(t *testing.T, dir string, args ...string) (string, func()) {
 		})
 	}
 	t.Cleanup(stop) // also when the test fails before it stops the server
-	var url []byte
-	for i := 0; i < 100 && len(url) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		url, _ = os.ReadFile(ready)
-	}
-	if len(url) == 0 {
+	url := testtool.WaitLine(ready, 5*time.Second)
+	if url == "" {
 		stop()
 		t.Fatal("EST server did not start")
 	}
-	return strings.TrimSpace(string(url)), stop
+	return url, stop
 }
 
 func TestPKCS11HashPIN(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/go-iotsafe/iotsafe/emulator"
 	"github.com/go-iotsafe/iotsafe/emulator/atmodem"
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
 // TestMain lets a test run the command line as a separate OS process: the
@@ -339,15 +340,11 @@ func TestProvisionWithFactoryKey(t *testing.T) {
 	srv.SetArgs([]string{"est-server", "--dir", filepath.Join(dir, "ca"), "--listen", "127.0.0.1:0", "--bootstrap-ca", factoryCA, "--ready-file", ready})
 	done := make(chan error, 1)
 	go func() { done <- srv.ExecuteContext(ctx) }()
-	var url []byte
-	for i := 0; i < 100 && len(url) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		url, _ = os.ReadFile(ready)
-	}
-	if len(url) == 0 {
+	url := testtool.WaitLine(ready, 5*time.Second)
+	if url == "" {
 		t.Fatal("EST server did not start")
 	}
-	est := []string{"--est", strings.TrimSpace(string(url)), "--est-ca", filepath.Join(dir, "ca", "ca.pem")}
+	est := []string{"--est", url, "--est-ca", filepath.Join(dir, "ca", "ca.pem")}
 	// No credential at all: refused before anything happens on the SIM.
 	if _, err := run(t, append([]string{sim, "provision"}, est...)...); err == nil || !strings.Contains(err.Error(), "no enrolment credential") {
 		t.Fatalf("provision without a credential: %v", err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-iotsafe/iotsafe/internal/testtool"
 )
 
 // A server that listens on every address (--listen 0.0.0.0:8443, as the
@@ -52,18 +54,14 @@ func TestServerCertificateNames(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	defer func() { cancel(); <-done }()
-	var url []byte
-	for i := 0; i < 100 && len(url) == 0; i++ {
-		time.Sleep(50 * time.Millisecond)
-		url, _ = os.ReadFile(ready)
-	}
-	if len(url) == 0 {
+	url := testtool.WaitLine(ready, 5*time.Second)
+	if url == "" {
 		t.Fatal("the server did not start")
 	}
 	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca", "ca.pem"))
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
-	addr := strings.TrimPrefix(strings.TrimSpace(string(url)), "https://")
+	addr := strings.TrimPrefix(url, "https://")
 	for _, name := range []string{"est.test", "192.0.2.7"} {
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{RootCAs: roots, ServerName: name})
 		if err != nil {
