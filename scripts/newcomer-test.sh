@@ -76,7 +76,11 @@ proxymnt=$(rp "$R" srv/goproxy)
 rm -f "$policy" "$resolv"
 printf '#!/bin/sh\nexit 101\n' >"$policy"
 chmod 755 "$policy"
-cp /etc/resolv.conf "$resolv"
+# The root's apt needs the host's resolver: mounted read-only over an empty
+# file of the root, in this namespace only; the host's file is not copied
+# or touched.
+: >"$resolv"
+mount --bind /etc/resolv.conf "$resolv" && mount -o remount,bind,ro "$resolv"
 mkdir -p "$src" "$gomnt" "$proxymnt"
 git ls-files -z | xargs -0 cp --parents -t "$src"
 mount --bind "$GOROOT_HOST" "$gomnt" && mount -o remount,bind,ro "$gomnt"
