@@ -316,10 +316,7 @@ func serverNames(names []string, listenHost string) []string {
 	if len(names) > 0 {
 		return names
 	}
-	switch listenHost {
-	case "", "0.0.0.0", "::", "[::]":
-		return []string{"localhost"}
-	case "localhost":
+	if ip := net.ParseIP(strings.Trim(listenHost, "[]")); listenHost == "" || listenHost == "localhost" || ip != nil && ip.IsUnspecified() {
 		return []string{"localhost"}
 	}
 	return []string{listenHost, "localhost"}

@@ -31,6 +31,9 @@ func TestServerNames(t *testing.T) {
 		{nil, "0.0.0.0", []string{"localhost"}},
 		{nil, "", []string{"localhost"}},
 		{nil, "::", []string{"localhost"}},
+		{nil, "::0", []string{"localhost"}},
+		{nil, "0:0:0:0:0:0:0:0", []string{"localhost"}},
+		{nil, "localhost", []string{"localhost"}},
 		{[]string{"est.example.com", "192.0.2.7"}, "0.0.0.0", []string{"est.example.com", "192.0.2.7"}},
 	} {
 		if got := serverNames(c.names, c.host); !slices.Equal(got, c.want) {
