@@ -3,6 +3,7 @@
 package pkcs11mod
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,12 +72,38 @@ func TestLogFileChecks(t *testing.T) {
 		t.Errorf("the link's target was written: %q", b)
 	}
 
-	// Through the logger: a refused file is not written, and the logger
-	// still works (its destination is then syslog or nowhere).
+	// Through the logger, with a syslog daemon standing at a socket of the
+	// test: a refused file is not written, the refusal goes to syslog
+	// naming the file, and so does the log itself.
+	sock := filepath.Join(dir, "syslog")
+	daemon, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Close()
+	saved := syslogPaths
+	syslogPaths = []string{sock}
+	defer func() { syslogPaths = saved }()
 	log, c := newLogger(&Config{Log: p("open"), LogLevel: "debug"})
 	log.Warn("hello")
 	if c != nil {
 		c.Close()
+	}
+	var got []string
+	buf := make([]byte, 4096)
+	for len(got) < 2 {
+		daemon.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := daemon.Read(buf)
+		if err != nil {
+			t.Fatalf("syslog: %v after %q", err, got)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if !strings.Contains(got[0], "cannot open log "+p("open")) || !strings.Contains(got[0], "others can write") {
+		t.Errorf("syslog's first message %q does not name the refused log file and why", got[0])
+	}
+	if !strings.Contains(got[1], "msg=hello") {
+		t.Errorf("the log did not go to syslog instead: %q", got[1])
 	}
 	if fi, _ := os.Stat(p("open")); fi.Size() != 0 {
 		t.Errorf("a file others can write to was used as the log")
