@@ -108,7 +108,12 @@ type Applet struct {
 	objects []Object
 	files   map[string][]byte
 	pubkeys map[string]spec.PublicKeyData
-	buf     []byte
+	// The card's answers behind info, objects and pubkeys, for Directory:
+	// an entry counts only while its decoded counterpart is cached.
+	infoRaw    []byte
+	objectsRaw []byte
+	pubkeysRaw map[string][]byte
+	buf        []byte
 }
 
 // Open selects the IoT SAFE applet over t and returns it. The Applet owns t
@@ -193,6 +198,7 @@ func (a *Applet) resetCaches() {
 	a.info, a.objects = nil, nil
 	a.files = map[string][]byte{}
 	a.pubkeys = map[string]spec.PublicKeyData{}
+	a.infoRaw, a.objectsRaw, a.pubkeysRaw = nil, nil, map[string][]byte{}
 	a.generation++
 }
 

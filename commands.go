@@ -612,6 +612,7 @@ func (a *Applet) readPublicKeyData(ctx context.Context, pub Ref) (spec.PublicKey
 	}
 	d.Point = bytes.Clone(d.Point)
 	a.pubkeys[pub.key(spec.KindPublicKey)] = d
+	a.pubkeysRaw[pub.key(spec.KindPublicKey)] = bytes.Clone(resp.Data)
 	return d, nil
 }
 

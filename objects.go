@@ -334,7 +334,7 @@ func (a *Applet) appInfo(ctx context.Context) (*AppInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.info = info
+	a.info, a.infoRaw = info, bytes.Clone(resp.Data)
 	return info, nil
 }
 
@@ -383,7 +383,7 @@ func (a *Applet) objectList(ctx context.Context) ([]Object, error) {
 	if objs == nil {
 		objs = []Object{}
 	}
-	a.objects = objs
+	a.objects, a.objectsRaw = objs, all
 	return objs, nil
 }
 
@@ -472,7 +472,7 @@ func (a *Applet) Poll(ctx context.Context) error {
 			return err
 		}
 		if info, err := parseAppInfo(resp.Data); err == nil {
-			a.info = info
+			a.info, a.infoRaw = info, bytes.Clone(resp.Data)
 		}
 		return nil
 	})

@@ -187,6 +187,39 @@ if [ "$TARGET" = iotsafe ]; then
     (read_cert new.der) >/dev/null 2>&1 && exit 1 # device-key has no certificate now
     IOTSAFE_PKCS11_STORE=$PWD/cc-store IOTSAFE_PKCS11_CONF=$PWD/cc.conf timeout 30 pkcs11-tool --module "$0" --read-object --type cert --label device-cert -o new.der >/dev/null 2>&1
     cmp repl.der new.der' "$MOD" "$ROOT/build/iotsafe"
+  # The directory cache across real processes (each its own emulator: the
+  # 63CF of a change never reaches the next process, as on a SIM whose
+  # notice went to another host): from the second process on nothing reads
+  # the object list or a public key; a key generated again by another
+  # program is caught by the first signature, a swapped SIM by its
+  # certificate files.
+  T "directory-cache: 1h: fewer APDUs from the second process on; a key generated again elsewhere and a swapped SIM are caught" bash -c '
+    sim=${IOTSAFE_SIM#emulator:}
+    cp "$sim" dc-sim.json && rm -rf dc-store
+    "$1" --sim emulator:dc-sim.json keygen --key 02 >/dev/null || exit 1
+    printf "directory-cache: 1h\n[slot]\nsim: emulator:%s?stats=%s\n" "$PWD/dc-sim.json" "$PWD/dc.stats" >dc.conf
+    P() { IOTSAFE_PKCS11_STORE=$PWD/dc-store IOTSAFE_PKCS11_CONF=$PWD/dc.conf timeout 30 pkcs11-tool --module "$0" "$@" >/dev/null 2>&1; }
+    apdus() { tail -1 dc.stats | sed -E "s/.*apdus=([0-9]+).*/\1/"; }
+    pem() { openssl pkey -pubin -inform DER -in "$1" -outform PEM; }
+    P --read-object --type cert --label device-key -o c1.der || exit 1; fill=$(apdus)
+    P --read-object --type cert --label device-key -o c2.der || exit 1; cached=$(apdus)
+    P --read-object --type pubkey --id 02 -o k1.der || exit 1; pub=$(apdus)
+    echo "APDUs: $fill filling the cache, $cached from it (certificate), $pub (public key)"
+    [ -f "$(ls dc-store/directory-cache/*.json)" ] && [ "$cached" -lt "$fill" ] && [ "$pub" -le 3 ] || exit 1
+    cmp c1.der c2.der && [ "$(pem k1.der)" = "$("$1" --sim emulator:dc-sim.json pubkey --key 02)" ] || exit 1
+    # Another program generates key 02 again; the kept copy still has the old one.
+    "$1" --sim emulator:dc-sim.json keygen --key 02 --replace >/dev/null || exit 1
+    "$1" --sim emulator:dc-sim.json pubkey --key 02 >new.pem || exit 1
+    head -c 32 /dev/urandom >dg
+    P --sign -m ECDSA --id 02 --signature-format openssl -i dg -o dg.sig || exit 1
+    openssl pkeyutl -verify -pubin -inkey new.pem -in dg -sigfile dg.sig || exit 1
+    ! ls dc-store/directory-cache/*.json 2>/dev/null || { echo "the kept copy survived a signature that does not verify with it"; exit 1; }
+    P --read-object --type pubkey --id 02 -o k2.der && [ "$(pem k2.der)" = "$(cat new.pem)" ] || exit 1
+    # Another SIM under the same URI.
+    P --read-object --type cert --label device-key -o c3.der && ls dc-store/directory-cache/*.json >/dev/null || exit 1
+    "$1" emulator init --state dc-new.json >/dev/null && mv dc-new.json dc-sim.json || exit 1
+    "$1" --sim emulator:dc-sim.json read-file --label device-cert --out card4.der >/dev/null || exit 1
+    P --read-object --type cert --label device-key -o c4.der && cmp card4.der c4.der && ! cmp -s c3.der c4.der' "$MOD" "$ROOT/build/iotsafe"
 fi
 export PKCS11_MODULE_PATH=$MOD # the OpenSSL pkcs11 engine (libp11)
 SUB() { # run a snippet with P11 defined

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Environment variables and paths the library reads its configuration from.
@@ -45,6 +46,7 @@ const (
 //	log: /var/log/iotsafe-pkcs11.log # or "stderr"
 //	log-level: info                  # debug, info, warn, error
 //	cert-cache: no                   # yes: keep the SIM's certificates in the store, checked by their last 64 bytes
+//	directory-cache: no              # e.g. 1h: keep the SIM's object list and public keys that long (implies cert-cache)
 //
 //	[slot]
 //	sim: pcsc:                       # any SIM URI (emulator:, pcsc:, modem:)
@@ -75,6 +77,20 @@ type Config struct {
 	// replaced over the air ends differently and is read again. Default
 	// no: listing a token then writes nothing on the machine.
 	CertCache bool
+	// DirectoryCache, when above zero, keeps the applet's directory (its
+	// application information, object list and the public keys read) in
+	// the host store between processes, for at most this long, so that a
+	// process that starts, signs once and exits (curl, a device agent run
+	// by cron) does not read it from the SIM each time. It implies
+	// CertCache. The copy is used only after the card's certificate files
+	// end as the copy says (one short read each, which also tells one SIM
+	// from another), and dropped when they do not, when the card reports a
+	// remote administration (63CF) or refuses an operation, when a
+	// signature does not verify with the copied public key, and when this
+	// library changes the card. A change made by another program or over
+	// the air that touches no certificate file (a key generated, an object
+	// added) is seen when the copy expires. Default 0: off.
+	DirectoryCache time.Duration
 	// Slots lists the SIMs, one slot each.
 	Slots []SlotConfig
 }
@@ -213,8 +229,14 @@ func ParseConfig(b []byte) (*Config, error) {
 					return nil, fmt.Errorf("line %d: cert-cache: %w", n, err)
 				}
 				cfg.CertCache = b
+			case "directory-cache":
+				d, err := parseCacheAge(v)
+				if err != nil {
+					return nil, fmt.Errorf("line %d: directory-cache: %w", n, err)
+				}
+				cfg.DirectoryCache = d
 			default:
-				return nil, fmt.Errorf("line %d: unknown global key %q (store, log, log-level, cert-cache; SIMs go in [slot] sections)", n, k)
+				return nil, fmt.Errorf("line %d: unknown global key %q (store, log, log-level, cert-cache, directory-cache; SIMs go in [slot] sections)", n, k)
 			}
 			continue
 		}
@@ -289,6 +311,30 @@ func parseBool(v string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("want yes or no, got %q", v)
+}
+
+// certCache reports whether certificate files are cached (CertCache, or
+// implied by DirectoryCache).
+func (c *Config) certCache() bool { return c.CertCache || c.DirectoryCache > 0 }
+
+// maxDirectoryCache bounds directory-cache: a change made behind the
+// library's back that no check notices is seen within this at worst.
+const maxDirectoryCache = 7 * 24 * time.Hour
+
+// parseCacheAge parses directory-cache: "no" (off) or a Go duration from
+// one second to maxDirectoryCache.
+func parseCacheAge(v string) (time.Duration, error) {
+	if b, err := parseBool(v); err == nil {
+		if b {
+			return 0, errors.New(`want "no" or how long the copy is kept (a duration such as 1h), got "yes"`)
+		}
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > maxDirectoryCache {
+		return 0, fmt.Errorf("want \"no\" or a duration from 1s to %s (such as 1h), got %q", maxDirectoryCache, v)
+	}
+	return d, nil
 }
 
 // PIN lengths the token accepts (CK_TOKEN_INFO ulMinPinLen/ulMaxPinLen).

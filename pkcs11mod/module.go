@@ -428,9 +428,14 @@ type slot struct {
 	complete bool
 	// simID identifies the SIM for host-side objects (the public key of
 	// its first factory key), read only when host objects are needed.
-	simID    []byte
-	lastPoll time.Time
-	loggedIn bool
+	simID []byte
+	// dirLoaded: the applet's directory came from the directory cache
+	// (Config.DirectoryCache) at applet generation dirGen, or was kept
+	// there; dirVerified: the card's certificate files matched it.
+	dirLoaded, dirVerified bool
+	dirGen                 uint64
+	lastPoll               time.Time
+	loggedIn               bool
 	// epoch counts losses of the SIM: sessions opened in an earlier
 	// epoch are gone.
 	epoch uint64
@@ -478,6 +483,7 @@ func (s *slot) tryOpen(force bool) {
 		a, err = iotsafe.Open(ctx, t, &iotsafe.Options{Logger: log, ShortAPDUs: s.cfg.ShortAPDUs})
 		if err == nil {
 			s.applet = a
+			s.loadDirectory(a)
 			err = s.identify(ctx)
 			if err != nil {
 				a.Close()

@@ -42,6 +42,11 @@ type counting struct {
 	// refuse, when set, answers a command with the status word it
 	// returns instead of passing it to the card (0 passes).
 	refuse func(cmd []byte) uint16
+	// ins counts commands by instruction byte.
+	ins map[byte]int
+	// hide63CF answers 9000 where the card answers 63CF: the notice of a
+	// remote administration went to another host of the SIM.
+	hide63CF bool
 }
 
 func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
@@ -50,7 +55,13 @@ func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	if len(cmd) > 1 && cmd[1] == spec.InsReadFile {
 		c.reads++
 	}
-	removed, refuse := c.removed, c.refuse
+	if len(cmd) > 1 {
+		if c.ins == nil {
+			c.ins = map[byte]int{}
+		}
+		c.ins[cmd[1]]++
+	}
+	removed, refuse, hide := c.removed, c.refuse, c.hide63CF
 	c.mu.Unlock()
 	if removed {
 		return nil, transport.ErrCardRemoved
@@ -60,7 +71,19 @@ func (c *counting) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 			return []byte{byte(sw >> 8), byte(sw)}, nil
 		}
 	}
-	return c.card.Transmit(ctx, cmd)
+	resp, err := c.card.Transmit(ctx, cmd)
+	if n := len(resp); hide && err == nil && n >= 2 && resp[n-2] == 0x63 && resp[n-1] == 0xCF {
+		resp = append(resp[:n-2:n-2], 0x90, 0x00)
+	}
+	return resp, err
+}
+
+// insCount returns how many commands with this instruction byte the card
+// was sent.
+func (c *counting) insCount(ins byte) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ins[ins]
 }
 
 func (c *counting) Close() error { return nil }

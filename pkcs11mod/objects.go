@@ -72,6 +72,9 @@ type object struct {
 	// CKA_MODULUS and CKA_PUBLIC_EXPONENT, and CKA_PUBLIC_KEY_INFO come
 	// with it, see slot.resolvePoint).
 	pointPending bool
+	// pointChecked: a signature of the card verified with point (see
+	// slot.checkSignature).
+	pointChecked bool
 	hashes       uint16 // hash algorithms of a private key
 	sigAlgs      byte   // signature algorithms of a private key (tag 92)
 	private      bool   // CKA_PRIVATE
@@ -163,6 +166,9 @@ func (s *slot) sync(ctx context.Context, poll bool) uint {
 		}
 	}
 	gen := s.applet.Generation()
+	if s.dirLoaded && s.dirGen != gen {
+		s.dropDirectory("the card's data changed (remote administration, reset, or a change by this library)")
+	}
 	switch {
 	case s.built && s.gen == gen:
 		return CKR_OK
@@ -200,7 +206,8 @@ func (s *slot) ensureBuilt(ctx context.Context) uint {
 // that form or the list is mapped already; the caller then searches the
 // mapped objects. Called with s.mu held.
 func (s *slot) lookup(ctx context.Context, tmpl []Attribute) (bool, uint) {
-	if s.built || needsComplete(tmpl) {
+	if s.built || s.dirLoaded || needsComplete(tmpl) {
+		// Mapped already, or mapped from the directory cache at no cost.
 		return false, CKR_OK
 	}
 	var kind spec.ObjectKind
@@ -496,14 +503,33 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 		have[o.handle] = true
 	}
 	var out []*object
+	// checkable: a certificate file bound to a key of this SIM is in the
+	// certificate cache, so that a directory kept now can be checked.
+	checkable := false
 	for _, o := range objs {
 		if o.Kind != spec.KindFile || !o.Active() || o.FileUsage != spec.FileUsageCertificate {
 			continue
 		}
 		readable := o.Access&spec.AccessRead != 0
 		var content []byte
+		cached := false
 		if readable {
-			content, err = s.readCertificateFile(ctx, o)
+			content, cached, err = s.readCertificateFile(ctx, o)
+			if errors.Is(err, errDirStale) {
+				// The directory came from the cache and the card's
+				// certificate files say it is not the card's any more
+				// (replaced over the air, or another SIM): start again
+				// from the card.
+				s.dropDirectory(err.Error())
+				a.Refresh()
+				if err := s.identify(ctx); err != nil {
+					return s.fail("get application information", err)
+				}
+				if rv := s.build(ctx); rv != CKR_OK {
+					return rv
+				}
+				return s.completeObjects(ctx)
+			}
 			if err != nil {
 				if rv := s.fail("read file", err); rv == CKR_DEVICE_REMOVED {
 					return rv
@@ -526,6 +552,9 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 							break
 						}
 					}
+				}
+				if of != nil && cached {
+					checkable = true
 				}
 				co := s.certificate(hs, "card-file:"+hex.EncodeToString(o.ID), cert, s.ckaID(id), label, category, false)
 				co.certOf, co.certID, co.certCategory = of, co.attrs[CKA_ID], category
@@ -583,6 +612,11 @@ func (s *slot) completeObjects(ctx context.Context) uint {
 	}
 	sort.SliceStable(s.objects, func(i, j int) bool { return s.objects[i].handle < s.objects[j].handle })
 	s.complete = true
+	if s.dirLoaded {
+		// Every certificate file ended as the kept copy says.
+		s.dirVerified = true
+	}
+	s.saveDirectory(checkable)
 	return CKR_OK
 }
 
@@ -948,37 +982,57 @@ const certTail = 64
 // bytes and takes the copy kept in the host store that has the file's size
 // and ends with them; without one it reads the whole file and keeps a copy
 // when it is a certificate. Called with s.mu held.
-func (s *slot) readCertificateFile(ctx context.Context, o iotsafe.Object) ([]byte, error) {
+//
+// cached reports that the content is the copy of the certificate cache
+// that matches the card's file now (hit), or the card's file just read and
+// kept there: the next process will find it by its tail.
+func (s *slot) readCertificateFile(ctx context.Context, o iotsafe.Object) (content []byte, cached bool, err error) {
 	ref := iotsafe.ByID(o.ID...)
-	if !s.m.cfg.CertCache || s.store == nil || o.FileSize < 4*certTail {
-		return s.applet.ReadFile(ctx, ref)
+	if !s.m.cfg.certCache() || s.store == nil || o.FileSize < 4*certTail {
+		content, err = s.applet.ReadFile(ctx, ref)
+		return content, false, err
 	}
 	tail, size, err := s.applet.ReadFileTail(ctx, ref, certTail)
 	if errors.Is(err, transport.ErrCardRemoved) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return nil, err
+		return nil, false, err
+	}
+	if err != nil && s.dirLoaded && !s.dirVerified {
+		s.m.log.Debug("iotsafe-pkcs11: certificate cache: tail not read", "err", err)
+		return nil, false, errDirStale
 	}
 	if err != nil {
 		// A card that will not read from that offset: the whole file, as
 		// without the cache.
 		s.m.log.Debug("iotsafe-pkcs11: certificate cache: tail not read", "err", err)
-		return s.applet.ReadFile(ctx, ref)
+		content, err = s.applet.ReadFile(ctx, ref)
+		return content, false, err
 	}
 	if der := s.store.cachedCertificate(size, tail); der != nil {
 		if _, err := bpx509.ParseCertificate(der); err == nil {
-			return der, nil
+			return der, true, nil
 		}
 	}
-	content, err := s.applet.ReadFile(ctx, ref)
+	if s.dirLoaded && !s.dirVerified {
+		// The directory cache said this file holds a certificate the
+		// cache has: it does not any more.
+		return nil, false, errDirStale
+	}
+	content, err = s.applet.ReadFile(ctx, ref)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if _, perr := bpx509.ParseCertificate(content); perr == nil && len(content) == size && bytes.HasSuffix(content, tail) {
 		if err := s.store.cacheCertificate(content, certTail); err != nil {
 			s.m.log.Debug("iotsafe-pkcs11: certificate cache not written", "dir", s.store.Dir(), "err", err)
+			return content, false, nil
 		}
+		return content, true, nil
 	}
-	return content, nil
+	return content, false, nil
 }
+
+// errDirStale: a certificate file is not what the directory cache says.
+var errDirStale = errors.New("a certificate file of the SIM differs from the directory cache")
 
 // loadValue reads the content of a lazily mapped data file into CKA_VALUE.
 // Called with the slot's lock held (inside withSlot).

@@ -412,6 +412,7 @@ func (ss *session) signDigest(op *cryptoOp, digest []byte) ([]byte, uint) {
 			s.m.log.Error("iotsafe-pkcs11: the card returned a signature of unexpected length", "len", len(sig))
 			return CKR_DEVICE_ERROR
 		}
+		s.checkSignature(ctx, key, d, sig)
 		return CKR_OK
 	})
 	return sig, rv
@@ -862,6 +863,7 @@ func (m *Module) GenerateKeyPair(h uint, mech Mechanism, pubTmpl, privTmpl []Att
 			log.Warn("iotsafe-pkcs11: C_GenerateKeyPair: the container allows none of the requested usages", "id", hex.EncodeToString(target.ID))
 			return CKR_TEMPLATE_INCONSISTENT
 		}
+		s.dropDirectory("C_GenerateKeyPair")
 		kp, err := s.applet.GenerateKeyPair(ctx, iotsafe.ByID(target.ID...))
 		if err != nil {
 			return s.fail("generate key pair", err)
@@ -962,6 +964,9 @@ func (m *Module) DeriveKey(h uint, mech Mechanism, base uint, tmpl []Attribute) 
 			log.Warn("iotsafe-pkcs11: CKM_ECDH1_DERIVE: the SIM has no writable public key container for the peer key (set peer-key in the configuration)")
 			return CKR_FUNCTION_FAILED
 		}
+		// The peer's key goes into a public key container that a kept
+		// directory describes.
+		s.dropDirectory("ECDH writes the peer key container")
 		secret, err := s.applet.ECDH(ctx, iotsafe.ByID(k.cardID...), iotsafe.ByID(peer...), point)
 		if err != nil {
 			return s.fail("compute DH", err)

@@ -905,7 +905,19 @@ func (s *slot) fail(op string, err error) uint {
 	if rv == CKR_DEVICE_REMOVED {
 		s.lost(err)
 	}
+	if s.dirLoaded && staleRefusal(err) {
+		s.dropDirectory(op + " failed: " + err.Error())
+	}
 	return rv
+}
+
+// staleRefusal reports a refusal of the card that a directory of an earlier
+// process could explain: the object is gone or disabled, the operator is
+// changing it, or the store's integrity is in doubt.
+func staleRefusal(err error) bool {
+	return errors.Is(err, iotsafe.ErrNotFound) || errors.Is(err, iotsafe.ErrConditionsNotSatisfied) ||
+		errors.Is(err, iotsafe.ErrSecurityStatus) || errors.Is(err, iotsafe.ErrRemoteAdminInProgress) ||
+		errors.Is(err, iotsafe.ErrRemoteAdminFailed) || errors.Is(err, iotsafe.ErrIntegrity)
 }
 
 // rvFor maps an error of the applet client to the closest CK_RV.
