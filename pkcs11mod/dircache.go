@@ -156,12 +156,12 @@ func (s *slot) dropDirectory(why string) {
 	}
 }
 
-// saveDirectory keeps the applet's directory when the cache is on, the
-// directory is whole (application information, object list, every key's
-// public key) and can be checked in the next process: a certificate file
-// of the card is bound to one of its keys (so tells this SIM from
-// another) and every certificate file is in the certificate cache.
-// Called with s.mu held at the end of completeObjects.
+// saveDirectory keeps the applet's directory (application information,
+// object list, the public keys read, which completeObjects makes every
+// key's) when the cache is on and the next process can check it:
+// checkable says that a certificate file of the card certifies one of its
+// keys and is in the certificate cache, so that its tail tells this SIM
+// from another. Called with s.mu held at the end of completeObjects.
 func (s *slot) saveDirectory(checkable bool) {
 	cfg := s.m.cfg
 	if cfg.DirectoryCache <= 0 || cfg.Store == "" || s.applet == nil || (s.dirLoaded && s.dirVerified) {
@@ -192,7 +192,7 @@ func (s *slot) checkSignature(ctx context.Context, o *object, digest, sig []byte
 		return
 	}
 	if o.pointPending {
-		// From the kept directory: no command.
+		// From the kept directory, which holds every key's: no command.
 		if s.resolvePoint(ctx, o) != CKR_OK || o.point == nil {
 			return
 		}
