@@ -9,6 +9,53 @@
 #include "pkcs11_glue.h"
 #include "_cgo_export.h"
 
+/* The Go helpers these C functions call, inside the fork gate as every
+ * entry point (entry.c). */
+static CK_RV iotsafeCheckSession(CK_SESSION_HANDLE h)
+{
+	CK_RV rv;
+	iotsafe_gate_enter();
+	rv = iotsafeGoCheckSession(h);
+	iotsafe_gate_leave();
+	return rv;
+}
+
+static CK_RV iotsafeCheckSlot(CK_SLOT_ID id)
+{
+	CK_RV rv;
+	iotsafe_gate_enter();
+	rv = iotsafeGoCheckSlot(id);
+	iotsafe_gate_leave();
+	return rv;
+}
+
+static CK_RV iotsafeGetOperationState(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG_PTR n)
+{
+	CK_RV rv;
+	iotsafe_gate_enter();
+	rv = iotsafeGoGetOperationState(h, p, n);
+	iotsafe_gate_leave();
+	return rv;
+}
+
+static CK_RV iotsafeSetOperationState(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG n, CK_OBJECT_HANDLE enc, CK_OBJECT_HANDLE auth)
+{
+	CK_RV rv;
+	iotsafe_gate_enter();
+	rv = iotsafeGoSetOperationState(h, p, n, enc, auth);
+	iotsafe_gate_leave();
+	return rv;
+}
+
+static CK_RV iotsafeCopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
+{
+	CK_RV rv;
+	iotsafe_gate_enter();
+	rv = iotsafeGoCopyObject(h, o, t, n, out);
+	iotsafe_gate_leave();
+	return rv;
+}
+
 /* Functions of operations a SIM keystore does not have (encryption,
  * wrapping, secret key generation, operation state, token and PIN
  * administration, which the operator does over the air). */

@@ -53,11 +53,9 @@ var appLock struct {
 // attack), not a real buffer.
 const maxLen = 1 << 28
 
-// call runs f with panic recovery and the application's lock, if any,
-// inside the fork gate (see funclist.c: fork() waits until no call runs).
+// call runs f with panic recovery and the application's lock, if any.
+// The C entry point (entry.c) holds the fork gate around the whole call.
 func call(name string, f func() C.CK_RV) (rv C.CK_RV) {
-	C.iotsafe_gate_enter()
-	defer C.iotsafe_gate_leave()
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "iotsafe-pkcs11: internal error in %s (returned CKR_GENERAL_ERROR): %v\n%s", name, r, debug.Stack())
@@ -234,8 +232,8 @@ func version(v [2]byte) C.CK_VERSION {
 	return C.CK_VERSION{major: C.CK_BYTE(v[0]), minor: C.CK_BYTE(v[1])}
 }
 
-//export C_Initialize
-func C_Initialize(pInitArgs C.CK_VOID_PTR) (rv C.CK_RV) {
+//export iotsafeGo_C_Initialize
+func iotsafeGo_C_Initialize(pInitArgs C.CK_VOID_PTR) (rv C.CK_RV) {
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "iotsafe-pkcs11: internal error in C_Initialize (returned CKR_GENERAL_ERROR): %v\n", r)
@@ -284,18 +282,18 @@ func C_Initialize(pInitArgs C.CK_VOID_PTR) (rv C.CK_RV) {
 	return rv
 }
 
-// iotsafeCheckSession and iotsafeCheckSlot let the C entry points of the
+// iotsafeGoCheckSession and iotsafeGoCheckSlot let the C entry points of the
 // functions this token does not offer answer what every function answers
 // first (CKR_CRYPTOKI_NOT_INITIALIZED, an invalid handle) before
 // CKR_FUNCTION_NOT_SUPPORTED.
 //
-//export iotsafeCheckSession
-func iotsafeCheckSession(h C.CK_SESSION_HANDLE) C.CK_RV {
+//export iotsafeGoCheckSession
+func iotsafeGoCheckSession(h C.CK_SESSION_HANDLE) C.CK_RV {
 	return call("session check", func() C.CK_RV { return C.CK_RV(module.CheckSession(uint(h))) })
 }
 
-//export iotsafeCopyObject
-func iotsafeCopyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG, phObject *C.CK_OBJECT_HANDLE) C.CK_RV {
+//export iotsafeGoCopyObject
+func iotsafeGoCopyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG, phObject *C.CK_OBJECT_HANDLE) C.CK_RV {
 	return call("C_CopyObject", func() C.CK_RV {
 		tmpl, ok := template(pTemplate, ulCount)
 		if !ok || phObject == nil {
@@ -309,8 +307,8 @@ func iotsafeCopyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C
 	})
 }
 
-//export iotsafeCheckSlot
-func iotsafeCheckSlot(id C.CK_SLOT_ID) C.CK_RV {
+//export iotsafeGoCheckSlot
+func iotsafeGoCheckSlot(id C.CK_SLOT_ID) C.CK_RV {
 	return call("slot check", func() C.CK_RV { return C.CK_RV(module.CheckSlot(uint(id))) })
 }
 
@@ -342,8 +340,8 @@ func releaseAppLock() {
 	}
 }
 
-//export C_Finalize
-func C_Finalize(pReserved C.CK_VOID_PTR) C.CK_RV {
+//export iotsafeGo_C_Finalize
+func iotsafeGo_C_Finalize(pReserved C.CK_VOID_PTR) C.CK_RV {
 	if pReserved != nil {
 		return C.CKR_ARGUMENTS_BAD
 	}
@@ -354,8 +352,8 @@ func C_Finalize(pReserved C.CK_VOID_PTR) C.CK_RV {
 	return rv
 }
 
-//export C_GetInfo
-func C_GetInfo(pInfo *C.CK_INFO) C.CK_RV {
+//export iotsafeGo_C_GetInfo
+func iotsafeGo_C_GetInfo(pInfo *C.CK_INFO) C.CK_RV {
 	return call("C_GetInfo", func() C.CK_RV {
 		if pInfo == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -373,8 +371,8 @@ func C_GetInfo(pInfo *C.CK_INFO) C.CK_RV {
 	})
 }
 
-//export C_GetSlotList
-func C_GetSlotList(tokenPresent C.CK_BBOOL, pSlotList *C.CK_SLOT_ID, pulCount *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_GetSlotList
+func iotsafeGo_C_GetSlotList(tokenPresent C.CK_BBOOL, pSlotList *C.CK_SLOT_ID, pulCount *C.CK_ULONG) C.CK_RV {
 	return call("C_GetSlotList", func() C.CK_RV {
 		if pulCount == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -400,8 +398,8 @@ func C_GetSlotList(tokenPresent C.CK_BBOOL, pSlotList *C.CK_SLOT_ID, pulCount *C
 	})
 }
 
-//export C_GetSlotInfo
-func C_GetSlotInfo(slotID C.CK_SLOT_ID, pInfo *C.CK_SLOT_INFO) C.CK_RV {
+//export iotsafeGo_C_GetSlotInfo
+func iotsafeGo_C_GetSlotInfo(slotID C.CK_SLOT_ID, pInfo *C.CK_SLOT_INFO) C.CK_RV {
 	return call("C_GetSlotInfo", func() C.CK_RV {
 		if pInfo == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -419,8 +417,8 @@ func C_GetSlotInfo(slotID C.CK_SLOT_ID, pInfo *C.CK_SLOT_INFO) C.CK_RV {
 	})
 }
 
-//export C_GetTokenInfo
-func C_GetTokenInfo(slotID C.CK_SLOT_ID, pInfo *C.CK_TOKEN_INFO) C.CK_RV {
+//export iotsafeGo_C_GetTokenInfo
+func iotsafeGo_C_GetTokenInfo(slotID C.CK_SLOT_ID, pInfo *C.CK_TOKEN_INFO) C.CK_RV {
 	return call("C_GetTokenInfo", func() C.CK_RV {
 		if pInfo == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -451,8 +449,8 @@ func C_GetTokenInfo(slotID C.CK_SLOT_ID, pInfo *C.CK_TOKEN_INFO) C.CK_RV {
 	})
 }
 
-//export C_GetMechanismList
-func C_GetMechanismList(slotID C.CK_SLOT_ID, pList *C.CK_MECHANISM_TYPE, pulCount *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_GetMechanismList
+func iotsafeGo_C_GetMechanismList(slotID C.CK_SLOT_ID, pList *C.CK_MECHANISM_TYPE, pulCount *C.CK_ULONG) C.CK_RV {
 	return call("C_GetMechanismList", func() C.CK_RV {
 		if pulCount == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -478,8 +476,8 @@ func C_GetMechanismList(slotID C.CK_SLOT_ID, pList *C.CK_MECHANISM_TYPE, pulCoun
 	})
 }
 
-//export C_GetMechanismInfo
-func C_GetMechanismInfo(slotID C.CK_SLOT_ID, typ C.CK_MECHANISM_TYPE, pInfo *C.CK_MECHANISM_INFO) C.CK_RV {
+//export iotsafeGo_C_GetMechanismInfo
+func iotsafeGo_C_GetMechanismInfo(slotID C.CK_SLOT_ID, typ C.CK_MECHANISM_TYPE, pInfo *C.CK_MECHANISM_INFO) C.CK_RV {
 	return call("C_GetMechanismInfo", func() C.CK_RV {
 		if pInfo == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -495,8 +493,8 @@ func C_GetMechanismInfo(slotID C.CK_SLOT_ID, typ C.CK_MECHANISM_TYPE, pInfo *C.C
 	})
 }
 
-//export C_OpenSession
-func C_OpenSession(slotID C.CK_SLOT_ID, flags C.CK_FLAGS, pApplication C.CK_VOID_PTR, notify C.CK_NOTIFY, phSession *C.CK_SESSION_HANDLE) C.CK_RV {
+//export iotsafeGo_C_OpenSession
+func iotsafeGo_C_OpenSession(slotID C.CK_SLOT_ID, flags C.CK_FLAGS, pApplication C.CK_VOID_PTR, notify C.CK_NOTIFY, phSession *C.CK_SESSION_HANDLE) C.CK_RV {
 	return call("C_OpenSession", func() C.CK_RV {
 		if phSession == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -509,18 +507,18 @@ func C_OpenSession(slotID C.CK_SLOT_ID, flags C.CK_FLAGS, pApplication C.CK_VOID
 	})
 }
 
-//export C_CloseSession
-func C_CloseSession(h C.CK_SESSION_HANDLE) C.CK_RV {
+//export iotsafeGo_C_CloseSession
+func iotsafeGo_C_CloseSession(h C.CK_SESSION_HANDLE) C.CK_RV {
 	return call("C_CloseSession", func() C.CK_RV { return C.CK_RV(module.CloseSession(uint(h))) })
 }
 
-//export C_CloseAllSessions
-func C_CloseAllSessions(slotID C.CK_SLOT_ID) C.CK_RV {
+//export iotsafeGo_C_CloseAllSessions
+func iotsafeGo_C_CloseAllSessions(slotID C.CK_SLOT_ID) C.CK_RV {
 	return call("C_CloseAllSessions", func() C.CK_RV { return C.CK_RV(module.CloseAllSessions(uint(slotID))) })
 }
 
-//export C_GetSessionInfo
-func C_GetSessionInfo(h C.CK_SESSION_HANDLE, pInfo *C.CK_SESSION_INFO) C.CK_RV {
+//export iotsafeGo_C_GetSessionInfo
+func iotsafeGo_C_GetSessionInfo(h C.CK_SESSION_HANDLE, pInfo *C.CK_SESSION_INFO) C.CK_RV {
 	return call("C_GetSessionInfo", func() C.CK_RV {
 		if pInfo == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -537,8 +535,8 @@ func C_GetSessionInfo(h C.CK_SESSION_HANDLE, pInfo *C.CK_SESSION_INFO) C.CK_RV {
 	})
 }
 
-//export C_Login
-func C_Login(h C.CK_SESSION_HANDLE, userType C.CK_USER_TYPE, pPin *C.CK_UTF8CHAR, ulPinLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_Login
+func iotsafeGo_C_Login(h C.CK_SESSION_HANDLE, userType C.CK_USER_TYPE, pPin *C.CK_UTF8CHAR, ulPinLen C.CK_ULONG) C.CK_RV {
 	return call("C_Login", func() C.CK_RV {
 		pin, ok := goBytes((*C.CK_BYTE)(pPin), ulPinLen)
 		if !ok {
@@ -552,13 +550,13 @@ func C_Login(h C.CK_SESSION_HANDLE, userType C.CK_USER_TYPE, pPin *C.CK_UTF8CHAR
 	})
 }
 
-//export C_Logout
-func C_Logout(h C.CK_SESSION_HANDLE) C.CK_RV {
+//export iotsafeGo_C_Logout
+func iotsafeGo_C_Logout(h C.CK_SESSION_HANDLE) C.CK_RV {
 	return call("C_Logout", func() C.CK_RV { return C.CK_RV(module.Logout(uint(h))) })
 }
 
-//export C_CreateObject
-func C_CreateObject(h C.CK_SESSION_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG, phObject *C.CK_OBJECT_HANDLE) C.CK_RV {
+//export iotsafeGo_C_CreateObject
+func iotsafeGo_C_CreateObject(h C.CK_SESSION_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG, phObject *C.CK_OBJECT_HANDLE) C.CK_RV {
 	return call("C_CreateObject", func() C.CK_RV {
 		tmpl, ok := template(pTemplate, ulCount)
 		if !ok || phObject == nil {
@@ -572,13 +570,13 @@ func C_CreateObject(h C.CK_SESSION_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.
 	})
 }
 
-//export C_DestroyObject
-func C_DestroyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE) C.CK_RV {
+//export iotsafeGo_C_DestroyObject
+func iotsafeGo_C_DestroyObject(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE) C.CK_RV {
 	return call("C_DestroyObject", func() C.CK_RV { return C.CK_RV(module.DestroyObject(uint(h), uint(o))) })
 }
 
-//export C_GetObjectSize
-func C_GetObjectSize(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pulSize *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_GetObjectSize
+func iotsafeGo_C_GetObjectSize(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pulSize *C.CK_ULONG) C.CK_RV {
 	return call("C_GetObjectSize", func() C.CK_RV {
 		if pulSize == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -591,8 +589,8 @@ func C_GetObjectSize(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pulSize *C.CK_
 	})
 }
 
-//export C_GetAttributeValue
-func C_GetAttributeValue(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_GetAttributeValue
+func iotsafeGo_C_GetAttributeValue(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG) C.CK_RV {
 	return call("C_GetAttributeValue", func() C.CK_RV {
 		if ulCount == 0 {
 			_, rv := module.GetObjectSize(uint(h), uint(o))
@@ -632,8 +630,8 @@ func C_GetAttributeValue(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate 
 	})
 }
 
-//export C_SetAttributeValue
-func C_SetAttributeValue(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_SetAttributeValue
+func iotsafeGo_C_SetAttributeValue(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG) C.CK_RV {
 	return call("C_SetAttributeValue", func() C.CK_RV {
 		tmpl, ok := template(pTemplate, ulCount)
 		if !ok {
@@ -643,8 +641,8 @@ func C_SetAttributeValue(h C.CK_SESSION_HANDLE, o C.CK_OBJECT_HANDLE, pTemplate 
 	})
 }
 
-//export C_FindObjectsInit
-func C_FindObjectsInit(h C.CK_SESSION_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_FindObjectsInit
+func iotsafeGo_C_FindObjectsInit(h C.CK_SESSION_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount C.CK_ULONG) C.CK_RV {
 	return call("C_FindObjectsInit", func() C.CK_RV {
 		tmpl, ok := template(pTemplate, ulCount)
 		if !ok {
@@ -654,8 +652,8 @@ func C_FindObjectsInit(h C.CK_SESSION_HANDLE, pTemplate *C.CK_ATTRIBUTE, ulCount
 	})
 }
 
-//export C_FindObjects
-func C_FindObjects(h C.CK_SESSION_HANDLE, phObject *C.CK_OBJECT_HANDLE, ulMaxObjectCount C.CK_ULONG, pulObjectCount *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_FindObjects
+func iotsafeGo_C_FindObjects(h C.CK_SESSION_HANDLE, phObject *C.CK_OBJECT_HANDLE, ulMaxObjectCount C.CK_ULONG, pulObjectCount *C.CK_ULONG) C.CK_RV {
 	return call("C_FindObjects", func() C.CK_RV {
 		if pulObjectCount == nil || (phObject == nil && ulMaxObjectCount > 0) {
 			return C.CKR_ARGUMENTS_BAD
@@ -676,13 +674,13 @@ func C_FindObjects(h C.CK_SESSION_HANDLE, phObject *C.CK_OBJECT_HANDLE, ulMaxObj
 	})
 }
 
-//export C_FindObjectsFinal
-func C_FindObjectsFinal(h C.CK_SESSION_HANDLE) C.CK_RV {
+//export iotsafeGo_C_FindObjectsFinal
+func iotsafeGo_C_FindObjectsFinal(h C.CK_SESSION_HANDLE) C.CK_RV {
 	return call("C_FindObjectsFinal", func() C.CK_RV { return C.CK_RV(module.FindObjectsFinal(uint(h))) })
 }
 
-//export C_DigestInit
-func C_DigestInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM) C.CK_RV {
+//export iotsafeGo_C_DigestInit
+func iotsafeGo_C_DigestInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM) C.CK_RV {
 	return call("C_DigestInit", func() C.CK_RV {
 		m, ok := mechanism(pMechanism)
 		if !ok {
@@ -692,8 +690,8 @@ func C_DigestInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM) C.CK_RV {
 	})
 }
 
-//export C_Digest
-func C_Digest(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pDigest *C.CK_BYTE, pulDigestLen *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_Digest
+func iotsafeGo_C_Digest(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pDigest *C.CK_BYTE, pulDigestLen *C.CK_ULONG) C.CK_RV {
 	return call("C_Digest", func() C.CK_RV {
 		data, ok := goBytes(pData, ulDataLen)
 		if !ok || pulDigestLen == nil {
@@ -704,8 +702,8 @@ func C_Digest(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pDi
 	})
 }
 
-//export iotsafeGetOperationState
-func iotsafeGetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, pulLen *C.CK_ULONG) C.CK_RV {
+//export iotsafeGoGetOperationState
+func iotsafeGoGetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, pulLen *C.CK_ULONG) C.CK_RV {
 	return call("C_GetOperationState", func() C.CK_RV {
 		if pulLen == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -715,8 +713,8 @@ func iotsafeGetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, pulLen *
 	})
 }
 
-//export iotsafeSetOperationState
-func iotsafeSetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, ulLen C.CK_ULONG, enc, auth C.CK_OBJECT_HANDLE) C.CK_RV {
+//export iotsafeGoSetOperationState
+func iotsafeGoSetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, ulLen C.CK_ULONG, enc, auth C.CK_OBJECT_HANDLE) C.CK_RV {
 	return call("C_SetOperationState", func() C.CK_RV {
 		state, ok := goBytes(pState, ulLen)
 		if !ok {
@@ -726,8 +724,8 @@ func iotsafeSetOperationState(h C.CK_SESSION_HANDLE, pState *C.CK_BYTE, ulLen C.
 	})
 }
 
-//export C_DigestUpdate
-func C_DigestUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_DigestUpdate
+func iotsafeGo_C_DigestUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG) C.CK_RV {
 	return call("C_DigestUpdate", func() C.CK_RV {
 		data, ok := goBytes(pPart, ulPartLen)
 		if !ok {
@@ -737,8 +735,8 @@ func C_DigestUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULON
 	})
 }
 
-//export C_DigestFinal
-func C_DigestFinal(h C.CK_SESSION_HANDLE, pDigest *C.CK_BYTE, pulDigestLen *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_DigestFinal
+func iotsafeGo_C_DigestFinal(h C.CK_SESSION_HANDLE, pDigest *C.CK_BYTE, pulDigestLen *C.CK_ULONG) C.CK_RV {
 	return call("C_DigestFinal", func() C.CK_RV {
 		if pulDigestLen == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -748,8 +746,8 @@ func C_DigestFinal(h C.CK_SESSION_HANDLE, pDigest *C.CK_BYTE, pulDigestLen *C.CK
 	})
 }
 
-//export C_SignInit
-func C_SignInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+//export iotsafeGo_C_SignInit
+func iotsafeGo_C_SignInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
 	return call("C_SignInit", func() C.CK_RV {
 		m, ok := mechanism(pMechanism)
 		if !ok {
@@ -759,8 +757,8 @@ func C_SignInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hKey C.CK_OBJ
 	})
 }
 
-//export C_Sign
-func C_Sign(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pSignature *C.CK_BYTE, pulSignatureLen *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_Sign
+func iotsafeGo_C_Sign(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pSignature *C.CK_BYTE, pulSignatureLen *C.CK_ULONG) C.CK_RV {
 	return call("C_Sign", func() C.CK_RV {
 		data, ok := goBytes(pData, ulDataLen)
 		if !ok || pulSignatureLen == nil {
@@ -771,8 +769,8 @@ func C_Sign(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pSign
 	})
 }
 
-//export C_SignUpdate
-func C_SignUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_SignUpdate
+func iotsafeGo_C_SignUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG) C.CK_RV {
 	return call("C_SignUpdate", func() C.CK_RV {
 		data, ok := goBytes(pPart, ulPartLen)
 		if !ok {
@@ -782,8 +780,8 @@ func C_SignUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG)
 	})
 }
 
-//export C_SignFinal
-func C_SignFinal(h C.CK_SESSION_HANDLE, pSignature *C.CK_BYTE, pulSignatureLen *C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_SignFinal
+func iotsafeGo_C_SignFinal(h C.CK_SESSION_HANDLE, pSignature *C.CK_BYTE, pulSignatureLen *C.CK_ULONG) C.CK_RV {
 	return call("C_SignFinal", func() C.CK_RV {
 		if pulSignatureLen == nil {
 			return C.CKR_ARGUMENTS_BAD
@@ -793,8 +791,8 @@ func C_SignFinal(h C.CK_SESSION_HANDLE, pSignature *C.CK_BYTE, pulSignatureLen *
 	})
 }
 
-//export C_VerifyInit
-func C_VerifyInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
+//export iotsafeGo_C_VerifyInit
+func iotsafeGo_C_VerifyInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hKey C.CK_OBJECT_HANDLE) C.CK_RV {
 	return call("C_VerifyInit", func() C.CK_RV {
 		m, ok := mechanism(pMechanism)
 		if !ok {
@@ -804,8 +802,8 @@ func C_VerifyInit(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hKey C.CK_O
 	})
 }
 
-//export C_Verify
-func C_Verify(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pSignature *C.CK_BYTE, ulSignatureLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_Verify
+func iotsafeGo_C_Verify(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pSignature *C.CK_BYTE, ulSignatureLen C.CK_ULONG) C.CK_RV {
 	return call("C_Verify", func() C.CK_RV {
 		data, ok1 := goBytes(pData, ulDataLen)
 		sig, ok2 := goBytes(pSignature, ulSignatureLen)
@@ -816,8 +814,8 @@ func C_Verify(h C.CK_SESSION_HANDLE, pData *C.CK_BYTE, ulDataLen C.CK_ULONG, pSi
 	})
 }
 
-//export C_VerifyUpdate
-func C_VerifyUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_VerifyUpdate
+func iotsafeGo_C_VerifyUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULONG) C.CK_RV {
 	return call("C_VerifyUpdate", func() C.CK_RV {
 		data, ok := goBytes(pPart, ulPartLen)
 		if !ok {
@@ -827,8 +825,8 @@ func C_VerifyUpdate(h C.CK_SESSION_HANDLE, pPart *C.CK_BYTE, ulPartLen C.CK_ULON
 	})
 }
 
-//export C_VerifyFinal
-func C_VerifyFinal(h C.CK_SESSION_HANDLE, pSignature *C.CK_BYTE, ulSignatureLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_VerifyFinal
+func iotsafeGo_C_VerifyFinal(h C.CK_SESSION_HANDLE, pSignature *C.CK_BYTE, ulSignatureLen C.CK_ULONG) C.CK_RV {
 	return call("C_VerifyFinal", func() C.CK_RV {
 		sig, ok := goBytes(pSignature, ulSignatureLen)
 		if !ok {
@@ -838,8 +836,8 @@ func C_VerifyFinal(h C.CK_SESSION_HANDLE, pSignature *C.CK_BYTE, ulSignatureLen 
 	})
 }
 
-//export C_GenerateKeyPair
-func C_GenerateKeyPair(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM,
+//export iotsafeGo_C_GenerateKeyPair
+func iotsafeGo_C_GenerateKeyPair(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM,
 	pPublicKeyTemplate *C.CK_ATTRIBUTE, ulPublicKeyAttributeCount C.CK_ULONG,
 	pPrivateKeyTemplate *C.CK_ATTRIBUTE, ulPrivateKeyAttributeCount C.CK_ULONG,
 	phPublicKey, phPrivateKey *C.CK_OBJECT_HANDLE) C.CK_RV {
@@ -858,8 +856,8 @@ func C_GenerateKeyPair(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM,
 	})
 }
 
-//export C_DeriveKey
-func C_DeriveKey(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hBaseKey C.CK_OBJECT_HANDLE,
+//export iotsafeGo_C_DeriveKey
+func iotsafeGo_C_DeriveKey(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hBaseKey C.CK_OBJECT_HANDLE,
 	pTemplate *C.CK_ATTRIBUTE, ulAttributeCount C.CK_ULONG, phKey *C.CK_OBJECT_HANDLE) C.CK_RV {
 	return call("C_DeriveKey", func() C.CK_RV {
 		m, ok1 := mechanism(pMechanism)
@@ -875,8 +873,8 @@ func C_DeriveKey(h C.CK_SESSION_HANDLE, pMechanism *C.CK_MECHANISM, hBaseKey C.C
 	})
 }
 
-//export C_SeedRandom
-func C_SeedRandom(h C.CK_SESSION_HANDLE, pSeed *C.CK_BYTE, ulSeedLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_SeedRandom
+func iotsafeGo_C_SeedRandom(h C.CK_SESSION_HANDLE, pSeed *C.CK_BYTE, ulSeedLen C.CK_ULONG) C.CK_RV {
 	return call("C_SeedRandom", func() C.CK_RV {
 		if _, rv := module.SessionInfo(uint(h)); rv != pkcs11mod.CKR_OK {
 			return C.CK_RV(rv)
@@ -889,8 +887,8 @@ func C_SeedRandom(h C.CK_SESSION_HANDLE, pSeed *C.CK_BYTE, ulSeedLen C.CK_ULONG)
 	})
 }
 
-//export C_GenerateRandom
-func C_GenerateRandom(h C.CK_SESSION_HANDLE, pRandomData *C.CK_BYTE, ulRandomLen C.CK_ULONG) C.CK_RV {
+//export iotsafeGo_C_GenerateRandom
+func iotsafeGo_C_GenerateRandom(h C.CK_SESSION_HANDLE, pRandomData *C.CK_BYTE, ulRandomLen C.CK_ULONG) C.CK_RV {
 	return call("C_GenerateRandom", func() C.CK_RV {
 		if (pRandomData == nil && ulRandomLen > 0) || ulRandomLen > maxLen {
 			return C.CKR_ARGUMENTS_BAD
@@ -909,8 +907,8 @@ func C_GenerateRandom(h C.CK_SESSION_HANDLE, pRandomData *C.CK_BYTE, ulRandomLen
 	})
 }
 
-//export C_WaitForSlotEvent
-func C_WaitForSlotEvent(flags C.CK_FLAGS, pSlot *C.CK_SLOT_ID, pReserved C.CK_VOID_PTR) C.CK_RV {
+//export iotsafeGo_C_WaitForSlotEvent
+func iotsafeGo_C_WaitForSlotEvent(flags C.CK_FLAGS, pSlot *C.CK_SLOT_ID, pReserved C.CK_VOID_PTR) C.CK_RV {
 	// A blocking wait must not hold the application's mutex: the other
 	// threads go on calling (C_Finalize ends the wait).
 	run := call
