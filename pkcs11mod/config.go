@@ -82,14 +82,17 @@ type Config struct {
 	// the host store between processes, for at most this long, so that a
 	// process that starts, signs once and exits (curl, a device agent run
 	// by cron) does not read it from the SIM each time. It implies
-	// CertCache. The copy is used only after the card's certificate files
-	// end as the copy says (one short read each, which also tells one SIM
-	// from another), and dropped when they do not, when the card reports a
-	// remote administration (63CF) or refuses an operation, when a
-	// signature does not verify with the copied public key, and when this
-	// library changes the card. A change made by another program or over
-	// the air that touches no certificate file (a key generated, an object
-	// added) is seen when the copy expires. Default 0: off.
+	// CertCache. The copy is checked the first time the certificates are
+	// listed: the card's certificate files must end as it says (one short
+	// read each, which also tells one SIM from another); a process that
+	// signs before it lists them uses the copy unchecked until its first
+	// signature, which is verified with the copied public key. The copy is
+	// dropped when a certificate file does not match, when a signature does
+	// not verify with it, when the card reports a remote administration
+	// (63CF) or refuses an operation on an object, and when this library
+	// changes the card. A change made by another program or over the air
+	// that none of these catches (an object added while the 63CF went to
+	// another host) is seen when the copy expires. Default 0: off.
 	DirectoryCache time.Duration
 	// Slots lists the SIMs, one slot each.
 	Slots []SlotConfig
