@@ -13,344 +13,192 @@
 
 CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_Initialize(pInitArgs);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_Initialize(pInitArgs));
 }
 
 CK_RV C_Finalize(CK_VOID_PTR pReserved)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_Finalize(pReserved);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_Finalize(pReserved));
 }
 
 CK_RV C_GetInfo(CK_INFO *pInfo)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetInfo(pInfo);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetInfo(pInfo));
 }
 
 CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID *pSlotList, CK_ULONG *pulCount)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetSlotList(tokenPresent, pSlotList, pulCount);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetSlotList(tokenPresent, pSlotList, pulCount));
 }
 
 CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO *pInfo)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetSlotInfo(slotID, pInfo);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetSlotInfo(slotID, pInfo));
 }
 
 CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO *pInfo)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetTokenInfo(slotID, pInfo);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetTokenInfo(slotID, pInfo));
 }
 
 CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE *pList, CK_ULONG *pulCount)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetMechanismList(slotID, pList, pulCount);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetMechanismList(slotID, pList, pulCount));
 }
 
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE typ, CK_MECHANISM_INFO *pInfo)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetMechanismInfo(slotID, typ, pInfo);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetMechanismInfo(slotID, typ, pInfo));
 }
 
 CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY notify, CK_SESSION_HANDLE *phSession)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_OpenSession(slotID, flags, pApplication, notify, phSession);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_OpenSession(slotID, flags, pApplication, notify, phSession));
 }
 
 CK_RV C_CloseSession(CK_SESSION_HANDLE h)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_CloseSession(h);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_CloseSession(h));
 }
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID slotID)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_CloseAllSessions(slotID);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_CloseAllSessions(slotID));
 }
 
 CK_RV C_GetSessionInfo(CK_SESSION_HANDLE h, CK_SESSION_INFO *pInfo)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetSessionInfo(h, pInfo);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetSessionInfo(h, pInfo));
 }
 
 CK_RV C_Login(CK_SESSION_HANDLE h, CK_USER_TYPE userType, CK_UTF8CHAR *pPin, CK_ULONG ulPinLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_Login(h, userType, pPin, ulPinLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_Login(h, userType, pPin, ulPinLen));
 }
 
 CK_RV C_Logout(CK_SESSION_HANDLE h)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_Logout(h);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_Logout(h));
 }
 
 CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE *pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE *phObject)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_CreateObject(h, pTemplate, ulCount, phObject);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_CreateObject(h, pTemplate, ulCount, phObject));
 }
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_DestroyObject(h, o);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_DestroyObject(h, o));
 }
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ULONG *pulSize)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetObjectSize(h, o, pulSize);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetObjectSize(h, o, pulSize));
 }
 
 CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *pTemplate, CK_ULONG ulCount)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GetAttributeValue(h, o, pTemplate, ulCount);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GetAttributeValue(h, o, pTemplate, ulCount));
 }
 
 CK_RV C_SetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *pTemplate, CK_ULONG ulCount)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_SetAttributeValue(h, o, pTemplate, ulCount);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_SetAttributeValue(h, o, pTemplate, ulCount));
 }
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE *pTemplate, CK_ULONG ulCount)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_FindObjectsInit(h, pTemplate, ulCount);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_FindObjectsInit(h, pTemplate, ulCount));
 }
 
 CK_RV C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE *phObject, CK_ULONG ulMaxObjectCount, CK_ULONG *pulObjectCount)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_FindObjects(h, phObject, ulMaxObjectCount, pulObjectCount);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_FindObjects(h, phObject, ulMaxObjectCount, pulObjectCount));
 }
 
 CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE h)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_FindObjectsFinal(h);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_FindObjectsFinal(h));
 }
 
 CK_RV C_DigestInit(CK_SESSION_HANDLE h, CK_MECHANISM *pMechanism)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_DigestInit(h, pMechanism);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_DigestInit(h, pMechanism));
 }
 
 CK_RV C_Digest(CK_SESSION_HANDLE h, CK_BYTE *pData, CK_ULONG ulDataLen, CK_BYTE *pDigest, CK_ULONG *pulDigestLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_Digest(h, pData, ulDataLen, pDigest, pulDigestLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_Digest(h, pData, ulDataLen, pDigest, pulDigestLen));
 }
 
 CK_RV C_DigestUpdate(CK_SESSION_HANDLE h, CK_BYTE *pPart, CK_ULONG ulPartLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_DigestUpdate(h, pPart, ulPartLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_DigestUpdate(h, pPart, ulPartLen));
 }
 
 CK_RV C_DigestFinal(CK_SESSION_HANDLE h, CK_BYTE *pDigest, CK_ULONG *pulDigestLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_DigestFinal(h, pDigest, pulDigestLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_DigestFinal(h, pDigest, pulDigestLen));
 }
 
 CK_RV C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hKey)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_SignInit(h, pMechanism, hKey);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_SignInit(h, pMechanism, hKey));
 }
 
 CK_RV C_Sign(CK_SESSION_HANDLE h, CK_BYTE *pData, CK_ULONG ulDataLen, CK_BYTE *pSignature, CK_ULONG *pulSignatureLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_Sign(h, pData, ulDataLen, pSignature, pulSignatureLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_Sign(h, pData, ulDataLen, pSignature, pulSignatureLen));
 }
 
 CK_RV C_SignUpdate(CK_SESSION_HANDLE h, CK_BYTE *pPart, CK_ULONG ulPartLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_SignUpdate(h, pPart, ulPartLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_SignUpdate(h, pPart, ulPartLen));
 }
 
 CK_RV C_SignFinal(CK_SESSION_HANDLE h, CK_BYTE *pSignature, CK_ULONG *pulSignatureLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_SignFinal(h, pSignature, pulSignatureLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_SignFinal(h, pSignature, pulSignatureLen));
 }
 
 CK_RV C_VerifyInit(CK_SESSION_HANDLE h, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hKey)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_VerifyInit(h, pMechanism, hKey);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_VerifyInit(h, pMechanism, hKey));
 }
 
 CK_RV C_Verify(CK_SESSION_HANDLE h, CK_BYTE *pData, CK_ULONG ulDataLen, CK_BYTE *pSignature, CK_ULONG ulSignatureLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_Verify(h, pData, ulDataLen, pSignature, ulSignatureLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_Verify(h, pData, ulDataLen, pSignature, ulSignatureLen));
 }
 
 CK_RV C_VerifyUpdate(CK_SESSION_HANDLE h, CK_BYTE *pPart, CK_ULONG ulPartLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_VerifyUpdate(h, pPart, ulPartLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_VerifyUpdate(h, pPart, ulPartLen));
 }
 
 CK_RV C_VerifyFinal(CK_SESSION_HANDLE h, CK_BYTE *pSignature, CK_ULONG ulSignatureLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_VerifyFinal(h, pSignature, ulSignatureLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_VerifyFinal(h, pSignature, ulSignatureLen));
 }
 
 CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *pMechanism, CK_ATTRIBUTE *pPublicKeyTemplate, CK_ULONG ulPublicKeyAttributeCount, CK_ATTRIBUTE *pPrivateKeyTemplate, CK_ULONG ulPrivateKeyAttributeCount, CK_OBJECT_HANDLE *phPublicKey, CK_OBJECT_HANDLE *phPrivateKey)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GenerateKeyPair(h, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GenerateKeyPair(h, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount, pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey, phPrivateKey));
 }
 
 CK_RV C_DeriveKey(CK_SESSION_HANDLE h, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hBaseKey, CK_ATTRIBUTE *pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE *phKey)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_DeriveKey(h, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_DeriveKey(h, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
 }
 
 CK_RV C_SeedRandom(CK_SESSION_HANDLE h, CK_BYTE *pSeed, CK_ULONG ulSeedLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_SeedRandom(h, pSeed, ulSeedLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_SeedRandom(h, pSeed, ulSeedLen));
 }
 
 CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE *pRandomData, CK_ULONG ulRandomLen)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGo_C_GenerateRandom(h, pRandomData, ulRandomLen);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGo_C_GenerateRandom(h, pRandomData, ulRandomLen));
 }
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID *pSlot, CK_VOID_PTR pReserved)

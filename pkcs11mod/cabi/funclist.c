@@ -13,47 +13,27 @@
  * entry point (entry.c). */
 static CK_RV iotsafeCheckSession(CK_SESSION_HANDLE h)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGoCheckSession(h);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGoCheckSession(h));
 }
 
 static CK_RV iotsafeCheckSlot(CK_SLOT_ID id)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGoCheckSlot(id);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGoCheckSlot(id));
 }
 
 static CK_RV iotsafeGetOperationState(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG_PTR n)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGoGetOperationState(h, p, n);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGoGetOperationState(h, p, n));
 }
 
 static CK_RV iotsafeSetOperationState(CK_SESSION_HANDLE h, CK_BYTE_PTR p, CK_ULONG n, CK_OBJECT_HANDLE enc, CK_OBJECT_HANDLE auth)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGoSetOperationState(h, p, n, enc, auth);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGoSetOperationState(h, p, n, enc, auth));
 }
 
 static CK_RV iotsafeCopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
 {
-	CK_RV rv;
-	iotsafe_gate_enter();
-	rv = iotsafeGoCopyObject(h, o, t, n, out);
-	iotsafe_gate_leave();
-	return rv;
+	IOTSAFE_GATED(iotsafeGoCopyObject(h, o, t, n, out));
 }
 
 /* Functions of operations a SIM keystore does not have (encryption,

@@ -138,5 +138,8 @@ CK_RV iotsafe_call_mutex(CK_LOCKMUTEX f, void *m);
 void iotsafe_register_atexit(void);
 void iotsafe_gate_enter(void);
 void iotsafe_gate_leave(void);
+/* Returns what call (an expression of type CK_RV) returns, evaluated
+ * inside the fork gate. */
+#define IOTSAFE_GATED(call) do { CK_RV rv_; iotsafe_gate_enter(); rv_ = (call); iotsafe_gate_leave(); return rv_; } while (0)
 
 #endif
