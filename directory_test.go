@@ -3,6 +3,7 @@ package iotsafe_test
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"testing"
 
 	iotsafe "github.com/go-iotsafe/iotsafe"
@@ -80,12 +81,12 @@ func TestDirectoryRoundTrip(t *testing.T) {
 			}
 			n := cc.n
 			binfo, err := b.ApplicationInfo(ctx)
-			if err != nil || binfo.Version != info.Version || !bytes.Equal(binfo.AppletID, info.AppletID) || binfo.MaxSessions != info.MaxSessions {
+			if err != nil || !reflect.DeepEqual(binfo, info) {
 				t.Fatalf("application information from the directory: %+v (%v), card %+v", binfo, err, info)
 			}
 			bobjs, err := b.Objects(ctx)
-			if err != nil || len(bobjs) != len(objs) {
-				t.Fatalf("objects from the directory: %d (%v), card %d", len(bobjs), err, len(objs))
+			if err != nil || !reflect.DeepEqual(bobjs, objs) {
+				t.Fatalf("objects from the directory differ from the card's (%v):\n%+v\n%+v", err, bobjs, objs)
 			}
 			for id, p := range points {
 				d, err := b.ReadPublicKeyData(ctx, iotsafe.ByID([]byte(id)...))

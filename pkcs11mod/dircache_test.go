@@ -9,6 +9,7 @@ import (
 	"encoding/asn1"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -56,19 +57,27 @@ func oneShot(t *testing.T, f *fixture, label string) shot {
 	return out
 }
 
-// cardPoint reads a key's public point from the card itself, on a channel
-// of its own.
-func cardPoint(t *testing.T, f *fixture, id byte) []byte {
+// onOwnChannel runs fn on the card through an Applet of its own (another
+// program of the device, on its own logical channel).
+func onOwnChannel(t *testing.T, f *fixture, fn func(context.Context, *iotsafe.Applet) error) {
 	t.Helper()
 	a, err := iotsafe.Open(context.Background(), f.cards["sim1"], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	p, err := a.ReadPublicKey(context.Background(), iotsafe.ByID(id))
-	if err != nil {
+	if err := fn(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// cardPoint reads a key's public point from the card itself.
+func cardPoint(t *testing.T, f *fixture, id byte) (p []byte) {
+	t.Helper()
+	onOwnChannel(t, f, func(ctx context.Context, a *iotsafe.Applet) (err error) {
+		p, err = a.ReadPublicKey(ctx, iotsafe.ByID(id))
+		return err
+	})
 	return p
 }
 
@@ -246,12 +255,23 @@ func TestDirectoryCache(t *testing.T) {
 			os.WriteFile(dirFile(f), b, 0o600)
 			os.Chmod(dirFile(f), 0o622)
 		}},
+		{"a symbolic link to a copy elsewhere", func() {
+			other := filepath.Join(t.TempDir(), "planted.json")
+			os.WriteFile(other, b, 0o600)
+			os.Symlink(other, dirFile(f))
+		}},
+		{"in a directory others can write", func() {
+			os.WriteFile(dirFile(f), b, 0o600)
+			os.Chmod(filepath.Dir(dirFile(f)), 0o777)
+		}},
 	} {
+		os.Remove(dirFile(f))
 		tc.write()
 		restart(t, f)
 		if s := oneShot(t, f, "device-key"); s.getData == 0 || s.pubRd == 0 {
 			t.Fatalf("%s copy: used (%d Get Data, %d Read Public Key)", tc.name, s.getData, s.pubRd)
 		}
+		os.Chmod(filepath.Dir(dirFile(f)), 0o700)
 		os.Remove(dirFile(f))
 	}
 
@@ -317,18 +337,16 @@ func admin(t *testing.T, c *emulator.Card, fn func(*emulator.AdminSession) error
 
 // regen generates the key pair of container id again from another program
 // (its own channel) and returns the new point.
-func regen(t *testing.T, f *fixture, id byte) []byte {
+func regen(t *testing.T, f *fixture, id byte) (p []byte) {
 	t.Helper()
-	a, err := iotsafe.Open(context.Background(), f.cards["sim1"], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	kp, err := a.GenerateKeyPair(context.Background(), iotsafe.ByID(id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kp.Point
+	onOwnChannel(t, f, func(ctx context.Context, a *iotsafe.Applet) error {
+		kp, err := a.GenerateKeyPair(ctx, iotsafe.ByID(id))
+		if err == nil {
+			p = kp.Point
+		}
+		return err
+	})
+	return p
 }
 
 func keysOf(m map[string][]byte) []string {
